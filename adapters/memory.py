@@ -1,0 +1,366 @@
+"""In-memory adapters: honest fakes of the repositories, the unit of work and the idempotency store.
+
+They keep the ports' contracts (checked by the shared contract tests): nothing is visible before
+`commit()`, a unit of work rolls back unless committed, unique keys raise `DuplicateKeyError`,
+`for_update` holds a per-row lock until the unit of work ends, and aggregates are copied in and
+out so that changing a loaded object changes nothing until it is stored. One process only.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from domain.errors import IdempotencyKeyReusedError, IdempotencyRequestInProgressError
+from domain.events import Event
+from domain.ledger import LedgerEntry
+from domain.membership import Membership
+from domain.refund import Refund
+from domain.session import PaymentSession, SessionStatus
+from domain.transaction import PLAN_CHANGE_TYPES, Transaction, TransactionStatus
+from ports.idempotency import IdempotencyRecord, IdempotencyScope, StoredResponse
+from ports.repositories import DuplicateKeyError, TransactionQuery
+
+
+@attrs.define
+class InMemoryStore:
+    """The committed state, shared by every unit of work made from it."""
+
+    transactions: dict[str, Transaction] = attrs.field(factory=dict)
+    sessions: dict[str, PaymentSession] = attrs.field(factory=dict)
+    memberships: dict[str, Membership] = attrs.field(factory=dict)
+    ledger: list[LedgerEntry] = attrs.field(factory=list)
+    processed_events: set[tuple[str, str]] = attrs.field(factory=set)
+    consumptions: dict[tuple[str, str], int] = attrs.field(factory=dict)
+    refunds: dict[str, Refund] = attrs.field(factory=dict)
+    row_locks: defaultdict[tuple[str, str], asyncio.Lock] = attrs.field(factory=lambda: defaultdict(asyncio.Lock))
+
+
+class _Staging:
+    """Writes of one unit of work, applied to the store on commit."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self.store = store
+        self.writes: dict[tuple[str, str], Any] = {}
+        self.ledger: list[LedgerEntry] = []
+        self.processed_events: set[tuple[str, str]] = set()
+        self.consumptions: dict[tuple[str, str], int] = {}
+        self.touched: list[Any] = []
+        self.held_locks: list[asyncio.Lock] = []
+
+    def read(self, table: str, key: str) -> Any:
+        if (table, key) in self.writes:
+            return copy.deepcopy(self.writes[(table, key)])
+        found = getattr(self.store, table).get(key)
+        return copy.deepcopy(found)
+
+    def rows(self, table: str) -> list[Any]:
+        merged = dict(getattr(self.store, table))
+        merged.update({key: value for (t, key), value in self.writes.items() if t == table})
+        return [copy.deepcopy(v) for v in merged.values()]
+
+    def write(self, table: str, key: str, aggregate: Any, *, new: bool = False) -> None:
+        """Stage `aggregate`; an update bumps its `version`, as the SQL adapter does."""
+        if not new:
+            aggregate.version += 1
+        stored = copy.deepcopy(aggregate)
+        stored.events = []
+        self.writes[(table, key)] = stored
+        self.touched.append(aggregate)
+
+    async def lock(self, table: str, key: str) -> None:
+        lock = self.store.row_locks[(table, key)]
+        if lock in self.held_locks:
+            return
+        await lock.acquire()
+        self.held_locks.append(lock)
+
+    def release_locks(self) -> None:
+        for lock in self.held_locks:
+            lock.release()
+        self.held_locks.clear()
+
+
+class InMemoryTransactionRepository:
+    def __init__(self, staging: _Staging) -> None:
+        self._s = staging
+
+    async def add(self, transaction: Transaction) -> None:
+        existing = self._s.rows("transactions")
+        if any(t.id == transaction.id or t.order_id == transaction.order_id for t in existing):
+            raise DuplicateKeyError(transaction.id)
+        self._s.write("transactions", transaction.id, transaction, new=True)
+
+    async def get(self, transaction_id: str, *, user_id: str | None = None,
+                  for_update: bool = False) -> Transaction | None:
+        if for_update:
+            await self._s.lock("transactions", transaction_id)
+        found = self._s.read("transactions", transaction_id)
+        if found is None or (user_id is not None and found.user_id != user_id):
+            return None
+        return found
+
+    async def update(self, transaction: Transaction) -> None:
+        self._s.write("transactions", transaction.id, transaction)
+
+    async def count_pending(self, user_id: str) -> int:
+        return sum(1 for t in self._s.rows("transactions") if t.user_id == user_id and t.is_pending)
+
+    async def list_pending_plan_changes(self, user_id: str, *, for_update: bool = False) -> list[Transaction]:
+        found = [t for t in self._s.rows("transactions")
+                 if t.user_id == user_id and t.is_pending and t.type in PLAN_CHANGE_TYPES]
+        for t in found if for_update else ():
+            await self._s.lock("transactions", t.id)
+        return sorted(found, key=lambda t: (t.created_at, t.id))
+
+    async def list_for_user(self, user_id: str, query: TransactionQuery) -> tuple[list[Transaction], int]:
+        matching = [t for t in self._s.rows("transactions") if t.user_id == user_id and _matches(t, query)]
+        matching.sort(key=lambda t: (t.created_at, t.id), reverse=True)
+        return matching[query.offset:query.offset + query.limit], len(matching)
+
+    async def list_expirable(self, now: datetime, limit: int) -> list[Transaction]:
+        sessions_by_txn: defaultdict[str, list[PaymentSession]] = defaultdict(list)
+        for session in self._s.rows("sessions"):
+            sessions_by_txn[session.transaction_id].append(session)
+        found = []
+        for t in sorted(self._s.rows("transactions"), key=lambda t: (t.created_at, t.id)):
+            sessions = sessions_by_txn[t.id]
+            if (t.is_pending and not any(s.is_open_at(now) for s in sessions)
+                    and max((s.expires_at for s in sessions), default=t.created_at) <= now):
+                if self._s.store.row_locks[("transactions", t.id)].locked():
+                    continue  # SKIP LOCKED
+                await self._s.lock("transactions", t.id)
+                found.append(t)
+            if len(found) == limit:
+                break
+        return found
+
+
+def _matches(t: Transaction, q: TransactionQuery) -> bool:
+    return ((not q.types or t.type in q.types)
+            and (not q.statuses or t.status in q.statuses)
+            and (q.date_from is None or t.created_at >= q.date_from)
+            and (q.date_to is None or t.created_at <= q.date_to))
+
+
+class InMemorySessionRepository:
+    def __init__(self, staging: _Staging) -> None:
+        self._s = staging
+
+    async def add(self, session: PaymentSession) -> None:
+        if any(s.id == session.id or s.order_id == session.order_id for s in self._s.rows("sessions")):
+            raise DuplicateKeyError(session.id)
+        self._s.write("sessions", session.id, session, new=True)
+
+    async def get(self, session_id: str, *, user_id: str | None = None,
+                  for_update: bool = False) -> PaymentSession | None:
+        if for_update:
+            await self._s.lock("sessions", session_id)
+        found = self._s.read("sessions", session_id)
+        if found is None or (user_id is not None and found.user_id != user_id):
+            return None
+        return found
+
+    async def get_by_order_id(self, order_id: str, *, for_update: bool = False) -> PaymentSession | None:
+        found = next((s for s in self._s.rows("sessions") if s.order_id == order_id), None)
+        if found is not None and for_update:
+            return await self.get(found.id, for_update=True)
+        return found
+
+    async def update(self, session: PaymentSession) -> None:
+        self._s.write("sessions", session.id, session)
+
+    async def list_for_transaction(self, transaction_id: str, *, for_update: bool = False) -> list[PaymentSession]:
+        found = sorted((s for s in self._s.rows("sessions") if s.transaction_id == transaction_id),
+                       key=lambda s: (s.created_at, s.id))
+        for s in found if for_update else ():
+            await self._s.lock("sessions", s.id)
+        return found
+
+    async def list_due_for_expiry(self, now: datetime, limit: int) -> list[PaymentSession]:
+        found = []
+        for s in sorted(self._s.rows("sessions"), key=lambda s: (s.expires_at, s.id)):
+            if s.status is SessionStatus.OPEN and s.expires_at <= now:
+                if self._s.store.row_locks[("sessions", s.id)].locked():
+                    continue
+                await self._s.lock("sessions", s.id)
+                found.append(s)
+            if len(found) == limit:
+                break
+        return found
+
+
+class InMemoryMembershipRepository:
+    def __init__(self, staging: _Staging) -> None:
+        self._s = staging
+
+    async def get(self, user_id: str, *, for_update: bool = False) -> Membership | None:
+        if for_update:
+            await self._s.lock("memberships", user_id)
+        return self._s.read("memberships", user_id)
+
+    async def add(self, membership: Membership) -> bool:
+        if self._s.read("memberships", membership.user_id) is not None:
+            return False
+        self._store(membership, new=True)
+        return True
+
+    async def update(self, membership: Membership) -> None:
+        self._store(membership, new=False)
+
+    def _store(self, membership: Membership, *, new: bool) -> None:
+        self._s.ledger.extend(membership.new_entries)
+        membership.new_entries.clear()
+        self._s.write("memberships", membership.user_id, membership, new=new)
+
+    async def ledger(self, user_id: str) -> list[LedgerEntry]:
+        return [e for e in (*self._s.store.ledger, *self._s.ledger) if e.user_id == user_id]
+
+
+class InMemoryProcessedEventRepository:
+    def __init__(self, staging: _Staging) -> None:
+        self._s = staging
+
+    async def add(self, provider: str, event_id: str, now: datetime) -> bool:
+        key = (provider, event_id)
+        if key in self._s.store.processed_events or key in self._s.processed_events:
+            return False
+        self._s.processed_events.add(key)
+        return True
+
+
+class InMemoryConsumptionRepository:
+    def __init__(self, staging: _Staging) -> None:
+        self._s = staging
+
+    async def add(self, user_id: str, reference: str, count: int, now: datetime) -> bool:
+        key = (user_id, reference)
+        if key in self._s.store.consumptions or key in self._s.consumptions:
+            return False
+        self._s.consumptions[key] = count
+        return True
+
+
+class InMemoryRefundRepository:
+    def __init__(self, staging: _Staging) -> None:
+        self._s = staging
+
+    async def add(self, refund: Refund) -> None:
+        if any(r.id == refund.id or r.refund_order_id == refund.refund_order_id for r in self._s.rows("refunds")):
+            raise DuplicateKeyError(refund.id)
+        self._s.write("refunds", refund.id, refund, new=True)
+
+    async def get(self, refund_id: str, *, for_update: bool = False) -> Refund | None:
+        if for_update:
+            await self._s.lock("refunds", refund_id)
+        return self._s.read("refunds", refund_id)
+
+    async def update(self, refund: Refund) -> None:
+        self._s.write("refunds", refund.id, refund)
+
+    async def list_for_transaction(self, transaction_id: str) -> list[Refund]:
+        return sorted((r for r in self._s.rows("refunds") if r.transaction_id == transaction_id),
+                      key=lambda r: (r.created_at, r.id))
+
+
+class InMemoryUnitOfWork:
+    """A unit of work over an `InMemoryStore`; see `ports.unit_of_work`."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._staging: _Staging | None = None
+        self._events: list[Event] = []
+
+    async def __aenter__(self) -> InMemoryUnitOfWork:
+        if self._staging is not None:
+            raise RuntimeError("a unit of work is used for one block at a time")
+        self._staging = staging = _Staging(self._store)
+        self.transactions = InMemoryTransactionRepository(staging)
+        self.sessions = InMemorySessionRepository(staging)
+        self.memberships = InMemoryMembershipRepository(staging)
+        self.processed_events = InMemoryProcessedEventRepository(staging)
+        self.consumptions = InMemoryConsumptionRepository(staging)
+        self.refunds = InMemoryRefundRepository(staging)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.rollback()
+
+    async def commit(self) -> None:
+        staging = self._require_block()
+        for (table, key), value in staging.writes.items():
+            getattr(self._store, table)[key] = value
+        self._store.ledger.extend(staging.ledger)
+        self._store.processed_events |= staging.processed_events
+        self._store.consumptions.update(staging.consumptions)
+        for aggregate in staging.touched:
+            self._events.extend(aggregate.events)
+            aggregate.events.clear()
+        self._finish()
+
+    async def rollback(self) -> None:
+        if self._staging is not None:
+            self._finish()
+
+    def _finish(self) -> None:
+        assert self._staging is not None
+        self._staging.release_locks()
+        self._staging = None
+
+    def _require_block(self) -> _Staging:
+        if self._staging is None:
+            raise RuntimeError("commit() outside `async with uow:`")
+        return self._staging
+
+    def collect_events(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+
+def in_memory_uow_factory(store: InMemoryStore | None = None):
+    """A `UnitOfWorkFactory` over one shared store (a new store when none is given)."""
+    shared = store if store is not None else InMemoryStore()
+
+    def factory() -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(shared)
+
+    factory.store = shared  # type: ignore[attr-defined]
+    return factory
+
+
+class InMemoryIdempotencyStore:
+    """`ports.idempotency.IdempotencyStore` in a dict."""
+
+    def __init__(self) -> None:
+        self.records: dict[IdempotencyScope, IdempotencyRecord] = {}
+
+    async def begin(self, scope: IdempotencyScope, fingerprint: str, now: datetime,
+                    lease: timedelta) -> StoredResponse | None:
+        record = self.records.get(scope)
+        if record is not None:
+            if record.fingerprint != fingerprint:
+                raise IdempotencyKeyReusedError()
+            if record.response is not None:
+                return record.response
+            if record.locked_until is not None and record.locked_until > now:
+                raise IdempotencyRequestInProgressError()
+        self.records[scope] = IdempotencyRecord(scope, fingerprint, None, now + lease,
+                                                record.created_at if record else now)
+        return None
+
+    async def complete(self, scope: IdempotencyScope, response: StoredResponse, now: datetime) -> None:
+        record = self.records[scope]
+        self.records[scope] = attrs.evolve(record, response=response, locked_until=None)
+
+    async def release(self, scope: IdempotencyScope) -> None:
+        self.records.pop(scope, None)
+
+    async def purge(self, older_than: datetime) -> int:
+        stale = [scope for scope, record in self.records.items() if record.created_at < older_than]
+        for scope in stale:
+            del self.records[scope]
+        return len(stale)

@@ -1,0 +1,116 @@
+"""Domain events: facts that aggregates record as they change (past tense, immutable).
+
+Aggregates append them to their `events` list; the unit of work collects them after commit, so
+an event is only ever published for a change that was stored.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+
+@attrs.frozen
+class Event:
+    occurred_at: datetime
+
+
+@attrs.frozen
+class TransactionCreated(Event):
+    transaction_id: str
+    user_id: str
+    type: str
+    total: int
+    currency: str
+
+
+@attrs.frozen
+class TransactionSucceeded(Event):
+    transaction_id: str
+    user_id: str
+    session_id: str | None
+    late: bool  # paid after it had been cancelled or had expired
+
+
+@attrs.frozen
+class TransactionCancelled(Event):
+    transaction_id: str
+    user_id: str
+    reason: str | None
+
+
+@attrs.frozen
+class TransactionExpired(Event):
+    transaction_id: str
+    user_id: str
+
+
+@attrs.frozen
+class TransactionFailed(Event):
+    transaction_id: str
+    user_id: str
+    reason: str
+
+
+@attrs.frozen
+class PaymentAttemptFailed(Event):
+    transaction_id: str
+    session_id: str
+    reason: str
+
+
+@attrs.frozen
+class SessionStatusChanged(Event):
+    session_id: str
+    transaction_id: str
+    status: str
+
+
+@attrs.frozen
+class DuplicatePaymentRefunded(Event):
+    transaction_id: str
+    session_id: str
+    refund_id: str
+
+
+@attrs.frozen
+class ReceivesCredited(Event):
+    user_id: str
+    count: int
+    reference: str
+
+
+@attrs.frozen
+class ReceivesConsumed(Event):
+    user_id: str
+    count: int
+    reference: str
+
+
+@attrs.frozen
+class PlanChanged(Event):
+    user_id: str
+    plan_from: str
+    plan_to: str
+    reason: str  # "upgrade", "scheduled_change", "lapsed"
+
+
+@attrs.frozen
+class PlanChangeScheduled(Event):
+    user_id: str
+    plan_to: str
+    effective_at: datetime
+
+
+@attrs.frozen
+class ScheduledChangeCancelled(Event):
+    user_id: str
+    plan_to: str
+
+
+@attrs.frozen
+class PeriodStarted(Event):
+    user_id: str
+    plan: str
+    period_start: datetime
+    period_end: datetime

@@ -1,0 +1,312 @@
+"""The membership aggregate: a user's plan, its monthly periods and their receives balance.
+
+Invariants:
+- Every membership, basic included, runs in monthly anniversary periods from its `anchor`
+  (see `domain.period`). The allowance is granted at each period start, never rolls over, and
+  what is left of it expires at the period end.
+- `balance = allowance_remaining + purchased_remaining`, neither bucket is ever negative, and
+  every change of either is recorded as a `LedgerEntry` in `new_entries`, so the balance always
+  equals the sum of the user's ledger.
+- Consumption takes the allowance first.
+- An upgrade from the free plan starts a new period when paid. An upgrade between paid plans
+  keeps the period end and applies the new allowance at once, less what was used this period.
+- Downgrades are scheduled for the period end; choosing the current plan cancels the schedule.
+- Until auto-renewal exists, a paid period that ends without a renewal falls back to the free plan
+  (a scheduled downgrade to a paid plan is then the plan a renewal will charge).
+
+Methods take `now`; the domain never reads a clock. A membership must be `roll_forward`-ed to
+`now` before it is changed (`PeriodNotCurrentError` otherwise).
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from fractions import Fraction
+
+import attrs
+
+from domain import events
+from domain.catalog import Catalog, Plan, PlanId
+from domain.errors import DomainValidationError, InsufficientReceivesError
+from domain.ledger import Balance, Bucket, LedgerEntry, LedgerKind
+from domain.money import Money
+from domain.period import period_bounds, period_index_at, whole_seconds
+
+
+class PeriodNotCurrentError(RuntimeError):
+    """A programming error: the membership was changed without being rolled forward to `now`."""
+
+
+class MembershipStatus(str, enum.Enum):
+    ACTIVE = "active"
+
+
+class PlanChangeKind(str, enum.Enum):
+    UPGRADE = "upgrade"
+    DOWNGRADE = "downgrade"
+    UNCHANGED = "unchanged"
+
+
+@attrs.frozen
+class ScheduledChange:
+    plan: PlanId
+    effective_at: datetime
+
+
+@attrs.frozen
+class Proration:
+    """What an upgrade costs: `charge = debit − credit`.
+
+    Between paid plans, with r = remaining seconds ÷ period seconds: credit = old price × r and
+    debit = new price × r, each rounded half-up to the fen; `period_end` is kept. From the free
+    plan: credit 0, debit = charge = the full price, `period_end` None (a new period starts).
+    """
+
+    credit: Money
+    debit: Money
+    charge: Money
+    period_end: datetime | None
+
+
+@attrs.define(eq=False)
+class Membership:
+    user_id: str
+    _plan: PlanId
+    _monthly_allowance: int
+    _anchor: datetime
+    _period_index: int
+    _allowance_remaining: int
+    _allowance_used: int
+    _purchased_remaining: int
+    _scheduled_change: ScheduledChange | None
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+    events: list[events.Event] = attrs.field(factory=list)
+    new_entries: list[LedgerEntry] = attrs.field(factory=list)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Membership) and other.user_id == self.user_id
+
+    def __hash__(self) -> int:
+        return hash(self.user_id)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def start(cls, user_id: str, plan: Plan, now: datetime) -> Membership:
+        """A new membership on `plan` whose first period starts `now` (first use)."""
+        membership = cls(
+            user_id=user_id, plan=plan.id, monthly_allowance=0, anchor=now, period_index=0,
+            allowance_remaining=0, allowance_used=0, purchased_remaining=0, scheduled_change=None,
+            created_at=now, updated_at=now,
+        )
+        membership._begin_period(plan, now)
+        return membership
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def plan(self) -> PlanId:
+        return self._plan
+
+    @property
+    def status(self) -> MembershipStatus:
+        return MembershipStatus.ACTIVE
+
+    @property
+    def monthly_allowance(self) -> int:
+        return self._monthly_allowance
+
+    @property
+    def anchor(self) -> datetime:
+        return self._anchor
+
+    @property
+    def period_index(self) -> int:
+        return self._period_index
+
+    @property
+    def current_period_start(self) -> datetime:
+        return period_bounds(self._anchor, self._period_index)[0]
+
+    @property
+    def current_period_end(self) -> datetime:
+        return period_bounds(self._anchor, self._period_index)[1]
+
+    @property
+    def allowance_remaining(self) -> int:
+        return self._allowance_remaining
+
+    @property
+    def allowance_used(self) -> int:
+        return self._allowance_used
+
+    @property
+    def purchased_remaining(self) -> int:
+        return self._purchased_remaining
+
+    @property
+    def balance(self) -> Balance:
+        return Balance(self._allowance_remaining, self._purchased_remaining)
+
+    @property
+    def scheduled_change(self) -> ScheduledChange | None:
+        return self._scheduled_change
+
+    def is_current_at(self, now: datetime) -> bool:
+        return now < self.current_period_end
+
+    # ------------------------------------------------------------------ periods
+    def roll_forward(self, now: datetime, catalog: Catalog) -> None:
+        """Move to the period that contains `now`: expire the old allowance, apply a scheduled
+        change (or the lapse of an unrenewed paid plan) at the first boundary, grant the new
+        allowance. Periods skipped entirely leave no entries (nothing was granted in them)."""
+        if self.is_current_at(now):
+            return
+        boundary = self.current_period_end
+        self._entry(LedgerKind.ALLOWANCE_EXPIRY, Bucket.ALLOWANCE, -self._allowance_remaining,
+                    self._period_reference(), now)
+        self._allowance_remaining = 0
+        next_plan = catalog.plan(self._plan)
+        if self._scheduled_change is not None and self._scheduled_change.effective_at <= boundary:
+            next_plan = catalog.plan(self._scheduled_change.plan)
+            self._scheduled_change = None
+            reason = "scheduled_change"
+        else:
+            reason = "lapsed"
+        if next_plan.is_paid:  # no renewal payment exists yet: see the module docstring
+            next_plan, reason = catalog.free_plan, "lapsed"
+        if next_plan.id != self._plan:
+            self.events.append(events.PlanChanged(now, self.user_id, self._plan.value, next_plan.id.value, reason))
+            self._plan = next_plan.id
+        self._period_index = period_index_at(self._anchor, now)
+        self._begin_period(next_plan, now)
+
+    def _begin_period(self, plan: Plan, now: datetime) -> None:
+        self._monthly_allowance = plan.monthly_receives
+        self._allowance_used = 0
+        self._allowance_remaining = plan.monthly_receives
+        self._entry(LedgerKind.ALLOWANCE_GRANT, Bucket.ALLOWANCE, plan.monthly_receives,
+                    self._period_reference(), now)
+        self.events.append(events.PeriodStarted(
+            now, self.user_id, plan.id.value, self.current_period_start, self.current_period_end))
+        self.updated_at = now
+
+    def _period_reference(self) -> str:
+        return f"period:{self._anchor.isoformat()}#{self._period_index}"
+
+    def _require_current(self, now: datetime) -> None:
+        if not self.is_current_at(now):
+            raise PeriodNotCurrentError(f"membership of {self.user_id} must be rolled forward to {now}")
+
+    # ------------------------------------------------------------------ receives
+    def consume(self, count: int, reference: str, now: datetime) -> None:
+        """Take `count` receives, the allowance first. All or nothing."""
+        self._require_current(now)
+        _require_positive(count, "count")
+        if count > self.balance.total:
+            raise InsufficientReceivesError(count, self.balance.total)
+        from_allowance = min(count, self._allowance_remaining)
+        from_purchased = count - from_allowance
+        self._entry(LedgerKind.CONSUMPTION, Bucket.ALLOWANCE, -from_allowance, reference, now)
+        self._entry(LedgerKind.CONSUMPTION, Bucket.PURCHASED, -from_purchased, reference, now)
+        self._allowance_remaining -= from_allowance
+        self._allowance_used += from_allowance
+        self._purchased_remaining -= from_purchased
+        self.events.append(events.ReceivesConsumed(now, self.user_id, count, reference))
+        self.updated_at = now
+
+    def credit_purchase(self, count: int, reference: str, now: datetime) -> None:
+        """Add `count` purchased receives (they never expire)."""
+        self._require_current(now)
+        _require_positive(count, "count")
+        self._purchased_remaining += count
+        self._entry(LedgerKind.PURCHASE, Bucket.PURCHASED, count, reference, now)
+        self.events.append(events.ReceivesCredited(now, self.user_id, count, reference))
+        self.updated_at = now
+
+    def revoke_purchase(self, count: int, reference: str, now: datetime) -> int:
+        """Take back up to `count` purchased receives after a refund; returns how many were
+        still there to take (receives already consumed are not clawed back)."""
+        self._require_current(now)
+        _require_positive(count, "count")
+        taken = min(count, self._purchased_remaining)
+        self._purchased_remaining -= taken
+        self._entry(LedgerKind.REFUND, Bucket.PURCHASED, -taken, reference, now)
+        self.updated_at = now
+        return taken
+
+    # ------------------------------------------------------------------ plans
+    def classify_change(self, new_plan: Plan, catalog: Catalog) -> PlanChangeKind:
+        current = catalog.plan(self._plan)
+        if new_plan.rank > current.rank:
+            return PlanChangeKind.UPGRADE
+        if new_plan.rank < current.rank:
+            return PlanChangeKind.DOWNGRADE
+        return PlanChangeKind.UNCHANGED
+
+    def quote_upgrade(self, new_plan: Plan, catalog: Catalog, now: datetime) -> Proration:
+        self._require_current(now)
+        current = catalog.plan(self._plan)
+        if new_plan.rank <= current.rank:
+            raise DomainValidationError(f"{new_plan.id.value} is not an upgrade.", field="new_plan")
+        if not current.is_paid:
+            zero = Money.zero(new_plan.price.currency)
+            return Proration(zero, new_plan.price, new_plan.price, None)
+        start, end = self.current_period_start, self.current_period_end
+        remaining = Fraction(whole_seconds(end - now), whole_seconds(end - start))
+        credit = current.price.scaled(remaining)
+        debit = new_plan.price.scaled(remaining)
+        return Proration(credit, debit, debit - credit, end)
+
+    def apply_upgrade(self, new_plan: Plan, catalog: Catalog, now: datetime) -> bool:
+        """Move to the paid `new_plan` (its payment succeeded). From the free plan a new period
+        starts now; between paid plans the period end stays and the allowance grows at once.
+        Returns False, changing nothing, when `new_plan` is no longer an upgrade."""
+        self._require_current(now)
+        current = catalog.plan(self._plan)
+        if new_plan.rank <= current.rank:
+            return False
+        self.events.append(events.PlanChanged(now, self.user_id, current.id.value, new_plan.id.value, "upgrade"))
+        self._plan = new_plan.id
+        self._scheduled_change = None
+        if not current.is_paid:
+            self._entry(LedgerKind.ALLOWANCE_EXPIRY, Bucket.ALLOWANCE, -self._allowance_remaining,
+                        self._period_reference(), now)
+            self._anchor, self._period_index = now, 0
+            self._begin_period(new_plan, now)
+            return True
+        remaining = max(0, new_plan.monthly_receives - self._allowance_used)
+        self._entry(LedgerKind.ALLOWANCE_GRANT, Bucket.ALLOWANCE, remaining - self._allowance_remaining,
+                    self._period_reference(), now)
+        self._monthly_allowance = new_plan.monthly_receives
+        self._allowance_remaining = remaining
+        self.updated_at = now
+        return True
+
+    def schedule_change(self, new_plan: Plan, now: datetime) -> ScheduledChange:
+        """Schedule a downgrade to `new_plan` for the end of the current period."""
+        self._require_current(now)
+        self._scheduled_change = ScheduledChange(new_plan.id, self.current_period_end)
+        self.events.append(events.PlanChangeScheduled(now, self.user_id, new_plan.id.value,
+                                                      self._scheduled_change.effective_at))
+        self.updated_at = now
+        return self._scheduled_change
+
+    def cancel_scheduled_change(self, now: datetime) -> bool:
+        """Drop the scheduled change; returns whether there was one."""
+        if self._scheduled_change is None:
+            return False
+        self.events.append(events.ScheduledChangeCancelled(now, self.user_id, self._scheduled_change.plan.value))
+        self._scheduled_change = None
+        self.updated_at = now
+        return True
+
+    # ------------------------------------------------------------------ ledger
+    def _entry(self, kind: LedgerKind, bucket: Bucket, delta: int, reference: str, now: datetime) -> None:
+        if delta:
+            self.new_entries.append(LedgerEntry(self.user_id, kind, bucket, delta, reference, now))
+
+
+def _require_positive(count: int, field: str) -> None:
+    if type(count) is not int or count < 1:
+        raise DomainValidationError("Must be a positive whole number.", field=field)

@@ -1,0 +1,86 @@
+"""The refund aggregate: money going back to the payer for one paid session.
+
+Refunds are asynchronous at every provider: a refund is `pending` until the provider reports
+`succeeded` or `failed`. Its `refund_order_id` is our refund number at the provider (WeChat Pay's
+`out_refund_no`, Alipay's `out_request_no`, Stripe's idempotency key), so retrying a refund can
+never refund twice.
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+from domain import events
+from domain.money import Money
+from domain.transitions import check_transition
+
+
+class RefundStatus(str, enum.Enum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RefundReason(str, enum.Enum):
+    DUPLICATE_PAYMENT = "duplicate_payment"
+    REQUESTED_BY_CUSTOMER = "requested_by_customer"
+
+
+R = RefundStatus
+TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
+    R.PENDING: frozenset({R.SUCCEEDED, R.FAILED}),
+    R.SUCCEEDED: frozenset(),
+    R.FAILED: frozenset(),
+}
+
+
+@attrs.define(eq=False)
+class Refund:
+    id: str
+    refund_order_id: str
+    transaction_id: str
+    session_id: str
+    user_id: str
+    provider: str
+    payment_order_id: str
+    amount: Money
+    reason: RefundReason
+    _status: RefundStatus
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+    provider_reference: str | None = None
+    version: int = 0
+    events: list[events.Event] = attrs.field(factory=list)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Refund) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @classmethod
+    def for_duplicate_payment(cls, *, id: str, refund_order_id: str, session, now: datetime) -> Refund:
+        """The whole amount of a session that paid an already-paid transaction."""
+        refund = cls(id=id, refund_order_id=refund_order_id, transaction_id=session.transaction_id,
+                     session_id=session.id, user_id=session.user_id, provider=session.provider,
+                     payment_order_id=session.order_id, amount=session.amount,
+                     reason=RefundReason.DUPLICATE_PAYMENT, status=R.PENDING, created_at=now, updated_at=now)
+        refund.events.append(events.DuplicatePaymentRefunded(now, session.transaction_id, session.id, id))
+        return refund
+
+    @property
+    def status(self) -> RefundStatus:
+        return self._status
+
+    def succeed(self, provider_reference: str | None, now: datetime) -> None:
+        check_transition(TRANSITIONS, "refund", self._status, R.SUCCEEDED)
+        self._status, self.provider_reference = R.SUCCEEDED, provider_reference
+        self.updated_at = self.completed_at = now
+
+    def fail(self, now: datetime) -> None:
+        check_transition(TRANSITIONS, "refund", self._status, R.FAILED)
+        self._status = R.FAILED
+        self.updated_at = self.completed_at = now

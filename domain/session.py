@@ -1,0 +1,148 @@
+"""The payment session aggregate: one attempt to pay a transaction at one provider.
+
+Each session carries its own `order_id`, the merchant order number its provider order is created
+with (a closed WeChat Pay order number can never be reused, so a retry needs a new one).
+
+Transition table (`TRANSITIONS`):
+
+    open ──► completed          the provider confirmed the payment
+      ├───► failed              the attempt failed (the transaction stays pending)
+      ├───► cancelled           the payer cancelled, or a newer session replaced this one
+      ├───► expired             `expires_at` passed
+      └───► refunded            paid, but its transaction was already paid by another session
+
+    failed | cancelled | expired ──► completed | refunded    a late confirmed payment
+
+`completed` and `refunded` are final. Reads never show `open` once `expires_at` has passed:
+`status_at(now)` answers `expired` then, whether or not the sweeper has stored it yet.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime
+
+import attrs
+
+from domain import events
+from domain.money import Money
+from domain.transitions import check_transition
+
+
+class SessionStatus(str, enum.Enum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+S = SessionStatus
+_PAID = frozenset({S.COMPLETED, S.REFUNDED})
+TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
+    S.OPEN: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED, S.EXPIRED, S.REFUNDED}),
+    S.FAILED: _PAID,
+    S.CANCELLED: _PAID,
+    S.EXPIRED: _PAID,
+    S.COMPLETED: frozenset(),
+    S.REFUNDED: frozenset(),
+}
+LATE_PAYMENT_STATES = frozenset({S.FAILED, S.CANCELLED, S.EXPIRED})
+
+
+@attrs.define(eq=False)
+class PaymentSession:
+    id: str
+    transaction_id: str
+    user_id: str
+    order_id: str
+    _status: SessionStatus
+    payment_method: str
+    provider: str
+    amount: Money
+    return_url: str | None
+    expires_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+    payment_url: str | None = None
+    qr_code: str | None = None
+    provider_reference: str | None = None
+    version: int = 0
+    events: list[events.Event] = attrs.field(factory=list)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PaymentSession) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @classmethod
+    def open(cls, *, id: str, transaction_id: str, user_id: str, order_id: str, payment_method: str,
+             provider: str, amount: Money, return_url: str | None, expires_at: datetime,
+             now: datetime) -> PaymentSession:
+        session = cls(id=id, transaction_id=transaction_id, user_id=user_id, order_id=order_id,
+                      status=S.OPEN, payment_method=payment_method, provider=provider, amount=amount,
+                      return_url=return_url, expires_at=expires_at, created_at=now, updated_at=now)
+        session.events.append(events.SessionStatusChanged(now, id, transaction_id, S.OPEN.value))
+        return session
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def status(self) -> SessionStatus:
+        """The stored status; see `status_at` for what a reader should see."""
+        return self._status
+
+    def status_at(self, now: datetime) -> SessionStatus:
+        if self._status is S.OPEN and now >= self.expires_at:
+            return S.EXPIRED
+        return self._status
+
+    def is_open_at(self, now: datetime) -> bool:
+        return self.status_at(now) is S.OPEN
+
+    @property
+    def is_paid(self) -> bool:
+        return self._status in _PAID
+
+    # ------------------------------------------------------------------ changes
+    def attach_instructions(self, payment_url: str | None, qr_code: str | None,
+                            provider_reference: str | None, now: datetime) -> None:
+        """What the provider returned for this session's order: where and how to pay."""
+        self.payment_url, self.qr_code, self.provider_reference = payment_url, qr_code, provider_reference
+        self.updated_at = now
+
+    def _move(self, target: SessionStatus, now: datetime) -> None:
+        check_transition(TRANSITIONS, "payment session", self._status, target)
+        self._status = target
+        self.updated_at = now
+        self.events.append(events.SessionStatusChanged(now, self.id, self.transaction_id, target.value))
+
+    def complete(self, now: datetime) -> None:
+        self._move(S.COMPLETED, now)
+        self.completed_at = now
+
+    def refund_duplicate(self, now: datetime) -> None:
+        """Paid, but its transaction had been paid already: the payment is being refunded."""
+        self._move(S.REFUNDED, now)
+        self.completed_at = now
+
+    def fail(self, now: datetime) -> None:
+        self._move(S.FAILED, now)
+
+    def cancel(self, now: datetime) -> None:
+        self._move(S.CANCELLED, now)
+
+    def expire(self, now: datetime) -> None:
+        if now < self.expires_at:
+            raise ValueError(f"session {self.id} does not expire before {self.expires_at.isoformat()}")
+        self._move(S.EXPIRED, now)
+
+
+def attempts_lapsed(sessions: Iterable[PaymentSession], now: datetime) -> bool:
+    """Whether a pending transaction with these sessions is due to expire: it has sessions, none
+    of them is open at `now`, and the last one's `expires_at` has passed."""
+    sessions = list(sessions)
+    return bool(sessions) and not any(s.is_open_at(now) for s in sessions) \
+        and max(s.expires_at for s in sessions) <= now

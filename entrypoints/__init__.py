@@ -1,0 +1,3 @@
+"""Driving adapters and the composition root: the command line and the HTTP application."""
+
+__all__ = ["cli"]

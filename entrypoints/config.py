@@ -1,0 +1,112 @@
+"""Configuration from `PAYMENTS_*` environment variables, checked once at start-up.
+
+Every problem stops start-up with one line naming the variable (`ConfigError`).
+`PAYMENTS_ENV=production` refuses the development defaults: the development JWT secret and any
+payment method routed to the mock provider; it has no default routes and no default CORS origins.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+import attrs
+
+from domain.catalog import PAYMENT_METHODS
+
+DEVELOPMENT_JWT_SECRET = "development-jwt-secret-not-for-production"
+DEVELOPMENT_ROUTES = "wechat_pay=mock,alipay=mock,credit_card=mock,mock=mock"
+DEVELOPMENT_CORS_ORIGINS = "http://localhost:3000,http://127.0.0.1:3000"
+ENVIRONMENTS = ("development", "production")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one line naming the variable."""
+
+
+@attrs.frozen
+class Config:
+    env: str
+    database_url: str
+    host: str
+    port: int
+    public_url: str
+    jwt_secret: str = attrs.field(repr=False)
+    mock_webhook_secret: str | None = attrs.field(repr=False)
+    session_ttl: timedelta
+    cors_origins: tuple[str, ...]
+    return_url_hosts: frozenset[str]
+    max_pending: int
+    method_routes: Mapping[str, str]
+    environ: Mapping[str, str] = attrs.field(repr=False)  # every PAYMENTS_* variable, for plugins
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def uses_development_jwt_secret(self) -> bool:
+        return self.jwt_secret == DEVELOPMENT_JWT_SECRET
+
+
+def load_config(environ: Mapping[str, str], *, host: str | None = None, port: int | None = None) -> Config:
+    """Read and check the settings; `host`/`port` (command-line flags) win over the variables."""
+    env = environ.get("PAYMENTS_ENV", "development")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"PAYMENTS_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    production = env == "production"
+    host = host or environ.get("PAYMENTS_HOST", "127.0.0.1")
+    port = port if port is not None else _integer(environ, "PAYMENTS_PORT", 8080, 1, 65535)
+    jwt_secret = environ.get("PAYMENTS_JWT_SECRET") or DEVELOPMENT_JWT_SECRET
+    if production and jwt_secret == DEVELOPMENT_JWT_SECRET:
+        raise ConfigError("PAYMENTS_JWT_SECRET must be set in production (the development secret is refused)")
+    if production and len(jwt_secret) < 32:
+        raise ConfigError("PAYMENTS_JWT_SECRET must be at least 32 characters in production")
+    routes = _routes(environ.get("PAYMENTS_METHOD_ROUTES", "" if production else DEVELOPMENT_ROUTES))
+    if production and "mock" in routes.values():
+        raise ConfigError("PAYMENTS_METHOD_ROUTES routes a payment method to the mock provider, "
+                          "which is refused in production")
+    return Config(
+        env=env,
+        database_url=environ.get("PAYMENTS_DATABASE_URL", "sqlite:///./payments.db"),
+        host=host,
+        port=port,
+        public_url=(environ.get("PAYMENTS_PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
+        jwt_secret=jwt_secret,
+        mock_webhook_secret=environ.get("PAYMENTS_MOCK_WEBHOOK_SECRET"),
+        session_ttl=timedelta(seconds=_integer(environ, "PAYMENTS_SESSION_TTL_SECONDS", 3600, 60, 7 * 86400)),
+        cors_origins=_list(environ.get("PAYMENTS_CORS_ORIGINS", "" if production else DEVELOPMENT_CORS_ORIGINS)),
+        return_url_hosts=frozenset(_list(environ.get("PAYMENTS_RETURN_URL_HOSTS", "localhost,127.0.0.1"))),
+        max_pending=_integer(environ, "PAYMENTS_MAX_PENDING", 5, 1, 1000),
+        method_routes=routes,
+        environ={k: v for k, v in environ.items() if k.startswith("PAYMENTS_")},
+    )
+
+
+def _integer(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _routes(raw: str) -> dict[str, str]:
+    routes = {}
+    for item in _list(raw):
+        method, sep, provider = (part.strip() for part in item.partition("="))
+        if not sep or not method or not provider:
+            raise ConfigError(f"PAYMENTS_METHOD_ROUTES must be method=provider pairs, not {item!r}")
+        if method not in PAYMENT_METHODS:
+            raise ConfigError(f"PAYMENTS_METHOD_ROUTES names an unknown payment method {method!r} "
+                              f"(known: {', '.join(PAYMENT_METHODS)})")
+        routes[method] = provider
+    return routes

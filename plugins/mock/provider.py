@@ -1,0 +1,221 @@
+"""The mock provider plugin (entry point `mock`).
+
+Wire protocol, as the contract's mock section says: its checkout page is
+`{PAYMENTS_PUBLIC_URL}/mock-checkout/{session_id}`; notifications are JSON
+`{"id", "type": "payment.succeeded" | "payment.failed", "session_id", "order_id", "amount",
+"currency", "created"}` signed like Stripe's: `Mock-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
+"<t>.<raw body>" keyed with PAYMENTS_MOCK_WEBHOOK_SECRET>`, refused when `t` is more than 300 s
+from now. Acknowledgement: 200 `{"received": true}`.
+
+Its "remote side" (which orders exist, which were paid, closed or refunded) lives in this object.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from domain.errors import DomainValidationError, InvalidSignatureError, ProviderError
+from domain.money import Currency, Money
+from ports.clock import Clock
+from ports.payment_provider import (
+    Acknowledgement,
+    Flow,
+    MethodCapability,
+    NotificationOutcome,
+    PaymentInstructions,
+    PaymentOrder,
+    PaymentState,
+    PaymentStatus,
+    ProviderCapabilities,
+    ProviderEvent,
+    ProviderEventKind,
+    RefundOrder,
+    RefundResult,
+    RefundState,
+)
+
+DEVELOPMENT_WEBHOOK_SECRET = "development-mock-webhook-secret"
+TOLERANCE_SECONDS = 300
+SIGNATURE_HEADER = "Mock-Signature"
+_EVENT_KINDS = {"payment.succeeded": ProviderEventKind.PAYMENT_SUCCEEDED,
+                "payment.failed": ProviderEventKind.PAYMENT_FAILED}
+
+CAPABILITIES = ProviderCapabilities(
+    methods=(
+        MethodCapability("wechat_pay", "WeChat Pay", (Flow.QR_CODE,)),
+        MethodCapability("alipay", "Alipay", (Flow.QR_CODE, Flow.REDIRECT)),
+        MethodCapability("credit_card", "Card", (Flow.REDIRECT,)),
+        MethodCapability("mock", "Mock", (Flow.QR_CODE, Flow.REDIRECT)),
+    ),
+    currencies=("CNY",),
+)
+
+
+@attrs.define
+class _MockOrder:
+    order: PaymentOrder
+    state: PaymentState = PaymentState.PENDING
+    refunded: int = 0
+    refunds: dict[str, RefundResult] = attrs.field(factory=dict)
+
+
+class MockProvider:
+    """See the module docstring."""
+
+    def __init__(self, *, webhook_secret: str, public_url: str, clock: Clock, name: str = "mock") -> None:
+        self.name = name
+        self._secret = webhook_secret.encode()
+        self._public_url = public_url.rstrip("/")
+        self._clock = clock
+        self._orders: dict[str, _MockOrder] = {}
+        self._faults: dict[str, list[ProviderError]] = {}
+
+    def inject_fault(self, operation: str, error: ProviderError, times: int = 1) -> None:
+        """Make the next `times` calls of `operation` ("open_payment", "query_payment",
+        "close_payment", "refund") raise `error`, as a failing remote would (fault drills)."""
+        self._faults.setdefault(operation, []).extend([error] * times)
+
+    def _maybe_fail(self, operation: str) -> None:
+        pending = self._faults.get(operation)
+        if pending:
+            raise pending.pop(0)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, str], *, http: Any = None, clock: Clock) -> MockProvider:
+        return cls(webhook_secret=settings.get("PAYMENTS_MOCK_WEBHOOK_SECRET") or DEVELOPMENT_WEBHOOK_SECRET,
+                   public_url=settings.get("PAYMENTS_PUBLIC_URL") or "http://127.0.0.1:8080", clock=clock)
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        return CAPABILITIES
+
+    @property
+    def merchant_id(self) -> str | None:
+        return None
+
+    # ------------------------------------------------------------------ orders
+    async def open_payment(self, order: PaymentOrder) -> PaymentInstructions:
+        self._maybe_fail("open_payment")
+        existing = self._orders.get(order.order_id)
+        if existing is not None and existing.order != order:
+            raise ProviderError(f"order {order.order_id} exists with other parameters")
+        self._orders.setdefault(order.order_id, _MockOrder(order))
+        url = f"{self._public_url}/mock-checkout/{order.session_id}"
+        return PaymentInstructions(payment_url=url, qr_code=url, provider_reference=f"mock_{order.order_id}")
+
+    async def query_payment(self, order_id: str) -> PaymentStatus:
+        self._maybe_fail("query_payment")
+        found = self._orders.get(order_id)
+        if found is None:
+            return PaymentStatus(order_id, PaymentState.PENDING)
+        return PaymentStatus(order_id, found.state, found.order.amount, f"mock_{order_id}")
+
+    async def close_payment(self, order_id: str) -> None:
+        self._maybe_fail("close_payment")
+        found = self._orders.get(order_id)
+        if found is None or found.state is PaymentState.CLOSED:
+            return
+        if found.state is PaymentState.SUCCEEDED:
+            raise ProviderError(f"order {order_id} is paid and cannot be closed")
+        found.state = PaymentState.CLOSED
+
+    async def refund(self, refund: RefundOrder) -> RefundResult:
+        self._maybe_fail("refund")
+        found = self._orders.get(refund.payment_order_id)
+        if found is None or found.state is not PaymentState.SUCCEEDED:
+            raise ProviderError(f"order {refund.payment_order_id} is not paid")
+        if refund.refund_order_id not in found.refunds:
+            if refund.amount.amount + found.refunded > found.order.amount.amount:
+                raise ProviderError("refund exceeds the payment")
+            found.refunded += refund.amount.amount
+            found.refunds[refund.refund_order_id] = RefundResult(
+                refund.refund_order_id, RefundState.SUCCEEDED, f"mock_re_{refund.refund_order_id}")
+        return found.refunds[refund.refund_order_id]
+
+    async def query_refund(self, refund_order_id: str, payment_order_id: str) -> RefundResult:
+        found = self._orders.get(payment_order_id)
+        if found is None or refund_order_id not in found.refunds:
+            return RefundResult(refund_order_id, RefundState.FAILED)
+        return found.refunds[refund_order_id]
+
+    # ------------------------------------------------------------------ the payer's side
+    def settle(self, order_id: str, succeeded: bool) -> tuple[dict[str, str], bytes]:
+        """The payer paid (or declined) order `order_id` on the checkout page: record it and
+        return the signed notification the mock sends (headers, body)."""
+        found = self._orders.get(order_id)
+        if found is None:
+            raise ProviderError(f"no mock order {order_id}")
+        if succeeded:
+            found.state = PaymentState.SUCCEEDED
+        return self.notification_for(found.order, succeeded)
+
+    def notification_for(self, order: PaymentOrder, succeeded: bool) -> tuple[dict[str, str], bytes]:
+        created = int(self._clock.now().timestamp())
+        body = json.dumps({
+            "id": f"evt_{secrets.token_hex(12)}",
+            "type": "payment.succeeded" if succeeded else "payment.failed",
+            "session_id": order.session_id, "order_id": order.order_id,
+            "amount": order.amount.amount, "currency": order.amount.currency.code, "created": created,
+        }, separators=(",", ":")).encode()
+        return {SIGNATURE_HEADER: self.sign(body, created), "Content-Type": "application/json"}, body
+
+    def sign(self, body: bytes, timestamp: int) -> str:
+        mac = hmac.new(self._secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+        return f"t={timestamp},v1={mac}"
+
+    # ------------------------------------------------------------------ notifications
+    def parse_notification(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        header = _header(headers, SIGNATURE_HEADER)
+        if header is None:
+            raise InvalidSignatureError("Mock-Signature header missing")
+        parts: dict[str, list[str]] = {}
+        for item in header.split(","):
+            key, _, value = item.strip().partition("=")
+            parts.setdefault(key, []).append(value)
+        try:
+            timestamp = int(parts["t"][0])
+        except (KeyError, ValueError):
+            raise InvalidSignatureError("Mock-Signature has no timestamp") from None
+        expected = self.sign(body, timestamp).rsplit("v1=", 1)[1]
+        if not any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", [])):
+            raise InvalidSignatureError("Mock-Signature does not match")
+        if abs(int(self._clock.now().timestamp()) - timestamp) > TOLERANCE_SECONDS:
+            raise InvalidSignatureError("Mock-Signature timestamp outside the tolerance")
+        return _event_from(body)
+
+    def acknowledge(self, outcome: NotificationOutcome) -> Acknowledgement:
+        if outcome is NotificationOutcome.ACCEPTED:
+            return Acknowledgement(200, "application/json", b'{"received": true}')
+        if outcome is NotificationOutcome.REJECTED:
+            return Acknowledgement(401, "application/json",
+                                   b'{"error": {"code": "unauthorized", "message": "Invalid Mock-Signature."}}')
+        return Acknowledgement(503, "application/json",
+                               b'{"error": {"code": "provider_unavailable", "message": "Try again later."}}')
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
+def _event_from(body: bytes) -> ProviderEvent:
+    """Translate an authentic notification; one we cannot read is treated like a forged one."""
+    try:
+        data = json.loads(body)
+        kind = _EVENT_KINDS.get(data["type"], ProviderEventKind.IGNORED)
+        amount = data["amount"]
+        if type(amount) is not int or not isinstance(data["id"], str) or not isinstance(data["order_id"], str):
+            raise TypeError("bad field types")
+        return ProviderEvent(
+            event_id=data["id"], kind=kind, order_id=data["order_id"],
+            amount=Money(amount, Currency.of(data["currency"])), provider_reference=f"mock_{data['order_id']}",
+            failure_reason="declined" if kind is ProviderEventKind.PAYMENT_FAILED else None,
+        )
+    except (ValueError, KeyError, TypeError, DomainValidationError) as error:  # refuse rather than guess
+        raise InvalidSignatureError(f"unreadable notification: {error}") from None

@@ -1,0 +1,124 @@
+"""Change plan: upgrade (prorated, paid through a session), downgrade (scheduled for the period
+end, settled at once with a zero transaction) or re-choose the current plan (cancels a scheduled
+change). A new plan change cancels the user's earlier pending plan-change transaction."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from domain.errors import DomainValidationError, PlanUnchangedError, TooManyPendingError
+from domain.membership import PlanChangeKind
+from domain.money import Money
+from domain.session import PaymentSession
+from domain.transaction import Transaction
+from ports.clock import Clock
+from ports.ids import IdGenerator
+from ports.payment_provider import ProviderRegistry
+from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from ports.use_cases.membership_access import current_membership
+from ports.use_cases.payment_flow import ProviderOrders, describe
+from ports.use_cases.settings import UseCaseSettings
+from ports.use_cases.views import MembershipView, ProrationView, SessionView, TransactionView
+
+
+@attrs.frozen
+class ChangePlanCommand:
+    user_id: str
+    new_plan: str
+    payment_method: str | None = None
+    return_url: str | None = None
+
+
+@attrs.frozen
+class UpgradeStarted:
+    transaction: TransactionView
+    session: SessionView
+    proration: ProrationView
+
+
+@attrs.frozen
+class DowngradeScheduled:
+    transaction: TransactionView
+    effective_at: datetime
+
+
+@attrs.frozen
+class ScheduledChangeCancelled:
+    membership: MembershipView
+
+
+PlanChangeResult = UpgradeStarted | DowngradeScheduled | ScheduledChangeCancelled
+
+
+@attrs.define
+class ChangePlan:
+    _uow: UnitOfWorkFactory
+    _providers: ProviderRegistry
+    _orders: ProviderOrders
+    _clock: Clock
+    _ids: IdGenerator
+    _settings: UseCaseSettings
+
+    async def __call__(self, cmd: ChangePlanCommand) -> PlanChangeResult:
+        catalog = self._settings.catalog
+        new_plan = catalog.plan(cmd.new_plan)
+        return_url = self._settings.check_return_url(cmd.return_url)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            membership = await current_membership(uow, cmd.user_id, catalog, now)
+            kind = membership.classify_change(new_plan, catalog)
+            if kind is PlanChangeKind.UNCHANGED:
+                if not membership.cancel_scheduled_change(now):
+                    raise PlanUnchangedError(new_plan.id.value)
+                await uow.memberships.update(membership)
+                await uow.commit()
+                return ScheduledChangeCancelled(MembershipView.of(membership))
+            if kind is PlanChangeKind.UPGRADE:
+                if cmd.payment_method is None:
+                    raise DomainValidationError("Required for an upgrade.", field="payment_method")
+                provider = self._providers.for_method(cmd.payment_method)
+            superseded = await self._cancel_pending_plan_changes(uow, cmd.user_id, now)
+            plan_from = membership.plan
+            if kind is PlanChangeKind.DOWNGRADE:
+                transaction = Transaction.plan_downgrade(
+                    id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=cmd.user_id,
+                    plan_from=plan_from, plan_to=new_plan.id, zero=Money.zero(catalog.currency), now=now)
+                change = membership.schedule_change(new_plan, now)
+                await uow.transactions.add(transaction)
+                await uow.memberships.update(membership)
+                await uow.commit()
+                await self._orders.close(superseded)
+                return DowngradeScheduled(TransactionView.of(transaction), change.effective_at)
+            if await uow.transactions.count_pending(cmd.user_id) >= self._settings.max_pending:
+                raise TooManyPendingError(self._settings.max_pending)
+            proration = membership.quote_upgrade(new_plan, catalog, now)
+            transaction = Transaction.plan_upgrade(
+                id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=cmd.user_id,
+                plan_from=plan_from, plan_to=new_plan.id, proration=proration,
+                payment_method=cmd.payment_method, provider=provider.name, now=now)
+            session = PaymentSession.open(
+                id=self._ids.new_id("ps"), transaction_id=transaction.id, user_id=cmd.user_id,
+                order_id=self._ids.new_order_id("S", now), payment_method=cmd.payment_method,
+                provider=provider.name, amount=transaction.total, return_url=return_url,
+                expires_at=now + self._settings.session_ttl, now=now)
+            await uow.transactions.add(transaction)
+            await uow.sessions.add(session)
+            await uow.commit()
+        await self._orders.close(superseded)
+        session = await self._orders.open(session, describe(transaction))
+        return UpgradeStarted(TransactionView.of(transaction), SessionView.of(session, self._clock.now()),
+                              ProrationView.of(proration))
+
+    async def _cancel_pending_plan_changes(self, uow: UnitOfWork, user_id: str, now) -> list[PaymentSession]:
+        """Cancel the user's pending plan changes; returns their sessions that were open."""
+        closed: list[PaymentSession] = []
+        for earlier in await uow.transactions.list_pending_plan_changes(user_id, for_update=True):
+            earlier.cancel("superseded by a new plan change", now)
+            await uow.transactions.update(earlier)
+            for session in await uow.sessions.list_for_transaction(earlier.id, for_update=True):
+                if session.is_open_at(now):
+                    session.cancel(now)
+                    await uow.sessions.update(session)
+                    closed.append(session)
+        return closed

@@ -1,0 +1,36 @@
+"""Read one transaction of the caller's with all its payment sessions."""
+from __future__ import annotations
+
+import attrs
+
+from domain.errors import TransactionNotFoundError
+from ports.clock import Clock
+from ports.unit_of_work import UnitOfWorkFactory
+from ports.use_cases.views import SessionView, TransactionView
+
+
+@attrs.frozen
+class GetTransactionQuery:
+    user_id: str
+    transaction_id: str
+
+
+@attrs.frozen
+class TransactionDetail:
+    transaction: TransactionView
+    sessions: tuple[SessionView, ...]
+
+
+@attrs.define
+class GetTransaction:
+    _uow: UnitOfWorkFactory
+    _clock: Clock
+
+    async def __call__(self, query: GetTransactionQuery) -> TransactionDetail:
+        async with self._uow() as uow:
+            transaction = await uow.transactions.get(query.transaction_id, user_id=query.user_id)
+            if transaction is None:
+                raise TransactionNotFoundError(query.transaction_id)
+            sessions = await uow.sessions.list_for_transaction(transaction.id)
+        now = self._clock.now()
+        return TransactionDetail(TransactionView.of(transaction), tuple(SessionView.of(s, now) for s in sessions))

@@ -1,0 +1,190 @@
+"""Apply a provider notification (webhook): verified, de-duplicated, matched, then applied once.
+
+1. The plugin verifies the signature over the raw bytes and its freshness; a failure changes
+   nothing and is answered with the provider's refusal (401).
+2. In one unit of work: the provider's event id is recorded (a re-delivery is acknowledged and
+   changes nothing); the order is found; amount, currency and merchant must match what was
+   asked, else nothing changes, an anomaly is logged, and the notification is acknowledged so the
+   provider stops re-sending; then the transition is applied idempotently.
+3. A confirmed payment is never lost: it succeeds a pending, cancelled or expired transaction
+   and delivers what was bought. A transaction is paid at most once: a second paid session is
+   marked `refunded` and its money is sent back (the refund is submitted after the commit).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import attrs
+
+from domain.errors import InvalidSignatureError, ProviderNotFoundError
+from domain.refund import Refund
+from domain.session import PaymentSession, SessionStatus
+from domain.transaction import TransactionStatus, TransactionType
+from ports.clock import Clock
+from ports.ids import IdGenerator
+from ports.payment_provider import (
+    Acknowledgement,
+    NotificationOutcome,
+    PaymentProvider,
+    ProviderEvent,
+    ProviderEventKind,
+    ProviderRegistry,
+)
+from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from ports.use_cases.membership_access import current_membership
+from ports.use_cases.payment_flow import ProviderOrders
+from ports.use_cases.refund_payments import SubmitRefund
+from ports.use_cases.settings import UseCaseSettings
+
+log = logging.getLogger("payments.notifications")
+PAYABLE = frozenset({TransactionStatus.PENDING, TransactionStatus.CANCELLED, TransactionStatus.EXPIRED})
+
+
+@attrs.frozen
+class HandleNotificationCommand:
+    provider: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@attrs.frozen
+class NotificationResult:
+    effect: str  # applied | duplicate | anomaly | ignored | refunded_duplicate | rejected
+    acknowledgement: Acknowledgement
+
+
+@attrs.frozen
+class _Applied:
+    effect: str
+    refund_id: str | None = None
+    to_close: tuple[PaymentSession, ...] = ()
+
+
+@attrs.define
+class HandleNotification:
+    _uow: UnitOfWorkFactory
+    _providers: ProviderRegistry
+    _orders: ProviderOrders
+    _refunds: SubmitRefund
+    _clock: Clock
+    _ids: IdGenerator
+    _settings: UseCaseSettings
+
+    async def __call__(self, cmd: HandleNotificationCommand) -> NotificationResult:
+        provider = self._providers.get(cmd.provider)
+        if provider is None:
+            raise ProviderNotFoundError(cmd.provider)
+        try:
+            event = provider.parse_notification(cmd.headers, cmd.body)
+        except InvalidSignatureError as error:
+            log.warning("rejected a %s notification: %s", provider.name, error.message)
+            return NotificationResult("rejected", provider.acknowledge(NotificationOutcome.REJECTED))
+        applied = await self.apply(provider, event)
+        await self._orders.close(applied.to_close)
+        if applied.refund_id is not None:
+            await self._refunds(applied.refund_id)
+        return NotificationResult(applied.effect, provider.acknowledge(NotificationOutcome.ACCEPTED))
+
+    async def apply(self, provider: PaymentProvider, event: ProviderEvent) -> _Applied:
+        """Apply a verified event (also used with what a status query found)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            found = await uow.sessions.get_by_order_id(event.order_id) if event.order_id else None
+            if event.kind in (ProviderEventKind.PAYMENT_SUCCEEDED, ProviderEventKind.PAYMENT_FAILED,
+                              ProviderEventKind.PAYMENT_CLOSED):
+                anomaly = self._mismatch(provider, event, found)
+                if anomaly:
+                    log.error("anomaly in %s notification %s for order %s: %s",
+                              provider.name, event.event_id, event.order_id, anomaly)
+                    return _Applied("anomaly")
+            if found is not None:
+                # Lock order: membership, then transaction, then sessions (see membership_access).
+                await current_membership(uow, found.user_id, self._settings.catalog, now)
+            if not await uow.processed_events.add(provider.name, event.event_id, now):
+                return _Applied("duplicate")
+            if found is None:
+                await uow.commit()
+                return _Applied("ignored")
+            if event.kind is ProviderEventKind.PAYMENT_SUCCEEDED:
+                applied = await self._payment_succeeded(uow, found.id, now)
+            elif event.kind in (ProviderEventKind.PAYMENT_FAILED, ProviderEventKind.PAYMENT_CLOSED):
+                applied = await self._payment_ended(uow, found.id, event, now)
+            else:
+                applied = _Applied("ignored")
+            await uow.commit()
+            return applied
+
+    @staticmethod
+    def _mismatch(provider: PaymentProvider, event: ProviderEvent, session: PaymentSession | None) -> str | None:
+        if session is None:
+            return "unknown order"
+        if session.provider != provider.name:
+            return f"order belongs to provider {session.provider}"
+        if event.amount is not None and event.amount != session.amount:
+            return f"amount {event.amount.format()} differs from the order's {session.amount.format()}"
+        if event.amount is None and event.kind is ProviderEventKind.PAYMENT_SUCCEEDED:
+            return "a payment without an amount"
+        if event.merchant_id is not None and provider.merchant_id is not None \
+                and event.merchant_id != provider.merchant_id:
+            return f"merchant {event.merchant_id} is not ours"
+        return None
+
+    async def _payment_succeeded(self, uow: UnitOfWork, session_id: str, now) -> _Applied:
+        session = await uow.sessions.get(session_id)
+        assert session is not None
+        transaction = await uow.transactions.get(session.transaction_id, for_update=True)
+        session = await uow.sessions.get(session_id, for_update=True)
+        assert transaction is not None and session is not None
+        if session.is_paid:
+            return _Applied("duplicate")  # applied before, under another event id or by a status query
+        if transaction.is_paid or transaction.status not in PAYABLE:
+            session.refund_duplicate(now)
+            refund = Refund.for_duplicate_payment(id=self._ids.new_id("rf"),
+                                                  refund_order_id=self._ids.new_order_id("R", now),
+                                                  session=session, now=now)
+            await uow.sessions.update(session)
+            await uow.refunds.add(refund)
+            log.warning("transaction %s was paid twice; refunding session %s (%s)",
+                        transaction.id, session.id, refund.id)
+            return _Applied("refunded_duplicate", refund_id=refund.id)
+        session.complete(now)
+        transaction.mark_paid(session.id, now)
+        to_close = []
+        for other in await uow.sessions.list_for_transaction(transaction.id, for_update=True):
+            if other.id != session.id and other.status is SessionStatus.OPEN:
+                (other.expire if now >= other.expires_at else other.cancel)(now)
+                await uow.sessions.update(other)
+                to_close.append(other)
+        await self._deliver(uow, transaction, now)
+        await uow.sessions.update(session)
+        await uow.transactions.update(transaction)
+        return _Applied("applied", to_close=tuple(to_close))
+
+    async def _deliver(self, uow: UnitOfWork, transaction, now) -> None:
+        catalog = self._settings.catalog
+        membership = await current_membership(uow, transaction.user_id, catalog, now)
+        if transaction.type is TransactionType.PURCHASE_RECEIVES:
+            membership.credit_purchase(transaction.receives, transaction.id, now)
+        elif transaction.type is TransactionType.PLAN_UPGRADE:
+            if not membership.apply_upgrade(catalog.plan(transaction.plan_to), catalog, now):
+                log.warning("paid plan change %s no longer upgrades %s (now on %s)",
+                            transaction.id, transaction.user_id, membership.plan.value)
+        await uow.memberships.update(membership)
+
+    async def _payment_ended(self, uow: UnitOfWork, session_id: str, event: ProviderEvent, now) -> _Applied:
+        session = await uow.sessions.get(session_id)
+        assert session is not None
+        transaction = await uow.transactions.get(session.transaction_id, for_update=True)
+        session = await uow.sessions.get(session_id, for_update=True)
+        assert transaction is not None and session is not None
+        if session.status is not SessionStatus.OPEN:
+            return _Applied("ignored")
+        if event.kind is ProviderEventKind.PAYMENT_CLOSED and now >= session.expires_at:
+            session.expire(now)
+        else:
+            session.fail(now)
+            transaction.record_failed_attempt(session.id, event.failure_reason or "payment_failed", now)
+            await uow.transactions.update(transaction)
+        await uow.sessions.update(session)
+        return _Applied("applied")

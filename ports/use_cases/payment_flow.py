@@ -1,0 +1,89 @@
+"""The provider side of a payment session, shared by the use cases that open sessions.
+
+The order of work is always: (1) the pending session was committed by the caller; (2) the
+provider is called outside any unit of work, with the session's own `order_id` as its
+idempotency key; (3) the outcome is recorded in a second unit of work.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import attrs
+
+from domain.errors import ProviderError
+from domain.session import PaymentSession
+from domain.transaction import Transaction, TransactionType
+from ports.clock import Clock
+from ports.payment_provider import PaymentOrder, ProviderRegistry
+from ports.unit_of_work import UnitOfWorkFactory
+from ports.use_cases.settings import UseCaseSettings
+
+log = logging.getLogger("payments.flow")
+
+
+def describe(transaction: Transaction) -> str:
+    """The line the payer sees at the provider."""
+    if transaction.type is TransactionType.PURCHASE_RECEIVES:
+        return f"{transaction.receives} receives"
+    return f"{transaction.plan_to.value.upper() if transaction.plan_to else ''} plan".strip()
+
+
+@attrs.frozen
+class ProviderOrders:
+    _uow: UnitOfWorkFactory
+    _providers: ProviderRegistry
+    _clock: Clock
+    _settings: UseCaseSettings
+
+    async def open(self, session: PaymentSession, description: str) -> PaymentSession:
+        """Create the provider order for a committed open session and store its instructions.
+        A provider failure ends the session `failed` (its transaction stays pending and
+        records why) and is raised again for the caller to report."""
+        provider = self._providers.get(session.provider)
+        if provider is None:
+            raise ProviderError(f"provider {session.provider!r} is not loaded")
+        order = PaymentOrder(
+            order_id=session.order_id, session_id=session.id, amount=session.amount, description=description,
+            payment_method=session.payment_method, expires_at=session.expires_at,
+            notify_url=self._settings.notify_url(provider.name), return_url=session.return_url,
+        )
+        try:
+            instructions = await provider.open_payment(order)
+        except ProviderError as error:
+            await self._record_failure(session, error)
+            raise
+        now = self._clock.now()
+        async with self._uow() as uow:
+            stored = await uow.sessions.get(session.id, for_update=True)
+            assert stored is not None
+            stored.attach_instructions(instructions.payment_url, instructions.qr_code,
+                                       instructions.provider_reference, now)
+            await uow.sessions.update(stored)
+            await uow.commit()
+        return stored
+
+    async def _record_failure(self, session: PaymentSession, error: ProviderError) -> None:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            transaction = await uow.transactions.get(session.transaction_id, for_update=True)
+            stored = await uow.sessions.get(session.id, for_update=True)
+            assert transaction is not None and stored is not None
+            if stored.is_open_at(now):
+                stored.fail(now)
+                transaction.record_failed_attempt(stored.id, error.code, now)
+                await uow.sessions.update(stored)
+                await uow.transactions.update(transaction)
+                await uow.commit()
+
+    async def close(self, sessions: Iterable[PaymentSession]) -> None:
+        """Close the provider orders of ended sessions. Best effort: a late payment on an order
+        that could not be closed is still credited (and refunded if the transaction was paid)."""
+        for session in sessions:
+            provider = self._providers.get(session.provider)
+            if provider is None or not provider.capabilities.can_close:
+                continue
+            try:
+                await provider.close_payment(session.order_id)
+            except ProviderError as error:
+                log.warning("could not close provider order %s at %s: %s", session.order_id, session.provider, error)

@@ -1,0 +1,61 @@
+"""Buy receives: price the quantity, create a pending transaction with its first payment session,
+then open the provider order. The balance grows only when the provider confirms the payment."""
+from __future__ import annotations
+
+import attrs
+
+from domain.errors import TooManyPendingError
+from domain.session import PaymentSession
+from domain.transaction import Transaction
+from ports.clock import Clock
+from ports.ids import IdGenerator
+from ports.payment_provider import ProviderRegistry
+from ports.unit_of_work import UnitOfWorkFactory
+from ports.use_cases.membership_access import current_membership
+from ports.use_cases.payment_flow import ProviderOrders, describe
+from ports.use_cases.settings import UseCaseSettings
+from ports.use_cases.views import PaymentView, SessionView, TransactionView
+
+
+@attrs.frozen
+class PurchaseReceivesCommand:
+    user_id: str
+    quantity: int
+    payment_method: str
+    return_url: str | None = None
+
+
+@attrs.define
+class PurchaseReceives:
+    _uow: UnitOfWorkFactory
+    _providers: ProviderRegistry
+    _orders: ProviderOrders
+    _clock: Clock
+    _ids: IdGenerator
+    _settings: UseCaseSettings
+
+    async def __call__(self, cmd: PurchaseReceivesCommand) -> PaymentView:
+        catalog = self._settings.catalog
+        quote = catalog.receives.quote(cmd.quantity)
+        return_url = self._settings.check_return_url(cmd.return_url)
+        provider = self._providers.for_method(cmd.payment_method)
+        now = self._clock.now()
+        async with self._uow() as uow:
+            # Locking the membership serialises this user's purchases, so the pending limit holds
+            # across processes.
+            await current_membership(uow, cmd.user_id, catalog, now)
+            if await uow.transactions.count_pending(cmd.user_id) >= self._settings.max_pending:
+                raise TooManyPendingError(self._settings.max_pending)
+            transaction = Transaction.purchase_receives(
+                id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=cmd.user_id,
+                quote=quote, payment_method=cmd.payment_method, provider=provider.name, now=now)
+            session = PaymentSession.open(
+                id=self._ids.new_id("ps"), transaction_id=transaction.id, user_id=cmd.user_id,
+                order_id=self._ids.new_order_id("S", now), payment_method=cmd.payment_method,
+                provider=provider.name, amount=transaction.total, return_url=return_url,
+                expires_at=now + self._settings.session_ttl, now=now)
+            await uow.transactions.add(transaction)
+            await uow.sessions.add(session)
+            await uow.commit()
+        session = await self._orders.open(session, describe(transaction))
+        return PaymentView(TransactionView.of(transaction), SessionView.of(session, self._clock.now()))

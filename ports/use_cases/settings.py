@@ -1,0 +1,32 @@
+"""What the use cases are configured with: the catalog, limits, lifetimes and where providers
+send notifications. Built by the composition root from `PAYMENTS_*` settings."""
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import attrs
+
+from domain.catalog import DEFAULT_CATALOG, Catalog
+from domain.errors import DomainValidationError
+
+
+@attrs.frozen
+class UseCaseSettings:
+    public_url: str = "http://127.0.0.1:8080"
+    catalog: Catalog = DEFAULT_CATALOG
+    max_pending: int = 5
+    session_ttl: timedelta = timedelta(hours=1)
+    return_url_hosts: frozenset[str] = frozenset({"localhost", "127.0.0.1"})
+
+    def notify_url(self, provider: str) -> str:
+        return f"{self.public_url.rstrip('/')}/api/v1/payments/webhooks/{provider}"
+
+    def check_return_url(self, url: str | None) -> str | None:
+        """`url` if it is an http(s) URL on an allowed host (no open redirects); else 422."""
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or (parts.hostname or "") not in self.return_url_hosts:
+            raise DomainValidationError("Must be an http(s) URL on an allowed host.", field="return_url")
+        return url

@@ -1,0 +1,32 @@
+"""The layers' rules, checked on every test run: imports point inward (import-linter's contracts
+in setup.cfg) and the domain imports nothing but the standard library and attrs."""
+import ast
+import sys
+from pathlib import Path
+
+from importlinter.cli import lint_imports
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_import_linter_contracts_hold():
+    assert lint_imports(config_filename=str(ROOT / "setup.cfg"), no_cache=True, no_logo=True) == 0
+
+
+def _imported_top_level_names(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_domain_imports_only_the_standard_library_and_attrs():
+    allowed = set(sys.stdlib_module_names) | {"attrs", "domain", "__future__"}
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(_imported_top_level_names(path) - allowed)
+        for path in (ROOT / "domain").rglob("*.py")
+    }
+    assert {module: names for module, names in offenders.items() if names} == {}
