@@ -16,39 +16,37 @@ class Event:
 
 
 @attrs.frozen
-class TransactionCreated(Event):
+class TransactionEvent(Event):
     transaction_id: str
     user_id: str
     type: str
+    provider: str | None
+
+
+@attrs.frozen
+class TransactionCreated(TransactionEvent):
     total: int
     currency: str
 
 
 @attrs.frozen
-class TransactionSucceeded(Event):
-    transaction_id: str
-    user_id: str
+class TransactionSucceeded(TransactionEvent):
     session_id: str | None
     late: bool  # paid after it had been cancelled or had expired
 
 
 @attrs.frozen
-class TransactionCancelled(Event):
-    transaction_id: str
-    user_id: str
+class TransactionCancelled(TransactionEvent):
     reason: str | None
 
 
 @attrs.frozen
-class TransactionExpired(Event):
-    transaction_id: str
-    user_id: str
+class TransactionExpired(TransactionEvent):
+    pass
 
 
 @attrs.frozen
-class TransactionFailed(Event):
-    transaction_id: str
-    user_id: str
+class TransactionFailed(TransactionEvent):
     reason: str
 
 

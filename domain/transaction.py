@@ -127,8 +127,11 @@ class Transaction:
                           cancel_reason=None, failure_reason=None, created_at=now, updated_at=now,
                           completed_at=completed_at, **fields)
         transaction.events.append(events.TransactionCreated(
-            now, transaction.id, transaction.user_id, transaction.type.value, total.amount, total.currency.code))
+            now, *transaction._event_identity(), total.amount, total.currency.code))
         return transaction
+
+    def _event_identity(self) -> tuple[str, str, str, str | None]:
+        return self.id, self.user_id, self.type.value, self.provider
 
     # ------------------------------------------------------------------ reading
     @property
@@ -156,23 +159,23 @@ class Transaction:
         self._move(S.SUCCEEDED, now)
         self.paid_session_id = session_id
         self.completed_at = now
-        self.events.append(events.TransactionSucceeded(now, self.id, self.user_id, session_id, late))
+        self.events.append(events.TransactionSucceeded(now, *self._event_identity(), session_id, late))
 
     def cancel(self, reason: str | None, now: datetime) -> None:
         self._move(S.CANCELLED, now)
         self.cancel_reason = reason
-        self.events.append(events.TransactionCancelled(now, self.id, self.user_id, reason))
+        self.events.append(events.TransactionCancelled(now, *self._event_identity(), reason))
 
     def expire(self, now: datetime) -> None:
         self._move(S.EXPIRED, now)
-        self.events.append(events.TransactionExpired(now, self.id, self.user_id))
+        self.events.append(events.TransactionExpired(now, *self._event_identity()))
 
     def fail(self, reason: str, now: datetime) -> None:
         """A charge made without the payer present (a renewal) failed for good."""
         self._move(S.FAILED, now)
         self.failure_reason = reason
         self.completed_at = now
-        self.events.append(events.TransactionFailed(now, self.id, self.user_id, reason))
+        self.events.append(events.TransactionFailed(now, *self._event_identity(), reason))
 
     def record_failed_attempt(self, session_id: str, reason: str, now: datetime) -> None:
         """One payment attempt failed: remember why; the transaction stays as it is."""

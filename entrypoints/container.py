@@ -1,0 +1,167 @@
+"""The composition root: one dependency-injector container builds the adapters, the provider
+plugins and the use cases from the checked configuration (`entrypoints.config.Config`).
+
+    container = build_container(config)                  # SQL adapters (PostgreSQL or SQLite)
+    container = build_container(config, in_memory=True)  # in-memory adapters (tests, demos)
+
+`Adapters` and `InMemoryAdapters` provide the same names; `UseCases` only sees those names.
+Async resources (the database, the HTTP client of the plugins) start with
+`await container.init_resources()` and stop with `await container.shutdown_resources()`.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+from databases import Database
+from dependency_injector import containers, providers
+
+import plugins
+from adapters.clock import SystemClock
+from adapters.ids import RandomIdGenerator
+from adapters.memory import InMemoryIdempotencyStore, in_memory_uow_factory
+from adapters.sql.database import create_database
+from adapters.sql.idempotency import SqlIdempotencyStore
+from adapters.sql.unit_of_work import sql_uow_factory
+from domain.catalog import PAYMENT_METHODS
+from entrypoints.config import Config
+from entrypoints.events import publishing
+from entrypoints.http.metrics import Metrics
+from plugins.mock import MockProvider
+from ports.payment_provider import ProviderRegistry
+from ports.use_cases.cancel_transaction import CancelTransaction
+from ports.use_cases.change_plan import ChangePlan
+from ports.use_cases.consume_receives import ConsumeReceives
+from ports.use_cases.expire_sessions import ExpireSessions
+from ports.use_cases.get_membership import GetMembership
+from ports.use_cases.get_pricing import GetPricing
+from ports.use_cases.get_session import GetSession
+from ports.use_cases.get_transaction import GetTransaction
+from ports.use_cases.handle_notification import HandleNotification
+from ports.use_cases.list_payment_methods import ListPaymentMethods
+from ports.use_cases.list_transactions import ListTransactions
+from ports.use_cases.open_session import OpenSession
+from ports.use_cases.payment_flow import ProviderOrders
+from ports.use_cases.purchase_receives import PurchaseReceives
+from ports.use_cases.refund_payments import SubmitRefund
+from ports.use_cases.settings import UseCaseSettings
+
+HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+async def database_resource(url: str) -> AsyncIterator[Database]:
+    database = create_database(url)
+    await database.connect()
+    try:
+        yield database
+    finally:
+        await database.disconnect()
+
+
+async def http_client_resource() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
+        yield client
+
+
+def database_readiness(database: Database):
+    async def check() -> bool:
+        try:
+            return await database.fetch_val("SELECT 1") == 1
+        except Exception:  # any failure means "not ready"; the reason is in the database's logs
+            return False
+    return check
+
+
+def always_ready():
+    async def check() -> bool:
+        return True
+    return check
+
+
+def use_case_settings(config: Config) -> UseCaseSettings:
+    return UseCaseSettings(public_url=config.public_url, max_pending=config.max_pending,
+                           session_ttl=config.session_ttl, return_url_hosts=config.return_url_hosts)
+
+
+def load_providers(config: Config, http: httpx.AsyncClient, clock) -> dict:
+    return plugins.discover(set(config.method_routes.values()), config.environ, http=http, clock=clock)
+
+
+def mock_everywhere(config: Config, clock) -> dict:
+    """The in-memory set-up registers the mock plugin under every routed provider name."""
+    return {name: MockProvider(webhook_secret=config.mock_webhook_secret or "development-mock-webhook-secret",
+                               public_url=config.public_url, clock=clock, name=name)
+            for name in set(config.method_routes.values()) | {"mock"}}
+
+
+class Adapters(containers.DeclarativeContainer):
+    config = providers.Dependency(instance_of=Config)
+    metrics = providers.Dependency(instance_of=Metrics)
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(RandomIdGenerator)
+    database = providers.Resource(database_resource, config.provided.database_url)
+    http = providers.Resource(http_client_resource)
+    uow = providers.Singleton(publishing, providers.Singleton(sql_uow_factory, database),
+                              providers.List(metrics.provided.observe_events))
+    idempotency = providers.Singleton(SqlIdempotencyStore, database)
+    payment_providers = providers.Singleton(load_providers, config, http, clock)
+    registry = providers.Singleton(ProviderRegistry, payment_providers, config.provided.method_routes,
+                                   providers.Object(PAYMENT_METHODS))
+    readiness = providers.Singleton(database_readiness, database)
+
+
+class InMemoryAdapters(containers.DeclarativeContainer):
+    config = providers.Dependency(instance_of=Config)
+    metrics = providers.Dependency(instance_of=Metrics)
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(RandomIdGenerator)
+    uow = providers.Singleton(publishing, providers.Singleton(in_memory_uow_factory),
+                              providers.List(metrics.provided.observe_events))
+    idempotency = providers.Singleton(InMemoryIdempotencyStore)
+    payment_providers = providers.Singleton(mock_everywhere, config, clock)
+    registry = providers.Singleton(ProviderRegistry, payment_providers, config.provided.method_routes,
+                                   providers.Object(PAYMENT_METHODS))
+    readiness = providers.Singleton(always_ready)
+
+
+class UseCases(containers.DeclarativeContainer):
+    adapters = providers.DependenciesContainer()
+    settings = providers.Dependency(instance_of=UseCaseSettings)
+
+    orders = providers.Singleton(ProviderOrders, adapters.uow, adapters.registry, adapters.clock, settings)
+    _opening = dict(uow=adapters.uow, providers=adapters.registry, orders=orders, clock=adapters.clock,
+                    ids=adapters.ids, settings=settings)
+    purchase_receives = providers.Factory(PurchaseReceives, **_opening)
+    change_plan = providers.Factory(ChangePlan, **_opening)
+    open_session = providers.Factory(OpenSession, **_opening)
+    cancel_transaction = providers.Factory(CancelTransaction, uow=adapters.uow, orders=orders, clock=adapters.clock)
+    get_session = providers.Factory(GetSession, uow=adapters.uow, clock=adapters.clock)
+    get_transaction = providers.Factory(GetTransaction, uow=adapters.uow, clock=adapters.clock)
+    list_transactions = providers.Factory(ListTransactions, uow=adapters.uow)
+    get_membership = providers.Factory(GetMembership, uow=adapters.uow, clock=adapters.clock, settings=settings)
+    get_pricing = providers.Factory(GetPricing, settings=settings)
+    list_payment_methods = providers.Factory(ListPaymentMethods, providers=adapters.registry)
+    consume_receives = providers.Factory(ConsumeReceives, uow=adapters.uow, clock=adapters.clock, settings=settings)
+    submit_refund = providers.Factory(SubmitRefund, uow=adapters.uow, providers=adapters.registry,
+                                      clock=adapters.clock, settings=settings)
+    handle_notification = providers.Factory(HandleNotification, uow=adapters.uow, providers=adapters.registry,
+                                            orders=orders, refunds=submit_refund, clock=adapters.clock,
+                                            ids=adapters.ids, settings=settings)
+    expire_sessions = providers.Factory(ExpireSessions, uow=adapters.uow, orders=orders, clock=adapters.clock)
+
+    del _opening
+
+
+class Application(containers.DeclarativeContainer):
+    config = providers.Dependency(instance_of=Config)
+    metrics = providers.Singleton(Metrics)
+    adapters = providers.Container(Adapters, config=config, metrics=metrics)
+    settings = providers.Singleton(use_case_settings, config)
+    use_cases = providers.Container(UseCases, adapters=adapters, settings=settings)
+
+
+def build_container(config: Config, *, in_memory: bool = False) -> Application:
+    container = Application(config=config)
+    if in_memory:
+        container.adapters.override(InMemoryAdapters(config=config, metrics=container.metrics))
+    return container

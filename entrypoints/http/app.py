@@ -1,0 +1,113 @@
+"""The aiohttp application factory.
+
+    app = create_app(container)   # a built `entrypoints.container.Application`
+
+The container is kept under an `AppKey`; its resources start and stop with the app. Use-case
+objects are resolved once at start-up (they are stateless), so a request costs no wiring.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+from datetime import timedelta
+from types import SimpleNamespace
+
+import aiohttp_cors
+from aiohttp import web
+
+from entrypoints.background import BackgroundJobs
+from entrypoints.http import middlewares, operations, payments, webhooks
+from entrypoints.http.auth import TokenVerifier
+from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
+from entrypoints.http.keys import CONFIG, CONTAINER, IDEMPOTENCY, METRICS, READINESS, TOKENS, USE_CASES
+from entrypoints.http.openapi import add_docs_routes, openapi_document
+
+log = logging.getLogger("payments.app")
+MAX_BODY_BYTES = 256 * 1024
+SWEEP_INTERVAL = timedelta(seconds=15)
+PURGE_INTERVAL = timedelta(hours=1)
+USE_CASE_NAMES = ("purchase_receives", "change_plan", "open_session", "cancel_transaction", "get_session",
+                  "get_transaction", "list_transactions", "get_membership", "get_pricing", "list_payment_methods",
+                  "consume_receives", "handle_notification", "expire_sessions", "submit_refund")
+
+
+def create_app(container, *, background_jobs: bool = True) -> web.Application:
+    config = container.config()
+    app = web.Application(
+        middlewares=[middlewares.context, middlewares.authentication, middlewares.idempotency,
+                     middlewares.validation],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    app[CONTAINER] = container
+    app[CONFIG] = config
+    app[METRICS] = container.metrics()
+    app[TOKENS] = TokenVerifier(config.jwt_secret)
+    app.on_response_prepare.append(middlewares.add_request_id)
+    app.cleanup_ctx.append(_resources(container, background_jobs))
+    _add_routes(app)
+    _add_cors(app, config.cors_origins)
+    openapi_document(app)  # build it now: a broken spec fails at start-up, not on first request
+    return app
+
+
+def _resources(container, background_jobs: bool):
+    async def context(app: web.Application):
+        await container.init_resources()
+        use_cases = SimpleNamespace(**{name: await _resolve(getattr(container.use_cases, name))
+                                       for name in USE_CASE_NAMES})
+        app[USE_CASES] = use_cases
+        store = await _resolve(container.adapters.idempotency)
+        clock = await _resolve(container.adapters.clock)
+        app[READINESS] = await _resolve(container.adapters.readiness)
+        app[IDEMPOTENCY] = IdempotencyGuard(store, clock)
+        jobs = BackgroundJobs()
+        if background_jobs:
+            jobs.start(SWEEP_INTERVAL, use_cases.expire_sessions, "expire-sessions")
+            jobs.start(PURGE_INTERVAL, lambda: store.purge(clock.now() - RETENTION), "purge-idempotency-keys")
+        try:
+            yield
+        finally:
+            await jobs.stop()
+            await container.shutdown_resources()
+    return context
+
+
+async def _resolve(provider):
+    """A provider's object; providers that depend on async resources answer with an awaitable."""
+    value = provider()
+    return await value if inspect.isawaitable(value) else value
+
+
+def _add_routes(app: web.Application) -> None:
+    api = "/api/v1/payments"
+    router = app.router
+    router.add_post(f"{api}/receives", payments.purchase_receives)
+    router.add_post(f"{api}/plan", payments.change_plan)
+    router.add_get(f"{api}/transactions", payments.list_transactions, allow_head=False)
+    router.add_get(f"{api}/transactions/{{transaction_id}}", payments.get_transaction, allow_head=False)
+    router.add_get(f"{api}/methods", payments.list_methods, allow_head=False)
+    router.add_post(f"{api}/sessions", payments.open_session)
+    router.add_get(f"{api}/sessions/{{session_id}}", payments.get_session, allow_head=False)
+    router.add_post(f"{api}/cancel", payments.cancel)
+    router.add_get(f"{api}/membership", payments.membership, allow_head=False)
+    router.add_get(f"{api}/pricing", payments.pricing, allow_head=False)
+    router.add_post(f"{api}/webhooks/{{provider}}", webhooks.provider_notification)
+    router.add_post("/api/v1/internal/receives/consume", payments.consume)
+    router.add_get("/healthz", operations.healthz, allow_head=False)
+    router.add_get("/readyz", operations.readyz, allow_head=False)
+    router.add_get("/metrics", operations.metrics, allow_head=False)
+    add_docs_routes(app)
+
+
+def _add_cors(app: web.Application, origins: tuple[str, ...]) -> None:
+    if not origins:
+        return
+    options = aiohttp_cors.ResourceOptions(
+        allow_credentials=False, expose_headers=("X-Request-ID", "Idempotent-Replayed"),
+        allow_headers=("Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"),
+        allow_methods=("GET", "POST"), max_age=600)
+    cors = aiohttp_cors.setup(app, defaults={origin: options for origin in origins})
+    for route in list(app.router.routes()):
+        if route.resource is not None and route.resource.canonical.startswith("/api/v1/"):
+            cors.add(route)
+

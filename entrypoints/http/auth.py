@@ -1,0 +1,45 @@
+"""Bearer JWT verification: HS256 only (the algorithm is pinned, `alg: none` and every other one
+refused), `exp` and `sub` required. Roles: `admin`, `service`."""
+from __future__ import annotations
+
+import attrs
+import jwt
+
+from entrypoints.http.errors import forbidden, unauthorized
+
+ROLES = frozenset({"admin", "service"})
+
+
+@attrs.frozen
+class Principal:
+    user_id: str
+    role: str | None = None
+
+
+class TokenVerifier:
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=["HS256"],
+                                options={"require": ["exp", "sub"]})
+        except jwt.PyJWTError:
+            raise unauthorized("The bearer token is missing, expired or invalid.") from None
+        subject, role = claims.get("sub"), claims.get("role")
+        if not isinstance(subject, str) or not subject or len(subject) > 255:
+            raise unauthorized("The bearer token has no valid subject.")
+        return Principal(subject, role if role in ROLES else None)
+
+    def from_header(self, header: str | None) -> Principal:
+        if not header:
+            raise unauthorized()
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise unauthorized("Use the Bearer authorization scheme.")
+        return self.verify(token.strip())
+
+
+def require_role(principal: Principal, role: str) -> None:
+    if principal.role != role:
+        raise forbidden(f"This needs the {role} role.")

@@ -1,0 +1,106 @@
+"""Every error the API answers, in the contract's shape:
+
+    {"error": {"code": "validation_error", "message": "…", "details": {"amount": ["…"]}}}
+
+One table maps exceptions to (status, code), resolved along the exception's MRO; aiohttp's own
+HTTP errors (unknown route, wrong method, oversized body) are translated too. Anything else is a
+500 `internal_error` that leaks nothing and is logged with the request id.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import orjson
+from aiohttp import web
+
+from domain import errors as domain_errors
+from entrypoints.http.keys import REQUEST_ID
+
+log = logging.getLogger("payments.http")
+
+
+class ApiError(Exception):
+    """An error raised by the HTTP layer itself (bad JSON, bad token, wrong role, bad input)."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 details: Mapping[str, list[str]] | None = None, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = dict(details or {})
+        self.headers = dict(headers or {})
+
+
+def malformed_json(message: str = "The body must be a JSON object.") -> ApiError:
+    return ApiError(400, "malformed_json", message)
+
+
+def unauthorized(message: str = "A valid bearer token is required.") -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="payments"'})
+
+
+def forbidden(message: str = "Your role does not allow this.") -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
+def validation_error(details: Mapping[str, list[str]], message: str = "The request is invalid.") -> ApiError:
+    return ApiError(422, "validation_error", message, details)
+
+
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    domain_errors.DomainValidationError: 422,
+    domain_errors.CurrencyMismatchError: 422,
+    domain_errors.IdempotencyKeyReusedError: 422,
+    domain_errors.PaymentMethodUnavailableError: 422,
+    domain_errors.NotFoundError: 404,
+    domain_errors.ConflictError: 409,
+    domain_errors.InvalidSignatureError: 401,
+    domain_errors.ProviderUnavailableError: 503,
+    domain_errors.ProviderError: 502,
+}
+
+HTTP_CODES = {400: "malformed_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "invalid_state", 413: "payload_too_large",
+              415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited"}
+
+
+def error_body(code: str, message: str, details: Mapping[str, list[str]] | None = None) -> bytes:
+    error: dict[str, object] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return orjson.dumps({"error": error})
+
+
+def error_response(status: int, code: str, message: str, details: Mapping[str, list[str]] | None = None,
+                   headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=error_body(code, message, details),
+                        content_type="application/json", charset="utf-8", headers=headers)
+
+
+def response_for(error: BaseException, request: web.Request) -> web.Response:
+    """The contract's answer to an exception raised while handling `request`."""
+    if isinstance(error, ApiError):
+        return error_response(error.status, error.code, error.message, error.details, error.headers)
+    if isinstance(error, domain_errors.PaymentsError):
+        status = next((STATUS_BY_ERROR[cls] for cls in type(error).__mro__ if cls in STATUS_BY_ERROR), 500)
+        if status != 500:
+            return error_response(status, error.code, error.message, error.details)
+    if isinstance(error, web.HTTPException) and error.status >= 400:
+        return _from_aiohttp(error)
+    log.exception("unhandled error in %s %s (request id %s)", request.method, request.path,
+                  request.get(REQUEST_ID), exc_info=error)
+    return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+def _from_aiohttp(error: web.HTTPException) -> web.Response:
+    status = error.status
+    if status == 404:
+        return error_response(404, "not_found", "There is nothing at this address.")
+    if status == 405:
+        allowed = ", ".join(sorted(getattr(error, "allowed_methods", ()) or ()))
+        return error_response(405, "method_not_allowed", f"Method not allowed here (allowed: {allowed}).",
+                              headers={"Allow": allowed} if allowed else None)
+    if status == 413:
+        return error_response(413, "payload_too_large", "The request body is too large.")
+    code = HTTP_CODES.get(status, "malformed_json" if status == 400 else "internal_error")
+    return error_response(status, code, error.reason or "The request could not be handled.")

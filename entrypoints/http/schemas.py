@@ -1,0 +1,278 @@
+"""marshmallow schemas: request validation (unknown fields rejected, no coercion of types) and the
+OpenAPI description of every request and response. Responses themselves are rendered by
+`render.py`; tests check that what it renders conforms to these schemas."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+from domain.catalog import PAYMENT_METHODS, PlanId
+from domain.transaction import TransactionStatus, TransactionType
+
+METHOD_IDS = list(PAYMENT_METHODS)
+PLAN_IDS = [p.value for p in PlanId]
+TYPES = [t.value for t in TransactionType]
+STATUSES = [s.value for s in TransactionStatus]
+SESSION_STATUSES = ["open", "completed", "expired", "cancelled", "failed", "refunded"]
+
+
+class StrictInteger(fields.Integer):
+    """A JSON number that is a whole number: "10", 10.5 and true are refused."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictString(fields.String):
+    """A JSON string (numbers are not turned into strings)."""
+
+
+class RequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+# ---------------------------------------------------------------------------- requests
+class PurchaseReceivesRequestSchema(RequestSchema):
+    amount = StrictInteger(required=True, validate=validate.Range(1, 100),
+                           metadata={"description": "Number of receives to buy (1-100)."})
+    payment_method = StrictString(required=True, validate=validate.OneOf(METHOD_IDS))
+    return_url = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=2048),
+                              metadata={"description": "Where a redirect flow sends the payer back; "
+                                                       "its host must be in PAYMENTS_RETURN_URL_HOSTS."})
+
+
+class ChangePlanRequestSchema(RequestSchema):
+    new_plan = StrictString(required=True, validate=validate.OneOf(PLAN_IDS))
+    payment_method = StrictString(load_default=None, allow_none=True, validate=validate.OneOf(METHOD_IDS),
+                                  metadata={"description": "Required for upgrades only."})
+    return_url = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=2048))
+
+
+class OpenSessionRequestSchema(RequestSchema):
+    transaction_id = StrictString(required=True, validate=validate.Length(1, 64))
+    payment_method = StrictString(load_default=None, allow_none=True, validate=validate.OneOf(METHOD_IDS),
+                                  metadata={"description": "Default: the transaction's."})
+    return_url = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=2048))
+
+
+class CancelRequestSchema(RequestSchema):
+    transaction_id = StrictString(required=True, validate=validate.Length(1, 64))
+    reason = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class ConsumeRequestSchema(RequestSchema):
+    user_id = StrictString(required=True, validate=validate.Length(1, 255))
+    count = StrictInteger(required=True, validate=validate.Range(1, 100))
+    reference = StrictString(required=True, validate=validate.Length(1, 255),
+                             metadata={"description": "Unique per user: the same reference never consumes twice."})
+
+
+class SeparatedList(fields.List):
+    """A query parameter that may repeat and may hold comma-separated values."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        items = value if isinstance(value, list) else [value]
+        split = [part.strip() for item in items if isinstance(item, str) for part in item.split(",") if part.strip()]
+        return super()._deserialize(split, attr, data, **kwargs)
+
+
+class DateOrDateTime(fields.Field):
+    """An ISO date (a whole UTC day) or an ISO date-time; `end_of_day` makes a date mean its last
+    instant, so that `date_to=2026-11-27` includes that whole day."""
+
+    def __init__(self, *, end_of_day: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.end_of_day = end_of_day
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise ValidationError("Must be an ISO 8601 date or date-time.")
+        try:
+            if len(value) == 10:
+                day = date.fromisoformat(value)
+                return datetime.combine(day, time.max if self.end_of_day else time.min, tzinfo=timezone.utc)
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValidationError("Must be an ISO 8601 date or date-time.") from None
+        return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+class TransactionListQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    type = SeparatedList(fields.String(validate=validate.OneOf(TYPES)), load_default=list,
+                         metadata={"description": "Repeatable or comma-separated."})
+    status = SeparatedList(fields.String(validate=validate.OneOf(STATUSES)), load_default=list,
+                           metadata={"description": "Repeatable or comma-separated."})
+    date_from = DateOrDateTime(load_default=None, metadata={"type": "string", "description": "Inclusive, on created_at: an ISO date or date-time."})
+    date_to = DateOrDateTime(end_of_day=True, load_default=None,
+                             metadata={"type": "string", "description": "Inclusive; a date includes that whole UTC day."})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+
+
+# ---------------------------------------------------------------------------- responses
+class ErrorDetailSchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorDetailSchema, required=True)
+
+
+class TransactionSchema(Schema):
+    id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(TYPES))
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    receives = fields.Integer(required=True, allow_none=True)
+    plan_from = fields.String(required=True, allow_none=True, validate=validate.OneOf(PLAN_IDS))
+    plan_to = fields.String(required=True, allow_none=True, validate=validate.OneOf(PLAN_IDS))
+    subtotal = fields.Integer(required=True, metadata={"description": "Minor units (fen)."})
+    discount = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    payment_method = fields.String(required=True, allow_none=True)
+    provider = fields.String(required=True, allow_none=True)
+    refunded_amount = fields.Integer(required=True)
+    cancel_reason = fields.String(required=True, allow_none=True)
+    failure_reason = fields.String(required=True, allow_none=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    updated_at = fields.String(required=True, metadata={"format": "date-time"})
+    completed_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+
+
+class PaymentSessionSchema(Schema):
+    id = fields.String(required=True)
+    transaction_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(SESSION_STATUSES))
+    payment_method = fields.String(required=True)
+    provider = fields.String(required=True)
+    amount = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    payment_url = fields.String(required=True, allow_none=True)
+    qr_code = fields.String(required=True, allow_none=True)
+    qr_code_image = fields.String(required=True, allow_none=True,
+                                  metadata={"description": "data:image/svg+xml;base64,… of qr_code (or payment_url)."})
+    expires_at = fields.String(required=True, metadata={"format": "date-time"})
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    completed_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+
+
+class ProrationSchema(Schema):
+    credit = fields.Integer(required=True)
+    debit = fields.Integer(required=True)
+    charge = fields.Integer(required=True)
+    period_end = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+
+
+class ScheduledChangeSchema(Schema):
+    plan = fields.String(required=True, validate=validate.OneOf(PLAN_IDS))
+    effective_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class ReceivesBalanceSchema(Schema):
+    balance = fields.Integer(required=True)
+    allowance_remaining = fields.Integer(required=True)
+    purchased_remaining = fields.Integer(required=True)
+    monthly_allowance = fields.Integer(required=True)
+
+
+class MembershipSchema(Schema):
+    plan = fields.String(required=True, validate=validate.OneOf(PLAN_IDS))
+    status = fields.String(required=True)
+    current_period_start = fields.String(required=True, metadata={"format": "date-time"})
+    current_period_end = fields.String(required=True, metadata={"format": "date-time"})
+    scheduled_change = fields.Nested(ScheduledChangeSchema, required=True, allow_none=True)
+    receives = fields.Nested(ReceivesBalanceSchema, required=True)
+
+
+class PaymentResponseSchema(Schema):
+    transaction = fields.Nested(TransactionSchema, required=True)
+    session = fields.Nested(PaymentSessionSchema, required=True)
+
+
+class PlanChangeResponseSchema(Schema):
+    """One of three shapes: an upgrade (transaction, session, proration), a downgrade
+    (transaction, session null, effective_at), or a cancelled scheduled change (membership)."""
+
+    transaction = fields.Nested(TransactionSchema)
+    session = fields.Nested(PaymentSessionSchema, allow_none=True)
+    proration = fields.Nested(ProrationSchema)
+    effective_at = fields.String(metadata={"format": "date-time"})
+    membership = fields.Nested(MembershipSchema)
+
+
+class TransactionResponseSchema(Schema):
+    transaction = fields.Nested(TransactionSchema, required=True)
+
+
+class TransactionDetailSchema(Schema):
+    transaction = fields.Nested(TransactionSchema, required=True)
+    sessions = fields.List(fields.Nested(PaymentSessionSchema), required=True)
+
+
+class TransactionPageSchema(Schema):
+    items = fields.List(fields.Nested(TransactionSchema), required=True)
+    page = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    has_more = fields.Boolean(required=True)
+
+
+class PaymentMethodSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    available = fields.Boolean(required=True)
+    icon_url = fields.String(required=True, allow_none=True)
+    flows = fields.List(fields.String(), required=True)
+    currencies = fields.List(fields.String(), required=True)
+
+
+class PaymentMethodsSchema(Schema):
+    methods = fields.List(fields.Nested(PaymentMethodSchema), required=True)
+
+
+class TierSchema(Schema):
+    min_amount = fields.Integer(required=True)
+    discount_percent = fields.Integer(required=True)
+
+
+class ReceivesPricingSchema(Schema):
+    unit_price = fields.Integer(required=True)
+    min_amount = fields.Integer(required=True)
+    max_amount = fields.Integer(required=True)
+    tiers = fields.List(fields.Nested(TierSchema), required=True)
+
+
+class PlanSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    price = fields.Integer(required=True)
+    interval = fields.String(required=True)
+    monthly_receives = fields.Integer(required=True)
+
+
+class PricingSchema(Schema):
+    currency = fields.String(required=True)
+    receives = fields.Nested(ReceivesPricingSchema, required=True)
+    plans = fields.List(fields.Nested(PlanSchema), required=True)
+
+
+class NotificationAckSchema(Schema):
+    received = fields.Boolean(required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True)

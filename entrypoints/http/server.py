@@ -1,0 +1,69 @@
+"""`payments serve`: migrate once, then serve the app in one process, or in N worker processes
+sharing one port (gunicorn with aiohttp's uvloop worker)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from aiohttp import web
+
+from entrypoints.config import Config, load_config
+from entrypoints.logs import configure_logging
+
+log = logging.getLogger("payments.server")
+
+
+async def app_factory(config: Config | None = None) -> web.Application:
+    """Build the application (in a gunicorn worker: from the environment, after the fork)."""
+    from entrypoints.container import build_container
+    from entrypoints.http.app import create_app
+
+    return create_app(build_container(config or load_config(os.environ)))
+
+
+def serve(config: Config, *, workers: int = 1) -> int:
+    from adapters.sql.migration import migrate
+
+    configure_logging()
+    if config.uses_development_jwt_secret:
+        log.warning("PAYMENTS_JWT_SECRET is not set: using the development secret (refused in production)")
+    if workers < 1:
+        log.error("--workers must be at least 1")
+        return 2
+    migrate(config.database_url)
+    log.info("serving", extra={"host": config.host, "port": config.port, "workers": workers, "env": config.env})
+    if workers == 1:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        web.run_app(app_factory(config), host=config.host, port=config.port, access_log=None, print=None)
+        return 0
+    _GunicornServer(config, workers).run()
+    return 0
+
+
+def _gunicorn_base():
+    from gunicorn.app.base import BaseApplication
+
+    return BaseApplication
+
+
+class _GunicornServer(_gunicorn_base()):  # type: ignore[misc]
+    def __init__(self, config: Config, workers: int) -> None:
+        self._config = config
+        self._workers = workers
+        # Workers read the same checked settings from the environment; flags become variables.
+        os.environ["PAYMENTS_HOST"], os.environ["PAYMENTS_PORT"] = config.host, str(config.port)
+        super().__init__()
+
+    def load_config(self) -> None:
+        self.cfg.set("bind", f"{self._config.host}:{self._config.port}")
+        self.cfg.set("workers", self._workers)
+        self.cfg.set("worker_class", "aiohttp.GunicornUVLoopWebWorker")
+        self.cfg.set("accesslog", None)
+        self.cfg.set("graceful_timeout", 10)
+        self.cfg.set("timeout", 60)
+
+    def load(self):
+        return app_factory
