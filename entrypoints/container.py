@@ -63,6 +63,11 @@ async def http_client_resource() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+async def unused_resource() -> AsyncIterator[None]:
+    """Stands in for the SQL database and the plugins' HTTP client in memory: neither is opened."""
+    yield None
+
+
 def database_readiness(database: Database):
     async def check() -> bool:
         try:
@@ -164,4 +169,7 @@ def build_container(config: Config, *, in_memory: bool = False) -> Application:
     container = Application(config=config)
     if in_memory:
         container.adapters.override(InMemoryAdapters(config=config, metrics=container.metrics))
+        # `init_resources` still walks the SQL adapters' resources: never open what is not used.
+        container.adapters.database.override(providers.Resource(unused_resource))
+        container.adapters.http.override(providers.Resource(unused_resource))
     return container

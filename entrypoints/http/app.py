@@ -19,7 +19,7 @@ from entrypoints.background import BackgroundJobs
 from entrypoints.http import middlewares, operations, payments, webhooks
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
-from entrypoints.http.keys import CONFIG, CONTAINER, IDEMPOTENCY, METRICS, READINESS, TOKENS, USE_CASES
+from entrypoints.http.keys import CONFIG, CONTAINER, IDEMPOTENCY, METRICS, OPENAPI, READINESS, TOKENS, USE_CASES
 from entrypoints.http.openapi import add_docs_routes, openapi_document
 
 log = logging.getLogger("payments.app")
@@ -46,7 +46,7 @@ def create_app(container, *, background_jobs: bool = True) -> web.Application:
     app.cleanup_ctx.append(_resources(container, background_jobs))
     _add_routes(app)
     _add_cors(app, config.cors_origins)
-    openapi_document(app)  # build it now: a broken spec fails at start-up, not on first request
+    app[OPENAPI] = openapi_document(app, config.return_url_hosts)  # a broken spec fails at start-up
     return app
 
 

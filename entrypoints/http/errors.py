@@ -43,8 +43,29 @@ def forbidden(message: str = "Your role does not allow this.") -> ApiError:
     return ApiError(403, "forbidden", message)
 
 
-def validation_error(details: Mapping[str, list[str]], message: str = "The request is invalid.") -> ApiError:
-    return ApiError(422, "validation_error", message, details)
+def validation_error(details: Mapping, message: str = "The request is invalid.") -> ApiError:
+    return ApiError(422, "validation_error", message, flatten_messages(details))
+
+
+def flatten_messages(messages: object, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as the contract's `{"field": ["message", …]}`; nested
+    fields are joined with dots and list items get their index (`type[0]`)."""
+    if isinstance(messages, Mapping):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            name = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
+            for field, texts in flatten_messages(value, name).items():
+                flat.setdefault(field, []).extend(texts)
+        return flat
+    if isinstance(messages, (list, tuple)):
+        if all(isinstance(m, str) for m in messages):
+            return {prefix or "body": list(messages)}
+        flat = {}
+        for index, value in enumerate(messages):
+            for field, texts in flatten_messages(value, f"{prefix}[{index}]").items():
+                flat.setdefault(field, []).extend(texts)
+        return flat
+    return {prefix or "body": [str(messages)]}
 
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {

@@ -11,6 +11,7 @@ TOKENS: web.AppKey[Any] = web.AppKey("tokens", object)
 IDEMPOTENCY: web.AppKey[Any] = web.AppKey("idempotency", object)
 CONFIG: web.AppKey[Any] = web.AppKey("config", object)
 METRICS: web.AppKey[Any] = web.AppKey("metrics", object)
+OPENAPI: web.AppKey[bytes] = web.AppKey("openapi", bytes)
 READINESS: web.AppKey[Any] = web.AppKey("readiness", object)
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

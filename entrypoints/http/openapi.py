@@ -7,6 +7,7 @@ the build runs on copies of their `__apispec__`; and it writes request bodies as
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import aiohttp_apispec
@@ -15,19 +16,26 @@ from aiohttp import web
 from aiohttp_apispec import AiohttpApiSpec
 from jinja2 import Template
 
+from entrypoints.http.keys import OPENAPI
+
 TITLE = "membership-payments API"
 VERSION = "1.0.0"
 SPEC_PATH = "/api/docs/swagger.json"
 UI_PATH = "/api/docs"
 STATIC_PATH = "/api/docs/static"
-_built: bytes | None = None
 
 
-def openapi_document(app: web.Application) -> bytes:
-    global _built
-    if _built is None:
-        _built = orjson.dumps(_build(app))
-    return _built
+_documents: dict[frozenset[str], bytes] = {}
+
+
+def openapi_document(app: web.Application, return_url_hosts: frozenset[str]) -> bytes:
+    """The document for `app`'s routes, whose `return_url` rule depends on the configured hosts
+    (built once per process and host set: every app of this service has the same routes)."""
+    if return_url_hosts not in _documents:
+        document = _build(app)
+        _describe_what_marshmallow_cannot(document, return_url_hosts)
+        _documents[return_url_hosts] = orjson.dumps(document)
+    return _documents[return_url_hosts]
 
 
 def _build(app: web.Application) -> dict:
@@ -57,6 +65,9 @@ def _build(app: web.Application) -> dict:
 def _body_parameter_to_request_body(operation: dict) -> None:
     operation.pop("produces", None)
     parameters = operation.get("parameters", [])
+    for parameter in parameters:
+        if "schema" not in parameter and parameter.get("in") == "path":
+            parameter["schema"] = {"type": parameter.pop("type", "string"), "minLength": 1}
     bodies = [p for p in parameters if p.get("in") == "body"]
     if bodies:
         operation["parameters"] = [p for p in parameters if p.get("in") != "body"]
@@ -66,8 +77,39 @@ def _body_parameter_to_request_body(operation: dict) -> None:
         operation.pop("parameters", None)
 
 
+def _describe_what_marshmallow_cannot(document: dict, return_url_hosts: frozenset[str]) -> None:
+    """Rules the request schemas enforce in code, written into the document so that clients
+    (and schemathesis) know them: the `return_url` hosts, ISO dates or date-times in filters,
+    and `payment_method` being required for upgrades."""
+    schemas = document["components"]["schemas"]
+    hosts = "|".join(re.escape(h) for h in sorted(return_url_hosts)) or "(?!)"
+    return_url = {"type": "string", "nullable": True, "maxLength": 2048,
+                  "pattern": f"^https?://({hosts})(:[0-9]{{1,5}})?([/?#][\\x21-\\x7e]*)?$",
+                  "description": "Where a redirect flow sends the payer back; its host must be one of "
+                                 "PAYMENTS_RETURN_URL_HOSTS (no open redirects)."}
+    for schema in schemas.values():
+        if "return_url" in schema.get("properties", {}):
+            schema["properties"]["return_url"] = return_url
+    change = schemas.get("ChangePlanRequest")
+    if change is not None:
+        paid = [p for p in change["properties"]["new_plan"]["enum"] if p != "basic"]
+        schemas["ChangePlanRequest"] = {"oneOf": [
+            {**change, "properties": {**change["properties"], "new_plan": {"type": "string", "enum": ["basic"]}}},
+            {**change, "required": sorted({*change.get("required", []), "payment_method"}),
+             "properties": {**change["properties"], "new_plan": {"type": "string", "enum": paid},
+                            "payment_method": {k: v for k, v in change["properties"]["payment_method"].items()
+                                               if k != "nullable"}}},
+        ], "description": "`payment_method` is required for upgrades (a paid plan above the current one)."}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") in ("date_from", "date_to") and parameter.get("in") == "query":
+                    parameter["schema"] = {"anyOf": [{"type": "string", "format": "date"},
+                                                     {"type": "string", "format": "date-time"}]}
+
+
 async def spec_handler(request: web.Request) -> web.Response:
-    return web.Response(body=openapi_document(request.app), content_type="application/json")
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
 
 
 _STATIC = Path(aiohttp_apispec.__file__).parent / "static"

@@ -3,7 +3,8 @@ OpenAPI description of every request and response. Responses themselves are rend
 `render.py`; tests check that what it renders conforms to these schemas."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+import re
+from datetime import date, datetime, time, timedelta, timezone
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
@@ -79,13 +80,17 @@ class SeparatedList(fields.List):
 
     def _deserialize(self, value, attr, data, **kwargs):
         items = value if isinstance(value, list) else [value]
-        split = [part.strip() for item in items if isinstance(item, str) for part in item.split(",") if part.strip()]
+        split = [part.strip() for item in items if isinstance(item, str) for part in item.split(",")]
         return super()._deserialize(split, attr, data, **kwargs)
 
 
+_DATE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?$")
+
+
 class DateOrDateTime(fields.Field):
-    """An ISO date (a whole UTC day) or an ISO date-time; `end_of_day` makes a date mean its last
-    instant, so that `date_to=2026-11-27` includes that whole day."""
+    """An ISO 8601 / RFC 3339 date (a whole UTC day) or date-time (no offset means UTC);
+    `end_of_day` makes a date mean its last instant, so that `date_to=2026-11-27` includes that
+    whole day. A leap second (:60) counts as :59."""
 
     def __init__(self, *, end_of_day: bool = False, **kwargs):
         super().__init__(**kwargs)
@@ -98,10 +103,20 @@ class DateOrDateTime(fields.Field):
             if len(value) == 10:
                 day = date.fromisoformat(value)
                 return datetime.combine(day, time.max if self.end_of_day else time.min, tzinfo=timezone.utc)
-            moment = datetime.fromisoformat(value)
-        except ValueError:
+            match = _DATE_TIME.match(value)
+            if match is None:
+                raise ValueError(value)
+            day_text, hours, minutes, seconds, fraction, offset = match.groups()
+            micro = int((fraction or "0")[:6].ljust(6, "0"))
+            moment = datetime.combine(date.fromisoformat(day_text),
+                                      time(int(hours), int(minutes), min(int(seconds), 59), micro))
+            if offset in (None, "Z", "z"):
+                return moment.replace(tzinfo=timezone.utc)
+            sign = 1 if offset[0] == "+" else -1
+            shift = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+            return (moment - sign * shift).replace(tzinfo=timezone.utc)
+        except (ValueError, OverflowError):
             raise ValidationError("Must be an ISO 8601 date or date-time.") from None
-        return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 class TransactionListQuerySchema(Schema):

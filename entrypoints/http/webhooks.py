@@ -23,6 +23,8 @@ MAX_NOTIFICATION_BYTES = 64 * 1024
                  **error_responses(401, 404, 413)})
 async def provider_notification(request: web.Request) -> web.Response:
     body = await request.read()
+    if len(body) > MAX_NOTIFICATION_BYTES:  # no provider sends more; refused before any parsing
+        raise web.HTTPRequestEntityTooLarge(MAX_NOTIFICATION_BYTES, len(body))
     result = await request.app[USE_CASES].handle_notification(HandleNotificationCommand(
         request.match_info["provider"], dict(request.headers), body))
     ack = result.acknowledgement

@@ -27,6 +27,7 @@ class UseCaseSettings:
         if url is None:
             return None
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or (parts.hostname or "") not in self.return_url_hosts:
+        printable = all("\x21" <= c <= "\x7e" for c in url)
+        if not printable or parts.scheme not in ("http", "https") or (parts.hostname or "") not in self.return_url_hosts:
             raise DomainValidationError("Must be an http(s) URL on an allowed host.", field="return_url")
         return url

@@ -3,8 +3,12 @@ real composition root with the in-memory adapters (PostgreSQL and SQLite variant
 app over the SQL adapter in tests/integration)."""
 from __future__ import annotations
 
-import pytest
+from datetime import datetime, timezone
 
+import pytest
+from dependency_injector import providers
+
+from adapters.clock import FixedClock
 from entrypoints.cli import mint_token
 from entrypoints.config import load_config
 from entrypoints.container import build_container
@@ -50,3 +54,29 @@ async def api(aiohttp_client):
     container = build_container(e2e_config(), in_memory=True)
     client = await aiohttp_client(create_app(container, background_jobs=False))
     return Api(client, container)
+
+
+@pytest.fixture
+def make_api(aiohttp_client):
+    """Another app: `await make_api(clock=FixedClock(...), PAYMENTS_MAX_PENDING="1")` builds one with
+    those settings (and, with `clock`, that clock everywhere: use cases, idempotency, the mock)."""
+    async def make(*, clock=None, **overrides: str) -> Api:
+        container = build_container(e2e_config(**overrides), in_memory=True)
+        if clock is not None:
+            for in_memory_adapters in container.adapters.overridden:  # the mock plugin reads this clock too
+                in_memory_adapters.provides.clock.override(providers.Object(clock))
+        client = await aiohttp_client(create_app(container, background_jobs=False))
+        return Api(client, container)
+    return make
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A clock that stands still (a Sunday, 2026-03-01 00:00 UTC) until a test moves it."""
+    return FixedClock(datetime(2026, 3, 1, tzinfo=timezone.utc))
+
+
+@pytest.fixture
+async def fixed_api(make_api, clock) -> Api:
+    """The app on the `clock` fixture's fixed clock."""
+    return await make_api(clock=clock)

@@ -1,0 +1,41 @@
+"""The SQL adapter: every repository port, the unit of work and the idempotency store on
+`databases` + SQLAlchemy Core, the same code on PostgreSQL (asyncpg) and SQLite (aiosqlite),
+with its schema (`tables`) and alembic migrations (`migration.migrate`).
+
+    database = create_database(os.environ.get("PAYMENTS_DATABASE_URL", DEFAULT_DATABASE_URL))
+    migrate(str(database.url))          # blocking; at start-up, before connecting
+    await database.connect()
+    uow_factory = sql_uow_factory(database)
+    idempotency = SqlIdempotencyStore(database)
+"""
+from adapters.sql.database import DEFAULT_DATABASE_URL, create_database
+from adapters.sql.idempotency import SqlIdempotencyStore
+from adapters.sql.migration import migrate
+from adapters.sql.repositories import (
+    SqlConsumptionRepository,
+    SqlMembershipRepository,
+    SqlProcessedEventRepository,
+    SqlRefundRepository,
+    SqlSessionRepository,
+    SqlTransactionRepository,
+    StaleAggregateError,
+)
+from adapters.sql.tables import metadata
+from adapters.sql.unit_of_work import SqlUnitOfWork, sql_uow_factory
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "SqlConsumptionRepository",
+    "SqlIdempotencyStore",
+    "SqlMembershipRepository",
+    "SqlProcessedEventRepository",
+    "SqlRefundRepository",
+    "SqlSessionRepository",
+    "SqlTransactionRepository",
+    "SqlUnitOfWork",
+    "StaleAggregateError",
+    "create_database",
+    "metadata",
+    "migrate",
+    "sql_uow_factory",
+]

@@ -1,0 +1,171 @@
+"""Row ↔ aggregate mapping for the SQL adapter: plain functions between the rows of `tables` and
+the domain's aggregates (built through their attrs `__init__`, read through public properties).
+
+Money is split into `<name>_minor` and the row's one `currency`; a row whose amounts are in two
+currencies cannot be stored (`ValueError`), because the schema has one currency per row.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from domain.catalog import PlanId
+from domain.ledger import Bucket, LedgerEntry, LedgerKind
+from domain.membership import Membership, Proration, ScheduledChange
+from domain.money import Currency, Money
+from domain.refund import Refund, RefundReason, RefundStatus
+from domain.session import PaymentSession, SessionStatus
+from domain.transaction import Transaction, TransactionStatus, TransactionType
+
+Row = Mapping[str, Any]
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Aware UTC, whatever the driver handed back (asyncpg: aware; SQLite: see `UtcDateTime`)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _currency(*amounts: Money | None) -> str:
+    codes = {m.currency.code for m in amounts if m is not None}
+    if len(codes) != 1:
+        raise ValueError(f"one row stores amounts in one currency, not {sorted(codes)}")
+    return codes.pop()
+
+
+def _money(minor: int | None, currency: Currency) -> Money | None:
+    return None if minor is None else Money(int(minor), currency)
+
+
+def _value(member: Any) -> Any:
+    return None if member is None else member.value
+
+
+# ---------------------------------------------------------------------- transactions
+def transaction_to_row(t: Transaction) -> dict[str, Any]:
+    p = t.proration
+    currency = _currency(t.subtotal, t.discount, t.total, t.refunded_amount,
+                         *((p.credit, p.debit, p.charge) if p else ()))
+    return {
+        "id": t.id, "order_id": t.order_id, "user_id": t.user_id, "type": t.type.value,
+        "status": t.status.value, "payment_method": t.payment_method, "provider": t.provider,
+        "currency": currency, "subtotal_minor": t.subtotal.amount, "discount_minor": t.discount.amount,
+        "total_minor": t.total.amount, "refunded_minor": t.refunded_amount.amount, "receives": t.receives,
+        "plan_from": _value(t.plan_from), "plan_to": _value(t.plan_to),
+        "proration_credit_minor": p.credit.amount if p else None,
+        "proration_debit_minor": p.debit.amount if p else None,
+        "proration_charge_minor": p.charge.amount if p else None,
+        "proration_period_end": p.period_end if p else None,
+        "cancel_reason": t.cancel_reason, "failure_reason": t.failure_reason, "paid_session_id": t.paid_session_id,
+        "created_at": t.created_at, "updated_at": t.updated_at, "completed_at": t.completed_at,
+        "version": t.version,
+    }
+
+
+def transaction_from_row(row: Row) -> Transaction:
+    currency = Currency.of(row["currency"].strip())
+    proration = None
+    if row["proration_charge_minor"] is not None:
+        proration = Proration(_money(row["proration_credit_minor"], currency),
+                              _money(row["proration_debit_minor"], currency),
+                              _money(row["proration_charge_minor"], currency),
+                              as_utc(row["proration_period_end"]))
+    return Transaction(
+        id=row["id"], order_id=row["order_id"], user_id=row["user_id"], type=TransactionType(row["type"]),
+        status=TransactionStatus(row["status"]), payment_method=row["payment_method"], provider=row["provider"],
+        subtotal=_money(row["subtotal_minor"], currency), discount=_money(row["discount_minor"], currency),
+        total=_money(row["total_minor"], currency), receives=row["receives"],
+        plan_from=PlanId(row["plan_from"]) if row["plan_from"] else None,
+        plan_to=PlanId(row["plan_to"]) if row["plan_to"] else None,
+        proration=proration, refunded_amount=_money(row["refunded_minor"], currency),
+        cancel_reason=row["cancel_reason"], failure_reason=row["failure_reason"],
+        created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]),
+        completed_at=as_utc(row["completed_at"]), paid_session_id=row["paid_session_id"], version=row["version"],
+    )
+
+
+# ---------------------------------------------------------------------- payment sessions
+def session_to_row(s: PaymentSession) -> dict[str, Any]:
+    return {
+        "id": s.id, "transaction_id": s.transaction_id, "user_id": s.user_id, "order_id": s.order_id,
+        "status": s.status.value, "payment_method": s.payment_method, "provider": s.provider,
+        "currency": s.amount.currency.code, "amount_minor": s.amount.amount, "return_url": s.return_url,
+        "payment_url": s.payment_url, "qr_code": s.qr_code, "provider_reference": s.provider_reference,
+        "expires_at": s.expires_at, "created_at": s.created_at, "updated_at": s.updated_at,
+        "completed_at": s.completed_at, "version": s.version,
+    }
+
+
+def session_from_row(row: Row) -> PaymentSession:
+    return PaymentSession(
+        id=row["id"], transaction_id=row["transaction_id"], user_id=row["user_id"], order_id=row["order_id"],
+        status=SessionStatus(row["status"]), payment_method=row["payment_method"], provider=row["provider"],
+        amount=Money(int(row["amount_minor"]), Currency.of(row["currency"].strip())), return_url=row["return_url"],
+        expires_at=as_utc(row["expires_at"]), created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]),
+        completed_at=as_utc(row["completed_at"]), payment_url=row["payment_url"], qr_code=row["qr_code"],
+        provider_reference=row["provider_reference"], version=row["version"],
+    )
+
+
+# ---------------------------------------------------------------------- memberships and the ledger
+def membership_to_row(m: Membership) -> dict[str, Any]:
+    change = m.scheduled_change
+    return {
+        "user_id": m.user_id, "plan": m.plan.value, "monthly_allowance": m.monthly_allowance,
+        "anchor": m.anchor, "period_index": m.period_index, "allowance_remaining": m.allowance_remaining,
+        "allowance_used": m.allowance_used, "purchased_remaining": m.purchased_remaining,
+        "scheduled_plan": change.plan.value if change else None,
+        "scheduled_effective_at": change.effective_at if change else None,
+        "created_at": m.created_at, "updated_at": m.updated_at, "version": m.version,
+    }
+
+
+def membership_from_row(row: Row) -> Membership:
+    change = None
+    if row["scheduled_plan"] is not None:
+        change = ScheduledChange(PlanId(row["scheduled_plan"]), as_utc(row["scheduled_effective_at"]))
+    return Membership(
+        user_id=row["user_id"], plan=PlanId(row["plan"]), monthly_allowance=row["monthly_allowance"],
+        anchor=as_utc(row["anchor"]), period_index=row["period_index"],
+        allowance_remaining=row["allowance_remaining"], allowance_used=row["allowance_used"],
+        purchased_remaining=row["purchased_remaining"], scheduled_change=change,
+        created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]), version=row["version"],
+    )
+
+
+def ledger_entry_to_row(e: LedgerEntry) -> dict[str, Any]:
+    return {"user_id": e.user_id, "kind": e.kind.value, "bucket": e.bucket.value, "delta": e.delta,
+            "reference": e.reference, "created_at": e.created_at}
+
+
+def ledger_entry_from_row(row: Row) -> LedgerEntry:
+    return LedgerEntry(row["user_id"], LedgerKind(row["kind"]), Bucket(row["bucket"]), row["delta"],
+                       row["reference"], as_utc(row["created_at"]))
+
+
+# ---------------------------------------------------------------------- refunds
+def refund_to_row(r: Refund) -> dict[str, Any]:
+    return {
+        "id": r.id, "refund_order_id": r.refund_order_id, "transaction_id": r.transaction_id,
+        "session_id": r.session_id, "user_id": r.user_id, "provider": r.provider,
+        "payment_order_id": r.payment_order_id, "currency": r.amount.currency.code, "amount_minor": r.amount.amount,
+        "reason": r.reason.value, "status": r.status.value, "provider_reference": r.provider_reference,
+        "created_at": r.created_at, "updated_at": r.updated_at, "completed_at": r.completed_at,
+        "version": r.version,
+    }
+
+
+def refund_from_row(row: Row) -> Refund:
+    return Refund(
+        id=row["id"], refund_order_id=row["refund_order_id"], transaction_id=row["transaction_id"],
+        session_id=row["session_id"], user_id=row["user_id"], provider=row["provider"],
+        payment_order_id=row["payment_order_id"],
+        amount=Money(int(row["amount_minor"]), Currency.of(row["currency"].strip())),
+        reason=RefundReason(row["reason"]), status=RefundStatus(row["status"]),
+        created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]),
+        completed_at=as_utc(row["completed_at"]), provider_reference=row["provider_reference"], version=row["version"],
+    )

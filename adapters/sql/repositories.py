@@ -1,0 +1,301 @@
+"""SQL repositories (`ports.repositories`) on `databases` + SQLAlchemy Core, for PostgreSQL and
+SQLite alike. They run on the connection of the unit of work that owns them (`SqlContext`).
+
+Beyond the port's contract:
+- `add` inserts with `ON CONFLICT DO NOTHING … RETURNING`, so a taken unique key raises
+  `DuplicateKeyError` without aborting the surrounding PostgreSQL transaction (the unit of work
+  stays usable, as with the in-memory fake).
+- `update` is conditional on the aggregate's `version` (`UPDATE … WHERE id = :id AND version = :v`)
+  and bumps it, in the row and on the object (so the same object can be updated again in the same
+  unit of work); `add` stores the version as it is. Both as the in-memory fake does. When no row
+  matches, `StaleAggregateError` is raised: the aggregate was changed by another unit of work
+  since it was loaded (a lost update was prevented: load it with `for_update=True`), or it was
+  never stored.
+- `for_update` is `SELECT … FOR UPDATE` on PostgreSQL; the sweeps use `FOR UPDATE SKIP LOCKED`.
+  On SQLite both are no-ops: the unit of work holds the database's write lock (see
+  `adapters.sql.unit_of_work`).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Select
+
+from adapters.sql import mapping
+from adapters.sql.tables import (
+    consumptions,
+    memberships,
+    payment_refunds,
+    payment_sessions,
+    processed_provider_events,
+    receives_ledger,
+    transactions,
+)
+from domain.ledger import LedgerEntry
+from domain.membership import Membership
+from domain.refund import Refund
+from domain.session import PaymentSession, SessionStatus
+from domain.transaction import PLAN_CHANGE_TYPES, Transaction, TransactionStatus
+from ports.repositories import DuplicateKeyError, TransactionQuery
+
+_PENDING = TransactionStatus.PENDING.value
+_OPEN = SessionStatus.OPEN.value
+
+
+class StaleAggregateError(RuntimeError):
+    """An update matched no row: the aggregate changed in another unit of work since it was
+    loaded (a lost update was prevented), or it was never stored."""
+
+
+class SqlContext:
+    """What the repositories of one unit of work share: its connection, the dialect, and the
+    aggregates stored through them (whose events the unit of work collects after commit)."""
+
+    def __init__(self, connection: Any, dialect: str) -> None:
+        self.connection = connection
+        self.dialect = dialect
+        self.touched: list[Any] = []
+
+    def insert(self, table: sa.Table) -> Any:
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+
+    def locked(self, query: Select, *, of: sa.Table, skip_locked: bool = False) -> Select:
+        if self.dialect != "postgresql":
+            return query  # SQLite: the unit of work already holds the write lock
+        return query.with_for_update(of=of, skip_locked=skip_locked)
+
+    async def fetch_one(self, query: Any) -> Mapping[str, Any] | None:
+        return await self.connection.fetch_one(query)
+
+    async def fetch_all(self, query: Any) -> list[Mapping[str, Any]]:
+        return await self.connection.fetch_all(query)
+
+    async def fetch_val(self, query: Any) -> Any:
+        return await self.connection.fetch_val(query)
+
+    async def execute(self, query: Any) -> Any:
+        return await self.connection.execute(query)
+
+    # ------------------------------------------------------------------ aggregates
+    async def insert_aggregate(self, table: sa.Table, row: dict[str, Any], aggregate: Any) -> None:
+        key = table.primary_key.columns.values()[0]
+        query = self.insert(table).values(**row).on_conflict_do_nothing().returning(key)
+        if await self.fetch_one(query) is None:
+            raise DuplicateKeyError(f"{table.name}: a unique key of {row[key.name]!r} is taken")
+        self.touched.append(aggregate)
+
+    async def update_aggregate(self, table: sa.Table, row: dict[str, Any], aggregate: Any) -> None:
+        key = table.primary_key.columns.values()[0]
+        row = dict(row)
+        key_value = row.pop(key.name)
+        expected = aggregate.version
+        row["version"] = expected + 1
+        query = (table.update().where(key == key_value, table.c.version == expected)
+                 .values(**row).returning(table.c.version))
+        if await self.fetch_one(query) is None:
+            stored = await self.fetch_val(sa.select(table.c.version).where(key == key_value))
+            if stored is None:
+                raise StaleAggregateError(f"{table.name} {key_value!r} cannot be updated: it was never stored")
+            raise StaleAggregateError(
+                f"{table.name} {key_value!r} was changed by another unit of work since it was loaded "
+                f"(stored version {stored}, loaded {expected}); load it with for_update=True")
+        aggregate.version = row["version"]
+        self.touched.append(aggregate)
+
+
+def history_statements(user_id: str, query: TransactionQuery) -> tuple[Select, Select]:
+    """A user's history: the page (newest first, ties by id descending) and the count of all
+    matches. Served by the index `ix_transactions_history` (user_id, created_at DESC, id DESC)."""
+    t = transactions
+    conditions = [t.c.user_id == user_id]
+    if query.types:
+        conditions.append(t.c.type.in_([x.value for x in query.types]))
+    if query.statuses:
+        conditions.append(t.c.status.in_([x.value for x in query.statuses]))
+    if query.date_from is not None:
+        conditions.append(t.c.created_at >= query.date_from)
+    if query.date_to is not None:
+        conditions.append(t.c.created_at <= query.date_to)
+    page = (sa.select(t).where(*conditions).order_by(t.c.created_at.desc(), t.c.id.desc())
+            .limit(query.limit).offset(query.offset))
+    count = sa.select(sa.func.count()).select_from(t).where(*conditions)
+    return page, count
+
+
+class SqlTransactionRepository:
+    def __init__(self, context: SqlContext) -> None:
+        self._c = context
+
+    async def add(self, transaction: Transaction) -> None:
+        await self._c.insert_aggregate(transactions, mapping.transaction_to_row(transaction), transaction)
+
+    async def get(self, transaction_id: str, *, user_id: str | None = None,
+                  for_update: bool = False) -> Transaction | None:
+        query = sa.select(transactions).where(transactions.c.id == transaction_id)
+        if user_id is not None:
+            query = query.where(transactions.c.user_id == user_id)
+        if for_update:
+            query = self._c.locked(query, of=transactions)
+        row = await self._c.fetch_one(query)
+        return None if row is None else mapping.transaction_from_row(row)
+
+    async def update(self, transaction: Transaction) -> None:
+        await self._c.update_aggregate(transactions, mapping.transaction_to_row(transaction), transaction)
+
+    async def count_pending(self, user_id: str) -> int:
+        query = (sa.select(sa.func.count()).select_from(transactions)
+                 .where(transactions.c.user_id == user_id, transactions.c.status == _PENDING))
+        return int(await self._c.fetch_val(query))
+
+    async def list_pending_plan_changes(self, user_id: str, *, for_update: bool = False) -> list[Transaction]:
+        query = (sa.select(transactions)
+                 .where(transactions.c.user_id == user_id, transactions.c.status == _PENDING,
+                        transactions.c.type.in_(sorted(t.value for t in PLAN_CHANGE_TYPES)))
+                 .order_by(transactions.c.created_at, transactions.c.id))
+        if for_update:
+            query = self._c.locked(query, of=transactions)
+        return [mapping.transaction_from_row(row) for row in await self._c.fetch_all(query)]
+
+    async def list_for_user(self, user_id: str, query: TransactionQuery) -> tuple[list[Transaction], int]:
+        page, count = history_statements(user_id, query)
+        rows = await self._c.fetch_all(page)
+        if query.offset == 0 and len(rows) < query.limit:
+            total = len(rows)  # the whole result is on this page
+        else:
+            total = int(await self._c.fetch_val(count))
+        return [mapping.transaction_from_row(row) for row in rows], total
+
+    async def list_expirable(self, now: datetime, limit: int) -> list[Transaction]:
+        t, s = transactions, payment_sessions
+        last_expiry = sa.select(sa.func.max(s.c.expires_at)).where(s.c.transaction_id == t.c.id).scalar_subquery()
+        open_now = sa.exists().where(s.c.transaction_id == t.c.id, s.c.status == _OPEN, s.c.expires_at > now)
+        query = (sa.select(t)
+                 .where(t.c.status == _PENDING, ~open_now, sa.func.coalesce(last_expiry, t.c.created_at) <= now)
+                 .order_by(t.c.created_at, t.c.id).limit(limit))
+        query = self._c.locked(query, of=t, skip_locked=True)
+        return [mapping.transaction_from_row(row) for row in await self._c.fetch_all(query)]
+
+
+class SqlSessionRepository:
+    def __init__(self, context: SqlContext) -> None:
+        self._c = context
+
+    async def add(self, session: PaymentSession) -> None:
+        await self._c.insert_aggregate(payment_sessions, mapping.session_to_row(session), session)
+
+    async def get(self, session_id: str, *, user_id: str | None = None,
+                  for_update: bool = False) -> PaymentSession | None:
+        query = sa.select(payment_sessions).where(payment_sessions.c.id == session_id)
+        if user_id is not None:
+            query = query.where(payment_sessions.c.user_id == user_id)
+        return await self._one(query, for_update)
+
+    async def get_by_order_id(self, order_id: str, *, for_update: bool = False) -> PaymentSession | None:
+        return await self._one(sa.select(payment_sessions).where(payment_sessions.c.order_id == order_id), for_update)
+
+    async def _one(self, query: Select, for_update: bool) -> PaymentSession | None:
+        if for_update:
+            query = self._c.locked(query, of=payment_sessions)
+        row = await self._c.fetch_one(query)
+        return None if row is None else mapping.session_from_row(row)
+
+    async def update(self, session: PaymentSession) -> None:
+        await self._c.update_aggregate(payment_sessions, mapping.session_to_row(session), session)
+
+    async def list_for_transaction(self, transaction_id: str, *, for_update: bool = False) -> list[PaymentSession]:
+        s = payment_sessions
+        query = sa.select(s).where(s.c.transaction_id == transaction_id).order_by(s.c.created_at, s.c.id)
+        if for_update:
+            query = self._c.locked(query, of=s)
+        return [mapping.session_from_row(row) for row in await self._c.fetch_all(query)]
+
+    async def list_due_for_expiry(self, now: datetime, limit: int) -> list[PaymentSession]:
+        s = payment_sessions
+        query = (sa.select(s).where(s.c.status == _OPEN, s.c.expires_at <= now)
+                 .order_by(s.c.expires_at, s.c.id).limit(limit))
+        query = self._c.locked(query, of=s, skip_locked=True)
+        return [mapping.session_from_row(row) for row in await self._c.fetch_all(query)]
+
+
+class SqlMembershipRepository:
+    def __init__(self, context: SqlContext) -> None:
+        self._c = context
+
+    async def get(self, user_id: str, *, for_update: bool = False) -> Membership | None:
+        query = sa.select(memberships).where(memberships.c.user_id == user_id)
+        if for_update:
+            query = self._c.locked(query, of=memberships)
+        row = await self._c.fetch_one(query)
+        return None if row is None else mapping.membership_from_row(row)
+
+    async def add(self, membership: Membership) -> bool:
+        try:
+            await self._c.insert_aggregate(memberships, mapping.membership_to_row(membership), membership)
+        except DuplicateKeyError:
+            return False
+        await self._append_entries(membership)
+        return True
+
+    async def update(self, membership: Membership) -> None:
+        await self._c.update_aggregate(memberships, mapping.membership_to_row(membership), membership)
+        await self._append_entries(membership)
+
+    async def _append_entries(self, membership: Membership) -> None:
+        if membership.new_entries:
+            rows = [mapping.ledger_entry_to_row(entry) for entry in membership.new_entries]
+            await self._c.execute(receives_ledger.insert().values(rows))
+            membership.new_entries.clear()
+
+    async def ledger(self, user_id: str) -> list[LedgerEntry]:
+        query = (sa.select(receives_ledger).where(receives_ledger.c.user_id == user_id)
+                 .order_by(receives_ledger.c.id))
+        return [mapping.ledger_entry_from_row(row) for row in await self._c.fetch_all(query)]
+
+
+class SqlProcessedEventRepository:
+    def __init__(self, context: SqlContext) -> None:
+        self._c = context
+
+    async def add(self, provider: str, event_id: str, now: datetime) -> bool:
+        t = processed_provider_events
+        query = (self._c.insert(t).values(provider=provider, event_id=event_id, processed_at=now)
+                 .on_conflict_do_nothing().returning(t.c.event_id))
+        return await self._c.fetch_one(query) is not None
+
+
+class SqlConsumptionRepository:
+    def __init__(self, context: SqlContext) -> None:
+        self._c = context
+
+    async def add(self, user_id: str, reference: str, count: int, now: datetime) -> bool:
+        t = consumptions
+        query = (self._c.insert(t).values(user_id=user_id, reference=reference, count=count, created_at=now)
+                 .on_conflict_do_nothing().returning(t.c.reference))
+        return await self._c.fetch_one(query) is not None
+
+
+class SqlRefundRepository:
+    def __init__(self, context: SqlContext) -> None:
+        self._c = context
+
+    async def add(self, refund: Refund) -> None:
+        await self._c.insert_aggregate(payment_refunds, mapping.refund_to_row(refund), refund)
+
+    async def get(self, refund_id: str, *, for_update: bool = False) -> Refund | None:
+        query = sa.select(payment_refunds).where(payment_refunds.c.id == refund_id)
+        if for_update:
+            query = self._c.locked(query, of=payment_refunds)
+        row = await self._c.fetch_one(query)
+        return None if row is None else mapping.refund_from_row(row)
+
+    async def update(self, refund: Refund) -> None:
+        await self._c.update_aggregate(payment_refunds, mapping.refund_to_row(refund), refund)
+
+    async def list_for_transaction(self, transaction_id: str) -> list[Refund]:
+        r = payment_refunds
+        query = sa.select(r).where(r.c.transaction_id == transaction_id).order_by(r.c.created_at, r.c.id)
+        return [mapping.refund_from_row(row) for row in await self._c.fetch_all(query)]

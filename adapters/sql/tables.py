@@ -1,0 +1,264 @@
+"""The relational schema, as SQLAlchemy Core tables: the single source the SQL adapter queries and
+the alembic migrations are written from (`adapters/sql/migrations/`).
+
+Conventions, the same on PostgreSQL and SQLite:
+- Money is two columns: `<name>_minor BIGINT` (integer minor units) and one `currency CHAR(3)`
+  per row (every amount of a row is in that currency).
+- Timestamps are `UtcDateTime`: `TIMESTAMP WITH TIME ZONE` on PostgreSQL; on SQLite, which has no
+  time zones, naive UTC text that reads back as an aware UTC `datetime`.
+- Enumerations are stored as their string values.
+- Aggregates carry a `version` that every update checks and bumps (optimistic concurrency on top
+  of the `FOR UPDATE` locks), so a lost update never goes unnoticed.
+- Foreign keys are `DEFERRABLE INITIALLY DEFERRED`: checked at commit, so the order in which a
+  unit of work stores related aggregates does not matter.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(sa.types.TypeDecorator):
+    """An aware UTC `datetime`. Naive values are refused on the way in (the domain's clock is
+    always aware); on SQLite values are stored as naive UTC and read back as aware UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the payments schema stores aware UTC datetimes only")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (its rowid); PostgreSQL gets a BIGINT identity.
+BigIntegerPrimaryKey = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+ID = sa.String(64)  # our opaque ids: txn_…, ps_…, rf_…, pm_…
+USER_ID = sa.String(255)  # the JWT `sub` of the main backend
+ORDER_ID = sa.String(32)  # merchant order numbers: 6-32 of [A-Za-z0-9]
+NAME = sa.String(32)  # enum values, provider and payment method ids
+CURRENCY = sa.CHAR(3)
+MINOR = sa.BigInteger  # an amount in integer minor units
+
+
+def _fk(column: str) -> sa.ForeignKey:
+    return sa.ForeignKey(column, deferrable=True, initially="DEFERRED")
+
+
+def _audit() -> list[sa.Column]:
+    return [
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("updated_at", UtcDateTime(), nullable=False),
+    ]
+
+
+transactions = sa.Table(
+    "transactions", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("order_id", ORDER_ID, nullable=False),
+    sa.Column("user_id", USER_ID, nullable=False),
+    sa.Column("type", NAME, nullable=False),
+    sa.Column("status", NAME, nullable=False),
+    sa.Column("payment_method", NAME),
+    sa.Column("provider", NAME),
+    sa.Column("currency", CURRENCY, nullable=False),
+    sa.Column("subtotal_minor", MINOR, nullable=False),
+    sa.Column("discount_minor", MINOR, nullable=False),
+    sa.Column("total_minor", MINOR, nullable=False),
+    sa.Column("refunded_minor", MINOR, nullable=False),
+    sa.Column("receives", sa.Integer),
+    sa.Column("plan_from", NAME),
+    sa.Column("plan_to", NAME),
+    # The proration of an upgrade (all four set, or none).
+    sa.Column("proration_credit_minor", MINOR),
+    sa.Column("proration_debit_minor", MINOR),
+    sa.Column("proration_charge_minor", MINOR),
+    sa.Column("proration_period_end", UtcDateTime()),
+    sa.Column("cancel_reason", sa.Text),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("paid_session_id", ID),
+    *_audit(),
+    sa.Column("completed_at", UtcDateTime()),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.UniqueConstraint("order_id"),
+    sa.CheckConstraint("subtotal_minor >= 0 AND discount_minor >= 0 AND total_minor >= 0 AND refunded_minor >= 0",
+                       name="amounts_not_negative"),
+    # count_pending / list_pending_plan_changes: a user's pending transactions (few, so a small index).
+    sa.Index("ix_transactions_pending_user", "user_id",
+             postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
+    # list_expirable: the sweeper walks pending transactions oldest first.
+    sa.Index("ix_transactions_pending_created", "created_at", "id",
+             postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
+)
+
+# GET /payments/transactions: one user's page, newest first, ties by id, and its total. Type and
+# status filters are applied while walking it; on PostgreSQL they are carried in the index
+# (INCLUDE), so the total is counted by an index-only scan however long the history.
+sa.Index("ix_transactions_history", transactions.c.user_id, transactions.c.created_at.desc(),
+         transactions.c.id.desc(), postgresql_include=["type", "status"])
+
+payment_sessions = sa.Table(
+    "payment_sessions", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("transaction_id", ID, _fk("transactions.id"), nullable=False),
+    sa.Column("user_id", USER_ID, nullable=False),
+    sa.Column("order_id", ORDER_ID, nullable=False),
+    sa.Column("status", NAME, nullable=False),
+    sa.Column("payment_method", NAME, nullable=False),
+    sa.Column("provider", NAME, nullable=False),
+    sa.Column("currency", CURRENCY, nullable=False),
+    sa.Column("amount_minor", MINOR, nullable=False),
+    sa.Column("return_url", sa.Text),
+    sa.Column("payment_url", sa.Text),
+    sa.Column("qr_code", sa.Text),
+    sa.Column("provider_reference", sa.String(255)),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    *_audit(),
+    sa.Column("completed_at", UtcDateTime()),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.UniqueConstraint("order_id"),
+    sa.CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+    sa.Index("ix_payment_sessions_transaction", "transaction_id", "created_at", "id"),
+    # list_due_for_expiry: the sweeper's open sessions by expiry.
+    sa.Index("ix_payment_sessions_open_expiry", "expires_at", "id",
+             postgresql_where=sa.text("status = 'open'"), sqlite_where=sa.text("status = 'open'")),
+)
+
+memberships = sa.Table(
+    "memberships", metadata,
+    sa.Column("user_id", USER_ID, primary_key=True),
+    sa.Column("plan", NAME, nullable=False),
+    sa.Column("monthly_allowance", sa.Integer, nullable=False),
+    sa.Column("anchor", UtcDateTime(), nullable=False),
+    sa.Column("period_index", sa.Integer, nullable=False),
+    sa.Column("allowance_remaining", sa.Integer, nullable=False),
+    sa.Column("allowance_used", sa.Integer, nullable=False),
+    sa.Column("purchased_remaining", sa.Integer, nullable=False),
+    sa.Column("scheduled_plan", NAME),
+    sa.Column("scheduled_effective_at", UtcDateTime()),
+    *_audit(),
+    sa.Column("version", sa.Integer, nullable=False),
+    # The domain's invariant, enforced once more by the database: a balance never goes negative.
+    sa.CheckConstraint("allowance_remaining >= 0 AND allowance_used >= 0 AND purchased_remaining >= 0",
+                       name="balance_not_negative"),
+)
+
+receives_ledger = sa.Table(
+    "receives_ledger", metadata,
+    sa.Column("id", BigIntegerPrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("user_id", USER_ID, _fk("memberships.user_id"), nullable=False),
+    sa.Column("kind", NAME, nullable=False),
+    sa.Column("bucket", NAME, nullable=False),
+    sa.Column("delta", sa.Integer, nullable=False),
+    sa.Column("reference", sa.String(255), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.CheckConstraint("delta <> 0", name="delta_not_zero"),
+    sa.Index("ix_receives_ledger_user", "user_id", "id"),
+)
+
+processed_provider_events = sa.Table(
+    "processed_provider_events", metadata,
+    sa.Column("provider", NAME, primary_key=True),
+    sa.Column("event_id", sa.String(255), primary_key=True),
+    sa.Column("processed_at", UtcDateTime(), nullable=False),
+)
+
+consumptions = sa.Table(
+    "consumptions", metadata,
+    sa.Column("user_id", USER_ID, primary_key=True),
+    sa.Column("reference", sa.String(255), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.CheckConstraint("count > 0", name="count_positive"),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys", metadata,
+    sa.Column("user_id", USER_ID, primary_key=True),
+    sa.Column("endpoint", sa.String(255), primary_key=True),  # "POST /api/v1/payments/receives"
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(128), nullable=False),
+    # Held by the request in flight until it completes or its lease runs out.
+    sa.Column("locked_until", UtcDateTime()),
+    # The stored response (NULL while the first request is in flight).
+    sa.Column("response_status", sa.Integer),
+    sa.Column("response_body", sa.LargeBinary),
+    sa.Column("response_headers", sa.Text),  # a JSON object of strings
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("completed_at", UtcDateTime()),
+    sa.Index("ix_idempotency_keys_created_at", "created_at"),  # purge
+)
+
+payment_refunds = sa.Table(
+    "payment_refunds", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("refund_order_id", ORDER_ID, nullable=False),
+    sa.Column("transaction_id", ID, _fk("transactions.id"), nullable=False),
+    sa.Column("session_id", ID, _fk("payment_sessions.id"), nullable=False),
+    sa.Column("user_id", USER_ID, nullable=False),
+    sa.Column("provider", NAME, nullable=False),
+    sa.Column("payment_order_id", ORDER_ID, nullable=False),
+    sa.Column("currency", CURRENCY, nullable=False),
+    sa.Column("amount_minor", MINOR, nullable=False),
+    sa.Column("reason", NAME, nullable=False),
+    sa.Column("status", NAME, nullable=False),
+    sa.Column("provider_reference", sa.String(255)),
+    *_audit(),
+    sa.Column("completed_at", UtcDateTime()),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.UniqueConstraint("refund_order_id"),
+    sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+    sa.Index("ix_payment_refunds_transaction", "transaction_id", "created_at", "id"),
+)
+
+# Saved (tokenized) payment methods, for the features to come: only the provider's token and
+# display fields are kept, never a card number. Soft-deleted (`deleted_at`), at most one default
+# per user among the live ones.
+payment_methods = sa.Table(
+    "payment_methods", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("user_id", USER_ID, nullable=False),
+    sa.Column("provider", NAME, nullable=False),
+    sa.Column("method_type", NAME, nullable=False),  # credit_card, wechat_pay, alipay, …
+    sa.Column("provider_token", sa.String(255), nullable=False),  # the provider's reference (pm_…, agreement no)
+    sa.Column("brand", sa.String(32)),
+    sa.Column("last4", sa.String(4)),
+    sa.Column("exp_month", sa.SmallInteger),
+    sa.Column("exp_year", sa.SmallInteger),
+    sa.Column("label", sa.String(255)),
+    sa.Column("is_default", sa.Boolean, nullable=False),
+    *_audit(),
+    sa.Column("deleted_at", UtcDateTime()),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.UniqueConstraint("provider", "provider_token"),
+    sa.Index("ix_payment_methods_user", "user_id", "created_at",
+             postgresql_where=sa.text("deleted_at IS NULL"), sqlite_where=sa.text("deleted_at IS NULL")),
+    sa.Index("ux_payment_methods_one_default", "user_id", unique=True,
+             postgresql_where=sa.text("is_default AND deleted_at IS NULL"),
+             sqlite_where=sa.text("is_default AND deleted_at IS NULL")),
+)
+
+ALL_TABLES = tuple(metadata.sorted_tables)

@@ -1,0 +1,35 @@
+"""schemathesis hooks for the API fuzz run.
+
+A client makes a new Idempotency-Key for each new request; schemathesis draws the same few
+values again and again, and a reused key with another body is rightly refused with 422
+`idempotency_key_reused`, which is not what the positive checks are about. So every valid key
+is replaced by a random one of the same length (at least 16 characters, so that two never
+collide); invalid keys stay as drawn (the API must refuse them), and so do cases about the
+Authorization header.
+"""
+import secrets
+import string
+
+import schemathesis
+
+KEY = "idempotency-key"
+ALPHABET = string.ascii_letters + string.digits
+MIN_UNIQUE_LENGTH = 16
+
+
+def _fresh_key(headers):
+    for name in list(headers or ()):
+        value = headers[name]
+        if name.lower() == KEY and isinstance(value, str) and 1 <= len(value) <= 255 \
+                and all(32 <= ord(c) <= 126 for c in value):
+            length = max(len(value), MIN_UNIQUE_LENGTH)
+            headers[name] = "".join(secrets.choice(ALPHABET) for _ in range(length))
+    return headers
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    phase_data = getattr(getattr(case.meta, "phase", None), "data", None)
+    if (getattr(phase_data, "parameter", None) or "").lower() == "authorization":
+        return
+    _fresh_key(case.headers)

@@ -1,0 +1,180 @@
+"""Concurrency on PostgreSQL: 50 asyncio tasks at once, each unit of work on a connection of its
+own (a pool of 50), driving the real use cases over the SQL adapter. Row locks, unique keys and
+version checks must make every race come out exactly as a serial run would.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+
+import attrs
+import pytest
+
+from adapters.clock import FixedClock
+from adapters.ids import RandomIdGenerator
+from adapters.sql import SqlIdempotencyStore, create_database, sql_uow_factory
+from domain.catalog import DEFAULT_CATALOG, PAYMENT_METHODS
+from domain.errors import IdempotencyRequestInProgressError, InsufficientReceivesError
+from domain.ledger import Balance, LedgerKind
+from domain.membership import Membership
+from domain.transaction import TransactionStatus
+from plugins.mock import MockProvider
+from ports.idempotency import IdempotencyScope
+from ports.payment_provider import ProviderRegistry
+from ports.use_cases.consume_receives import ConsumeReceives, ConsumeReceivesCommand
+from ports.use_cases.handle_notification import HandleNotification, HandleNotificationCommand
+from ports.use_cases.payment_flow import ProviderOrders
+from ports.use_cases.purchase_receives import PurchaseReceives, PurchaseReceivesCommand
+from ports.use_cases.refund_payments import SubmitRefund
+from ports.use_cases.settings import UseCaseSettings
+
+pytestmark = pytest.mark.postgres
+
+TASKS = 50
+NOW = datetime(2026, 5, 20, 9, 30, tzinfo=timezone.utc)
+
+
+@attrs.define
+class App:
+    """The use cases under test, wired over the SQL adapter (as the composition root does)."""
+
+    uow: object
+    idempotency: SqlIdempotencyStore
+    clock: FixedClock
+    mock: MockProvider
+    consume: ConsumeReceives
+    purchase: PurchaseReceives
+    notify: HandleNotification
+
+
+@pytest.fixture
+async def app(clean_postgres_url: str) -> AsyncIterator[App]:
+    database = create_database(clean_postgres_url, min_size=TASKS, max_size=TASKS)
+    await database.connect()
+    try:
+        uow, clock, ids = sql_uow_factory(database), FixedClock(NOW), RandomIdGenerator()
+        settings = UseCaseSettings(public_url="http://payments.test")
+        mock = MockProvider(webhook_secret="concurrency-secret", public_url=settings.public_url, clock=clock)
+        registry = ProviderRegistry({"mock": mock}, {m: "mock" for m in PAYMENT_METHODS}, PAYMENT_METHODS)
+        orders = ProviderOrders(uow, registry, clock, settings)
+        refunds = SubmitRefund(uow=uow, providers=registry, clock=clock, settings=settings)
+        yield App(
+            uow=uow, idempotency=SqlIdempotencyStore(database), clock=clock, mock=mock,
+            consume=ConsumeReceives(uow=uow, clock=clock, settings=settings),
+            purchase=PurchaseReceives(uow=uow, providers=registry, orders=orders, clock=clock, ids=ids,
+                                      settings=settings),
+            notify=HandleNotification(uow=uow, providers=registry, orders=orders, refunds=refunds, clock=clock,
+                                      ids=ids, settings=settings),
+        )
+    finally:
+        await database.disconnect()
+
+
+async def all_at_once(*calls) -> list:
+    """Run the coroutines concurrently; results and exceptions in order."""
+    return await asyncio.gather(*calls, return_exceptions=True)
+
+
+async def given_membership(app: App, user: str, purchased: int) -> None:
+    membership = Membership.start(user, DEFAULT_CATALOG.free_plan, NOW)  # basic: 3 a month
+    membership.credit_purchase(purchased, "txn_seed", NOW)
+    async with app.uow() as uow:
+        assert await uow.memberships.add(membership)
+        await uow.commit()
+
+
+async def stored(app: App, user: str) -> tuple[Membership, list]:
+    async with app.uow() as uow:
+        return await uow.memberships.get(user), await uow.memberships.ledger(user)
+
+
+def outcomes(results: list) -> Counter:
+    return Counter(type(r).__name__ for r in results)
+
+
+async def test_concurrent_consumes_never_overdraw_and_exactly_the_balance_succeeds(app: App) -> None:
+    await given_membership(app, "alice", purchased=30)  # balance 33
+    results = await all_at_once(*(app.consume(ConsumeReceivesCommand("alice", 1, f"match-{n}"))
+                                  for n in range(TASKS)))
+    assert outcomes(results) == {"MembershipView": 33, "InsufficientReceivesError": TASKS - 33}
+    membership, ledger = await stored(app, "alice")
+    assert membership.balance == Balance(0, 0)
+    assert Balance.of(ledger) == membership.balance
+    consumed = {e.reference for e in ledger if e.kind is LedgerKind.CONSUMPTION}
+    assert len(consumed) == 33
+    assert all(r.balance == 0 for r in results if isinstance(r, InsufficientReceivesError))  # refused only when empty
+
+
+async def test_concurrent_consumes_with_one_reference_consume_once(app: App) -> None:
+    await given_membership(app, "alice", purchased=30)
+    results = await all_at_once(*(app.consume(ConsumeReceivesCommand("alice", 2, "match-1")) for _ in range(TASKS)))
+    assert outcomes(results) == {"MembershipView": TASKS}  # the repeats answer the current state
+    membership, ledger = await stored(app, "alice")
+    assert membership.balance.total == 31
+    assert Balance.of(ledger) == membership.balance
+
+
+async def test_concurrent_first_uses_create_one_membership_and_spend_its_allowance_once(app: App) -> None:
+    results = await all_at_once(*(app.consume(ConsumeReceivesCommand("newcomer", 1, f"match-{n}"))
+                                  for n in range(TASKS)))
+    assert outcomes(results) == {"MembershipView": 3, "InsufficientReceivesError": TASKS - 3}
+    membership, ledger = await stored(app, "newcomer")
+    assert membership.balance.total == 0
+    assert [e.kind for e in ledger].count(LedgerKind.ALLOWANCE_GRANT) == 1
+
+
+async def _bought(app: App, user: str = "alice"):
+    bought = await app.purchase(PurchaseReceivesCommand(user, 10, "wechat_pay"))
+    return bought.transaction.id, bought.session.order_id
+
+
+async def test_a_notification_delivered_many_times_at_once_credits_once(app: App) -> None:
+    transaction_id, order_id = await _bought(app)
+    headers, body = app.mock.settle(order_id, succeeded=True)
+    results = await all_at_once(*(app.notify(HandleNotificationCommand("mock", headers, body))
+                                  for _ in range(TASKS)))
+    assert Counter(r.effect for r in results) == {"applied": 1, "duplicate": TASKS - 1}
+    membership, ledger = await stored(app, "alice")
+    assert membership.purchased_remaining == 10
+    assert [e.reference for e in ledger if e.kind is LedgerKind.PURCHASE] == [transaction_id]
+    async with app.uow() as uow:
+        assert (await uow.transactions.get(transaction_id)).status is TransactionStatus.SUCCEEDED
+
+
+async def test_one_payment_notified_under_many_event_ids_at_once_credits_once(app: App) -> None:
+    transaction_id, order_id = await _bought(app)
+    deliveries = [app.mock.settle(order_id, succeeded=True) for _ in range(TASKS)]  # each a new event id
+    results = await all_at_once(*(app.notify(HandleNotificationCommand("mock", h, b)) for h, b in deliveries))
+    assert Counter(r.effect for r in results) == {"applied": 1, "duplicate": TASKS - 1}
+    membership, ledger = await stored(app, "alice")
+    assert membership.purchased_remaining == 10
+    assert sum(1 for e in ledger if e.kind is LedgerKind.PURCHASE) == 1
+    async with app.uow() as uow:
+        assert await uow.refunds.list_for_transaction(transaction_id) == []
+
+
+async def test_concurrent_purchases_respect_the_pending_limit(app: App) -> None:
+    results = await all_at_once(*(app.purchase(PurchaseReceivesCommand("alice", 1, "mock")) for _ in range(TASKS)))
+    assert outcomes(results) == {"PaymentView": 5, "TooManyPendingError": TASKS - 5}
+    async with app.uow() as uow:
+        assert await uow.transactions.count_pending("alice") == 5
+
+
+async def test_concurrent_claims_of_one_idempotency_key_have_exactly_one_winner(app: App) -> None:
+    scope = IdempotencyScope("alice", "POST /api/v1/payments/receives", "key-1")
+    results = await all_at_once(*(app.idempotency.begin(scope, "fp", NOW, timedelta(seconds=30))
+                                  for _ in range(TASKS)))
+    assert results.count(None) == 1
+    assert all(isinstance(r, IdempotencyRequestInProgressError) for r in results if r is not None)
+
+
+async def test_concurrent_takeovers_of_an_abandoned_key_have_exactly_one_winner(app: App) -> None:
+    scope = IdempotencyScope("alice", "POST /api/v1/payments/receives", "key-1")
+    assert await app.idempotency.begin(scope, "fp", NOW, timedelta(seconds=30)) is None  # then its process died
+    later = NOW + timedelta(minutes=1)
+    results = await all_at_once(*(app.idempotency.begin(scope, "fp", later, timedelta(seconds=30))
+                                  for _ in range(TASKS)))
+    assert results.count(None) == 1
+    assert all(isinstance(r, IdempotencyRequestInProgressError) for r in results if r is not None)

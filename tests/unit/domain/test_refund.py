@@ -1,0 +1,118 @@
+"""The refund aggregate: pending until the provider reports succeeded or failed, both final."""
+import itertools
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from domain import events
+from domain.errors import InvalidTransitionError
+from domain.money import CNY, Money
+from domain.refund import TRANSITIONS, Refund, RefundReason, RefundStatus
+from domain.session import PaymentSession
+from domain.transitions import check_transition, terminal_states
+
+R = RefundStatus
+T0 = datetime(2025, 1, 31, 10, tzinfo=timezone.utc)
+LATER = T0 + timedelta(minutes=10)
+
+EXPECTED_TRANSITIONS = {R.PENDING: {R.SUCCEEDED, R.FAILED}, R.SUCCEEDED: set(), R.FAILED: set()}
+MOVES = {
+    R.SUCCEEDED: lambda r, now: r.succeed("re_123", now),
+    R.FAILED: lambda r, now: r.fail(now),
+}
+
+
+def duplicate_session() -> PaymentSession:
+    session = PaymentSession.open(
+        id="ps_2", transaction_id="txn_1", user_id="u1", order_id="S2", payment_method="alipay",
+        provider="mock", amount=Money(1700, CNY), return_url=None, expires_at=T0 + timedelta(hours=1), now=T0)
+    session.refund_duplicate(T0 + timedelta(minutes=2))
+    return session
+
+
+def pending_refund() -> Refund:
+    return Refund.for_duplicate_payment(id="rf_1", refund_order_id="R1", session=duplicate_session(), now=T0)
+
+
+def refund_in(status: RefundStatus) -> Refund:
+    refund = pending_refund()
+    if status is not R.PENDING:
+        MOVES[status](refund, T0)
+    refund.events.clear()
+    return refund
+
+
+def snapshot(refund: Refund) -> tuple:
+    return refund.status, refund.provider_reference, refund.completed_at, refund.updated_at, list(refund.events)
+
+
+def test_a_duplicate_payment_refund_returns_the_whole_session_amount_to_its_payer():
+    refund = pending_refund()
+
+    assert refund.status is R.PENDING
+    assert refund.reason is RefundReason.DUPLICATE_PAYMENT
+    assert refund.amount == Money(1700, CNY)
+    assert (refund.transaction_id, refund.session_id, refund.user_id) == ("txn_1", "ps_2", "u1")
+    assert (refund.provider, refund.payment_order_id, refund.refund_order_id) == ("mock", "S2", "R1")
+    assert (refund.created_at, refund.updated_at, refund.completed_at) == (T0, T0, None)
+    assert refund.events == [events.DuplicatePaymentRefunded(T0, "txn_1", "ps_2", "rf_1")]
+
+
+def test_refunds_are_the_same_entity_when_their_ids_are():
+    assert pending_refund() == refund_in(R.FAILED)
+    assert len({pending_refund(), refund_in(R.SUCCEEDED)}) == 1
+
+
+def test_a_refund_succeeds_with_the_providers_reference():
+    refund = pending_refund()
+
+    refund.succeed("re_123", LATER)
+
+    assert refund.status is R.SUCCEEDED
+    assert refund.provider_reference == "re_123"
+    assert (refund.completed_at, refund.updated_at) == (LATER, LATER)
+
+
+def test_a_refund_can_fail():
+    refund = pending_refund()
+
+    refund.fail(LATER)
+
+    assert refund.status is R.FAILED
+    assert refund.provider_reference is None
+    assert (refund.completed_at, refund.updated_at) == (LATER, LATER)
+
+
+def test_the_refund_statuses_and_reasons_have_stable_values():
+    assert {s.value for s in R} == {"pending", "succeeded", "failed"}
+    assert {r.value for r in RefundReason} == {"duplicate_payment", "requested_by_customer"}
+
+
+def test_the_transition_table_is_pending_to_succeeded_or_failed():
+    assert {state: set(targets) for state, targets in TRANSITIONS.items()} == EXPECTED_TRANSITIONS
+    assert terminal_states(TRANSITIONS) == {R.SUCCEEDED, R.FAILED}
+
+
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(R, R)))
+def test_the_table_allows_exactly_the_listed_moves(current, target):
+    if target in EXPECTED_TRANSITIONS[current]:
+        check_transition(TRANSITIONS, "refund", current, target)
+    else:
+        with pytest.raises(InvalidTransitionError):
+            check_transition(TRANSITIONS, "refund", current, target)
+
+
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(R, MOVES)))
+def test_each_move_is_allowed_exactly_when_the_table_allows_it(current, target):
+    refund = refund_in(current)
+    before = snapshot(refund)
+
+    if target in EXPECTED_TRANSITIONS[current]:
+        MOVES[target](refund, LATER)
+        assert refund.status is target
+        assert refund.completed_at == LATER
+    else:
+        with pytest.raises(InvalidTransitionError) as raised:
+            MOVES[target](refund, LATER)
+        assert (raised.value.current, raised.value.target) == (current.value, target.value)
+        assert snapshot(refund) == before
