@@ -62,8 +62,9 @@ class ReceivesPricing:
             raise ValueError("discount percentages lie in 0..100")
 
     def discount_percent_for(self, quantity: int) -> int:
-        eligible = [t.discount_percent for t in self.tiers if quantity >= t.min_quantity]
-        return max(eligible, default=0)
+        """The tier is chosen by quantity: the one with the highest threshold reached."""
+        reached = [t for t in self.tiers if quantity >= t.min_quantity]
+        return max(reached, key=lambda t: t.min_quantity).discount_percent if reached else 0
 
     def quote(self, quantity: int) -> ReceivesQuote:
         if type(quantity) is not int or not self.min_quantity <= quantity <= self.max_quantity:

@@ -258,6 +258,16 @@ class Membership:
         debit = new_plan.price.scaled(remaining)
         return Proration(credit, debit, debit - credit, end)
 
+    def upgrade_still_fits(self, plan_from: PlanId, new_plan: Plan, proration: Proration | None,
+                           catalog: Catalog, now: datetime) -> bool:
+        """Whether an upgrade priced from `plan_from` with `proration` can still be applied as
+        priced: the member is still on `plan_from`, `new_plan` is still above it, and a prorated
+        charge still covers the current period (its `period_end` is this period's end)."""
+        self._require_current(now)
+        if self._plan != plan_from or new_plan.rank <= catalog.plan(self._plan).rank:
+            return False
+        return proration is None or proration.period_end is None or proration.period_end == self.current_period_end
+
     def apply_upgrade(self, new_plan: Plan, catalog: Catalog, now: datetime) -> bool:
         """Move to the paid `new_plan` (its payment succeeded). From the free plan a new period
         starts now; between paid plans the period end stays and the allowance grows at once.

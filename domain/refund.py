@@ -25,6 +25,7 @@ class RefundStatus(str, enum.Enum):
 
 class RefundReason(str, enum.Enum):
     DUPLICATE_PAYMENT = "duplicate_payment"
+    STALE_PLAN_CHANGE = "stale_plan_change"
     REQUESTED_BY_CUSTOMER = "requested_by_customer"
 
 
@@ -70,6 +71,15 @@ class Refund:
                      reason=RefundReason.DUPLICATE_PAYMENT, status=R.PENDING, created_at=now, updated_at=now)
         refund.events.append(events.DuplicatePaymentRefunded(now, session.transaction_id, session.id, id))
         return refund
+
+    @classmethod
+    def for_stale_plan_change(cls, *, id: str, refund_order_id: str, session, now: datetime) -> Refund:
+        """The whole amount of a plan change paid after the membership moved on from the state it
+        was priced for (the plan changed meanwhile, or the period it was prorated over ended)."""
+        return cls(id=id, refund_order_id=refund_order_id, transaction_id=session.transaction_id,
+                   session_id=session.id, user_id=session.user_id, provider=session.provider,
+                   payment_order_id=session.order_id, amount=session.amount,
+                   reason=RefundReason.STALE_PLAN_CHANGE, status=R.PENDING, created_at=now, updated_at=now)
 
     @property
     def status(self) -> RefundStatus:

@@ -55,6 +55,7 @@ TRANSITIONS: dict[TransactionStatus, frozenset[TransactionStatus]] = {
 }
 # Payment can still arrive for these; every other move out of them is refused.
 LATE_PAYMENT_STATES = frozenset({S.CANCELLED, S.EXPIRED})
+PAID_STATES = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED})
 PLAN_CHANGE_TYPES = frozenset({TransactionType.PLAN_UPGRADE, TransactionType.PLAN_DOWNGRADE})
 
 
@@ -101,7 +102,7 @@ class Transaction:
 
     @classmethod
     def plan_upgrade(cls, *, id: str, order_id: str, user_id: str, plan_from: PlanId, plan_to: PlanId,
-                     proration: Proration, payment_method: str, provider: str, now: datetime) -> Transaction:
+                     proration: Proration, payment_method: str, provider: str | None, now: datetime) -> Transaction:
         return cls._create(id=id, order_id=order_id, user_id=user_id, type=TransactionType.PLAN_UPGRADE,
                            status=S.PENDING, payment_method=payment_method, provider=provider,
                            subtotal=proration.debit, discount=proration.credit, total=proration.charge,
@@ -144,7 +145,7 @@ class Transaction:
 
     @property
     def is_paid(self) -> bool:
-        return self.paid_session_id is not None
+        return self.paid_session_id is not None or self._status in PAID_STATES
 
     # ------------------------------------------------------------------ transitions
     def _move(self, target: TransactionStatus, now: datetime) -> None:
@@ -152,14 +153,25 @@ class Transaction:
         self._status = target
         self.updated_at = now
 
-    def mark_paid(self, session_id: str, now: datetime) -> None:
-        """A payment for this transaction was confirmed by session `session_id`. Allowed from
-        pending and, as a late payment, from cancelled or expired; never a second time."""
+    def mark_paid(self, session_id: str | None, now: datetime) -> None:
+        """A payment for this transaction was confirmed by session `session_id` (None: nothing
+        was due, a zero charge). Allowed from pending and, as a late payment, from cancelled or
+        expired; never a second time."""
         late = self._status in LATE_PAYMENT_STATES
         self._move(S.SUCCEEDED, now)
         self.paid_session_id = session_id
         self.completed_at = now
         self.events.append(events.TransactionSucceeded(now, *self._event_identity(), session_id, late))
+
+    def record_refund(self, amount: Money, now: datetime) -> None:
+        """`amount` of what was paid goes back: `refunded` once all of it has, else
+        `partially_refunded`. Never more than was paid."""
+        refunded = self.refunded_amount + amount
+        if amount.amount <= 0 or refunded > self.total:
+            raise ValueError(f"cannot refund {amount.format()} of {self.total.format()} "
+                             f"({self.refunded_amount.format()} refunded already)")
+        self._move(S.REFUNDED if refunded == self.total else S.PARTIALLY_REFUNDED, now)
+        self.refunded_amount = refunded
 
     def cancel(self, reason: str | None, now: datetime) -> None:
         self._move(S.CANCELLED, now)

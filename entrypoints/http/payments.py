@@ -72,7 +72,7 @@ async def change_plan(request: web.Request) -> web.Response:
         _user(request), body["new_plan"], body["payment_method"], body["return_url"]))
     if isinstance(result, UpgradeStarted):
         return json_response({"transaction": render.transaction(result.transaction),
-                              "session": render.session(result.session),
+                              "session": render.session(result.session) if result.session else None,
                               "proration": render.proration(result.proration)}, status=201)
     if isinstance(result, DowngradeScheduled):
         return json_response({"transaction": render.transaction(result.transaction), "session": None,

@@ -191,11 +191,11 @@ class MockProvider:
 
     def acknowledge(self, outcome: NotificationOutcome) -> Acknowledgement:
         if outcome is NotificationOutcome.ACCEPTED:
-            return Acknowledgement(200, "application/json", b'{"received": true}')
+            return Acknowledgement(200, "application/json; charset=utf-8", b'{"received": true}')
         if outcome is NotificationOutcome.REJECTED:
-            return Acknowledgement(401, "application/json",
+            return Acknowledgement(401, "application/json; charset=utf-8",
                                    b'{"error": {"code": "unauthorized", "message": "Invalid Mock-Signature."}}')
-        return Acknowledgement(503, "application/json",
+        return Acknowledgement(503, "application/json; charset=utf-8",
                                b'{"error": {"code": "provider_unavailable", "message": "Try again later."}}')
 
 

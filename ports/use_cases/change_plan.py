@@ -32,8 +32,11 @@ class ChangePlanCommand:
 
 @attrs.frozen
 class UpgradeStarted:
+    """`session` is None when nothing was due (a prorated charge that rounds to 0 fen): the
+    upgrade then took effect at once and its transaction is already `succeeded`."""
+
     transaction: TransactionView
-    session: SessionView
+    session: SessionView | None
     proration: ProrationView
 
 
@@ -93,6 +96,8 @@ class ChangePlan:
             if await uow.transactions.count_pending(cmd.user_id) >= self._settings.max_pending:
                 raise TooManyPendingError(self._settings.max_pending)
             proration = membership.quote_upgrade(new_plan, catalog, now)
+            if proration.charge.is_zero:
+                return await self._upgrade_for_free(uow, membership, new_plan, proration, cmd, superseded, now)
             transaction = Transaction.plan_upgrade(
                 id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=cmd.user_id,
                 plan_from=plan_from, plan_to=new_plan.id, proration=proration,
@@ -109,6 +114,22 @@ class ChangePlan:
         session = await self._orders.open(session, describe(transaction))
         return UpgradeStarted(TransactionView.of(transaction), SessionView.of(session, self._clock.now()),
                               ProrationView.of(proration))
+
+    async def _upgrade_for_free(self, uow: UnitOfWork, membership, new_plan, proration, cmd, superseded,
+                                now) -> UpgradeStarted:
+        """Near a period's end the prorated charge can round to nothing: like a zero-amount
+        invoice, it is settled at once without a payment session."""
+        transaction = Transaction.plan_upgrade(
+            id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=cmd.user_id,
+            plan_from=membership.plan, plan_to=new_plan.id, proration=proration,
+            payment_method=cmd.payment_method, provider=None, now=now)
+        transaction.mark_paid(None, now)
+        membership.apply_upgrade(new_plan, self._settings.catalog, now)
+        await uow.transactions.add(transaction)
+        await uow.memberships.update(membership)
+        await uow.commit()
+        await self._orders.close(superseded)
+        return UpgradeStarted(TransactionView.of(transaction), None, ProrationView.of(proration))
 
     async def _cancel_pending_plan_changes(self, uow: UnitOfWork, user_id: str, now) -> list[PaymentSession]:
         """Cancel the user's pending plan changes; returns their sessions that were open."""

@@ -50,7 +50,7 @@ class HandleNotificationCommand:
 
 @attrs.frozen
 class NotificationResult:
-    effect: str  # applied | duplicate | anomaly | ignored | refunded_duplicate | rejected
+    effect: str  # applied | duplicate | anomaly | ignored | refunded_duplicate | refunded_stale | rejected
     acknowledgement: Acknowledgement
 
 
@@ -156,21 +156,33 @@ class HandleNotification:
                 (other.expire if now >= other.expires_at else other.cancel)(now)
                 await uow.sessions.update(other)
                 to_close.append(other)
-        await self._deliver(uow, transaction, now)
+        refund_id = await self._deliver(uow, transaction, session, now)
         await uow.sessions.update(session)
         await uow.transactions.update(transaction)
-        return _Applied("applied", to_close=tuple(to_close))
+        return _Applied("refunded_stale" if refund_id else "applied", refund_id=refund_id, to_close=tuple(to_close))
 
-    async def _deliver(self, uow: UnitOfWork, transaction, now) -> None:
+    async def _deliver(self, uow: UnitOfWork, transaction, session: PaymentSession, now) -> str | None:
+        """Deliver what was paid for. A plan change priced for a state the member has left
+        (another plan change won, or the prorated period ended) is refunded in full instead;
+        returns that refund's id."""
         catalog = self._settings.catalog
         membership = await current_membership(uow, transaction.user_id, catalog, now)
         if transaction.type is TransactionType.PURCHASE_RECEIVES:
             membership.credit_purchase(transaction.receives, transaction.id, now)
         elif transaction.type is TransactionType.PLAN_UPGRADE:
-            if not membership.apply_upgrade(catalog.plan(transaction.plan_to), catalog, now):
-                log.warning("paid plan change %s no longer upgrades %s (now on %s)",
-                            transaction.id, transaction.user_id, membership.plan.value)
+            new_plan = catalog.plan(transaction.plan_to)
+            if not membership.upgrade_still_fits(transaction.plan_from, new_plan, transaction.proration, catalog, now):
+                refund = Refund.for_stale_plan_change(id=self._ids.new_id("rf"),
+                                                      refund_order_id=self._ids.new_order_id("R", now),
+                                                      session=session, now=now)
+                transaction.record_refund(refund.amount, now)
+                await uow.refunds.add(refund)
+                log.warning("plan change %s was paid after %s moved on (now %s): refunding it (%s)",
+                            transaction.id, transaction.user_id, membership.plan.value, refund.id)
+                return refund.id
+            membership.apply_upgrade(new_plan, catalog, now)
         await uow.memberships.update(membership)
+        return None
 
     async def _payment_ended(self, uow: UnitOfWork, session_id: str, event: ProviderEvent, now) -> _Applied:
         session = await uow.sessions.get(session_id)

@@ -85,7 +85,7 @@ def test_a_refund_can_fail():
 
 def test_the_refund_statuses_and_reasons_have_stable_values():
     assert {s.value for s in R} == {"pending", "succeeded", "failed"}
-    assert {r.value for r in RefundReason} == {"duplicate_payment", "requested_by_customer"}
+    assert {r.value for r in RefundReason} == {"duplicate_payment", "stale_plan_change", "requested_by_customer"}
 
 
 def test_the_transition_table_is_pending_to_succeeded_or_failed():

@@ -100,7 +100,7 @@ async def test_a_paid_upgrade_from_basic_starts_a_new_period_at_the_payment():
     timedelta(0),
     timedelta(days=9, hours=7, minutes=13, seconds=29),
     timedelta(days=13, hours=23, minutes=59, seconds=59, microseconds=999999),
-    timedelta(days=27, hours=23, minutes=59, seconds=59),
+    timedelta(days=27, hours=23),
 ])
 async def test_an_upgrade_between_paid_plans_is_prorated_on_the_remaining_whole_seconds(elapsed):
     world = World()
@@ -418,3 +418,49 @@ async def test_an_upgrade_paid_after_it_expired_still_upgrades():
     m = await world.membership("alice")
     assert (m.plan, m.current_period_start) == ("pro", world.clock.now())
     assert (await detail(world, "alice", started.transaction.id)).transaction.status == "succeeded"
+
+
+# ---------------------------------------------------------------- zero charges and stale prices
+async def test_a_prorated_charge_that_rounds_to_nothing_upgrades_at_once_without_a_session():
+    world = World()
+    await become(world, "alice", "pro")
+    world.clock.set(FEB_28 - SECOND)  # 1 s of the period left: 2900 × r and 5900 × r both round to 0
+
+    started = await change(world, "vip", "wechat_pay")
+
+    assert started.session is None
+    assert (started.proration.charge.amount, started.transaction.status) == (0, "succeeded")
+    membership = await world.membership("alice")
+    assert (membership.plan, membership.current_period_end) == ("vip", FEB_28)
+
+
+async def test_an_upgrade_paid_after_the_period_it_was_prorated_over_is_refunded_in_full():
+    world = World()
+    await become(world, "alice", "pro")
+    world.clock.set(FEB_28 - timedelta(minutes=30))
+    started = await change(world, "vip", "wechat_pay")  # priced on the last 30 minutes
+    world.clock.set(FEB_28 + timedelta(minutes=10))  # pro lapsed to basic meanwhile
+
+    result = await world.pay(started.session)
+
+    assert result.effect == "refunded_stale"
+    found = await detail(world, "alice", started.transaction.id)
+    assert (found.transaction.status, found.transaction.refunded_amount) == ("refunded", started.transaction.total)
+    assert (await world.membership("alice")).plan == "basic"
+    refunds = list(world.store.refunds.values())
+    assert [(r.reason.value, r.status.value, r.amount) for r in refunds] == [
+        ("stale_plan_change", "succeeded", started.transaction.total)]
+
+
+async def test_a_superseded_plan_change_paid_late_is_refunded_and_the_winner_stays():
+    world = World()
+    first = await change(world, "vip", "alipay")
+    second = await change(world, "pro", "alipay")  # cancels the vip upgrade
+    assert (await world.pay(second.session)).effect == "applied"
+
+    late = await world.pay(first.session)
+
+    assert late.effect == "refunded_stale"
+    assert (await world.membership("alice")).plan == "pro"
+    found = await detail(world, "alice", first.transaction.id)
+    assert (found.transaction.status, found.transaction.refunded_amount.amount) == ("refunded", 5900)

@@ -26,7 +26,7 @@ from ports.use_cases.handle_notification import HandleNotificationCommand
 from ports.use_cases.open_session import OpenSessionCommand
 from world import World
 
-ACCEPTED = (200, "application/json", b'{"received": true}')
+ACCEPTED = (200, "application/json; charset=utf-8", b'{"received": true}')
 
 
 def ack(result):
