@@ -61,3 +61,12 @@ async def test_a_replayed_answer_carries_the_new_requests_id(api):
 
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.headers["X-Request-ID"] == "second"
+
+
+async def test_the_access_log_line_carries_the_request_id_and_no_query_string(api, caplog):
+    caplog.set_level("INFO", logger="payments.access")
+    await api.get("/api/v1/payments/membership?access_token=secret-value", headers={"X-Request-ID": "trace-42"})
+
+    lines = [r for r in caplog.records if r.name == "payments.access"]
+    assert [(r.request_id, r.path) for r in lines] == [("trace-42", "/api/v1/payments/membership")]
+    assert "secret-value" not in caplog.text
