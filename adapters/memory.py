@@ -181,6 +181,18 @@ class InMemorySessionRepository:
             await self._s.lock("sessions", s.id)
         return found
 
+    async def list_due_for_check(self, now: datetime, limit: int) -> list[PaymentSession]:
+        found = []
+        due = [s for s in self._s.rows("sessions") if s.next_check_at is not None and s.next_check_at <= now]
+        for s in sorted(due, key=lambda s: (s.next_check_at, s.id)):
+            if self._s.store.row_locks[("sessions", s.id)].locked():
+                continue
+            await self._s.lock("sessions", s.id)
+            found.append(s)
+            if len(found) == limit:
+                break
+        return found
+
     async def list_due_for_expiry(self, now: datetime, limit: int) -> list[PaymentSession]:
         found = []
         for s in sorted(self._s.rows("sessions"), key=lambda s: (s.expires_at, s.id)):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -50,6 +50,12 @@ TRANSITIONS: dict[SessionStatus, frozenset[SessionStatus]] = {
 }
 LATE_PAYMENT_STATES = frozenset({S.FAILED, S.CANCELLED, S.EXPIRED})
 
+# When an open session's provider is asked about it, counted from its creation, in case its
+# notification was lost; then once more a minute after it expires, and once a minute after it
+# ends unpaid (a payment made just before an order was closed). Paid sessions are never asked.
+CHECK_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=30))
+FINAL_CHECK_DELAY = timedelta(minutes=1)
+
 
 @attrs.define(eq=False)
 class PaymentSession:
@@ -69,6 +75,7 @@ class PaymentSession:
     payment_url: str | None = None
     qr_code: str | None = None
     provider_reference: str | None = None
+    next_check_at: datetime | None = None  # when to ask the provider about it (see `CHECK_DELAYS`)
     version: int = 0
     events: list[events.Event] = attrs.field(factory=list)
 
@@ -84,7 +91,8 @@ class PaymentSession:
              now: datetime) -> PaymentSession:
         session = cls(id=id, transaction_id=transaction_id, user_id=user_id, order_id=order_id,
                       status=S.OPEN, payment_method=payment_method, provider=provider, amount=amount,
-                      return_url=return_url, expires_at=expires_at, created_at=now, updated_at=now)
+                      return_url=return_url, expires_at=expires_at, created_at=now, updated_at=now,
+                      next_check_at=now + CHECK_DELAYS[0])
         session.events.append(events.SessionStatusChanged(now, id, transaction_id, S.OPEN.value))
         return session
 
@@ -113,10 +121,22 @@ class PaymentSession:
         self.payment_url, self.qr_code, self.provider_reference = payment_url, qr_code, provider_reference
         self.updated_at = now
 
+    def schedule_next_check(self, now: datetime) -> datetime | None:
+        """Move `next_check_at` past `now` after a check: the next of `CHECK_DELAYS` (or the
+        check after expiry) while open; nothing more once ended or paid."""
+        if self._status is S.OPEN:
+            due = [self.created_at + delay for delay in CHECK_DELAYS] + [self.expires_at + FINAL_CHECK_DELAY]
+            self.next_check_at = next((moment for moment in sorted(due) if moment > now), None)
+        else:
+            self.next_check_at = None
+        return self.next_check_at
+
     def _move(self, target: SessionStatus, now: datetime) -> None:
         check_transition(TRANSITIONS, "payment session", self._status, target)
         self._status = target
         self.updated_at = now
+        # An unpaid end gets one more check a minute later; a paid session needs none.
+        self.next_check_at = None if target in _PAID else now + FINAL_CHECK_DELAY
         self.events.append(events.SessionStatusChanged(now, self.id, self.transaction_id, target.value))
 
     def complete(self, now: datetime) -> None:

@@ -20,12 +20,14 @@ import plugins
 from adapters.clock import SystemClock
 from adapters.ids import RandomIdGenerator
 from adapters.memory import InMemoryIdempotencyStore, in_memory_uow_factory
-from adapters.sql.database import create_database
+from adapters.session_feed import InProcessSessionFeed
+from adapters.sql.database import create_database, url_dialect
+from adapters.sql.session_feed import postgres_session_feed
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.unit_of_work import sql_uow_factory
 from domain.catalog import PAYMENT_METHODS
 from entrypoints.config import Config
-from entrypoints.events import publishing
+from entrypoints.events import publishing, session_changes
 from entrypoints.http.metrics import Metrics
 from plugins.mock import MockProvider
 from ports.payment_provider import ProviderRegistry
@@ -43,6 +45,7 @@ from ports.use_cases.list_transactions import ListTransactions
 from ports.use_cases.open_session import OpenSession
 from ports.use_cases.payment_flow import ProviderOrders
 from ports.use_cases.purchase_receives import PurchaseReceives
+from ports.use_cases.reconcile_payments import ReconcilePayments
 from ports.use_cases.refund_payments import SubmitRefund
 from ports.use_cases.settings import UseCaseSettings
 
@@ -66,6 +69,15 @@ async def http_client_resource() -> AsyncIterator[httpx.AsyncClient]:
 async def unused_resource() -> AsyncIterator[None]:
     """Stands in for the SQL database and the plugins' HTTP client in memory: neither is opened."""
     yield None
+
+
+async def session_feed_resource(url: str) -> AsyncIterator[object]:
+    """Across processes on PostgreSQL; in-process on SQLite (one process writes it anyway)."""
+    if url_dialect(url) == "postgresql":
+        async for feed in postgres_session_feed(url):
+            yield feed
+    else:
+        yield InProcessSessionFeed()
 
 
 def database_readiness(database: Database):
@@ -106,8 +118,10 @@ class Adapters(containers.DeclarativeContainer):
     ids = providers.Singleton(RandomIdGenerator)
     database = providers.Resource(database_resource, config.provided.database_url)
     http = providers.Resource(http_client_resource)
+    session_feed = providers.Resource(session_feed_resource, config.provided.database_url)
     uow = providers.Singleton(publishing, providers.Singleton(sql_uow_factory, database),
-                              providers.List(metrics.provided.observe_events))
+                              providers.List(metrics.provided.observe_events,
+                                             providers.Callable(session_changes, session_feed)))
     idempotency = providers.Singleton(SqlIdempotencyStore, database)
     payment_providers = providers.Singleton(load_providers, config, http, clock)
     registry = providers.Singleton(ProviderRegistry, payment_providers, config.provided.method_routes,
@@ -120,8 +134,10 @@ class InMemoryAdapters(containers.DeclarativeContainer):
     metrics = providers.Dependency(instance_of=Metrics)
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(RandomIdGenerator)
+    session_feed = providers.Singleton(InProcessSessionFeed)
     uow = providers.Singleton(publishing, providers.Singleton(in_memory_uow_factory),
-                              providers.List(metrics.provided.observe_events))
+                              providers.List(metrics.provided.observe_events,
+                                             providers.Callable(session_changes, session_feed)))
     idempotency = providers.Singleton(InMemoryIdempotencyStore)
     payment_providers = providers.Singleton(mock_everywhere, config, clock)
     registry = providers.Singleton(ProviderRegistry, payment_providers, config.provided.method_routes,
@@ -153,6 +169,8 @@ class UseCases(containers.DeclarativeContainer):
                                             orders=orders, refunds=submit_refund, clock=adapters.clock,
                                             ids=adapters.ids, settings=settings)
     expire_sessions = providers.Factory(ExpireSessions, uow=adapters.uow, orders=orders, clock=adapters.clock)
+    reconcile_payments = providers.Factory(ReconcilePayments, uow=adapters.uow, providers=adapters.registry,
+                                           notifications=handle_notification, clock=adapters.clock)
 
     del _opening
 
@@ -172,4 +190,5 @@ def build_container(config: Config, *, in_memory: bool = False) -> Application:
         # `init_resources` still walks the SQL adapters' resources: never open what is not used.
         container.adapters.database.override(providers.Resource(unused_resource))
         container.adapters.http.override(providers.Resource(unused_resource))
+        container.adapters.session_feed.override(providers.Resource(unused_resource))
     return container

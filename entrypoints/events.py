@@ -1,20 +1,21 @@
 """In-process delivery of domain events after commit.
 
 `publishing(factory, subscribers)` wraps a unit-of-work factory: after each successful commit
-the events the stored aggregates recorded are handed to every subscriber (metrics today; the
-session event stream and outgoing webhooks subscribe here too). Subscribers must be quick and
-must not raise: a failing one is logged and the others still run.
+the events the stored aggregates recorded are handed to every subscriber (metrics, the session
+feed behind the event stream; outgoing webhooks will subscribe here too). A subscriber may be a
+coroutine function. Subscribers must be quick; a failing one is logged and the others still run.
 """
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from domain.events import Event
+from domain.events import Event, SessionStatusChanged
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("payments.events")
-Subscriber = Callable[[list[Event]], None]
+Subscriber = Callable[[list[Event]], object]
 
 
 class PublishingUnitOfWork:
@@ -38,7 +39,9 @@ class PublishingUnitOfWork:
         if published:
             for subscriber in self._subscribers:
                 try:
-                    subscriber(published)
+                    outcome = subscriber(published)
+                    if inspect.isawaitable(outcome):
+                        await outcome
                 except Exception:  # one broken subscriber must not undo a committed change
                     log.exception("event subscriber %r failed", subscriber)
 
@@ -54,3 +57,16 @@ def publishing(factory: UnitOfWorkFactory, subscribers: Sequence[Subscriber]) ->
         return PublishingUnitOfWork(factory(), subscribers)
 
     return make
+
+
+def session_changes(feed) -> Subscriber:
+    """A subscriber that tells the session feed which sessions changed."""
+    async def publish(published: list[Event]) -> None:
+        changed = _session_ids(published)
+        if changed:
+            await feed.publish(changed)
+    return publish
+
+
+def _session_ids(published: Iterable[Event]) -> set[str]:
+    return {event.session_id for event in published if isinstance(event, SessionStatusChanged)}

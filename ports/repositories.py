@@ -92,6 +92,11 @@ class SessionRepository(Protocol):
         locked by another unit of work."""
         ...
 
+    async def list_due_for_check(self, now: datetime, limit: int) -> list[PaymentSession]:
+        """Up to `limit` sessions whose `next_check_at` ≤ `now`, earliest first, locked, skipping
+        rows locked by another unit of work (so concurrent reconcilers split the work)."""
+        ...
+
 
 class MembershipRepository(Protocol):
     """Stores memberships together with their ledger: `add` and `update` also append the

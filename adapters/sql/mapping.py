@@ -95,7 +95,8 @@ def session_to_row(s: PaymentSession) -> dict[str, Any]:
         "status": s.status.value, "payment_method": s.payment_method, "provider": s.provider,
         "currency": s.amount.currency.code, "amount_minor": s.amount.amount, "return_url": s.return_url,
         "payment_url": s.payment_url, "qr_code": s.qr_code, "provider_reference": s.provider_reference,
-        "expires_at": s.expires_at, "created_at": s.created_at, "updated_at": s.updated_at,
+        "expires_at": s.expires_at, "next_check_at": s.next_check_at, "created_at": s.created_at,
+        "updated_at": s.updated_at,
         "completed_at": s.completed_at, "version": s.version,
     }
 
@@ -105,9 +106,11 @@ def session_from_row(row: Row) -> PaymentSession:
         id=row["id"], transaction_id=row["transaction_id"], user_id=row["user_id"], order_id=row["order_id"],
         status=SessionStatus(row["status"]), payment_method=row["payment_method"], provider=row["provider"],
         amount=Money(int(row["amount_minor"]), Currency.of(row["currency"].strip())), return_url=row["return_url"],
-        expires_at=as_utc(row["expires_at"]), created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]),
+        expires_at=as_utc(row["expires_at"]), created_at=as_utc(row["created_at"]),
+        updated_at=as_utc(row["updated_at"]),
         completed_at=as_utc(row["completed_at"]), payment_url=row["payment_url"], qr_code=row["qr_code"],
-        provider_reference=row["provider_reference"], version=row["version"],
+        provider_reference=row["provider_reference"], next_check_at=as_utc(row["next_check_at"]),
+        version=row["version"],
     )
 
 

@@ -213,6 +213,13 @@ class SqlSessionRepository:
             query = self._c.locked(query, of=s)
         return [mapping.session_from_row(row) for row in await self._c.fetch_all(query)]
 
+    async def list_due_for_check(self, now: datetime, limit: int) -> list[PaymentSession]:
+        s = payment_sessions
+        query = (sa.select(s).where(s.c.next_check_at.is_not(None), s.c.next_check_at <= now)
+                 .order_by(s.c.next_check_at, s.c.id).limit(limit))
+        query = self._c.locked(query, of=s, skip_locked=True)
+        return [mapping.session_from_row(row) for row in await self._c.fetch_all(query)]
+
     async def list_due_for_expiry(self, now: datetime, limit: int) -> list[PaymentSession]:
         s = payment_sessions
         query = (sa.select(s).where(s.c.status == _OPEN, s.c.expires_at <= now)

@@ -136,6 +136,7 @@ payment_sessions = sa.Table(
     sa.Column("qr_code", sa.Text),
     sa.Column("provider_reference", sa.String(255)),
     sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("next_check_at", UtcDateTime()),  # when to query the provider about it (None: never)
     *_audit(),
     sa.Column("completed_at", UtcDateTime()),
     sa.Column("version", sa.Integer, nullable=False),
@@ -145,6 +146,10 @@ payment_sessions = sa.Table(
     # list_due_for_expiry: the sweeper's open sessions by expiry.
     sa.Index("ix_payment_sessions_open_expiry", "expires_at", "id",
              postgresql_where=sa.text("status = 'open'"), sqlite_where=sa.text("status = 'open'")),
+    # list_due_for_check: the reconciler's sessions whose provider is to be asked, earliest first.
+    sa.Index("ix_payment_sessions_next_check", "next_check_at", "id",
+             postgresql_where=sa.text("next_check_at IS NOT NULL"),
+             sqlite_where=sa.text("next_check_at IS NOT NULL")),
 )
 
 memberships = sa.Table(

@@ -20,7 +20,12 @@ from typing import Any
 
 from databases import Database
 
-from adapters.sql.database import SQLITE_BUSY_TIMEOUT_SECONDS, SQLITE_CONNECTION_PRAGMAS, dedicated_connection, dialect_of
+from adapters.sql.database import (
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    SQLITE_CONNECTION_PRAGMAS,
+    dedicated_connection,
+    dialect_of,
+)
 from adapters.sql.repositories import (
     SqlConsumptionRepository,
     SqlContext,

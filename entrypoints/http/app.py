@@ -16,19 +16,32 @@ import aiohttp_cors
 from aiohttp import web
 
 from entrypoints.background import BackgroundJobs
-from entrypoints.http import middlewares, operations, payments, webhooks
+from entrypoints.http import middlewares, mock_checkout, operations, payments, session_events, webhooks
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
-from entrypoints.http.keys import CONFIG, CONTAINER, IDEMPOTENCY, METRICS, OPENAPI, READINESS, TOKENS, USE_CASES
+from entrypoints.http.keys import (
+    CONFIG,
+    CONTAINER,
+    IDEMPOTENCY,
+    METRICS,
+    OPENAPI,
+    PROVIDERS,
+    READINESS,
+    SESSION_FEED,
+    TOKENS,
+    USE_CASES,
+)
 from entrypoints.http.openapi import add_docs_routes, openapi_document
 
 log = logging.getLogger("payments.app")
 MAX_BODY_BYTES = 256 * 1024
 SWEEP_INTERVAL = timedelta(seconds=15)
+RECONCILE_INTERVAL = timedelta(seconds=10)
 PURGE_INTERVAL = timedelta(hours=1)
 USE_CASE_NAMES = ("purchase_receives", "change_plan", "open_session", "cancel_transaction", "get_session",
                   "get_transaction", "list_transactions", "get_membership", "get_pricing", "list_payment_methods",
-                  "consume_receives", "handle_notification", "expire_sessions", "submit_refund")
+                  "consume_receives", "handle_notification", "expire_sessions", "submit_refund",
+                  "reconcile_payments")
 
 
 def create_app(container, *, background_jobs: bool = True) -> web.Application:
@@ -60,9 +73,12 @@ def _resources(container, background_jobs: bool):
         clock = await _resolve(container.adapters.clock)
         app[READINESS] = await _resolve(container.adapters.readiness)
         app[IDEMPOTENCY] = IdempotencyGuard(store, clock)
+        app[PROVIDERS] = await _resolve(container.adapters.registry)
+        app[SESSION_FEED] = await _resolve(container.adapters.session_feed)
         jobs = BackgroundJobs()
         if background_jobs:
             jobs.start(SWEEP_INTERVAL, use_cases.expire_sessions, "expire-sessions")
+            jobs.start(RECONCILE_INTERVAL, use_cases.reconcile_payments, "reconcile-payments")
             jobs.start(PURGE_INTERVAL, lambda: store.purge(clock.now() - RETENTION), "purge-idempotency-keys")
         try:
             yield
@@ -88,6 +104,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get(f"{api}/methods", payments.list_methods, allow_head=False)
     router.add_post(f"{api}/sessions", payments.open_session)
     router.add_get(f"{api}/sessions/{{session_id}}", payments.get_session, allow_head=False)
+    router.add_get(f"{api}/sessions/{{session_id}}/events", session_events.session_events, allow_head=False)
     router.add_post(f"{api}/cancel", payments.cancel)
     router.add_get(f"{api}/membership", payments.membership, allow_head=False)
     router.add_get(f"{api}/pricing", payments.pricing, allow_head=False)
@@ -97,6 +114,8 @@ def _add_routes(app: web.Application) -> None:
     router.add_get("/readyz", operations.readyz, allow_head=False)
     router.add_get("/metrics", operations.metrics, allow_head=False)
     add_docs_routes(app)
+    if not app[CONFIG].is_production:
+        mock_checkout.add_routes(app)
 
 
 def _add_cors(app: web.Application, origins: tuple[str, ...]) -> None:

@@ -12,6 +12,8 @@ IDEMPOTENCY: web.AppKey[Any] = web.AppKey("idempotency", object)
 CONFIG: web.AppKey[Any] = web.AppKey("config", object)
 METRICS: web.AppKey[Any] = web.AppKey("metrics", object)
 OPENAPI: web.AppKey[bytes] = web.AppKey("openapi", bytes)
+SESSION_FEED: web.AppKey[Any] = web.AppKey("session_feed", object)
+PROVIDERS: web.AppKey[Any] = web.AppKey("providers", object)
 READINESS: web.AppKey[Any] = web.AppKey("readiness", object)
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

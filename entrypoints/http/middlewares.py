@@ -62,7 +62,10 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
         raise request.match_info.http_exception  # unknown route / wrong method come first
     path = request.path
     if path.startswith(API_PREFIX) and not path.startswith(WEBHOOK_PREFIX) and request.method != "OPTIONS":
-        request[PRINCIPAL] = request.app[TOKENS].from_header(request.headers.get("Authorization"))
+        header = request.headers.get("Authorization")
+        if header is None and path.endswith("/events") and "access_token" in request.query:
+            header = f"Bearer {request.query['access_token']}"  # EventSource cannot send headers
+        request[PRINCIPAL] = request.app[TOKENS].from_header(header)
     return await handler(request)
 
 

@@ -11,17 +11,19 @@ Its "remote side" (which orders exist, which were paid, closed or refunded) live
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from collections.abc import Mapping
-from typing import Any
 
-import attrs
+import httpx
 
 from domain.errors import DomainValidationError, InvalidSignatureError, ProviderError
 from domain.money import Currency, Money
+from plugins.mock.remote import InMemoryRemote, MockOrder, OrderConflictError, SqliteRemote
 from ports.clock import Clock
 from ports.payment_provider import (
     Acknowledgement,
@@ -41,10 +43,15 @@ from ports.payment_provider import (
 )
 
 DEVELOPMENT_WEBHOOK_SECRET = "development-mock-webhook-secret"
+DEFAULT_STATE_PATH = "./payments-mock.sqlite3"
+# Seconds before each delivery attempt of a notification (the first one at once).
+REDELIVERY_DELAYS = (0, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 TOLERANCE_SECONDS = 300
 SIGNATURE_HEADER = "Mock-Signature"
 _EVENT_KINDS = {"payment.succeeded": ProviderEventKind.PAYMENT_SUCCEEDED,
                 "payment.failed": ProviderEventKind.PAYMENT_FAILED}
+
+log = logging.getLogger("payments.mock")
 
 CAPABILITIES = ProviderCapabilities(
     methods=(
@@ -57,24 +64,34 @@ CAPABILITIES = ProviderCapabilities(
 )
 
 
-@attrs.define
-class _MockOrder:
-    order: PaymentOrder
-    state: PaymentState = PaymentState.PENDING
-    refunded: int = 0
-    refunds: dict[str, RefundResult] = attrs.field(factory=dict)
-
-
 class MockProvider:
     """See the module docstring."""
 
-    def __init__(self, *, webhook_secret: str, public_url: str, clock: Clock, name: str = "mock") -> None:
+    def __init__(self, *, webhook_secret: str, public_url: str, clock: Clock, name: str = "mock",
+                 http: httpx.AsyncClient | None = None, remote: InMemoryRemote | SqliteRemote | None = None,
+                 redelivery_delays: tuple[float, ...] = REDELIVERY_DELAYS, lose_notifications: bool = False) -> None:
         self.name = name
         self._secret = webhook_secret.encode()
         self._public_url = public_url.rstrip("/")
         self._clock = clock
-        self._orders: dict[str, _MockOrder] = {}
+        self._http = http
+        self._remote = remote if remote is not None else InMemoryRemote()
+        self._redelivery_delays = redelivery_delays
+        self._lose_notifications = lose_notifications
+        self._deliveries: set[asyncio.Task] = set()
         self._faults: dict[str, list[ProviderError]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, str], *, http: httpx.AsyncClient | None = None,
+                      clock: Clock) -> MockProvider:
+        """Settings: PAYMENTS_MOCK_WEBHOOK_SECRET, PAYMENTS_PUBLIC_URL, PAYMENTS_MOCK_STATE_PATH (the
+        file of its remote side, default ./payments-mock.sqlite3), PAYMENTS_MOCK_LOSE_NOTIFICATIONS
+        (`true`: never send notifications, for drills of the reconciler)."""
+        state_path = settings.get("PAYMENTS_MOCK_STATE_PATH") or DEFAULT_STATE_PATH
+        return cls(webhook_secret=settings.get("PAYMENTS_MOCK_WEBHOOK_SECRET") or DEVELOPMENT_WEBHOOK_SECRET,
+                   public_url=settings.get("PAYMENTS_PUBLIC_URL") or "http://127.0.0.1:8080", clock=clock,
+                   http=http, remote=SqliteRemote(state_path),
+                   lose_notifications=settings.get("PAYMENTS_MOCK_LOSE_NOTIFICATIONS", "").lower() == "true")
 
     def inject_fault(self, operation: str, error: ProviderError, times: int = 1) -> None:
         """Make the next `times` calls of `operation` ("open_payment", "query_payment",
@@ -85,11 +102,6 @@ class MockProvider:
         pending = self._faults.get(operation)
         if pending:
             raise pending.pop(0)
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, str], *, http: Any = None, clock: Clock) -> MockProvider:
-        return cls(webhook_secret=settings.get("PAYMENTS_MOCK_WEBHOOK_SECRET") or DEVELOPMENT_WEBHOOK_SECRET,
-                   public_url=settings.get("PAYMENTS_PUBLIC_URL") or "http://127.0.0.1:8080", clock=clock)
 
     @property
     def capabilities(self) -> ProviderCapabilities:
@@ -102,58 +114,100 @@ class MockProvider:
     # ------------------------------------------------------------------ orders
     async def open_payment(self, order: PaymentOrder) -> PaymentInstructions:
         self._maybe_fail("open_payment")
-        existing = self._orders.get(order.order_id)
-        if existing is not None and existing.order != order:
-            raise ProviderError(f"order {order.order_id} exists with other parameters")
-        self._orders.setdefault(order.order_id, _MockOrder(order))
+        try:
+            self._remote.open(order)
+        except OrderConflictError:
+            raise ProviderError(f"order {order.order_id} exists with other parameters") from None
         url = f"{self._public_url}/mock-checkout/{order.session_id}"
         return PaymentInstructions(payment_url=url, qr_code=url, provider_reference=f"mock_{order.order_id}")
 
     async def query_payment(self, order_id: str) -> PaymentStatus:
         self._maybe_fail("query_payment")
-        found = self._orders.get(order_id)
+        found = self._remote.get(order_id)
         if found is None:
             return PaymentStatus(order_id, PaymentState.PENDING)
-        return PaymentStatus(order_id, found.state, found.order.amount, f"mock_{order_id}")
+        return PaymentStatus(order_id, found.state, found.order.amount, f"mock_{order_id}",
+                             failure_reason="declined" if found.state is PaymentState.FAILED else None)
 
     async def close_payment(self, order_id: str) -> None:
         self._maybe_fail("close_payment")
-        found = self._orders.get(order_id)
+        found = self._remote.get(order_id)
         if found is None or found.state is PaymentState.CLOSED:
             return
         if found.state is PaymentState.SUCCEEDED:
             raise ProviderError(f"order {order_id} is paid and cannot be closed")
-        found.state = PaymentState.CLOSED
+        self._remote.set_state(order_id, PaymentState.CLOSED)
 
     async def refund(self, refund: RefundOrder) -> RefundResult:
         self._maybe_fail("refund")
-        found = self._orders.get(refund.payment_order_id)
+        found = self._remote.get(refund.payment_order_id)
         if found is None or found.state is not PaymentState.SUCCEEDED:
             raise ProviderError(f"order {refund.payment_order_id} is not paid")
-        if refund.refund_order_id not in found.refunds:
+        if not self._remote.refund_exists(refund.refund_order_id):
             if refund.amount.amount + found.refunded > found.order.amount.amount:
                 raise ProviderError("refund exceeds the payment")
-            found.refunded += refund.amount.amount
-            found.refunds[refund.refund_order_id] = RefundResult(
-                refund.refund_order_id, RefundState.SUCCEEDED, f"mock_re_{refund.refund_order_id}")
-        return found.refunds[refund.refund_order_id]
+            self._remote.refund(refund.payment_order_id, refund.refund_order_id, refund.amount.amount)
+        return RefundResult(refund.refund_order_id, RefundState.SUCCEEDED, f"mock_re_{refund.refund_order_id}")
 
     async def query_refund(self, refund_order_id: str, payment_order_id: str) -> RefundResult:
-        found = self._orders.get(payment_order_id)
-        if found is None or refund_order_id not in found.refunds:
+        if not self._remote.refund_exists(refund_order_id):
             return RefundResult(refund_order_id, RefundState.FAILED)
-        return found.refunds[refund_order_id]
+        return RefundResult(refund_order_id, RefundState.SUCCEEDED, f"mock_re_{refund_order_id}")
 
     # ------------------------------------------------------------------ the payer's side
+    def order_for_session(self, session_id: str) -> MockOrder | None:
+        """The order a checkout page shows (the page is addressed by our session id)."""
+        return self._remote.by_session(session_id)
+
     def settle(self, order_id: str, succeeded: bool) -> tuple[dict[str, str], bytes]:
         """The payer paid (or declined) order `order_id` on the checkout page: record it and
-        return the signed notification the mock sends (headers, body)."""
-        found = self._orders.get(order_id)
+        return the signed notification the mock sends (headers, body). An order already paid
+        stays paid; the notification then says so again."""
+        found = self._remote.get(order_id)
         if found is None:
             raise ProviderError(f"no mock order {order_id}")
-        if succeeded:
-            found.state = PaymentState.SUCCEEDED
+        if found.state is PaymentState.SUCCEEDED:
+            succeeded = True
+        else:
+            self._remote.set_state(order_id, PaymentState.SUCCEEDED if succeeded else PaymentState.FAILED)
         return self.notification_for(found.order, succeeded)
+
+    def checkout(self, session_id: str, succeeded: bool) -> MockOrder:
+        """The payer pressed Pay (or Decline) on the page of `session_id`: settle the order and
+        send its notification to the order's `notify_url` now, re-sending with back-off until
+        it is acknowledged with a 2xx (as real providers do)."""
+        found = self._remote.by_session(session_id)
+        if found is None:
+            raise ProviderError(f"no mock order for session {session_id}")
+        _, body = self.settle(found.order.order_id, succeeded)
+        if not self._lose_notifications:
+            task = asyncio.get_running_loop().create_task(self.deliver(found.order.notify_url, body))
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+        return self._remote.get(found.order.order_id) or found
+
+    async def deliver(self, url: str, body: bytes) -> bool:
+        """POST a notification until a 2xx answer; each attempt is signed anew (fresh `t`)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=10.0)  # in-memory set-ups inject none
+        for delay in self._redelivery_delays:
+            await asyncio.sleep(delay)
+            headers = {SIGNATURE_HEADER: self.sign(body, int(self._clock.now().timestamp())),
+                       "Content-Type": "application/json"}
+            try:
+                response = await self._http.post(url, content=body, headers=headers)
+                if 200 <= response.status_code < 300:
+                    return True
+                log.warning("mock notification to %s answered %s; will re-send", url, response.status_code)
+            except httpx.HTTPError as error:
+                log.warning("mock notification to %s failed (%s); will re-send", url, error)
+        log.error("mock notification to %s was never acknowledged", url)
+        return False
+
+    async def wait_for_deliveries(self) -> None:
+        """Until every notification in flight was delivered or given up (tests, shutdown)."""
+        while self._deliveries:
+            await asyncio.gather(*list(self._deliveries), return_exceptions=True)
 
     def notification_for(self, order: PaymentOrder, succeeded: bool) -> tuple[dict[str, str], bytes]:
         created = int(self._clock.now().timestamp())

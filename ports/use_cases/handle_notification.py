@@ -80,14 +80,19 @@ class HandleNotification:
         except InvalidSignatureError as error:
             log.warning("rejected a %s notification: %s", provider.name, error.message)
             return NotificationResult("rejected", provider.acknowledge(NotificationOutcome.REJECTED))
-        applied = await self.apply(provider, event)
+        effect = await self.apply_event(provider, event)
+        return NotificationResult(effect, provider.acknowledge(NotificationOutcome.ACCEPTED))
+
+    async def apply_event(self, provider: PaymentProvider, event: ProviderEvent) -> str:
+        """Apply a verified event, from a notification or from what a status query found, then do
+        what must follow outside the unit of work (close replaced orders, send a refund)."""
+        applied = await self._apply(provider, event)
         await self._orders.close(applied.to_close)
         if applied.refund_id is not None:
             await self._refunds(applied.refund_id)
-        return NotificationResult(applied.effect, provider.acknowledge(NotificationOutcome.ACCEPTED))
+        return applied.effect
 
-    async def apply(self, provider: PaymentProvider, event: ProviderEvent) -> _Applied:
-        """Apply a verified event (also used with what a status query found)."""
+    async def _apply(self, provider: PaymentProvider, event: ProviderEvent) -> _Applied:
         now = self._clock.now()
         async with self._uow() as uow:
             found = await uow.sessions.get_by_order_id(event.order_id) if event.order_id else None

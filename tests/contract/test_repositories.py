@@ -509,6 +509,55 @@ async def test_sessions_due_for_expiry_are_the_open_ones_past_expires_at_soonest
         assert await uow.sessions.list_due_for_expiry(T0, 10) == []
 
 
+async def test_sessions_due_for_a_check_are_those_whose_next_check_has_come_earliest_first(
+        backend: Backend) -> None:
+    t = a_transaction()
+    first = a_session(t, at=T0)  # a new session is first checked a minute after it opens
+    second = a_session(t, at=T0 + timedelta(minutes=2))
+    never = attrs.evolve(a_session(t, at=T0), next_check_at=None)
+    later = a_session(t, at=T0 + HOUR)
+    await store(backend, t, later, never, second, first)
+    due = first.next_check_at + timedelta(minutes=2)
+    assert due == second.next_check_at  # next_check_at <= now
+    async with backend.uow() as uow:
+        assert [s.id for s in await uow.sessions.list_due_for_check(due, 10)] == [first.id, second.id]
+    async with backend.uow() as uow:
+        assert [s.id for s in await uow.sessions.list_due_for_check(due, 1)] == [first.id]
+    async with backend.uow() as uow:
+        assert await uow.sessions.list_due_for_check(T0, 10) == []
+
+
+async def test_concurrent_reconcilers_never_take_the_same_session(backend: Backend) -> None:
+    t = a_transaction()
+    sessions = [a_session(t, at=T0 + timedelta(seconds=n)) for n in range(4)]
+    await store(backend, t, *sessions)
+    now = T0 + HOUR
+
+    async def reconcile() -> list[str]:
+        async with backend.uow() as uow:
+            batch = await uow.sessions.list_due_for_check(now, 10)
+            for s in batch:
+                s.schedule_next_check(now + 2 * HOUR)  # past every check: nothing more to ask
+                await uow.sessions.update(s)
+            await uow.commit()
+        return [s.id for s in batch]
+
+    async with backend.uow() as first:
+        mine = await first.sessions.list_due_for_check(now, 2)
+        if backend.serialises_units_of_work:
+            other = asyncio.create_task(reconcile())
+        else:
+            theirs = await asyncio.wait_for(reconcile(), timeout=10)
+        for s in mine:
+            s.schedule_next_check(now + 2 * HOUR)
+            await first.sessions.update(s)
+        await first.commit()
+    if backend.serialises_units_of_work:
+        theirs = await other
+    assert [s.id for s in mine] == [s.id for s in sessions[:2]]
+    assert theirs == [s.id for s in sessions[2:]]
+
+
 # ====================================================================== the expiry sweep of transactions
 async def test_expirable_transactions_are_pending_with_nothing_open_and_the_last_session_expired(
         backend: Backend) -> None:

@@ -38,7 +38,8 @@ def schema(url: str) -> dict:
         return {
             table: {
                 "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
-                "indexes": sorted((i["name"], tuple(map(str, i["column_names"]))) for i in inspector.get_indexes(table)),
+                "indexes": sorted((i["name"], tuple(map(str, i["column_names"])))
+                                  for i in inspector.get_indexes(table)),
                 "unique": sorted(u["name"] for u in inspector.get_unique_constraints(table)),
                 "checks": sorted(c["name"] for c in inspector.get_check_constraints(table)),
                 "foreign_keys": sorted(f["name"] for f in inspector.get_foreign_keys(table)),
@@ -104,7 +105,8 @@ def test_sqlite_databases_are_put_in_wal_mode(tmp_path: Path) -> None:
 
 
 # Each process imports everything first, then waits on stdin, so that all start migrating at once.
-_MIGRATE_ON_SIGNAL = "import sys; from adapters.sql.migration import migrate; sys.stdin.readline(); migrate(sys.argv[1])"
+_MIGRATE_ON_SIGNAL = ("import sys; from adapters.sql.migration import migrate; "
+                      "sys.stdin.readline(); migrate(sys.argv[1])")
 
 
 def test_several_processes_migrating_a_new_database_at_once_do_not_race(new_database_url: str) -> None:

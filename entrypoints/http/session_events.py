@@ -1,0 +1,50 @@
+"""`GET /api/v1/payments/sessions/{id}/events`: the push alternative to polling a session.
+
+A `text/event-stream` that sends the session as an event `session` at once and on every status
+change, and ends when the session is no longer open. Changes made by any process reach it
+through the session feed (PostgreSQL LISTEN/NOTIFY, or in-process); it also re-reads the session
+every few seconds and at `expires_at`, so a lost hint or a time-based expiry is never missed.
+A browser's EventSource cannot send headers, so the token may come as `access_token` in the
+query string (never logged).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import orjson
+from aiohttp import web
+from aiohttp_apispec import docs
+from aiohttp_sse import sse_response
+
+from entrypoints.http import render
+from entrypoints.http.docs import BEARER, error_responses
+from entrypoints.http.keys import PRINCIPAL, SESSION_FEED, USE_CASES
+from ports.use_cases.get_session import GetSessionQuery
+
+RECHECK_SECONDS = 5.0
+
+
+@docs(tags=["payments"], summary="Stream a payment session's status (server-sent events)", security=BEARER,
+      description="Events `session` carry the PaymentSession; the stream ends once it is no longer open. The "
+                  "token may also be given as the `access_token` query parameter (for EventSource).",
+      parameters=[{"in": "query", "name": "access_token", "required": False, "schema": {"type": "string"},
+                   "description": "The bearer token, for clients that cannot send headers."}],
+      responses={"200": {"description": "A text/event-stream of `session` events.",
+                         "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                 **error_responses(401, 404)})
+async def session_events(request: web.Request) -> web.StreamResponse:
+    use_cases = request.app[USE_CASES]
+    query = GetSessionQuery(request[PRINCIPAL].user_id, request.match_info["session_id"])
+    view = await use_cases.get_session(query)  # 404 before the stream starts
+    async with request.app[SESSION_FEED].subscribe(view.id) as changes:
+        async with sse_response(request, headers={"Cache-Control": "no-store"}) as stream:
+            await stream.send(orjson.dumps(render.session(view)).decode(), event="session")
+            sent = view.status
+            while sent == "open" and stream.is_connected():
+                until_expiry = (view.expires_at - datetime.now(timezone.utc)).total_seconds()
+                await changes.wait(max(0.05, min(RECHECK_SECONDS, until_expiry + 0.05)))
+                view = await use_cases.get_session(query)
+                if view.status != sent:
+                    await stream.send(orjson.dumps(render.session(view)).decode(), event="session")
+                    sent = view.status
+    return stream

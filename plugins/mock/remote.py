@@ -1,0 +1,149 @@
+"""The mock provider's "remote side": which orders exist, their state, and their refunds.
+
+A real provider keeps this on its servers, shared by every process of ours that talks to it.
+`SqliteRemote` does the same for the mock with a small SQLite file of its own (the service may
+run as several processes), `InMemoryRemote` keeps it in one process (tests, in-memory demos).
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime
+
+import attrs
+
+from domain.money import Currency, Money
+from ports.payment_provider import PaymentOrder, PaymentState
+
+
+@attrs.frozen
+class MockOrder:
+    order: PaymentOrder
+    state: PaymentState
+    refunded: int  # minor units refunded so far
+
+
+class OrderConflictError(Exception):
+    """The same order id was opened with other parameters."""
+
+
+class InMemoryRemote:
+    def __init__(self) -> None:
+        self._orders: dict[str, MockOrder] = {}
+        self._by_session: dict[str, str] = {}
+        self._refunds: dict[str, tuple[str, int]] = {}
+
+    def open(self, order: PaymentOrder) -> MockOrder:
+        existing = self._orders.get(order.order_id)
+        if existing is not None:
+            if existing.order != order:
+                raise OrderConflictError(order.order_id)
+            return existing
+        self._orders[order.order_id] = MockOrder(order, PaymentState.PENDING, 0)
+        self._by_session[order.session_id] = order.order_id
+        return self._orders[order.order_id]
+
+    def get(self, order_id: str) -> MockOrder | None:
+        return self._orders.get(order_id)
+
+    def by_session(self, session_id: str) -> MockOrder | None:
+        order_id = self._by_session.get(session_id)
+        return self._orders.get(order_id) if order_id else None
+
+    def set_state(self, order_id: str, state: PaymentState) -> None:
+        self._orders[order_id] = attrs.evolve(self._orders[order_id], state=state)
+
+    def refund(self, order_id: str, refund_order_id: str, amount: int) -> bool:
+        """Record a refund once; False when this refund id exists already."""
+        if refund_order_id in self._refunds:
+            return False
+        found = self._orders[order_id]
+        self._refunds[refund_order_id] = (order_id, amount)
+        self._orders[order_id] = attrs.evolve(found, refunded=found.refunded + amount)
+        return True
+
+    def refund_exists(self, refund_order_id: str) -> bool:
+        return refund_order_id in self._refunds
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS mock_orders (
+    order_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,
+    description TEXT NOT NULL, payment_method TEXT NOT NULL, expires_at TEXT NOT NULL, notify_url TEXT NOT NULL,
+    return_url TEXT, state TEXT NOT NULL, refunded INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS mock_orders_session ON mock_orders (session_id);
+CREATE TABLE IF NOT EXISTS mock_refunds (
+    refund_order_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, amount INTEGER NOT NULL);
+"""
+_COLUMNS = ("order_id, session_id, amount, currency, description, payment_method, expires_at, notify_url, "
+            "return_url, state, refunded")
+
+
+class SqliteRemote:
+    """The remote side in a SQLite file shared by the service's processes. Each statement is
+    short; durability is relaxed on purpose (it is a development stand-in, not a ledger)."""
+
+    def __init__(self, path: str) -> None:
+        self._connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._connection.execute("PRAGMA journal_mode = WAL")
+            self._connection.execute("PRAGMA synchronous = OFF")
+            self._connection.executescript(_SCHEMA)
+
+    def _one(self, sql: str, *args) -> tuple | None:
+        with self._lock:
+            return self._connection.execute(sql, args).fetchone()
+
+    def _run(self, sql: str, *args) -> int:
+        with self._lock:
+            return self._connection.execute(sql, args).rowcount
+
+    def open(self, order: PaymentOrder) -> MockOrder:
+        self._run(f"INSERT OR IGNORE INTO mock_orders ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,0)",
+                  order.order_id, order.session_id, order.amount.amount, order.amount.currency.code,
+                  order.description, order.payment_method, order.expires_at.isoformat(), order.notify_url,
+                  order.return_url, PaymentState.PENDING.value)
+        found = self.get(order.order_id)
+        assert found is not None
+        if found.order != order:
+            raise OrderConflictError(order.order_id)
+        return found
+
+    def get(self, order_id: str) -> MockOrder | None:
+        return _order(self._one(f"SELECT {_COLUMNS} FROM mock_orders WHERE order_id = ?", order_id))
+
+    def by_session(self, session_id: str) -> MockOrder | None:
+        return _order(self._one(f"SELECT {_COLUMNS} FROM mock_orders WHERE session_id = ?", session_id))
+
+    def set_state(self, order_id: str, state: PaymentState) -> None:
+        self._run("UPDATE mock_orders SET state = ? WHERE order_id = ?", state.value, order_id)
+
+    def refund(self, order_id: str, refund_order_id: str, amount: int) -> bool:
+        with self._lock:
+            try:
+                self._connection.execute("BEGIN IMMEDIATE")
+                inserted = self._connection.execute(
+                    "INSERT OR IGNORE INTO mock_refunds VALUES (?, ?, ?)", (refund_order_id, order_id, amount)).rowcount
+                if inserted:
+                    self._connection.execute("UPDATE mock_orders SET refunded = refunded + ? WHERE order_id = ?",
+                                             (amount, order_id))
+                self._connection.execute("COMMIT")
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+        return bool(inserted)
+
+    def refund_exists(self, refund_order_id: str) -> bool:
+        return self._one("SELECT 1 FROM mock_refunds WHERE refund_order_id = ?", refund_order_id) is not None
+
+
+def _order(row: tuple | None) -> MockOrder | None:
+    if row is None:
+        return None
+    (order_id, session_id, amount, currency, description, method, expires_at, notify_url, return_url,
+     state, refunded) = row
+    order = PaymentOrder(order_id=order_id, session_id=session_id, amount=Money(amount, Currency.of(currency)),
+                         description=description, payment_method=method,
+                         expires_at=datetime.fromisoformat(expires_at), notify_url=notify_url, return_url=return_url)
+    return MockOrder(order, PaymentState(state), refunded)

@@ -1,0 +1,27 @@
+"""The session feed: tells waiting readers (the session event stream) that a payment session
+may have changed, in this process and in every other process of the service.
+
+Delivery is a hint, not data: a subscriber re-reads the session when woken, and also re-reads
+it now and then on its own, so a lost hint only delays an update.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+
+class Subscription(Protocol):
+    async def wait(self, timeout: float) -> bool:
+        """Until the session may have changed (True) or `timeout` seconds passed (False)."""
+        ...
+
+
+class SessionFeed(Protocol):
+    def subscribe(self, session_id: str) -> AbstractAsyncContextManager[Subscription]:
+        """Listen for changes of one session while the block runs."""
+        ...
+
+    async def publish(self, session_ids: Iterable[str]) -> None:
+        """Say that these sessions changed (after the change was committed)."""
+        ...

@@ -1,0 +1,82 @@
+"""The reconciler: asks providers about sessions whose confirmation may have been lost, so a
+lost notification still credits and a payment made just before an order closed is not lost.
+
+Each session carries `next_check_at` (see `domain.session.CHECK_DELAYS`). A batch of due sessions
+is claimed in one unit of work (locked rows are skipped, so several processes split the work)
+and their next check is scheduled; then each provider is queried outside any unit of work, and
+what it reports is applied exactly like a notification (de-duplicated, matched, idempotent).
+"""
+from __future__ import annotations
+
+import logging
+
+import attrs
+
+from domain.errors import ProviderError
+from domain.session import PaymentSession
+from ports.clock import Clock
+from ports.payment_provider import PaymentState, PaymentStatus, ProviderEvent, ProviderEventKind, ProviderRegistry
+from ports.unit_of_work import UnitOfWorkFactory
+from ports.use_cases.handle_notification import HandleNotification
+
+log = logging.getLogger("payments.reconciler")
+_KINDS = {PaymentState.SUCCEEDED: ProviderEventKind.PAYMENT_SUCCEEDED,
+          PaymentState.FAILED: ProviderEventKind.PAYMENT_FAILED,
+          PaymentState.CLOSED: ProviderEventKind.PAYMENT_CLOSED}
+
+
+@attrs.frozen
+class ReconcileReport:
+    checked: int
+    applied: int
+
+
+@attrs.define
+class ReconcilePayments:
+    _uow: UnitOfWorkFactory
+    _providers: ProviderRegistry
+    _notifications: HandleNotification
+    _clock: Clock
+    batch_size: int = 50
+
+    async def __call__(self) -> ReconcileReport:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            due = await uow.sessions.list_due_for_check(now, self.batch_size)
+            for session in due:
+                session.schedule_next_check(now)
+                await uow.sessions.update(session)
+            await uow.commit()
+        applied = 0
+        for session in due:
+            if await self._check(session):
+                applied += 1
+        return ReconcileReport(len(due), applied)
+
+    async def _check(self, session: PaymentSession) -> bool:
+        provider = self._providers.get(session.provider)
+        if provider is None or not provider.capabilities.can_query:
+            return False
+        try:
+            status = await provider.query_payment(session.order_id)
+        except ProviderError as error:
+            log.warning("could not query order %s at %s: %s", session.order_id, session.provider, error)
+            return False
+        event = _event_from(status)
+        if event is None:
+            return False
+        effect = await self._notifications.apply_event(provider, event)
+        if effect not in ("duplicate", "ignored"):
+            log.info("reconciled order %s at %s: %s (%s)", session.order_id, session.provider,
+                     status.state.value, effect)
+        return effect not in ("duplicate", "ignored", "anomaly")
+
+
+def _event_from(status: PaymentStatus) -> ProviderEvent | None:
+    """What a status query found, as the event a notification would have carried."""
+    kind = _KINDS.get(status.state)
+    if kind is None:
+        return None
+    return ProviderEvent(event_id=f"query:{status.order_id}:{status.state.value}", kind=kind,
+                         order_id=status.order_id, amount=status.amount,
+                         provider_reference=status.provider_reference, failure_reason=status.failure_reason)

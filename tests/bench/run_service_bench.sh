@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# run_service_bench.sh [PORT] [extra run_bench.sh args...] — the shared harness against THIS service,
+# end to end, the way shared/bench/fastapi-peer/bench_peer.sh runs it against the FastAPI peer:
+# fresh PostgreSQL database, random secrets, `payments serve --workers N` (it migrates first) in the
+# background, wait for /healthz, run the harness with the server's PID, then stop the server and
+# drop the database (also on Ctrl-C or failure). Prints the harness output, SUMMARY block included.
+#
+#   tests/bench/run_service_bench.sh                      # port 18081, 2 workers, 15 s phases, 8 connections
+#   tests/bench/run_service_bench.sh 18081 --duration 20 --only a,b
+#   WORKERS=1 BENCH_DB=payments_bench2 tests/bench/run_service_bench.sh 18082
+#
+# Knobs: WORKERS (2), BENCH_DB (payments_bench), PG_ADMIN_URL (postgresql://postgres@127.0.0.1:5432/postgres),
+# PAYMENTS_VENV (/work/main/.venv), HARNESS (/work/shared/bench/harness/run_bench.sh).
+# Exit status: the harness's (1 when the balance check fails or polls saw non-2xx answers).
+# Not a test: pytest does not collect it.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+port=${1:-18081}; shift || true
+admin=${PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+db=${BENCH_DB:-payments_bench}
+venv=${PAYMENTS_VENV:-$repo/.venv}
+harness=${HARNESS:-/work/shared/bench/harness/run_bench.sh}
+workdir=$(mktemp -d /tmp/payments-bench.XXXX)   # server log and the mock provider's state file
+log=$workdir/server.log
+
+psql "$admin" -Xqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+export PAYMENTS_DATABASE_URL=${admin%/*}/$db
+export PAYMENTS_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+export PAYMENTS_MOCK_WEBHOOK_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+export PAYMENTS_MOCK_STATE_PATH=$workdir/mock-state.sqlite3
+
+(cd "$workdir" && exec "$venv/bin/payments" serve --port "$port" --workers "${WORKERS:-2}") >"$log" 2>&1 &
+pid=$!
+cleanup() {
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  psql "$admin" -Xqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+  echo "server log: $log ($(wc -l <"$log") lines)"
+}
+trap cleanup EXIT
+
+for _ in $(seq 120); do   # up to 60 s: migration + worker start-up
+  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.5
+done
+curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "service did not start:"; tail -50 "$log"; exit 1; }
+
+status=0
+"$harness" --url "http://127.0.0.1:$port" --jwt-secret "$PAYMENTS_JWT_SECRET" \
+  --mock-secret "$PAYMENTS_MOCK_WEBHOOK_SECRET" --pg-url "$PAYMENTS_DATABASE_URL" --server-pids "$pid" "$@" \
+  || status=$?
+exit $status
