@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 
 from aiohttp import web
 
@@ -22,9 +23,30 @@ async def app_factory(config: Config | None = None) -> web.Application:
     return create_app(build_container(config or load_config(os.environ)))
 
 
+def check_plugins(config: Config) -> str | None:
+    """Load every routed provider plugin once before serving; the reason when one fails."""
+    import httpx
+
+    from adapters.clock import SystemClock
+    from plugins import PluginLoadError, discover
+
+    client = httpx.AsyncClient()
+    try:
+        discover(set(config.method_routes.values()), config.environ, http=client, clock=SystemClock())
+    except PluginLoadError as error:
+        return str(error)
+    finally:
+        asyncio.run(client.aclose())
+    return None
+
+
 def serve(config: Config, *, workers: int = 1) -> int:
     from adapters.sql.migration import migrate
 
+    problem = check_plugins(config)
+    if problem is not None:
+        print(f"payments: cannot start: {problem}", file=sys.stderr)
+        return 2
     configure_logging()
     if config.uses_development_jwt_secret:
         log.warning("PAYMENTS_JWT_SECRET is not set: using the development secret (refused in production)")

@@ -97,3 +97,12 @@ def test_serve_with_two_workers_answers_from_two_processes_on_one_port(tmp_path)
         server.wait(timeout=30)
         log.close()
     assert server.returncode == 0
+
+
+def test_a_route_to_a_provider_that_is_not_installed_stops_start_up_with_one_line(tmp_path):
+    result = run("serve", env={"PAYMENTS_METHOD_ROUTES": "alipay=nowhere_pay", "PAYMENTS_DATABASE_URL":
+                               f"sqlite:///{tmp_path}/x.db"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "nowhere_pay" in result.stderr and "not installed" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "x.db").exists()
