@@ -23,7 +23,7 @@ from domain.refund import Refund
 from domain.session import PaymentSession, SessionStatus
 from domain.transaction import PLAN_CHANGE_TYPES, Transaction, TransactionStatus
 from ports.idempotency import IdempotencyRecord, IdempotencyScope, StoredResponse
-from ports.repositories import DuplicateKeyError, TransactionQuery
+from ports.repositories import ConcurrentUpdateError, DuplicateKeyError, TransactionQuery
 
 
 @attrs.define
@@ -64,8 +64,12 @@ class _Staging:
         return [copy.deepcopy(v) for v in merged.values()]
 
     def write(self, table: str, key: str, aggregate: Any, *, new: bool = False) -> None:
-        """Stage `aggregate`; an update bumps its `version`, as the SQL adapter does."""
+        """Stage `aggregate`. An update must start from the stored `version` (a lost update or
+        an update of something never stored raises, as in SQL) and bumps it."""
         if not new:
+            current = self.writes.get((table, key), getattr(self.store, table).get(key))
+            if current is None or current.version != aggregate.version:
+                raise ConcurrentUpdateError(f"{table} {key} changed since it was read, or was never stored")
             aggregate.version += 1
         stored = copy.deepcopy(aggregate)
         stored.events = []

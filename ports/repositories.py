@@ -5,8 +5,10 @@ Shared contract of every repository:
   units of work before `commit()`.
 - `for_update=True` locks what it returns until the unit of work ends (`SELECT … FOR UPDATE`
   on PostgreSQL), so read-modify-write sequences never lose an update across processes.
-- `update()` stores the aggregate's current state; `add()` inserts a new one and raises
-  `DuplicateKeyError` when a unique key (id, order id) is taken.
+- `update()` stores the aggregate's current state if nobody changed it since it was read
+  (`ConcurrentUpdateError` otherwise) and bumps its `version`; `add()` inserts a new one and
+  raises `DuplicateKeyError` when a unique key (id, order id) is taken.
+- `get(…, for_update=True)` of a row that does not exist locks nothing.
 - `user_id=` arguments scope a read to one owner: someone else's object reads as None.
 """
 from __future__ import annotations
@@ -26,6 +28,11 @@ from domain.transaction import Transaction, TransactionStatus, TransactionType
 
 class DuplicateKeyError(Exception):
     """A unique key of the store is taken."""
+
+
+class ConcurrentUpdateError(Exception):
+    """`update()` of an aggregate that changed in the store since it was read (its `version`
+    moved on), or that was never stored: the unit of work must be rolled back and retried."""
 
 
 @attrs.frozen

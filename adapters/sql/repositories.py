@@ -40,13 +40,13 @@ from domain.membership import Membership
 from domain.refund import Refund
 from domain.session import PaymentSession, SessionStatus
 from domain.transaction import PLAN_CHANGE_TYPES, Transaction, TransactionStatus
-from ports.repositories import DuplicateKeyError, TransactionQuery
+from ports.repositories import ConcurrentUpdateError, DuplicateKeyError, TransactionQuery
 
 _PENDING = TransactionStatus.PENDING.value
 _OPEN = SessionStatus.OPEN.value
 
 
-class StaleAggregateError(RuntimeError):
+class StaleAggregateError(ConcurrentUpdateError):
     """An update matched no row: the aggregate changed in another unit of work since it was
     loaded (a lost update was prevented), or it was never stored."""
 
