@@ -22,7 +22,7 @@ from domain.membership import Membership
 from domain.refund import Refund
 from domain.session import PaymentSession, SessionStatus
 from domain.transaction import PLAN_CHANGE_TYPES, Transaction, TransactionStatus
-from ports.idempotency import IdempotencyRecord, IdempotencyScope, StoredResponse
+from ports.idempotency import IdempotencyClaim, IdempotencyRecord, IdempotencyScope, StoredResponse
 from ports.repositories import ConcurrentUpdateError, DuplicateKeyError, TransactionQuery
 
 
@@ -355,7 +355,7 @@ class InMemoryIdempotencyStore:
         self.records: dict[IdempotencyScope, IdempotencyRecord] = {}
 
     async def begin(self, scope: IdempotencyScope, fingerprint: str, now: datetime,
-                    lease: timedelta) -> StoredResponse | None:
+                    lease: timedelta) -> StoredResponse | IdempotencyClaim:
         record = self.records.get(scope)
         if record is not None:
             if record.fingerprint != fingerprint:
@@ -366,14 +366,23 @@ class InMemoryIdempotencyStore:
                 raise IdempotencyRequestInProgressError()
         self.records[scope] = IdempotencyRecord(scope, fingerprint, None, now + lease,
                                                 record.created_at if record else now)
-        return None
+        return IdempotencyClaim(scope, now + lease)
 
-    async def complete(self, scope: IdempotencyScope, response: StoredResponse, now: datetime) -> None:
-        record = self.records[scope]
-        self.records[scope] = attrs.evolve(record, response=response, locked_until=None)
+    def _held(self, claim: IdempotencyClaim) -> IdempotencyRecord | None:
+        record = self.records.get(claim.scope)
+        held = record is not None and record.response is None and record.locked_until == claim.token
+        return record if held else None
 
-    async def release(self, scope: IdempotencyScope) -> None:
-        self.records.pop(scope, None)
+    async def complete(self, claim: IdempotencyClaim, response: StoredResponse, now: datetime) -> bool:
+        record = self._held(claim)
+        if record is None:
+            return False
+        self.records[claim.scope] = attrs.evolve(record, response=response, locked_until=None)
+        return True
+
+    async def release(self, claim: IdempotencyClaim) -> None:
+        if self._held(claim) is not None:
+            del self.records[claim.scope]
 
     async def purge(self, older_than: datetime) -> int:
         stale = [scope for scope, record in self.records.items() if record.created_at < older_than]

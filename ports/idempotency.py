@@ -27,6 +27,16 @@ class StoredResponse:
 
 
 @attrs.frozen
+class IdempotencyClaim:
+    """The right to run the first request of a scope. `token` is the claim's lease end: a
+    takeover after the lease ran out sets another, so a slow original can no longer complete or
+    release what its successor holds."""
+
+    scope: IdempotencyScope
+    token: datetime
+
+
+@attrs.frozen
 class IdempotencyRecord:
     scope: IdempotencyScope
     fingerprint: str  # a hash of the canonical request body
@@ -37,9 +47,9 @@ class IdempotencyRecord:
 
 class IdempotencyStore(Protocol):
     async def begin(self, scope: IdempotencyScope, fingerprint: str, now: datetime,
-                    lease: timedelta) -> StoredResponse | None:
-        """Claim `scope` for a new request and answer None; or answer the stored response of the
-        completed first request (to replay).
+                    lease: timedelta) -> StoredResponse | IdempotencyClaim:
+        """Claim `scope` for a new request (an `IdempotencyClaim`); or answer the stored response
+        of the completed first request (to replay).
 
         Raises `IdempotencyKeyReusedError` when the key was used with another fingerprint, and
         `IdempotencyRequestInProgressError` while the first request holds its lease (a claim
@@ -47,12 +57,14 @@ class IdempotencyStore(Protocol):
         """
         ...
 
-    async def complete(self, scope: IdempotencyScope, response: StoredResponse, now: datetime) -> None:
-        """Store the response of the request that claimed `scope`."""
+    async def complete(self, claim: IdempotencyClaim, response: StoredResponse, now: datetime) -> bool:
+        """Store the response of the request holding `claim`; False (nothing stored) when the
+        claim is no longer held (taken over after its lease ran out, or released)."""
         ...
 
-    async def release(self, scope: IdempotencyScope) -> None:
-        """Forget `scope` (a 400/401/403/404/422 answer keeps nothing, so it can be retried)."""
+    async def release(self, claim: IdempotencyClaim) -> None:
+        """Forget the scope if `claim` still holds it (a 400/401/403/404/422 answer keeps
+        nothing, so the request can be corrected and retried)."""
         ...
 
     async def purge(self, older_than: datetime) -> int:

@@ -19,13 +19,18 @@ from adapters.sql.mapping import as_utc
 from adapters.sql.tables import idempotency_keys
 from adapters.sql.unit_of_work import database_transaction
 from domain.errors import IdempotencyKeyReusedError, IdempotencyRequestInProgressError
-from ports.idempotency import IdempotencyScope, StoredResponse
+from ports.idempotency import IdempotencyClaim, IdempotencyScope, StoredResponse
 
 _K = idempotency_keys
 
 
 def _where(scope: IdempotencyScope) -> sa.ColumnElement[bool]:
     return sa.and_(_K.c.user_id == scope.user_id, _K.c.endpoint == scope.endpoint, _K.c.key == scope.key)
+
+
+def _held(claim: IdempotencyClaim) -> sa.ColumnElement[bool]:
+    """The row of `claim`'s scope while `claim` still holds it (not completed, not taken over)."""
+    return sa.and_(_where(claim.scope), _K.c.response_status.is_(None), _K.c.locked_until == claim.token)
 
 
 class SqlIdempotencyStore:
@@ -35,7 +40,7 @@ class SqlIdempotencyStore:
         self._database = database
 
     async def begin(self, scope: IdempotencyScope, fingerprint: str, now: datetime,
-                    lease: timedelta) -> StoredResponse | None:
+                    lease: timedelta) -> StoredResponse | IdempotencyClaim:
         for _ in range(3):  # a row released between our INSERT and SELECT: claim again
             async with database_transaction(self._database) as db:
                 claim = (db.insert(_K)
@@ -43,7 +48,7 @@ class SqlIdempotencyStore:
                                  fingerprint=fingerprint, locked_until=now + lease, created_at=now)
                          .on_conflict_do_nothing().returning(_K.c.key))
                 if await db.fetch_one(claim) is not None:
-                    return None
+                    return IdempotencyClaim(scope, now + lease)
                 row = await db.fetch_one(db.locked(sa.select(_K).where(_where(scope)), of=_K))
                 if row is None:
                     continue
@@ -56,22 +61,21 @@ class SqlIdempotencyStore:
                 if locked_until is not None and as_utc(locked_until) > now:
                     raise IdempotencyRequestInProgressError()
                 await db.execute(_K.update().where(_where(scope)).values(locked_until=now + lease))
-                return None  # the first request's lease ran out: this one takes the claim over
+                return IdempotencyClaim(scope, now + lease)  # the first one's lease ran out: taken over
         raise RuntimeError(f"idempotency key {scope.key!r} kept disappearing while being claimed")
 
-    async def complete(self, scope: IdempotencyScope, response: StoredResponse, now: datetime) -> None:
+    async def complete(self, claim: IdempotencyClaim, response: StoredResponse, now: datetime) -> bool:
         async with database_transaction(self._database) as db:
-            query = (_K.update().where(_where(scope))
+            query = (_K.update().where(_held(claim))
                      .values(response_status=response.status, response_body=bytes(response.body),
                              response_headers=json.dumps(dict(response.headers), sort_keys=True),
                              locked_until=None, completed_at=now)
                      .returning(_K.c.key))
-            if await db.fetch_one(query) is None:
-                raise KeyError(scope)  # nothing claimed this scope (as the in-memory store)
+            return await db.fetch_one(query) is not None
 
-    async def release(self, scope: IdempotencyScope) -> None:
+    async def release(self, claim: IdempotencyClaim) -> None:
         async with database_transaction(self._database) as db:
-            await db.execute(_K.delete().where(_where(scope)))
+            await db.execute(_K.delete().where(_held(claim)))
 
     async def purge(self, older_than: datetime) -> int:
         async with database_transaction(self._database) as db:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from entrypoints.http import errors
 from ports.clock import Clock
 from ports.idempotency import IdempotencyScope, IdempotencyStore, StoredResponse
 
+log = logging.getLogger("payments.idempotency")
 HEADER = "Idempotency-Key"
 LEASE = timedelta(seconds=30)
 RETENTION = timedelta(hours=24)
@@ -54,19 +56,21 @@ class IdempotencyGuard:
         if not valid_key(key):
             raise errors.validation_error({HEADER: ["Must be 1-255 printable ASCII characters."]})
         scope = IdempotencyScope(user_id, f"{request.method} {request.path}", key)
-        stored = await self._store.begin(scope, fingerprint(await request.read()), self._clock.now(), LEASE)
-        if stored is not None:
-            return _replay(stored)
+        claim = await self._store.begin(scope, fingerprint(await request.read()), self._clock.now(), LEASE)
+        if isinstance(claim, StoredResponse):
+            return _replay(claim)
         try:
             response = await handler(request)
         except Exception as error:  # every answer, errors included, is kept or released below
             response = errors.response_for(error, request)
         if response.status in NOT_KEPT or not isinstance(response, web.Response):
-            await self._store.release(scope)
+            await self._store.release(claim)
         else:
             headers = {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}
-            await self._store.complete(scope, StoredResponse(response.status, bytes(response.body or b""), headers),
-                                       self._clock.now())
+            kept = await self._store.complete(claim, StoredResponse(response.status, bytes(response.body or b""),
+                                                                    headers), self._clock.now())
+            if not kept:
+                log.warning("idempotency key of %s was taken over before this request finished", scope.endpoint)
         return response
 
 

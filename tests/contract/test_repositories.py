@@ -29,7 +29,7 @@ from domain.money import CNY, Money
 from domain.refund import Refund, RefundStatus
 from domain.session import PaymentSession, SessionStatus
 from domain.transaction import Transaction, TransactionStatus, TransactionType
-from ports.idempotency import IdempotencyScope, IdempotencyStore, StoredResponse
+from ports.idempotency import IdempotencyClaim, IdempotencyScope, IdempotencyStore, StoredResponse
 from ports.repositories import ConcurrentUpdateError, DuplicateKeyError, TransactionQuery
 from ports.unit_of_work import UnitOfWork
 
@@ -718,73 +718,89 @@ LEASE = timedelta(seconds=30)
 RESPONSE = StoredResponse(201, b'{"transaction": {"id": "txn_1"}}\xff', {"Content-Type": "application/json"})
 
 
+async def claim(backend: Backend, scope=SCOPE, fingerprint="fp-1", now=T0) -> IdempotencyClaim:
+    claimed = await backend.idempotency.begin(scope, fingerprint, now, LEASE)
+    assert isinstance(claimed, IdempotencyClaim) and claimed.scope == scope
+    return claimed
+
+
 async def test_the_first_request_claims_its_key(backend: Backend) -> None:
-    assert await backend.idempotency.begin(SCOPE, "fp-1", T0, LEASE) is None
+    await claim(backend)
 
 
 async def test_a_repeat_while_the_first_runs_is_in_progress(backend: Backend) -> None:
-    await backend.idempotency.begin(SCOPE, "fp-1", T0, LEASE)
+    await claim(backend)
     with pytest.raises(IdempotencyRequestInProgressError):
         await backend.idempotency.begin(SCOPE, "fp-1", T0 + LEASE - timedelta(microseconds=1), LEASE)
 
 
 async def test_the_same_key_with_another_body_is_reused(backend: Backend) -> None:
-    await backend.idempotency.begin(SCOPE, "fp-1", T0, LEASE)
+    first = await claim(backend)
     with pytest.raises(IdempotencyKeyReusedError):
         await backend.idempotency.begin(SCOPE, "fp-2", T0, LEASE)
-    await backend.idempotency.complete(SCOPE, RESPONSE, T0)
+    assert await backend.idempotency.complete(first, RESPONSE, T0)
     with pytest.raises(IdempotencyKeyReusedError):
         await backend.idempotency.begin(SCOPE, "fp-2", T0 + HOUR, LEASE)
 
 
 async def test_a_completed_request_is_replayed_byte_for_byte(backend: Backend) -> None:
-    await backend.idempotency.begin(SCOPE, "fp-1", T0, LEASE)
-    await backend.idempotency.complete(SCOPE, RESPONSE, T0 + timedelta(seconds=1))
+    first = await claim(backend)
+    assert await backend.idempotency.complete(first, RESPONSE, T0 + timedelta(seconds=1))
     replayed = await backend.idempotency.begin(SCOPE, "fp-1", T0 + HOUR, LEASE)
     assert replayed == RESPONSE
     assert isinstance(replayed.body, bytes)
 
 
 async def test_a_claim_whose_lease_ran_out_is_taken_over(backend: Backend) -> None:
-    await backend.idempotency.begin(SCOPE, "fp-1", T0, LEASE)
-    assert await backend.idempotency.begin(SCOPE, "fp-1", T0 + LEASE, LEASE) is None  # taken over
+    await claim(backend)
+    await claim(backend, now=T0 + LEASE)  # taken over
     with pytest.raises(IdempotencyRequestInProgressError):  # and held again by the new owner
         await backend.idempotency.begin(SCOPE, "fp-1", T0 + LEASE + timedelta(seconds=1), LEASE)
 
 
+async def test_a_claim_taken_over_can_no_longer_complete_or_release(backend: Backend) -> None:
+    original = await claim(backend)
+    successor = await claim(backend, now=T0 + LEASE)
+    assert not await backend.idempotency.complete(original, RESPONSE, T0 + LEASE)  # the slow original
+    await backend.idempotency.release(original)
+    with pytest.raises(IdempotencyRequestInProgressError):  # the successor still holds it
+        await backend.idempotency.begin(SCOPE, "fp-1", T0 + LEASE + timedelta(seconds=1), LEASE)
+    assert await backend.idempotency.complete(successor, RESPONSE, T0 + LEASE)
+    assert await backend.idempotency.begin(SCOPE, "fp-1", T0 + HOUR, LEASE) == RESPONSE
+
+
 async def test_keys_are_scoped_to_user_and_endpoint(backend: Backend) -> None:
-    await backend.idempotency.begin(SCOPE, "fp-1", T0, LEASE)
+    await claim(backend)
     for scope in (attrs.evolve(SCOPE, user_id="bob"), attrs.evolve(SCOPE, endpoint="POST /api/v1/payments/plan"),
                   attrs.evolve(SCOPE, key="key-2")):
-        assert await backend.idempotency.begin(scope, "fp-other", T0, LEASE) is None
+        await claim(backend, scope, "fp-other")
 
 
 async def test_a_released_key_can_be_used_again_even_with_another_body(backend: Backend) -> None:
-    await backend.idempotency.begin(SCOPE, "fp-1", T0, LEASE)
-    await backend.idempotency.release(SCOPE)
-    await backend.idempotency.release(SCOPE)  # releasing twice is harmless
-    assert await backend.idempotency.begin(SCOPE, "fp-2", T0, LEASE) is None
+    first = await claim(backend)
+    await backend.idempotency.release(first)
+    await backend.idempotency.release(first)  # releasing twice is harmless
+    await claim(backend, fingerprint="fp-2")
 
 
-async def test_completing_an_unclaimed_key_is_an_error(backend: Backend) -> None:
-    with pytest.raises(KeyError):
-        await backend.idempotency.complete(SCOPE, RESPONSE, T0)
+async def test_completing_a_claim_nobody_holds_stores_nothing(backend: Backend) -> None:
+    assert not await backend.idempotency.complete(IdempotencyClaim(SCOPE, T0 + LEASE), RESPONSE, T0)
+    await claim(backend)  # the scope is still free
 
 
 async def test_purge_deletes_keys_created_before_the_cutoff(backend: Backend) -> None:
     old = [attrs.evolve(SCOPE, key=f"old-{n}") for n in range(3)]
-    for scope in old:
-        await backend.idempotency.begin(scope, "fp", T0, LEASE)
-    await backend.idempotency.complete(old[0], RESPONSE, T0)
-    await backend.idempotency.begin(SCOPE, "fp-1", T0 + 24 * HOUR, LEASE)
+    claims = [await claim(backend, scope, "fp") for scope in old]
+    assert await backend.idempotency.complete(claims[0], RESPONSE, T0)
+    await claim(backend, now=T0 + 24 * HOUR)
     assert await backend.idempotency.purge(T0 + 24 * HOUR) == 3
     assert await backend.idempotency.purge(T0 + 24 * HOUR) == 0
-    assert await backend.idempotency.begin(old[0], "fp-new", T0 + 25 * HOUR, LEASE) is None  # forgotten
+    await claim(backend, old[0], "fp-new", now=T0 + 25 * HOUR)  # forgotten
     with pytest.raises(IdempotencyRequestInProgressError):  # kept
         await backend.idempotency.begin(SCOPE, "fp-1", T0 + 24 * HOUR, LEASE)
 
 
 async def test_a_takeover_keeps_the_original_creation_time_for_purging(backend: Backend) -> None:
-    await backend.idempotency.begin(SCOPE, "fp-1", T0, LEASE)
-    await backend.idempotency.begin(SCOPE, "fp-1", T0 + HOUR, LEASE)  # lease ran out: taken over
+    await claim(backend)
+    await claim(backend, now=T0 + HOUR)  # lease ran out: taken over
     assert await backend.idempotency.purge(T0 + timedelta(minutes=1)) == 1

@@ -21,7 +21,7 @@ from domain.ledger import Balance, LedgerKind
 from domain.membership import Membership
 from domain.transaction import TransactionStatus
 from plugins.mock import MockProvider
-from ports.idempotency import IdempotencyScope
+from ports.idempotency import IdempotencyClaim, IdempotencyScope
 from ports.payment_provider import ProviderRegistry
 from ports.use_cases.consume_receives import ConsumeReceives, ConsumeReceivesCommand
 from ports.use_cases.handle_notification import HandleNotification, HandleNotificationCommand
@@ -166,15 +166,18 @@ async def test_concurrent_claims_of_one_idempotency_key_have_exactly_one_winner(
     scope = IdempotencyScope("alice", "POST /api/v1/payments/receives", "key-1")
     results = await all_at_once(*(app.idempotency.begin(scope, "fp", NOW, timedelta(seconds=30))
                                   for _ in range(TASKS)))
-    assert results.count(None) == 1
-    assert all(isinstance(r, IdempotencyRequestInProgressError) for r in results if r is not None)
+    claims = [r for r in results if isinstance(r, IdempotencyClaim)]
+    assert len(claims) == 1
+    assert all(isinstance(r, IdempotencyRequestInProgressError) for r in results if r not in claims)
 
 
 async def test_concurrent_takeovers_of_an_abandoned_key_have_exactly_one_winner(app: App) -> None:
     scope = IdempotencyScope("alice", "POST /api/v1/payments/receives", "key-1")
-    assert await app.idempotency.begin(scope, "fp", NOW, timedelta(seconds=30)) is None  # then its process died
+    first = await app.idempotency.begin(scope, "fp", NOW, timedelta(seconds=30))  # then its process died
+    assert isinstance(first, IdempotencyClaim)
     later = NOW + timedelta(minutes=1)
     results = await all_at_once(*(app.idempotency.begin(scope, "fp", later, timedelta(seconds=30))
                                   for _ in range(TASKS)))
-    assert results.count(None) == 1
-    assert all(isinstance(r, IdempotencyRequestInProgressError) for r in results if r is not None)
+    claims = [r for r in results if isinstance(r, IdempotencyClaim)]
+    assert len(claims) == 1
+    assert all(isinstance(r, IdempotencyRequestInProgressError) for r in results if r not in claims)
