@@ -286,8 +286,9 @@ class InMemoryRefundRepository:
 class InMemoryUnitOfWork:
     """A unit of work over an `InMemoryStore`; see `ports.unit_of_work`."""
 
-    def __init__(self, store: InMemoryStore) -> None:
+    def __init__(self, store: InMemoryStore, *, read_only: bool = False) -> None:
         self._store = store
+        self._read_only = read_only
         self._staging: _Staging | None = None
         self._events: list[Event] = []
 
@@ -308,6 +309,8 @@ class InMemoryUnitOfWork:
 
     async def commit(self) -> None:
         staging = self._require_block()
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         for (table, key), value in staging.writes.items():
             getattr(self._store, table)[key] = value
         self._store.ledger.extend(staging.ledger)
@@ -341,8 +344,8 @@ def in_memory_uow_factory(store: InMemoryStore | None = None):
     """A `UnitOfWorkFactory` over one shared store (a new store when none is given)."""
     shared = store if store is not None else InMemoryStore()
 
-    def factory() -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(shared)
+    def factory(*, read_only: bool = False) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(shared, read_only=read_only)
 
     factory.store = shared  # type: ignore[attr-defined]
     return factory

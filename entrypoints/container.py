@@ -188,7 +188,7 @@ def build_container(config: Config, *, in_memory: bool = False) -> Application:
     if in_memory:
         container.adapters.override(InMemoryAdapters(config=config, metrics=container.metrics))
         # `init_resources` still walks the SQL adapters' resources: never open what is not used.
+        # (`session_feed` is not among them: InMemoryAdapters overrides it with the in-process feed.)
         container.adapters.database.override(providers.Resource(unused_resource))
         container.adapters.http.override(providers.Resource(unused_resource))
-        container.adapters.session_feed.override(providers.Resource(unused_resource))
     return container

@@ -53,7 +53,9 @@ class PublishingUnitOfWork:
 
 
 def publishing(factory: UnitOfWorkFactory, subscribers: Sequence[Subscriber]) -> UnitOfWorkFactory:
-    def make() -> PublishingUnitOfWork:
+    def make(*, read_only: bool = False) -> UnitOfWork:
+        if read_only:
+            return factory(read_only=True)  # publishes nothing: it cannot commit
         return PublishingUnitOfWork(factory(), subscribers)
 
     return make

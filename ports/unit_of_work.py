@@ -11,10 +11,11 @@ Never await a payment provider inside the block: persist the pending state, comm
 provider, then record the outcome in a second unit of work.
 
 A `UnitOfWork` object is used for one block at a time; use cases ask their factory for a new one.
+`factory(read_only=True)` gives one for a single consistent read that changes nothing: it may skip
+the transaction and the locks (each statement sees committed data); `commit()` is refused.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from domain.events import Event
@@ -51,4 +52,5 @@ class UnitOfWork(Protocol):
         ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...

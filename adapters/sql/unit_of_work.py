@@ -55,8 +55,9 @@ def _sqlite_write_lock(database: Database) -> asyncio.Lock:
 class DatabaseTransaction:
     """One connection and one open database transaction on it (see the module docstring)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, read_only: bool = False) -> None:
         self._database = database
+        self._read_only = read_only
         self.dialect = dialect_of(database)
         self.connection: Any = None
         self._pg_transaction: Any = None
@@ -69,6 +70,13 @@ class DatabaseTransaction:
             self.connection = self._database.connection()
             self._nested = self.connection.transaction()
             await self._nested.start()
+            return
+        if self._read_only:  # single statements in autocommit: no BEGIN, no write lock
+            await connection.__aenter__()
+            self.connection = connection
+            if self.dialect == "sqlite":
+                for pragma in SQLITE_CONNECTION_PRAGMAS:
+                    await connection.execute(pragma)
             return
         if self.dialect == "sqlite":
             self._lock = _sqlite_write_lock(self._database)
@@ -114,7 +122,7 @@ class DatabaseTransaction:
                 await self._nested.rollback()
             elif self._pg_transaction is not None:
                 await self._pg_transaction.rollback()
-            elif self.connection is not None:
+            elif self.connection is not None and not self._read_only:
                 await self._sqlite_rollback()
         finally:
             await self._close()
@@ -152,8 +160,9 @@ async def database_transaction(database: Database) -> AsyncIterator[SqlContext]:
 class SqlUnitOfWork:
     """`ports.unit_of_work.UnitOfWork` over a `databases.Database` (see the module docstring)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, read_only: bool = False) -> None:
         self._database = database
+        self._read_only = read_only
         self._transaction: DatabaseTransaction | None = None
         self._context: SqlContext | None = None
         self._events: list[Event] = []
@@ -161,7 +170,7 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> SqlUnitOfWork:
         if self._transaction is not None:
             raise RuntimeError("a unit of work is used for one block at a time")
-        transaction = DatabaseTransaction(self._database)
+        transaction = DatabaseTransaction(self._database, read_only=self._read_only)
         await transaction.begin()
         self._transaction = transaction
         self._context = context = SqlContext(transaction.connection, transaction.dialect)
@@ -185,6 +194,8 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         if self._transaction is None or self._context is None:
             raise RuntimeError("commit() outside `async with uow:`")
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         transaction, context = self._transaction, self._context
         self._transaction = self._context = None
         await transaction.commit()
@@ -202,11 +213,11 @@ class SqlUnitOfWork:
         return events
 
 
-def sql_uow_factory(database: Database) -> Callable[[], SqlUnitOfWork]:
+def sql_uow_factory(database: Database) -> Callable[..., SqlUnitOfWork]:
     """A `UnitOfWorkFactory`: a new `SqlUnitOfWork` over `database` per call."""
 
-    def factory() -> SqlUnitOfWork:
-        return SqlUnitOfWork(database)
+    def factory(*, read_only: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(database, read_only=read_only)
 
     factory.database = database  # type: ignore[attr-defined]
     return factory

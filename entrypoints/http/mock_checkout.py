@@ -3,7 +3,8 @@
 GET shows the amount, the order, its QR code and two buttons; POST (form field `outcome` =
 `succeeded` | `failed`) settles the order at the mock, which sends its signed notification to
 the webhook at once and re-sends it until acknowledged, and answers with a page showing the
-outcome. The page stands for the provider's own site, so it needs no bearer token.
+outcome. An order that was closed (its session cancelled or expired) can no longer be paid (409),
+as at a real provider, even from a page that was opened before it closed. The page stands for the provider's own site, so it needs no bearer token.
 """
 from __future__ import annotations
 
@@ -68,6 +69,8 @@ async def submit(request: web.Request) -> web.Response:
     outcome = (await request.post()).get("outcome")
     if outcome not in OUTCOMES:
         return _page(found, '<p id="outcome">Choose Pay or Decline.</p>', status=422)
+    if found.state is PaymentState.CLOSED:  # a real provider refuses to take money for a closed order
+        return _page(found, '<p id="outcome">This order is closed and can no longer be paid.</p>', status=409)
     settled = mock.checkout(found.order.session_id, OUTCOMES[outcome])
     text = "Payment succeeded." if settled.state is PaymentState.SUCCEEDED else "Payment declined."
     return _page(settled, f'<p id="outcome" data-outcome="{settled.state.value}">{text}</p>')

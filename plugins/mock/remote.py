@@ -91,6 +91,10 @@ class SqliteRemote:
             self._connection.execute("PRAGMA synchronous = OFF")
             self._connection.executescript(_SCHEMA)
 
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
     def _one(self, sql: str, *args) -> tuple | None:
         with self._lock:
             return self._connection.execute(sql, args).fetchone()

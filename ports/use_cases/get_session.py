@@ -21,7 +21,7 @@ class GetSession:
     _clock: Clock
 
     async def __call__(self, query: GetSessionQuery) -> SessionView:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             session = await uow.sessions.get(query.session_id, user_id=query.user_id)
         if session is None:
             raise SessionNotFoundError(query.session_id)

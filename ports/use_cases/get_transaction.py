@@ -27,7 +27,7 @@ class GetTransaction:
     _clock: Clock
 
     async def __call__(self, query: GetTransactionQuery) -> TransactionDetail:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             transaction = await uow.transactions.get(query.transaction_id, user_id=query.user_id)
             if transaction is None:
                 raise TransactionNotFoundError(query.transaction_id)

@@ -36,7 +36,7 @@ class ListTransactions:
             date_from=query.date_from, date_to=query.date_to,
             page=_bounded(query.page, "page", 1, None), limit=_bounded(query.limit, "limit", 1, MAX_LIMIT),
         )
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             items, total = await uow.transactions.list_for_user(query.user_id, repository_query)
         return Page([TransactionView.of(t) for t in items], repository_query.page, repository_query.limit, total)
 

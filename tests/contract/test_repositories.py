@@ -804,3 +804,15 @@ async def test_a_takeover_keeps_the_original_creation_time_for_purging(backend: 
     await claim(backend)
     await claim(backend, now=T0 + HOUR)  # lease ran out: taken over
     assert await backend.idempotency.purge(T0 + timedelta(minutes=1)) == 1
+
+
+# ====================================================================== read-only units of work
+async def test_a_read_only_unit_of_work_reads_committed_data_and_cannot_commit(backend: Backend) -> None:
+    t = a_transaction()
+    await store(backend, t)
+    async with backend.uow(read_only=True) as uow:
+        assert (await uow.transactions.get(t.id)).id == t.id
+        with pytest.raises(RuntimeError):
+            await uow.commit()
+    async with backend.uow(read_only=True) as uow:  # and leaves nothing open behind it
+        assert (await uow.transactions.get(t.id)).status is STATUS.PENDING

@@ -155,15 +155,16 @@ async def test_upgrades_through_the_page_then_a_downgrade_is_scheduled_for_the_p
     clock.advance(timedelta(days=14))  # 14 of March's 31 days used: 17/31 of the period remains
     status, to_vip = await change_plan(api, "vip", "alipay")
     assert status == 201
-    # credit = 2900 × 17/31 = 1590.3 → 1590, debit = 5900 × 17/31 = 3235.5 → 3236 (half-up)
-    assert to_vip["proration"]["credit"] == 1590 and to_vip["proration"]["debit"] == 3236
-    assert to_vip["proration"]["charge"] == 1646 == to_vip["session"]["amount"]
-    assert (await open_checkout(browser, to_vip["session"]["payment_url"])).text_of("amount") == "16.46 CNY"
+    # credit = 2900 × 17/31 = 1590.32 → 1590, debit = 5900 × 17/31 = 3235.48 → 3235
+    assert to_vip["proration"]["credit"] == 1590 and to_vip["proration"]["debit"] == 3235
+    assert to_vip["proration"]["charge"] == 1645 == to_vip["session"]["amount"]
+    assert (await open_checkout(browser, to_vip["session"]["payment_url"])).text_of("amount") == "16.45 CNY"
     await pay_through_page(browser, to_vip["session"]["payment_url"])
     vip = await eventually(lambda: membership(api), lambda m: m["plan"] == "vip", what="the vip plan")
     assert vip["receives"]["monthly_allowance"] == 100 and vip["receives"]["allowance_remaining"] == 100
     assert vip["current_period_end"] == pro["current_period_end"]  # an upgrade between paid plans keeps the period
 
+    clock.advance(timedelta(minutes=1))
     status, down = await change_plan(api, "basic", None)
     assert status == 200 and down["session"] is None
     assert (down["transaction"]["type"], down["transaction"]["status"], down["transaction"]["total"]) == \
