@@ -105,16 +105,16 @@ class HandleNotification:
                     return _Applied("anomaly")
             if found is not None:
                 # Lock order: membership, then transaction, then sessions (see membership_access).
-                await current_membership(uow, found.user_id, self._settings.catalog, now)
+                membership = await current_membership(uow, found.user_id, self._settings.catalog, now)
             if not await uow.processed_events.add(provider.name, event.event_id, now):
                 return _Applied("duplicate")
             if found is None:
                 await uow.commit()
                 return _Applied("ignored")
             if event.kind is ProviderEventKind.PAYMENT_SUCCEEDED:
-                applied = await self._payment_succeeded(uow, found.id, now)
+                applied = await self._payment_succeeded(uow, found, membership, now)
             elif event.kind in (ProviderEventKind.PAYMENT_FAILED, ProviderEventKind.PAYMENT_CLOSED):
-                applied = await self._payment_ended(uow, found.id, event, now)
+                applied = await self._payment_ended(uow, found, event, now)
             else:
                 applied = _Applied("ignored")
             await uow.commit()
@@ -135,12 +135,18 @@ class HandleNotification:
             return f"merchant {event.merchant_id} is not ours"
         return None
 
-    async def _payment_succeeded(self, uow: UnitOfWork, session_id: str, now) -> _Applied:
-        session = await uow.sessions.get(session_id)
-        assert session is not None
-        transaction = await uow.transactions.get(session.transaction_id, for_update=True)
-        session = await uow.sessions.get(session_id, for_update=True)
-        assert transaction is not None and session is not None
+    @staticmethod
+    async def _lock(uow: UnitOfWork, found: PaymentSession):
+        """The session's transaction, then all its sessions, locked (in the global lock order);
+        returns the transaction, this session as now stored, and the others."""
+        transaction = await uow.transactions.get(found.transaction_id, for_update=True)
+        sessions = await uow.sessions.list_for_transaction(found.transaction_id, for_update=True)
+        session = next(s for s in sessions if s.id == found.id)
+        assert transaction is not None
+        return transaction, session, [s for s in sessions if s.id != found.id]
+
+    async def _payment_succeeded(self, uow: UnitOfWork, found: PaymentSession, membership, now) -> _Applied:
+        transaction, session, others = await self._lock(uow, found)
         if session.is_paid:
             return _Applied("duplicate")  # applied before, under another event id or by a status query
         if transaction.is_paid or transaction.status not in PAYABLE:
@@ -156,22 +162,21 @@ class HandleNotification:
         session.complete(now)
         transaction.mark_paid(session.id, now)
         to_close = []
-        for other in await uow.sessions.list_for_transaction(transaction.id, for_update=True):
-            if other.id != session.id and other.status is SessionStatus.OPEN:
+        for other in others:
+            if other.status is SessionStatus.OPEN:
                 (other.expire if now >= other.expires_at else other.cancel)(now)
                 await uow.sessions.update(other)
                 to_close.append(other)
-        refund_id = await self._deliver(uow, transaction, session, now)
+        refund_id = await self._deliver(uow, transaction, session, membership, now)
         await uow.sessions.update(session)
         await uow.transactions.update(transaction)
         return _Applied("refunded_stale" if refund_id else "applied", refund_id=refund_id, to_close=tuple(to_close))
 
-    async def _deliver(self, uow: UnitOfWork, transaction, session: PaymentSession, now) -> str | None:
-        """Deliver what was paid for. A plan change priced for a state the member has left
-        (another plan change won, or the prorated period ended) is refunded in full instead;
-        returns that refund's id."""
+    async def _deliver(self, uow: UnitOfWork, transaction, session: PaymentSession, membership, now) -> str | None:
+        """Deliver what was paid for to `membership` (current and locked). A plan change priced
+        for a state the member has left (another plan change won, or the prorated period ended)
+        is refunded in full instead; returns that refund's id."""
         catalog = self._settings.catalog
-        membership = await current_membership(uow, transaction.user_id, catalog, now)
         if transaction.type is TransactionType.PURCHASE_RECEIVES:
             membership.credit_purchase(transaction.receives, transaction.id, now)
         elif transaction.type is TransactionType.PLAN_UPGRADE:
@@ -189,12 +194,8 @@ class HandleNotification:
         await uow.memberships.update(membership)
         return None
 
-    async def _payment_ended(self, uow: UnitOfWork, session_id: str, event: ProviderEvent, now) -> _Applied:
-        session = await uow.sessions.get(session_id)
-        assert session is not None
-        transaction = await uow.transactions.get(session.transaction_id, for_update=True)
-        session = await uow.sessions.get(session_id, for_update=True)
-        assert transaction is not None and session is not None
+    async def _payment_ended(self, uow: UnitOfWork, found: PaymentSession, event: ProviderEvent, now) -> _Applied:
+        transaction, session, _ = await self._lock(uow, found)
         if session.status is not SessionStatus.OPEN:
             return _Applied("ignored")
         if event.kind is ProviderEventKind.PAYMENT_CLOSED and now >= session.expires_at:
