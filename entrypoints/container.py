@@ -101,7 +101,10 @@ def use_case_settings(config: Config) -> UseCaseSettings:
 
 
 def load_providers(config: Config, http: httpx.AsyncClient, clock) -> dict:
-    return plugins.discover(set(config.method_routes.values()), config.environ, http=http, clock=clock)
+    # Plugins read the effective public URL (which `--host`/`--port` shape when PAYMENTS_PUBLIC_URL
+    # is not set), not only the raw variable: the mock builds its checkout page's URL from it.
+    settings = {**config.environ, "PAYMENTS_PUBLIC_URL": config.public_url}
+    return plugins.discover(set(config.method_routes.values()), settings, http=http, clock=clock)
 
 
 def mock_everywhere(config: Config, clock) -> dict:

@@ -40,18 +40,19 @@ refunds of paid orders succeed or pend, the same `refund_order_id` again never r
 refunds never exceed the payment, unpaid orders are refused; authentic notifications parse to the
 right `ProviderEventKind` with event id, order id and `Money` amount, the same notification
 always has the same event id and different ones have different ids; a notification whose amount
-differs from the order's still parses (the core detects the mismatch); a missing signature, a
-tampered body, a wrong key, a stale or future timestamp and plain garbage are all refused with
-`InvalidSignatureError` and never any other exception; `acknowledge` answers 2xx to ACCEPTED, 4xx
-to REJECTED and no 2xx to RETRY; and, when the harness can make its remote fail, 5xx answers,
-refused connections and timeouts raise `ProviderUnavailableError`, a 4xx refusal `ProviderError`,
-and no `httpx` exception ever escapes.
+differs from the order's still parses (the core detects the mismatch); header names match in any
+case; a missing signature, a tampered body, a wrong key, a stale or future timestamp, garbage and
+an authentic but unreadable body are refused with `InvalidSignatureError`, and non-ASCII junk in
+any header is refused so or ignored, never any other exception; `acknowledge` answers 2xx to
+ACCEPTED, 4xx to REJECTED and no 2xx to RETRY; and, when the harness can make its remote fail,
+5xx answers, refused connections and timeouts raise `ProviderUnavailableError`, a 4xx refusal a
+plain `ProviderError`, and no `httpx` exception ever escapes.
 
 Skips are declared, never guessed: refund checks skip when the capabilities say `can_refund=False`
 (likewise `can_query`, `can_close`, `can_refund_partially`); the harness declares what its
 protocol lacks with `sends_failure_notifications = False` or `signs_timestamps = False`, and
-leaves out the optional `signed_refund_notification` or `fail_remote_with` when it cannot do them.
-Every skip names its reason.
+leaves out the optional `signed_refund_notification`, `sign_body` or `fail_remote_with` when it
+cannot do them. Every skip names its reason.
 
 This module is only imported by tests; it needs no pytest to be imported (the service's own
 run-time environment has none), only to run.
@@ -91,7 +92,7 @@ try:
 except ImportError:  # the service at run time: the kit can be imported, not run
     pytest = None  # type: ignore[assignment]
 
-__all__ = ["BaseHarness", "Harness", "Notification", "ProviderConformance", "TOLERANCE_SECONDS"]
+__all__ = ["BaseHarness", "Harness", "Notification", "ProviderConformance", "TOLERANCE_SECONDS", "new_order_id"]
 
 Notification = tuple[dict[str, str], bytes]  # (headers, raw body), as the provider would POST them
 TOLERANCE_SECONDS = 300  # the port's freshness window for notifications (±)
@@ -118,6 +119,8 @@ class Harness(Protocol):
     - `sends_failure_notifications: bool` (default True) - the provider notifies unpaid endings.
     - `signs_timestamps: bool` (default True) - notifications carry a signed time to check.
     - `signed_refund_notification(order, refund_order_id, succeeded=)` - an authentic refund one.
+    - `sign_body(body)` - the headers that make any raw `body` authentic (for bodies that only a
+      buggy provider would send: the plugin must refuse them, not crash).
     - `fail_remote_with(failure)` - from now on every call to the remote fails: `failure` is an
       HTTP status (answer it, in the provider's own error format) or an `httpx` exception
       instance (raise it from the transport, as a refused connection or a timeout would);
@@ -203,11 +206,6 @@ async def _settle(result: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-def _overrides_harness_method(cls: type) -> bool:
-    found = inspect.getattr_static(cls, "harness", None)
-    return inspect.isfunction(found) and found is not ProviderConformance.__dict__["harness"]
-
-
 @attrs.frozen
 class _Paid:
     order: PaymentOrder
@@ -222,21 +220,16 @@ class _Paid:
 
 
 class ProviderConformance:
-    """Subclass it as `Test…` and give it a harness (`def harness(self)` or a fixture `harness`)."""
+    """Subclass it as `Test…` and give it a harness: `def harness(self)` in the subclass, or a
+    pytest fixture named `harness`. Each check is a test method requesting that fixture."""
 
-    def harness(self) -> Harness:
-        """Build a new harness for one test (or define a pytest fixture named `harness`)."""
-        raise NotImplementedError
-
-    @_fixture
-    def provider_harness(self, request: Any) -> Harness:
-        if _overrides_harness_method(type(self)):
-            return self.harness()
-        try:
-            return request.getfixturevalue("harness")
-        except pytest.FixtureLookupError:
-            raise TypeError(f"{type(self).__name__} has no harness: define `def harness(self)` in it, "
-                            "or a pytest fixture named `harness`") from None
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A plain `def harness(self)` becomes the class's pytest fixture `harness`, which every
+        check requests (a fixture `harness` defined anywhere else is used as it is)."""
+        super().__init_subclass__(**kwargs)
+        plain = cls.__dict__.get("harness")
+        if inspect.isfunction(plain):
+            cls.harness = _fixture(plain)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -278,14 +271,14 @@ class ProviderConformance:
         raise AssertionError(f"{what}: accepted as {event!r}; it must raise InvalidSignatureError")
 
     @staticmethod
-    async def _failing(h: Harness, call: Awaitable[Any]) -> BaseException | None:
+    async def _failing(h: Harness, call: Awaitable[Any]) -> Exception | None:
         try:
             await call
-        except BaseException as error:  # the checks look at exactly what escaped
+        except Exception as error:  # the checks look at exactly what escaped
             return error
         return None
 
-    async def _calls_against_a_failing_remote(self, h: Harness, failure: int | Exception) -> dict[str, BaseException | None]:
+    async def _calls_against_a_failing_remote(self, h: Harness, failure: int | Exception) -> dict[str, Exception | None]:
         """Each of the provider's remote calls, made after the remote started failing with `failure`."""
         fail_remote_with = getattr(h, "fail_remote_with", None)
         if fail_remote_with is None:
@@ -309,10 +302,10 @@ class ProviderConformance:
 
     # ------------------------------------------------------------------ the plugin and its capabilities
     async def test_the_provider_is_installed_under_its_name_with_a_factory_taking_settings_http_and_clock(
-            self, provider_harness: Harness) -> None:
+            self, harness: Harness) -> None:
         from importlib.metadata import entry_points
 
-        name = provider_harness.provider.name
+        name = harness.provider.name
         assert isinstance(name, str) and name, f"provider.name must be its entry-point name, not {name!r}"
         installed = {ep.name: ep for ep in entry_points(group="payments.providers")}
         assert name in installed, (f"no entry point {name!r} in group payments.providers (installed: "
@@ -324,8 +317,8 @@ class ProviderConformance:
         except TypeError as error:
             raise AssertionError(f"factory {installed[name].value} must accept (settings, *, http, clock): {error}")
 
-    async def test_the_provider_has_every_call_of_the_port_async_where_it_does_io(self, provider_harness: Harness) -> None:
-        provider = provider_harness.provider
+    async def test_the_provider_has_every_call_of_the_port_async_where_it_does_io(self, harness: Harness) -> None:
+        provider = harness.provider
         for name in ("open_payment", "query_payment", "close_payment", "refund", "query_refund"):
             assert inspect.iscoroutinefunction(getattr(provider, name, None)), f"{name} must be an async method"
         for name in ("parse_notification", "acknowledge"):
@@ -334,8 +327,8 @@ class ProviderConformance:
         assert provider.merchant_id is None or (isinstance(provider.merchant_id, str) and provider.merchant_id)
 
     async def test_capabilities_name_at_least_one_method_and_only_method_ids_the_service_knows(
-            self, provider_harness: Harness) -> None:
-        methods = provider_harness.provider.capabilities.methods
+            self, harness: Harness) -> None:
+        methods = harness.provider.capabilities.methods
         assert methods, "a provider serves at least one payment method"
         ids = [m.id for m in methods]
         assert len(ids) == len(set(ids)), f"method ids repeat: {ids}"
@@ -344,34 +337,34 @@ class ProviderConformance:
                              f"({', '.join(PAYMENT_METHODS)}): routes could never reach them")
         assert all(isinstance(m.name, str) and m.name for m in methods), "every method has a display name"
 
-    async def test_every_method_offers_at_least_one_flow_and_only_known_flows(self, provider_harness: Harness) -> None:
-        for method in provider_harness.provider.capabilities.methods:
+    async def test_every_method_offers_at_least_one_flow_and_only_known_flows(self, harness: Harness) -> None:
+        for method in harness.provider.capabilities.methods:
             assert method.flows, f"method {method.id} offers no flow"
             assert all(isinstance(f, Flow) for f in method.flows), f"method {method.id}: flows must be Flow values"
             assert len(set(method.flows)) == len(method.flows), f"method {method.id} repeats a flow"
 
-    async def test_capabilities_name_at_least_one_currency_as_an_iso_4217_code(self, provider_harness: Harness) -> None:
-        currencies = provider_harness.provider.capabilities.currencies
+    async def test_capabilities_name_at_least_one_currency_as_an_iso_4217_code(self, harness: Harness) -> None:
+        currencies = harness.provider.capabilities.currencies
         assert currencies, "a provider takes at least one currency"
         for code in currencies:
             assert isinstance(code, str) and len(code) == 3 and code.isascii() and code.isupper(), \
                 f"{code!r} is not an ISO 4217 code"
 
-    async def test_partial_refunds_are_only_declared_together_with_refunds(self, provider_harness: Harness) -> None:
-        capabilities = provider_harness.provider.capabilities
+    async def test_partial_refunds_are_only_declared_together_with_refunds(self, harness: Harness) -> None:
+        capabilities = harness.provider.capabilities
         assert capabilities.can_refund or not capabilities.can_refund_partially
 
     # ------------------------------------------------------------------ orders
-    async def test_open_payment_returns_a_payment_url_or_a_qr_code(self, provider_harness: Harness) -> None:
-        _, instructions = await self._opened(provider_harness)
+    async def test_open_payment_returns_a_payment_url_or_a_qr_code(self, harness: Harness) -> None:
+        _, instructions = await self._opened(harness)
 
         assert isinstance(instructions, PaymentInstructions)
         assert instructions.payment_url or instructions.qr_code, "the payer needs a URL to visit or a code to scan"
         for value in (instructions.payment_url, instructions.qr_code, instructions.provider_reference):
             assert value is None or (isinstance(value, str) and value)
 
-    async def test_open_payment_again_with_the_same_order_is_idempotent(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_open_payment_again_with_the_same_order_is_idempotent(self, harness: Harness) -> None:
+        h = harness
         order, first = await self._opened(h)
 
         again = await h.provider.open_payment(order)
@@ -386,34 +379,34 @@ class ProviderConformance:
             assert (status.state, status.amount) == (PaymentState.SUCCEEDED, order.amount)
 
     async def test_querying_an_order_the_provider_does_not_know_is_pending_not_an_error(
-            self, provider_harness: Harness) -> None:
-        self._require(provider_harness, "can_query")
+            self, harness: Harness) -> None:
+        self._require(harness, "can_query")
         order_id = new_order_id()
 
-        status = await provider_harness.provider.query_payment(order_id)
+        status = await harness.provider.query_payment(order_id)
 
         assert (status.order_id, status.state) == (order_id, PaymentState.PENDING)
 
-    async def test_querying_an_opened_unpaid_order_is_pending(self, provider_harness: Harness) -> None:
-        self._require(provider_harness, "can_query")
-        order, _ = await self._opened(provider_harness)
+    async def test_querying_an_opened_unpaid_order_is_pending(self, harness: Harness) -> None:
+        self._require(harness, "can_query")
+        order, _ = await self._opened(harness)
 
-        status = await provider_harness.provider.query_payment(order.order_id)
+        status = await harness.provider.query_payment(order.order_id)
 
         assert (status.order_id, status.state) == (order.order_id, PaymentState.PENDING)
 
-    async def test_querying_an_order_paid_remotely_is_succeeded_with_its_amount(self, provider_harness: Harness) -> None:
-        self._require(provider_harness, "can_query")
-        paid = await self._paid(provider_harness)
+    async def test_querying_an_order_paid_remotely_is_succeeded_with_its_amount(self, harness: Harness) -> None:
+        self._require(harness, "can_query")
+        paid = await self._paid(harness)
 
-        status = await provider_harness.provider.query_payment(paid.order.order_id)
+        status = await harness.provider.query_payment(paid.order.order_id)
 
         assert (status.order_id, status.state) == (paid.order.order_id, PaymentState.SUCCEEDED)
         assert isinstance(status.amount, Money) and status.amount == paid.order.amount, \
             f"a paid order reports its amount as Money ({status.amount!r}, ordered {paid.order.amount!r})"
 
-    async def test_closing_an_order_twice_is_not_an_error_and_leaves_it_closed(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_closing_an_order_twice_is_not_an_error_and_leaves_it_closed(self, harness: Harness) -> None:
+        h = harness
         self._require(h, "can_close")
         order, _ = await self._opened(h)
 
@@ -423,13 +416,13 @@ class ProviderConformance:
         if h.provider.capabilities.can_query:
             assert (await h.provider.query_payment(order.order_id)).state is PaymentState.CLOSED
 
-    async def test_closing_an_order_the_provider_does_not_know_is_not_an_error(self, provider_harness: Harness) -> None:
-        self._require(provider_harness, "can_close")
+    async def test_closing_an_order_the_provider_does_not_know_is_not_an_error(self, harness: Harness) -> None:
+        self._require(harness, "can_close")
 
-        await provider_harness.provider.close_payment(new_order_id())
+        await harness.provider.close_payment(new_order_id())
 
-    async def test_closing_a_paid_order_is_refused_with_provider_error(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_closing_a_paid_order_is_refused_with_provider_error(self, harness: Harness) -> None:
+        h = harness
         self._require(h, "can_close")
         paid = await self._paid(h)
 
@@ -440,8 +433,8 @@ class ProviderConformance:
             assert (await h.provider.query_payment(paid.order.order_id)).state is PaymentState.SUCCEEDED
 
     # ------------------------------------------------------------------ refunds
-    async def test_refunding_a_paid_order_succeeds_or_pends(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_refunding_a_paid_order_succeeds_or_pends(self, harness: Harness) -> None:
+        h = harness
         self._require(h, "can_refund")
         refund = (await self._paid(h)).refund()
 
@@ -451,8 +444,8 @@ class ProviderConformance:
         assert (result.refund_order_id, result.state in (RefundState.SUCCEEDED, RefundState.PENDING)) == \
             (refund.refund_order_id, True), result
 
-    async def test_the_same_refund_id_again_never_refunds_twice(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_the_same_refund_id_again_never_refunds_twice(self, harness: Harness) -> None:
+        h = harness
         self._require(h, "can_refund")
         paid = await self._paid(h)
         refund = paid.refund()  # all of it: a second refund of it could only exceed the payment
@@ -466,8 +459,8 @@ class ProviderConformance:
         error = await self._failing(h, h.provider.refund(paid.refund(Money(1, paid.order.amount.currency))))
         assert isinstance(error, ProviderError), f"a refund beyond the payment must raise ProviderError, not {error!r}"
 
-    async def test_partial_refunds_add_up_to_the_payment_and_no_further(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_partial_refunds_add_up_to_the_payment_and_no_further(self, harness: Harness) -> None:
+        h = harness
         self._require(h, "can_refund_partially")
         paid = await self._paid(h)
         currency = paid.order.amount.currency
@@ -481,8 +474,8 @@ class ProviderConformance:
         error = await self._failing(h, h.provider.refund(paid.refund(Money(1, currency))))
         assert isinstance(error, ProviderError), f"a refund beyond the payment must raise ProviderError, not {error!r}"
 
-    async def test_refunding_an_unpaid_order_is_refused_with_provider_error(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_refunding_an_unpaid_order_is_refused_with_provider_error(self, harness: Harness) -> None:
+        h = harness
         self._require(h, "can_refund")
         order, instructions = await self._opened(h)
 
@@ -490,8 +483,8 @@ class ProviderConformance:
 
         assert isinstance(error, ProviderError), f"refunding an unpaid order must raise ProviderError, not {error!r}"
 
-    async def test_a_submitted_refund_can_be_queried(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_a_submitted_refund_can_be_queried(self, harness: Harness) -> None:
+        h = harness
         self._require(h, "can_refund")
         paid = await self._paid(h)
         refund = paid.refund()
@@ -504,8 +497,8 @@ class ProviderConformance:
 
     # ------------------------------------------------------------------ notifications
     async def test_an_authentic_payment_notification_is_a_payment_succeeded_event_with_order_and_amount(
-            self, provider_harness: Harness) -> None:
-        h = provider_harness
+            self, harness: Harness) -> None:
+        h = harness
         order = h.order()
 
         event = self._authentic(h, order)
@@ -516,8 +509,8 @@ class ProviderConformance:
         assert event.merchant_id is None or event.merchant_id == h.provider.merchant_id
 
     async def test_an_authentic_failure_notification_is_a_payment_failed_or_closed_event(
-            self, provider_harness: Harness) -> None:
-        h = provider_harness
+            self, harness: Harness) -> None:
+        h = harness
         if not getattr(h, "sends_failure_notifications", True):
             _skip(f"the harness declares that {h.provider.name} sends no notification of unpaid endings")
         order = h.order()
@@ -528,8 +521,8 @@ class ProviderConformance:
         assert event.order_id == order.order_id
 
     async def test_an_authentic_refund_notification_is_a_refund_event_with_its_refund_id(
-            self, provider_harness: Harness) -> None:
-        h = provider_harness
+            self, harness: Harness) -> None:
+        h = harness
         signed_refund_notification = getattr(h, "signed_refund_notification", None)
         if signed_refund_notification is None:
             _skip(f"the harness of {h.provider.name} has no signed_refund_notification (it sends none)")
@@ -539,8 +532,8 @@ class ProviderConformance:
             event = h.provider.parse_notification(*signed_refund_notification(order, refund_order_id, succeeded=succeeded))
             assert (event.kind, event.order_id, event.refund_order_id) == (kind, order.order_id, refund_order_id)
 
-    async def test_the_same_notification_parsed_twice_has_the_same_event_id(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_the_same_notification_parsed_twice_has_the_same_event_id(self, harness: Harness) -> None:
+        h = harness
         headers, body = h.signed_notification(h.order())
 
         first = h.provider.parse_notification(dict(headers), body)
@@ -548,15 +541,15 @@ class ProviderConformance:
 
         assert first.event_id == again.event_id
 
-    async def test_notifications_about_different_orders_have_different_event_ids(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_notifications_about_different_orders_have_different_event_ids(self, harness: Harness) -> None:
+        h = harness
 
         ids = {self._authentic(h, h.order()).event_id for _ in range(3)}
 
         assert len(ids) == 3, "the event id is the de-duplication key: distinct notifications must not share it"
 
-    async def test_a_notification_whose_amount_differs_from_the_order_still_parses(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_a_notification_whose_amount_differs_from_the_order_still_parses(self, harness: Harness) -> None:
+        h = harness
         order = h.order()
         claimed = Money(order.amount.amount + 1, order.amount.currency)
 
@@ -565,22 +558,22 @@ class ProviderConformance:
         # Verified and translated as it is: the core compares it with the order and keeps it apart.
         assert (event.order_id, event.amount) == (order.order_id, claimed)
 
-    async def test_header_names_are_matched_case_insensitively(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_header_names_are_matched_case_insensitively(self, harness: Harness) -> None:
+        h = harness
         order = h.order()
         headers, body = h.signed_notification(order)
 
         for variant in ({k.lower(): v for k, v in headers.items()}, {k.upper(): v for k, v in headers.items()}):
             assert h.provider.parse_notification(variant, body).order_id == order.order_id, variant
 
-    async def test_a_notification_without_its_signature_is_refused(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_a_notification_without_its_signature_is_refused(self, harness: Harness) -> None:
+        h = harness
         headers, body = h.signed_notification(h.order())
 
         self._refused(h, *h.strip_signature(headers, body), "a notification without its signature")
 
-    async def test_a_notification_whose_body_was_changed_after_signing_is_refused(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_a_notification_whose_body_was_changed_after_signing_is_refused(self, harness: Harness) -> None:
+        h = harness
         order = h.order()
         headers, body = h.signed_notification(order)
         tampered_headers, tampered = h.tamper(headers, body, order)
@@ -588,13 +581,13 @@ class ProviderConformance:
 
         self._refused(h, tampered_headers, tampered, "a tampered body")
 
-    async def test_a_notification_signed_with_another_key_is_refused(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_a_notification_signed_with_another_key_is_refused(self, harness: Harness) -> None:
+        h = harness
 
         self._refused(h, *h.forged_notification(h.order()), "a notification signed with another key")
 
-    async def test_a_notification_older_or_newer_than_the_tolerance_is_refused(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_a_notification_older_or_newer_than_the_tolerance_is_refused(self, harness: Harness) -> None:
+        h = harness
         if not getattr(h, "signs_timestamps", True):
             _skip(f"the harness declares that {h.provider.name}'s notifications carry no signed time")
         order = h.order()
@@ -604,8 +597,8 @@ class ProviderConformance:
                       "a notification signed 301 s in the future")
         self._refused(h, *h.stale_notification(order, age_seconds=86400), "a notification a day old")
 
-    async def test_a_notification_within_the_tolerance_is_accepted(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_a_notification_within_the_tolerance_is_accepted(self, harness: Harness) -> None:
+        h = harness
         if not getattr(h, "signs_timestamps", True):
             _skip(f"the harness declares that {h.provider.name}'s notifications carry no signed time")
         order = h.order()
@@ -613,8 +606,8 @@ class ProviderConformance:
         for age in (TOLERANCE_SECONDS - 10, -(TOLERANCE_SECONDS - 10)):
             assert h.provider.parse_notification(*h.stale_notification(order, age_seconds=age)).order_id == order.order_id
 
-    async def test_garbage_is_refused_with_invalid_signature_error_and_nothing_else(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_garbage_is_refused_with_invalid_signature_error_and_nothing_else(self, harness: Harness) -> None:
+        h = harness
         headers, body = h.signed_notification(h.order())
         cases = {
             "no headers and no body": ({}, b""),
@@ -626,8 +619,17 @@ class ProviderConformance:
         for what, (case_headers, case_body) in cases.items():
             self._refused(h, dict(case_headers), case_body, what)
 
-    async def test_a_header_with_non_ascii_junk_is_refused_or_ignored_never_a_crash(self, provider_harness: Harness) -> None:
-        h = provider_harness
+    async def test_an_authentic_but_unreadable_body_is_refused_with_invalid_signature_error(
+            self, harness: Harness) -> None:
+        h = harness
+        sign_body = getattr(h, "sign_body", None)
+        if sign_body is None:
+            _skip(f"the harness of {h.provider.name} cannot sign arbitrary bodies (no sign_body)")
+        for body in (b"", b"null", b"[]", b"{}", b"not what the provider sends", b"\xff\xfe", b'{"type": 1}'):
+            self._refused(h, sign_body(body), body, f"the authentic but unreadable body {body!r}")
+
+    async def test_a_header_with_non_ascii_junk_is_refused_or_ignored_never_a_crash(self, harness: Harness) -> None:
+        h = harness
         headers, body = h.signed_notification(h.order())
 
         for name in headers:
@@ -641,41 +643,41 @@ class ProviderConformance:
                                      "every refusal must be InvalidSignatureError") from error
 
     # ------------------------------------------------------------------ acknowledgements
-    async def test_acknowledging_an_accepted_notification_is_a_2xx(self, provider_harness: Harness) -> None:
-        ack = provider_harness.provider.acknowledge(NotificationOutcome.ACCEPTED)
+    async def test_acknowledging_an_accepted_notification_is_a_2xx(self, harness: Harness) -> None:
+        ack = harness.provider.acknowledge(NotificationOutcome.ACCEPTED)
 
         assert isinstance(ack, Acknowledgement) and 200 <= ack.status < 300, ack
         assert isinstance(ack.content_type, str) and ack.content_type and isinstance(ack.body, bytes)
 
-    async def test_acknowledging_a_rejected_notification_is_a_4xx(self, provider_harness: Harness) -> None:
-        ack = provider_harness.provider.acknowledge(NotificationOutcome.REJECTED)
+    async def test_acknowledging_a_rejected_notification_is_a_4xx(self, harness: Harness) -> None:
+        ack = harness.provider.acknowledge(NotificationOutcome.REJECTED)
 
         assert isinstance(ack, Acknowledgement) and 400 <= ack.status < 500, ack
         assert isinstance(ack.content_type, str) and ack.content_type and isinstance(ack.body, bytes)
 
     async def test_acknowledging_a_notification_to_retry_is_no_2xx_so_the_provider_resends(
-            self, provider_harness: Harness) -> None:
-        ack = provider_harness.provider.acknowledge(NotificationOutcome.RETRY)
+            self, harness: Harness) -> None:
+        ack = harness.provider.acknowledge(NotificationOutcome.RETRY)
 
         assert isinstance(ack, Acknowledgement) and 400 <= ack.status < 600, ack
         assert isinstance(ack.content_type, str) and ack.content_type and isinstance(ack.body, bytes)
 
     # ------------------------------------------------------------------ a failing remote
-    async def test_a_remote_5xx_is_provider_unavailable_for_every_call(self, provider_harness: Harness) -> None:
+    async def test_a_remote_5xx_is_provider_unavailable_for_every_call(self, harness: Harness) -> None:
         for status in (500, 503):
-            escaped = await self._calls_against_a_failing_remote(provider_harness, status)
+            escaped = await self._calls_against_a_failing_remote(harness, status)
             wrong = {call: error for call, error in escaped.items() if not isinstance(error, ProviderUnavailableError)}
             assert not wrong, f"after HTTP {status}, expected ProviderUnavailableError from each call, got {wrong}"
 
     async def test_a_refused_connection_or_a_timeout_is_provider_unavailable_and_no_httpx_error_escapes(
-            self, provider_harness: Harness) -> None:
+            self, harness: Harness) -> None:
         for failure in (httpx.ConnectError("connection refused"), httpx.ReadTimeout("timed out")):
-            escaped = await self._calls_against_a_failing_remote(provider_harness, failure)
+            escaped = await self._calls_against_a_failing_remote(harness, failure)
             wrong = {call: error for call, error in escaped.items() if not isinstance(error, ProviderUnavailableError)}
             assert not wrong, f"after {failure!r}, expected ProviderUnavailableError from each call, got {wrong}"
 
-    async def test_a_remote_4xx_refusal_is_a_provider_error_whose_outcome_is_known(self, provider_harness: Harness) -> None:
-        escaped = await self._calls_against_a_failing_remote(provider_harness, 400)
+    async def test_a_remote_4xx_refusal_is_a_provider_error_whose_outcome_is_known(self, harness: Harness) -> None:
+        escaped = await self._calls_against_a_failing_remote(harness, 400)
 
         wrong = {call: error for call, error in escaped.items()
                  if not isinstance(error, ProviderError)

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 from html.parser import HTMLParser
 from typing import Any, TypeVar
 
@@ -138,7 +144,8 @@ async def submit_checkout(browser: aiohttp.ClientSession, url: str, outcome: str
         return CheckoutPage.parse(response.status, response.content_type, await response.text())
 
 
-async def pay_through_page(browser: aiohttp.ClientSession, payment_url: str, outcome: str = "succeeded") -> CheckoutPage:
+async def pay_through_page(browser: aiohttp.ClientSession, payment_url: str,
+                           outcome: str = "succeeded") -> CheckoutPage:
     """Open the page, check it offers Pay and Decline, and press one as the payer would: POST to
     the form's own action."""
     page = await open_checkout(browser, payment_url)
@@ -199,3 +206,87 @@ async def stream_ends(events: AsyncIterator[ServerSentEvent], timeout: float = W
         return await asyncio.wait_for(rest(), timeout)
     except TimeoutError:
         raise AssertionError(f"the event stream did not end within {timeout} s") from None
+
+
+# ---------------------------------------------------------------------- a service at a URL
+class Service:
+    """A running service at `base_url` (a test server or a `payments serve` process), called over
+    plain HTTP with bearer tokens signed by `jwt_secret`."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str, jwt_secret: str) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self.jwt_secret = jwt_secret
+
+    def token(self, user: str = "u1", role: str | None = None, ttl: int = 3600) -> str:
+        from entrypoints.cli import mint_token
+
+        return mint_token(self.jwt_secret, user, role, ttl)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    async def call(self, method: str, path: str, json_body: Any = None, *, user: str | None = "u1",
+                   expect: int = 200) -> Any:
+        headers = {"Authorization": f"Bearer {self.token(user)}"} if user else {}
+        async with self.http.request(method, self.url(path), json=json_body, headers=headers) as response:
+            body = await response.json()
+            assert response.status == expect, (response.status, body)
+            return body
+
+    async def get(self, path: str, *, user: str | None = "u1", expect: int = 200) -> Any:
+        return await self.call("GET", path, user=user, expect=expect)
+
+    async def post(self, path: str, json_body: Any, *, user: str | None = "u1", expect: int = 200) -> Any:
+        return await self.call("POST", path, json_body, user=user, expect=expect)
+
+    async def open_events(self, session_id: str, *, user: str = "u1") -> aiohttp.ClientResponse:
+        """Open the session's event stream (the caller closes the response)."""
+        response = await self.http.get(self.url(f"/api/v1/payments/sessions/{session_id}/events"),
+                                       params={"access_token": self.token(user)})
+        assert response.status == 200, await response.text()
+        return response
+
+
+# ---------------------------------------------------------------------- a `payments serve` process
+PAYMENTS_BIN = Path(sys.executable).parent / "payments"
+PROCESS_JWT_SECRET = "process-test-secret-0123456789abcdef0123"
+
+
+@asynccontextmanager
+async def serve_process(http: aiohttp.ClientSession, workdir: Path, name: str = "server", *,
+                        public_url: bool = True, **environ: str) -> AsyncIterator[Service]:
+    """A `payments serve --port <free port>` process run from `workdir` with these PAYMENTS_*
+    variables (default: a SQLite database and mock state in `workdir`; PAYMENTS_PUBLIC_URL set to
+    its own address unless `public_url=False`), once `/readyz` answers 200 (bounded wait). It is
+    stopped with SIGTERM and waited for at the end; its output is in `workdir/<name>.log`."""
+    port = free_port()
+    env = {**os.environ, "PAYMENTS_DATABASE_URL": f"sqlite:///{workdir}/payments.db",
+           "PAYMENTS_JWT_SECRET": PROCESS_JWT_SECRET, "PAYMENTS_MOCK_WEBHOOK_SECRET": "process-mock-secret",
+           "PAYMENTS_MOCK_STATE_PATH": str(workdir / "mock-remote.sqlite3"), **environ}
+    env.pop("PAYMENTS_PUBLIC_URL", None)
+    if public_url:
+        env["PAYMENTS_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    log_path = workdir / f"{name}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([str(PAYMENTS_BIN), "serve", "--port", str(port)], env=env, cwd=workdir,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        async def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"{name} exited with {process.returncode}:\n{log_path.read_text()}")
+            try:
+                async with http.get(f"{base_url}/readyz") as response:
+                    return response.status == 200
+            except aiohttp.ClientError:
+                return False
+        await eventually(ready, bool, timeout=30, what=f"{name} to be ready")
+        yield Service(http, base_url, env["PAYMENTS_JWT_SECRET"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

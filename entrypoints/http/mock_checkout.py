@@ -4,7 +4,8 @@ GET shows the amount, the order, its QR code and two buttons; POST (form field `
 `succeeded` | `failed`) settles the order at the mock, which sends its signed notification to
 the webhook at once and re-sends it until acknowledged, and answers with a page showing the
 outcome. An order that was closed (its session cancelled or expired) can no longer be paid (409),
-as at a real provider, even from a page that was opened before it closed. The page stands for the provider's own site, so it needs no bearer token.
+as at a real provider, even from a page that was opened before it closed. The page stands for
+the provider's own site, so it needs no bearer token.
 """
 from __future__ import annotations
 

@@ -29,8 +29,14 @@ RECHECK_SECONDS = 5.0
                   "token may also be given as the `access_token` query parameter (for EventSource).",
       parameters=[{"in": "query", "name": "access_token", "required": False, "schema": {"type": "string"},
                    "description": "The bearer token, for clients that cannot send headers."}],
-      responses={"200": {"description": "A text/event-stream of `session` events.",
-                         "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+      responses={"200": {"description": "A text/event-stream of `session` events, whose `data` is the "
+                                        "PaymentSession as JSON.",
+                         "content": {"text/event-stream": {"schema": {
+                             "type": "object", "required": ["event", "data"],
+                             "properties": {"event": {"type": "string", "enum": ["session"]},
+                                            "data": {"type": "string",
+                                                     "description": "A PaymentSession object as JSON."},
+                                            "id": {"type": "string"}, "retry": {"type": "integer"}}}}}},
                  **error_responses(401, 404)})
 async def session_events(request: web.Request) -> web.StreamResponse:
     use_cases = request.app[USE_CASES]

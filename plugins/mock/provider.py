@@ -237,7 +237,8 @@ class MockProvider:
         except (KeyError, ValueError):
             raise InvalidSignatureError("Mock-Signature has no timestamp") from None
         expected = self.sign(body, timestamp).rsplit("v1=", 1)[1]
-        if not any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", [])):
+        if not any(hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "replace"))  # non-ASCII: no match
+                   for candidate in parts.get("v1", [])):
             raise InvalidSignatureError("Mock-Signature does not match")
         if abs(int(self._clock.now().timestamp()) - timestamp) > TOLERANCE_SECONDS:
             raise InvalidSignatureError("Mock-Signature timestamp outside the tolerance")

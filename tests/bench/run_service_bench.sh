@@ -20,6 +20,7 @@ admin=${PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
 db=${BENCH_DB:-payments_bench}
 venv=${PAYMENTS_VENV:-$repo/.venv}
 harness=${HARNESS:-/work/shared/bench/harness/run_bench.sh}
+workers=${WORKERS:-2}
 workdir=$(mktemp -d /tmp/payments-bench.XXXX)   # server log and the mock provider's state file
 log=$workdir/server.log
 
@@ -29,7 +30,7 @@ export PAYMENTS_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex
 export PAYMENTS_MOCK_WEBHOOK_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 export PAYMENTS_MOCK_STATE_PATH=$workdir/mock-state.sqlite3
 
-(cd "$workdir" && exec "$venv/bin/payments" serve --port "$port" --workers "${WORKERS:-2}") >"$log" 2>&1 &
+(cd "$workdir" && exec "$venv/bin/payments" serve --port "$port" --workers "$workers") >"$log" 2>&1 &
 pid=$!
 cleanup() {
   kill -TERM "$pid" 2>/dev/null || true
@@ -45,6 +46,14 @@ for _ in $(seq 120); do   # up to 60 s: migration + worker start-up
   sleep 0.5
 done
 curl -fs "http://127.0.0.1:$port/healthz" >/dev/null || { echo "service did not start:"; tail -50 "$log"; exit 1; }
+# /healthz answers once ONE worker is up; the harness counts the processes that take its connections
+# right away, so also wait (≤ 30 s) until every worker holds its PostgreSQL connection (= app started).
+for _ in $(seq 60); do
+  procs=$( ( [[ $workers -gt 1 ]] && pgrep -P "$pid" || echo "$pid" ) | sed 's/^/pid=/' )
+  ready=$(ss -Htnp state established '( dport = :5432 )' | grep -o 'pid=[0-9]*' | sort -u | grep -cxF "$procs" || true)
+  [[ $ready -ge $workers ]] && break
+  sleep 0.5
+done
 
 status=0
 "$harness" --url "http://127.0.0.1:$port" --jwt-secret "$PAYMENTS_JWT_SECRET" \

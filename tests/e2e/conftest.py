@@ -109,14 +109,15 @@ class LiveApi(Api):
 
 @pytest.fixture
 async def make_live_api(aiohttp_server, aiohttp_client):
-    """`await make_live_api(clock=…, lose_notifications=…, redelivery_delays=…, **PAYMENTS_*)`: the real
-    app (in-memory adapters) served on a free port of 127.0.0.1 with PAYMENTS_PUBLIC_URL pointing at
-    it. Its mock provider sends each notification over HTTP to the app's own webhook, re-sending
-    after `redelivery_delays` (short here) until acknowledged; `lose_notifications=True` sends none.
-    At the end, notifications still in flight are awaited (bounded) before the servers stop."""
+    """`await make_live_api(clock=…, lose_notifications=…, background_jobs=…, redelivery_delays=…,
+    **PAYMENTS_*)`: the real app (in-memory adapters) served on a free port of 127.0.0.1 with
+    PAYMENTS_PUBLIC_URL pointing at it (background jobs off unless asked). Its mock provider sends
+    each notification over HTTP to the app's own webhook, re-sending after `redelivery_delays`
+    (short here) until acknowledged; `lose_notifications=True` sends none. At the end,
+    notifications still in flight are awaited (bounded) before the servers stop."""
     made: list[tuple[MockProvider, httpx.AsyncClient]] = []
 
-    async def make(*, clock=None, lose_notifications: bool = False,
+    async def make(*, clock=None, lose_notifications: bool = False, background_jobs: bool = False,
                    redelivery_delays: tuple[float, ...] = FAST_REDELIVERY, **overrides: str) -> LiveApi:
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
@@ -132,7 +133,7 @@ async def make_live_api(aiohttp_server, aiohttp_client):
             if clock is not None:
                 in_memory_adapters.provides.clock.override(providers.Object(clock))
             in_memory_adapters.provides.payment_providers.override(providers.Object(mocks))
-        server = await aiohttp_server(create_app(container, background_jobs=False), port=port)
+        server = await aiohttp_server(create_app(container, background_jobs=background_jobs), port=port)
         client = await aiohttp_client(server)
         return LiveApi(client, container, base_url, mocks["mock"])
 

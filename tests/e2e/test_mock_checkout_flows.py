@@ -78,7 +78,7 @@ async def test_a_payer_buys_receives_on_the_checkout_page_and_the_mocks_notifica
     assert parse_timestamp(detail["transaction"]["completed_at"])
     assert [s["status"] for s in detail["sessions"]] == ["completed"]
     paid_page = await open_checkout(browser, started["payment_url"])
-    assert not paid_page.payable and paid_page.outcome == "This order is succeeded."
+    assert not paid_page.payable and "succeeded" in paid_page.outcome
 
 
 async def test_pressing_pay_twice_sends_two_notifications_but_credits_once(live_api, browser):
@@ -139,7 +139,8 @@ async def test_a_declined_attempt_fails_its_session_and_a_retry_in_a_new_session
 
 
 # ---------------------------------------------------------------------- plans
-async def test_upgrades_through_the_page_then_a_downgrade_is_scheduled_for_the_period_end(make_live_api, clock, browser):
+async def test_upgrades_through_the_page_then_a_downgrade_is_scheduled_for_the_period_end(
+        make_live_api, clock, browser):
     api = await make_live_api(clock=clock)
 
     status, to_pro = await change_plan(api, "pro", "wechat_pay")

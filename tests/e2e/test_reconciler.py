@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 
 from e2e_support import SESSIONS, buy, membership, ok, parse_timestamp, session, transaction
-from live import open_checkout, pay_through_page
+from live import eventually, open_checkout, pay_through_page
 from ports.payment_provider import PaymentState
 
 
@@ -51,7 +51,7 @@ async def test_a_lost_notification_is_recovered_by_the_reconciler_and_credited_o
 
     again = await lossy_api.use_cases.reconcile_payments()
     assert (again.checked, again.applied) == (0, 0)
-    for later in (timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2)):  # a paid session is never asked again
+    for later in (timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2)):  # a paid session: never again
         clock.advance(later)
         assert (await lossy_api.use_cases.reconcile_payments()).checked == 0
     assert await purchased(lossy_api) == 10
@@ -129,3 +129,33 @@ async def test_an_expired_unpaid_session_gets_one_last_check_and_then_none(lossy
     assert detail["transaction"]["status"] == "expired"
     assert [s["status"] for s in detail["sessions"]] == ["expired"]
     assert await purchased(lossy_api) == 0
+
+
+# ---------------------------------------------------------------------- the background jobs
+@pytest.fixture
+def quick_jobs(monkeypatch):
+    """The app's background jobs every 20 ms instead of every 10-15 s."""
+    from entrypoints.http import app as app_module
+
+    monkeypatch.setattr(app_module, "SWEEP_INTERVAL", timedelta(milliseconds=20))
+    monkeypatch.setattr(app_module, "RECONCILE_INTERVAL", timedelta(milliseconds=20))
+
+
+async def test_the_background_jobs_recover_a_lost_payment_and_expire_an_unpaid_purchase(
+        make_live_api, clock, browser, quick_jobs):
+    api = await make_live_api(clock=clock, lose_notifications=True, background_jobs=True)
+    paid = await buy(api, 10)
+    unpaid = await buy(api, 1)
+    await pay_through_page(browser, paid["session"]["payment_url"])
+    assert await purchased(api) == 0
+
+    clock.advance(timedelta(minutes=1))  # the reconciler's first check is due
+    await eventually(lambda: purchased(api), lambda n: n == 10, what="the reconciler job to credit the payment")
+    clock.set(parse_timestamp(unpaid["session"]["expires_at"]))  # the sweep is due
+    expired = await eventually(lambda: transaction(api, unpaid["transaction"]["id"]),
+                               lambda d: d["transaction"]["status"] == "expired", what="the sweep job")
+
+    assert [s["status"] for s in expired["sessions"]] == ["expired"]
+    assert (await api.mock.query_payment(unpaid["session"]["order_id"])).state is PaymentState.CLOSED
+    assert await purchased(api) == 10
+    assert (await transaction(api, paid["transaction"]["id"]))["transaction"]["status"] == "succeeded"

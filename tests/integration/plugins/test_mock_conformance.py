@@ -9,6 +9,7 @@ import pytest
 from adapters.clock import FixedClock
 from plugins.conformance import TOLERANCE_SECONDS, BaseHarness, Notification, ProviderConformance
 from plugins.mock import MockProvider
+from plugins.mock.provider import SIGNATURE_HEADER
 from plugins.mock.remote import InMemoryRemote, SqliteRemote
 from ports.payment_provider import PaymentOrder
 
@@ -34,6 +35,9 @@ class MockHarness(BaseHarness):
     def stale_notification(self, order: PaymentOrder, *, age_seconds: int = TOLERANCE_SECONDS + 1) -> Notification:
         then = FixedClock(self.clock.now() - timedelta(seconds=age_seconds))
         return MockProvider(webhook_secret=SECRET, public_url=PUBLIC_URL, clock=then).notification_for(order, True)
+
+    def sign_body(self, body: bytes) -> dict[str, str]:
+        return {SIGNATURE_HEADER: self.provider.sign(body, int(self.clock.now().timestamp()))}
 
     def pay_remotely(self, order_id: str) -> None:
         self.provider.settle(order_id, True)
