@@ -278,6 +278,14 @@ class InMemoryRefundRepository:
     async def update(self, refund: Refund) -> None:
         self._s.write("refunds", refund.id, refund)
 
+    async def get_by_refund_order_id(self, refund_order_id: str, *, for_update: bool = False) -> Refund | None:
+        found = next((r for r in self._s.rows("refunds") if r.refund_order_id == refund_order_id), None)
+        return await self.get(found.id, for_update=True) if found is not None and for_update else found
+
+    async def list_pending(self, created_before: datetime, limit: int) -> list[Refund]:
+        pending = [r for r in self._s.rows("refunds") if r.status.value == "pending" and r.created_at <= created_before]
+        return sorted(pending, key=lambda r: (r.created_at, r.id))[:limit]
+
     async def list_for_transaction(self, transaction_id: str) -> list[Refund]:
         return sorted((r for r in self._s.rows("refunds") if r.transaction_id == transaction_id),
                       key=lambda r: (r.created_at, r.id))

@@ -46,7 +46,7 @@ from ports.use_cases.open_session import OpenSession
 from ports.use_cases.payment_flow import ProviderOrders
 from ports.use_cases.purchase_receives import PurchaseReceives
 from ports.use_cases.reconcile_payments import ReconcilePayments
-from ports.use_cases.refund_payments import SubmitRefund
+from ports.use_cases.refund_payments import RetryRefunds, SubmitRefund
 from ports.use_cases.settings import UseCaseSettings
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -172,6 +172,7 @@ class UseCases(containers.DeclarativeContainer):
                                             orders=orders, refunds=submit_refund, clock=adapters.clock,
                                             ids=adapters.ids, settings=settings)
     expire_sessions = providers.Factory(ExpireSessions, uow=adapters.uow, orders=orders, clock=adapters.clock)
+    retry_refunds = providers.Factory(RetryRefunds, uow=adapters.uow, submit=submit_refund, clock=adapters.clock)
     reconcile_payments = providers.Factory(ReconcilePayments, uow=adapters.uow, providers=adapters.registry,
                                            notifications=handle_notification, clock=adapters.clock)
 

@@ -24,7 +24,7 @@ from ports.use_cases.list_transactions import ListTransactions
 from ports.use_cases.open_session import OpenSession
 from ports.use_cases.payment_flow import ProviderOrders
 from ports.use_cases.purchase_receives import PurchaseReceives
-from ports.use_cases.refund_payments import SubmitRefund
+from ports.use_cases.refund_payments import RetryRefunds, SubmitRefund
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import MembershipView
 
@@ -64,6 +64,7 @@ class World:
             providers=self.registry, orders=self.orders, refunds=self.submit_refund, ids=self.ids,
             settings=self.settings, **common)
         self.expire_sessions = ExpireSessions(orders=self.orders, **common)
+        self.retry_refunds = RetryRefunds(submit=self.submit_refund, **common)
 
     async def pay(self, session, succeeded: bool = True) -> NotificationResult:
         """The payer pays (or declines) `session` on the mock's page; its notification arrives."""

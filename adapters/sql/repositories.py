@@ -302,6 +302,19 @@ class SqlRefundRepository:
     async def update(self, refund: Refund) -> None:
         await self._c.update_aggregate(payment_refunds, mapping.refund_to_row(refund), refund)
 
+    async def get_by_refund_order_id(self, refund_order_id: str, *, for_update: bool = False) -> Refund | None:
+        query = sa.select(payment_refunds).where(payment_refunds.c.refund_order_id == refund_order_id)
+        if for_update:
+            query = self._c.locked(query, of=payment_refunds)
+        row = await self._c.fetch_one(query)
+        return None if row is None else mapping.refund_from_row(row)
+
+    async def list_pending(self, created_before: datetime, limit: int) -> list[Refund]:
+        r = payment_refunds
+        query = (sa.select(r).where(r.c.status == "pending", r.c.created_at <= created_before)
+                 .order_by(r.c.created_at, r.c.id).limit(limit))
+        return [mapping.refund_from_row(row) for row in await self._c.fetch_all(query)]
+
     async def list_for_transaction(self, transaction_id: str) -> list[Refund]:
         r = payment_refunds
         query = sa.select(r).where(r.c.transaction_id == transaction_id).order_by(r.c.created_at, r.c.id)

@@ -237,6 +237,8 @@ payment_refunds = sa.Table(
     sa.UniqueConstraint("refund_order_id"),
     sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
     sa.Index("ix_payment_refunds_transaction", "transaction_id", "created_at", "id"),
+    sa.Index("ix_payment_refunds_pending", "created_at", "id", postgresql_where=sa.text("status = 'pending'"),
+             sqlite_where=sa.text("status = 'pending'")),
 )
 
 # Saved (tokenized) payment methods, for the features to come: only the provider's token and

@@ -37,11 +37,12 @@ log = logging.getLogger("payments.app")
 MAX_BODY_BYTES = 256 * 1024
 SWEEP_INTERVAL = timedelta(seconds=15)
 RECONCILE_INTERVAL = timedelta(seconds=10)
+REFUND_RETRY_INTERVAL = timedelta(seconds=60)
 PURGE_INTERVAL = timedelta(hours=1)
 USE_CASE_NAMES = ("purchase_receives", "change_plan", "open_session", "cancel_transaction", "get_session",
                   "get_transaction", "list_transactions", "get_membership", "get_pricing", "list_payment_methods",
                   "consume_receives", "handle_notification", "expire_sessions", "submit_refund",
-                  "reconcile_payments")
+                  "reconcile_payments", "retry_refunds")
 
 
 def create_app(container, *, background_jobs: bool = True) -> web.Application:
@@ -79,6 +80,7 @@ def _resources(container, background_jobs: bool):
         if background_jobs:
             jobs.start(SWEEP_INTERVAL, use_cases.expire_sessions, "expire-sessions")
             jobs.start(RECONCILE_INTERVAL, use_cases.reconcile_payments, "reconcile-payments")
+            jobs.start(REFUND_RETRY_INTERVAL, use_cases.retry_refunds, "retry-refunds")
             jobs.start(PURGE_INTERVAL, lambda: store.purge(clock.now() - RETENTION), "purge-idempotency-keys")
         try:
             yield

@@ -21,8 +21,9 @@ from collections.abc import Mapping
 
 import httpx
 
-from domain.errors import DomainValidationError, InvalidSignatureError, ProviderError
+from domain.errors import DomainValidationError, InvalidSignatureError, ProviderError, ProviderUnavailableError
 from domain.money import Currency, Money
+from plugins.mock.faults import FaultPlan
 from plugins.mock.remote import InMemoryRemote, MockOrder, OrderConflictError, SqliteRemote
 from ports.clock import Clock
 from ports.payment_provider import (
@@ -69,7 +70,8 @@ class MockProvider:
 
     def __init__(self, *, webhook_secret: str, public_url: str, clock: Clock, name: str = "mock",
                  http: httpx.AsyncClient | None = None, remote: InMemoryRemote | SqliteRemote | None = None,
-                 redelivery_delays: tuple[float, ...] = REDELIVERY_DELAYS, lose_notifications: bool = False) -> None:
+                 redelivery_delays: tuple[float, ...] = REDELIVERY_DELAYS, lose_notifications: bool = False,
+                 faults: FaultPlan | None = None) -> None:
         self.name = name
         self._secret = webhook_secret.encode()
         self._public_url = public_url.rstrip("/")
@@ -78,6 +80,7 @@ class MockProvider:
         self._remote = remote if remote is not None else InMemoryRemote()
         self._redelivery_delays = redelivery_delays
         self._lose_notifications = lose_notifications
+        self._plan = faults or FaultPlan()
         self._deliveries: set[asyncio.Task] = set()
         self._faults: dict[str, list[ProviderError]] = {}
 
@@ -91,17 +94,30 @@ class MockProvider:
         return cls(webhook_secret=settings.get("PAYMENTS_MOCK_WEBHOOK_SECRET") or DEVELOPMENT_WEBHOOK_SECRET,
                    public_url=settings.get("PAYMENTS_PUBLIC_URL") or "http://127.0.0.1:8080", clock=clock,
                    http=http, remote=SqliteRemote(state_path),
-                   lose_notifications=settings.get("PAYMENTS_MOCK_LOSE_NOTIFICATIONS", "").lower() == "true")
+                   faults=FaultPlan.from_settings(settings))
 
     def inject_fault(self, operation: str, error: ProviderError, times: int = 1) -> None:
         """Make the next `times` calls of `operation` ("open_payment", "query_payment",
         "close_payment", "refund") raise `error`, as a failing remote would (fault drills)."""
         self._faults.setdefault(operation, []).extend([error] * times)
 
-    def _maybe_fail(self, operation: str) -> None:
+    def _maybe_fail(self, operation: str) -> str | None:
+        """Raise an injected fault, or draw one from the fault plan: `unavailable` and `error`
+        raise now; `timeout` is returned, for the caller to do the work and then lose the answer."""
         pending = self._faults.get(operation)
         if pending:
             raise pending.pop(0)
+        kind = self._plan.draw(operation)
+        if kind == "unavailable":
+            raise ProviderUnavailableError(f"mock {operation}: 503 (fault drill)")
+        if kind == "error":
+            raise ProviderError(f"mock {operation}: refused (fault drill)")
+        return kind
+
+    async def _lose_answer(self, operation: str, kind: str | None) -> None:
+        if kind == "timeout":
+            await asyncio.sleep(self._plan.timeout_seconds)
+            raise ProviderUnavailableError(f"mock {operation}: timed out (fault drill)")
 
     @property
     def capabilities(self) -> ProviderCapabilities:
@@ -113,33 +129,36 @@ class MockProvider:
 
     # ------------------------------------------------------------------ orders
     async def open_payment(self, order: PaymentOrder) -> PaymentInstructions:
-        self._maybe_fail("open_payment")
+        fault = self._maybe_fail("open_payment")
         try:
             self._remote.open(order)
         except OrderConflictError:
             raise ProviderError(f"order {order.order_id} exists with other parameters") from None
+        await self._lose_answer("open_payment", fault)
         url = f"{self._public_url}/mock-checkout/{order.session_id}"
         return PaymentInstructions(payment_url=url, qr_code=url, provider_reference=f"mock_{order.order_id}")
 
     async def query_payment(self, order_id: str) -> PaymentStatus:
-        self._maybe_fail("query_payment")
+        fault = self._maybe_fail("query_payment")
         found = self._remote.get(order_id)
+        await self._lose_answer("query_payment", fault)
         if found is None:
             return PaymentStatus(order_id, PaymentState.PENDING)
         return PaymentStatus(order_id, found.state, found.order.amount, f"mock_{order_id}",
                              failure_reason="declined" if found.state is PaymentState.FAILED else None)
 
     async def close_payment(self, order_id: str) -> None:
-        self._maybe_fail("close_payment")
+        fault = self._maybe_fail("close_payment")
         found = self._remote.get(order_id)
         if found is None or found.state is PaymentState.CLOSED:
             return
         if found.state is PaymentState.SUCCEEDED:
             raise ProviderError(f"order {order_id} is paid and cannot be closed")
         self._remote.set_state(order_id, PaymentState.CLOSED)
+        await self._lose_answer("close_payment", fault)
 
     async def refund(self, refund: RefundOrder) -> RefundResult:
-        self._maybe_fail("refund")
+        fault = self._maybe_fail("refund")
         found = self._remote.get(refund.payment_order_id)
         if found is None or found.state is not PaymentState.SUCCEEDED:
             raise ProviderError(f"order {refund.payment_order_id} is not paid")
@@ -147,6 +166,7 @@ class MockProvider:
             if refund.amount.amount + found.refunded > found.order.amount.amount:
                 raise ProviderError("refund exceeds the payment")
             self._remote.refund(refund.payment_order_id, refund.refund_order_id, refund.amount.amount)
+        await self._lose_answer("refund", fault)
         return RefundResult(refund.refund_order_id, RefundState.SUCCEEDED, f"mock_re_{refund.refund_order_id}")
 
     async def query_refund(self, refund_order_id: str, payment_order_id: str) -> RefundResult:
@@ -180,7 +200,7 @@ class MockProvider:
         if found is None:
             raise ProviderError(f"no mock order for session {session_id}")
         _, body = self.settle(found.order.order_id, succeeded)
-        if not self._lose_notifications:
+        if not self._lose_notifications and not self._plan.lose_notification():
             task = asyncio.get_running_loop().create_task(self.deliver(found.order.notify_url, body))
             self._deliveries.add(task)
             task.add_done_callback(self._deliveries.discard)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import attrs
 
 from domain.errors import InvalidSignatureError, ProviderNotFoundError
-from domain.refund import Refund
+from domain.refund import Refund, RefundStatus
 from domain.session import PaymentSession, SessionStatus
 from domain.transaction import TransactionStatus, TransactionType
 from ports.clock import Clock
@@ -115,6 +115,8 @@ class HandleNotification:
                 applied = await self._payment_succeeded(uow, found, membership, now)
             elif event.kind in (ProviderEventKind.PAYMENT_FAILED, ProviderEventKind.PAYMENT_CLOSED):
                 applied = await self._payment_ended(uow, found, event, now)
+            elif event.kind in (ProviderEventKind.REFUND_SUCCEEDED, ProviderEventKind.REFUND_FAILED):
+                applied = await self._refund_ended(uow, event, now)
             else:
                 applied = _Applied("ignored")
             await uow.commit()
@@ -193,6 +195,20 @@ class HandleNotification:
             membership.apply_upgrade(new_plan, catalog, now)
         await uow.memberships.update(membership)
         return None
+
+    @staticmethod
+    async def _refund_ended(uow: UnitOfWork, event: ProviderEvent, now) -> _Applied:
+        refund = (await uow.refunds.get_by_refund_order_id(event.refund_order_id, for_update=True)
+                  if event.refund_order_id else None)
+        if refund is None or refund.status is not RefundStatus.PENDING:
+            return _Applied("ignored")
+        if event.kind is ProviderEventKind.REFUND_SUCCEEDED:
+            refund.succeed(event.provider_reference, now)
+        else:
+            refund.fail(now)
+            log.error("refund %s of session %s failed at %s", refund.id, refund.session_id, refund.provider)
+        await uow.refunds.update(refund)
+        return _Applied("applied")
 
     async def _payment_ended(self, uow: UnitOfWork, found: PaymentSession, event: ProviderEvent, now) -> _Applied:
         transaction, session, _ = await self._lock(uow, found)

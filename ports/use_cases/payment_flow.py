@@ -6,12 +6,13 @@ idempotency key; (3) the outcome is recorded in a second unit of work.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
 import attrs
 
-from domain.errors import ProviderError
+from domain.errors import ProviderError, ProviderUnavailableError
 from domain.session import PaymentSession
 from domain.transaction import Transaction, TransactionType
 from ports.clock import Clock
@@ -20,6 +21,10 @@ from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.settings import UseCaseSettings
 
 log = logging.getLogger("payments.flow")
+# An unknown outcome (timeout, 5xx) is retried with the same order id, which the provider treats
+# as the same order: never a second provider order. Then the session fails and its order is closed.
+OPEN_ATTEMPTS = 3
+RETRY_DELAY_SECONDS = 0.2
 
 
 def describe(transaction: Transaction) -> str:
@@ -48,11 +53,21 @@ class ProviderOrders:
             payment_method=session.payment_method, expires_at=session.expires_at,
             notify_url=self._settings.notify_url(provider.name), return_url=session.return_url,
         )
-        try:
-            instructions = await provider.open_payment(order)
-        except ProviderError as error:
-            await self._record_failure(session, error)
-            raise
+        instructions = None
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                instructions = await provider.open_payment(order)
+                break
+            except ProviderUnavailableError as error:  # outcome unknown: ask again for the same order
+                if attempt + 1 == OPEN_ATTEMPTS:
+                    await self._record_failure(session, error)
+                    await self.close([session])  # it may exist at the provider: make it unpayable
+                    raise
+                await asyncio.sleep(RETRY_DELAY_SECONDS * (attempt + 1))
+            except ProviderError as error:
+                await self._record_failure(session, error)
+                raise
+        assert instructions is not None
         now = self._clock.now()
         async with self._uow() as uow:
             stored = await uow.sessions.get(session.id, for_update=True)

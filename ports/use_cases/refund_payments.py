@@ -6,6 +6,7 @@ a crash or a timeout) can never refund twice."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import attrs
 
@@ -59,3 +60,23 @@ class SubmitRefund:
                 await uow.refunds.update(refund)
                 await uow.commit()
             return refund.status.value
+
+
+@attrs.define
+class RetryRefunds:
+    """Send again the refunds still pending a while after they were created (the provider was
+    down, or answered "pending"): the same refund number never refunds twice, and the provider's
+    answer moves them on. Run periodically."""
+
+    _uow: UnitOfWorkFactory
+    _submit: SubmitRefund
+    _clock: Clock
+    min_age: timedelta = timedelta(minutes=1)
+    batch_size: int = 50
+
+    async def __call__(self) -> int:
+        async with self._uow(read_only=True) as uow:
+            pending = await uow.refunds.list_pending(self._clock.now() - self.min_age, self.batch_size)
+        for refund in pending:
+            await self._submit(refund.id)
+        return len(pending)

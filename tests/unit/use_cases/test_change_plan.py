@@ -24,6 +24,7 @@ from ports.use_cases.change_plan import (
     UpgradeStarted,
 )
 from ports.use_cases.consume_receives import ConsumeReceivesCommand
+from ports.use_cases.payment_flow import OPEN_ATTEMPTS
 from world import START, World
 
 FEB_28 = datetime(2026, 2, 28, 10, tzinfo=timezone.utc)  # end of the period that starts at START
@@ -396,7 +397,7 @@ async def test_an_upgrade_with_a_foreign_return_url_is_refused():
 
 async def test_a_provider_outage_leaves_the_upgrade_pending_and_the_plan_unchanged():
     world = World()
-    world.mock.inject_fault("open_payment", ProviderUnavailableError("down"))
+    world.mock.inject_fault("open_payment", ProviderUnavailableError("down"), times=OPEN_ATTEMPTS)
 
     with pytest.raises(ProviderUnavailableError):
         await change(world, "pro", "alipay")

@@ -8,6 +8,7 @@ from ports.payment_provider import PaymentState
 from ports.use_cases.cancel_transaction import CancelTransactionCommand
 from ports.use_cases.expire_sessions import ExpiryReport
 from ports.use_cases.open_session import OpenSessionCommand
+from ports.use_cases.payment_flow import OPEN_ATTEMPTS
 from world import World
 
 
@@ -59,7 +60,7 @@ async def test_a_transaction_whose_only_session_failed_expires_once_that_session
 
 async def test_a_transaction_whose_session_failed_at_the_provider_expires_too():
     world = World()
-    world.mock.inject_fault("open_payment", ProviderUnavailableError("down"))
+    world.mock.inject_fault("open_payment", ProviderUnavailableError("down"), times=OPEN_ATTEMPTS)
     with pytest.raises(ProviderUnavailableError):
         await buy(world, "alice", 10)
     world.advance(hours=1, seconds=1)

@@ -16,6 +16,7 @@ from domain.money import CNY, Money
 from ports.payment_provider import PaymentState
 from ports.use_cases.cancel_transaction import CancelTransactionCommand
 from ports.use_cases.open_session import OpenSessionCommand
+from ports.use_cases.payment_flow import OPEN_ATTEMPTS
 from world import World
 
 
@@ -185,7 +186,7 @@ async def test_a_provider_outage_while_replacing_fails_the_new_session_and_a_lat
     world = World()
     bought = await buy(world, "alice", 10)
     world.advance(minutes=1)
-    world.mock.inject_fault("open_payment", ProviderUnavailableError("down"))
+    world.mock.inject_fault("open_payment", ProviderUnavailableError("down"), times=OPEN_ATTEMPTS)
 
     with pytest.raises(ProviderUnavailableError):
         await world.open_session(OpenSessionCommand("alice", bought.transaction.id))

@@ -17,6 +17,7 @@ from domain.errors import (
 from domain.money import CNY, Money
 from ports.payment_provider import PaymentState
 from ports.use_cases.open_session import OpenSessionCommand
+from ports.use_cases.payment_flow import OPEN_ATTEMPTS
 from world import START, World
 
 ORDER_ID = re.compile(r"^[A-Za-z0-9]{6,32}$")
@@ -213,7 +214,7 @@ async def test_a_quantity_that_is_not_a_whole_number_is_refused():
 
 async def test_a_provider_outage_at_opening_fails_the_session_but_keeps_the_transaction_pending():
     world = World()
-    world.mock.inject_fault("open_payment", ProviderUnavailableError("the mock is down"))
+    world.mock.inject_fault("open_payment", ProviderUnavailableError("the mock is down"), times=OPEN_ATTEMPTS)
 
     with pytest.raises(ProviderUnavailableError):
         await buy(world, "alice", 10)
@@ -227,7 +228,7 @@ async def test_a_provider_outage_at_opening_fails_the_session_but_keeps_the_tran
 
 async def test_after_a_provider_outage_a_new_session_can_be_opened_and_paid():
     world = World()
-    world.mock.inject_fault("open_payment", ProviderUnavailableError("the mock is down"))
+    world.mock.inject_fault("open_payment", ProviderUnavailableError("the mock is down"), times=OPEN_ATTEMPTS)
     with pytest.raises(ProviderUnavailableError):
         await buy(world, "alice", 10)
     [transaction] = await all_transactions(world)
@@ -241,3 +242,14 @@ async def test_after_a_provider_outage_a_new_session_can_be_opened_and_paid():
     assert found.transaction.status == "succeeded"
     assert [s.status for s in found.sessions] == ["failed", "completed"]
     assert (await world.membership("alice")).purchased_remaining == 10
+
+
+async def test_a_passing_outage_at_opening_is_retried_with_the_same_order_id():
+    world = World()
+    world.mock.inject_fault("open_payment", ProviderUnavailableError("one 503"))
+
+    bought = await buy(world, "alice", 10)
+
+    assert bought.session.status == "open" and bought.session.payment_url
+    status = await world.mock.query_payment(bought.session.order_id)
+    assert (status.state.value, status.amount) == ("pending", bought.transaction.total)

@@ -8,6 +8,7 @@ from domain.money import CNY, Money
 from domain.refund import RefundStatus
 from ports.payment_provider import RefundOrder, RefundState
 from ports.use_cases.open_session import OpenSessionCommand
+from ports.payment_provider import ProviderEvent, ProviderEventKind
 from world import World
 
 
@@ -118,3 +119,35 @@ async def test_an_unknown_refund_cannot_be_submitted():
 
     with pytest.raises(LookupError):
         await world.submit_refund("rf_nope")
+
+
+async def test_the_retry_job_sends_again_only_refunds_pending_for_a_minute():
+    world = World()
+    world.mock.inject_fault("refund", ProviderUnavailableError("timeout"))
+    await pay_twice(world)
+
+    assert await world.retry_refunds() == 0  # too young: the first attempt may still be under way
+    world.advance(minutes=2)
+    assert await world.retry_refunds() == 1
+    assert await world.retry_refunds() == 0  # nothing pending any more
+
+    refund = the_refund(world)
+    assert refund.status is RefundStatus.SUCCEEDED
+    await assert_refunded_exactly_once_at_the_provider(world, refund)
+
+
+async def test_a_refund_notification_settles_a_pending_refund_once():
+    world = World()
+    world.mock.inject_fault("refund", ProviderUnavailableError("timeout"))
+    await pay_twice(world)
+    refund = the_refund(world)
+    event = ProviderEvent(event_id="evt_refund_1", kind=ProviderEventKind.REFUND_SUCCEEDED,
+                          order_id=refund.payment_order_id, refund_order_id=refund.refund_order_id,
+                          provider_reference="re_1")
+
+    first = await world.handle_notification.apply_event(world.mock, event)
+    again = await world.handle_notification.apply_event(world.mock, event)
+
+    assert (first, again) == ("applied", "duplicate")
+    settled = the_refund(world)
+    assert (settled.status, settled.provider_reference) == (RefundStatus.SUCCEEDED, "re_1")

@@ -1,0 +1,73 @@
+"""Fault drills for the mock provider: make its "remote" fail the way real ones do.
+
+Configured with `PAYMENTS_MOCK_FAULTS`, a comma-separated list of `operation=kind:rate`, e.g.
+`open_payment=timeout:0.3,query_payment=unavailable:0.2,refund=error:0.1`, where `operation` is
+one of open_payment, query_payment, close_payment, refund and `kind` is
+
+- `unavailable`: the remote answers 5xx at once (outcome unknown: `ProviderUnavailableError`);
+- `timeout`: the remote does the work, but its answer never arrives: after `PAYMENTS_MOCK_TIMEOUT_SECONDS`
+  (default 1) the call raises `ProviderUnavailableError` (the order or refund exists nonetheless);
+- `error`: the remote refuses (`ProviderError`).
+
+and `rate` the share of calls that fail (0-1). `PAYMENTS_MOCK_LOSE_NOTIFICATIONS` is `true` or a
+rate: the share of checkouts whose notification is never sent.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+import attrs
+
+OPERATIONS = ("open_payment", "query_payment", "close_payment", "refund")
+KINDS = ("unavailable", "timeout", "error")
+
+
+@attrs.frozen
+class Fault:
+    kind: str
+    rate: float  # a probability, not money
+
+
+@attrs.define
+class FaultPlan:
+    faults: dict[str, Fault] = attrs.field(factory=dict)
+    timeout_seconds: float = 1.0
+    lose_notifications: float = 0.0
+    _random: random.Random = attrs.field(factory=random.Random)
+
+    def draw(self, operation: str) -> str | None:
+        """The kind of fault this call of `operation` suffers, if any."""
+        fault = self.faults.get(operation)
+        if fault is not None and self._random.random() < fault.rate:
+            return fault.kind
+        return None
+
+    def lose_notification(self) -> bool:
+        return self.lose_notifications > 0 and self._random.random() < self.lose_notifications
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, str]) -> FaultPlan:
+        faults = {}
+        for item in filter(None, (part.strip() for part in settings.get("PAYMENTS_MOCK_FAULTS", "").split(","))):
+            operation, _, spec = item.partition("=")
+            kind, _, rate = spec.partition(":")
+            if operation not in OPERATIONS or kind not in KINDS:
+                raise ValueError(f"PAYMENTS_MOCK_FAULTS: {item!r} is not operation=kind:rate "
+                                 f"(operations {', '.join(OPERATIONS)}; kinds {', '.join(KINDS)})")
+            faults[operation] = Fault(kind, _rate("PAYMENTS_MOCK_FAULTS", rate or "1"))
+        lose = settings.get("PAYMENTS_MOCK_LOSE_NOTIFICATIONS", "").strip().lower()
+        return cls(faults=faults, timeout_seconds=_rate("PAYMENTS_MOCK_TIMEOUT_SECONDS",
+                                                        settings.get("PAYMENTS_MOCK_TIMEOUT_SECONDS", "1"), 60),
+                   lose_notifications=1.0 if lose == "true" else (0.0 if lose in ("", "false") else
+                                                                 _rate("PAYMENTS_MOCK_LOSE_NOTIFICATIONS", lose)))
+
+
+def _rate(name: str, text: str, high: float = 1.0) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is not a number") from None
+    if not 0 <= value <= high:
+        raise ValueError(f"{name}: {value} is not between 0 and {high}")
+    return value
