@@ -18,6 +18,7 @@ from e2e_support import (
     ok,
     transaction_count,
 )
+from ports.use_cases.payment_flow import OPEN_ATTEMPTS
 
 BODY = {"amount": 10, "payment_method": "wechat_pay"}
 
@@ -124,7 +125,7 @@ async def test_a_state_conflict_is_kept_and_replayed(make_api):
 
 
 async def test_a_provider_failure_is_kept_and_replayed(api):
-    (await mock_provider(api)).inject_fault("open_payment", ProviderUnavailableError("timed out"))
+    (await mock_provider(api)).inject_fault("open_payment", ProviderUnavailableError("timed out"), times=OPEN_ATTEMPTS)
     failed = await api.post(RECEIVES, BODY, headers=keyed("k-1"))
     await error_of(failed, 503, "provider_unavailable")
 

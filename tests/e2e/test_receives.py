@@ -18,6 +18,7 @@ from e2e_support import (
     transaction,
     transaction_count,
 )
+from ports.use_cases.payment_flow import OPEN_ATTEMPTS
 
 
 async def test_buying_receives_answers_201_with_a_pending_transaction_and_an_open_session(api):
@@ -157,7 +158,7 @@ async def test_a_method_no_provider_serves_is_refused_with_payment_method_unavai
 
 async def test_a_provider_that_does_not_answer_gives_503_and_leaves_the_transaction_pending(api):
     mock = await mock_provider(api)
-    mock.inject_fault("open_payment", ProviderUnavailableError("timed out"))
+    mock.inject_fault("open_payment", ProviderUnavailableError("timed out"), times=OPEN_ATTEMPTS)
 
     response = await api.post(RECEIVES, {"amount": 10, "payment_method": "wechat_pay"})
 
