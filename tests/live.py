@@ -213,6 +213,8 @@ class Service:
     """A running service at `base_url` (a test server or a `payments serve` process), called over
     plain HTTP with bearer tokens signed by `jwt_secret`."""
 
+    process: subprocess.Popen | None = None  # set by `serve_process`
+
     def __init__(self, http: aiohttp.ClientSession, base_url: str, jwt_secret: str) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
@@ -255,11 +257,13 @@ PROCESS_JWT_SECRET = "process-test-secret-0123456789abcdef0123"
 
 @asynccontextmanager
 async def serve_process(http: aiohttp.ClientSession, workdir: Path, name: str = "server", *,
-                        public_url: bool = True, **environ: str) -> AsyncIterator[Service]:
+                        public_url: bool = True, workers: int = 1, **environ: str) -> AsyncIterator[Service]:
     """A `payments serve --port <free port>` process run from `workdir` with these PAYMENTS_*
     variables (default: a SQLite database and mock state in `workdir`; PAYMENTS_PUBLIC_URL set to
-    its own address unless `public_url=False`), once `/readyz` answers 200 (bounded wait). It is
-    stopped with SIGTERM and waited for at the end; its output is in `workdir/<name>.log`."""
+    its own address unless `public_url=False`), once `/readyz` answers 200 (bounded wait). With
+    `workers` > 1 it is a gunicorn master (`--workers N`) whose children are the workers. The
+    yielded service's `process` is the `subprocess.Popen`. It is stopped with SIGTERM and waited
+    for at the end; its output is in `workdir/<name>.log`."""
     port = free_port()
     env = {**os.environ, "PAYMENTS_DATABASE_URL": f"sqlite:///{workdir}/payments.db",
            "PAYMENTS_JWT_SECRET": PROCESS_JWT_SECRET, "PAYMENTS_MOCK_WEBHOOK_SECRET": "process-mock-secret",
@@ -269,8 +273,9 @@ async def serve_process(http: aiohttp.ClientSession, workdir: Path, name: str = 
         env["PAYMENTS_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     log_path = workdir / f"{name}.log"
     with log_path.open("w") as log:
-        process = subprocess.Popen([str(PAYMENTS_BIN), "serve", "--port", str(port)], env=env, cwd=workdir,
-                                   stdout=log, stderr=subprocess.STDOUT)
+        worker_args = ["--workers", str(workers)] if workers != 1 else []
+        process = subprocess.Popen([str(PAYMENTS_BIN), "serve", "--port", str(port), *worker_args], env=env,
+                                   cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
         async def ready() -> bool:
@@ -282,7 +287,9 @@ async def serve_process(http: aiohttp.ClientSession, workdir: Path, name: str = 
             except aiohttp.ClientError:
                 return False
         await eventually(ready, bool, timeout=30, what=f"{name} to be ready")
-        yield Service(http, base_url, env["PAYMENTS_JWT_SECRET"])
+        service = Service(http, base_url, env["PAYMENTS_JWT_SECRET"])
+        service.process = process
+        yield service
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select
 
 from adapters.sql import mapping
+from adapters.sql.statements import Prepared, bind_all, prepared
 from adapters.sql.tables import (
     consumptions,
     memberships,
@@ -51,6 +52,25 @@ class StaleAggregateError(ConcurrentUpdateError):
     loaded (a lost update was prevented), or it was never stored."""
 
 
+def _insert(dialect: str, table: sa.Table) -> Any:
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _locked(dialect: str, query: Select, *, of: sa.Table, skip_locked: bool = False) -> Select:
+    """`SELECT … FOR UPDATE` on PostgreSQL; SQLite's unit of work already holds the write lock."""
+    return query.with_for_update(of=of, skip_locked=skip_locked) if dialect == "postgresql" else query
+
+
+def _by(table: sa.Table, *columns: str, for_update: bool = False, order_by: tuple = ()) -> Prepared:
+    """`SELECT * FROM table WHERE c1 = :c1 AND …` (locked when `for_update`), prepared once."""
+    def build(dialect: str) -> Select:
+        query = sa.select(table).where(*(table.c[name] == sa.bindparam(name) for name in columns))
+        if order_by:
+            query = query.order_by(*order_by)
+        return _locked(dialect, query, of=table) if for_update else query
+    return prepared(("by", table.name, columns, for_update, order_by), build)
+
+
 class SqlContext:
     """What the repositories of one unit of work share: its connection, the dialect, and the
     aggregates stored through them (whose events the unit of work collects after commit)."""
@@ -61,12 +81,10 @@ class SqlContext:
         self.touched: list[Any] = []
 
     def insert(self, table: sa.Table) -> Any:
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+        return _insert(self.dialect, table)
 
     def locked(self, query: Select, *, of: sa.Table, skip_locked: bool = False) -> Select:
-        if self.dialect != "postgresql":
-            return query  # SQLite: the unit of work already holds the write lock
-        return query.with_for_update(of=of, skip_locked=skip_locked)
+        return _locked(self.dialect, query, of=of, skip_locked=skip_locked)
 
     async def fetch_one(self, query: Any) -> Mapping[str, Any] | None:
         return await self.connection.fetch_one(query)
@@ -80,11 +98,34 @@ class SqlContext:
     async def execute(self, query: Any) -> Any:
         return await self.connection.execute(query)
 
+    # ------------------------------------------------------------------ prepared statements
+    async def one(self, statement: Prepared, **values: Any) -> Mapping[str, Any] | None:
+        if self.dialect == "postgresql":
+            return await self.connection.raw_connection.fetchrow(statement.postgres()[0], *statement.arguments(values))
+        return await self.connection.fetch_one(statement.bound(self.dialect, values))
+
+    async def all(self, statement: Prepared, **values: Any) -> list[Mapping[str, Any]]:
+        if self.dialect == "postgresql":
+            return await self.connection.raw_connection.fetch(statement.postgres()[0], *statement.arguments(values))
+        return await self.connection.fetch_all(statement.bound(self.dialect, values))
+
+    async def run(self, statement: Prepared, **values: Any) -> None:
+        if self.dialect == "postgresql":
+            await self.connection.raw_connection.execute(statement.postgres()[0], *statement.arguments(values))
+        else:
+            await self.connection.execute(statement.bound(self.dialect, values))
+
+    async def value(self, statement: Prepared, **values: Any) -> Any:
+        row = await self.one(statement, **values)
+        return None if row is None else row[0]
+
     # ------------------------------------------------------------------ aggregates
     async def insert_aggregate(self, table: sa.Table, row: dict[str, Any], aggregate: Any) -> None:
         key = table.primary_key.columns.values()[0]
-        query = self.insert(table).values(**row).on_conflict_do_nothing().returning(key)
-        if await self.fetch_one(query) is None:
+        columns = tuple(row)
+        statement = prepared(("insert", table.name, columns), lambda dialect: (
+            _insert(dialect, table).values(bind_all(columns)).on_conflict_do_nothing().returning(key)))
+        if await self.one(statement, **row) is None:
             raise DuplicateKeyError(f"{table.name}: a unique key of {row[key.name]!r} is taken")
         self.touched.append(aggregate)
 
@@ -94,9 +135,11 @@ class SqlContext:
         key_value = row.pop(key.name)
         expected = aggregate.version
         row["version"] = expected + 1
-        query = (table.update().where(key == key_value, table.c.version == expected)
-                 .values(**row).returning(table.c.version))
-        if await self.fetch_one(query) is None:
+        columns = tuple(row)
+        statement = prepared(("update", table.name, columns), lambda dialect: (
+            table.update().where(key == sa.bindparam("key_"), table.c.version == sa.bindparam("expected_"))
+            .values(bind_all(columns)).returning(table.c.version)))
+        if await self.one(statement, key_=key_value, expected_=expected, **row) is None:
             stored = await self.fetch_val(sa.select(table.c.version).where(key == key_value))
             if stored is None:
                 raise StaleAggregateError(f"{table.name} {key_value!r} cannot be updated: it was never stored")
@@ -126,6 +169,11 @@ def history_statements(user_id: str, query: TransactionQuery) -> tuple[Select, S
     return page, count
 
 
+_COUNT_PENDING = prepared("count_pending", lambda dialect: (
+    sa.select(sa.func.count()).select_from(transactions)
+    .where(transactions.c.user_id == sa.bindparam("user_id"), transactions.c.status == _PENDING)))
+
+
 class SqlTransactionRepository:
     def __init__(self, context: SqlContext) -> None:
         self._c = context
@@ -135,21 +183,18 @@ class SqlTransactionRepository:
 
     async def get(self, transaction_id: str, *, user_id: str | None = None,
                   for_update: bool = False) -> Transaction | None:
-        query = sa.select(transactions).where(transactions.c.id == transaction_id)
-        if user_id is not None:
-            query = query.where(transactions.c.user_id == user_id)
-        if for_update:
-            query = self._c.locked(query, of=transactions)
-        row = await self._c.fetch_one(query)
+        if user_id is None:
+            row = await self._c.one(_by(transactions, "id", for_update=for_update), id=transaction_id)
+        else:
+            row = await self._c.one(_by(transactions, "id", "user_id", for_update=for_update),
+                                    id=transaction_id, user_id=user_id)
         return None if row is None else mapping.transaction_from_row(row)
 
     async def update(self, transaction: Transaction) -> None:
         await self._c.update_aggregate(transactions, mapping.transaction_to_row(transaction), transaction)
 
     async def count_pending(self, user_id: str) -> int:
-        query = (sa.select(sa.func.count()).select_from(transactions)
-                 .where(transactions.c.user_id == user_id, transactions.c.status == _PENDING))
-        return int(await self._c.fetch_val(query))
+        return int(await self._c.value(_COUNT_PENDING, user_id=user_id))
 
     async def list_pending_plan_changes(self, user_id: str, *, for_update: bool = False) -> list[Transaction]:
         query = (sa.select(transactions)
@@ -189,18 +234,15 @@ class SqlSessionRepository:
 
     async def get(self, session_id: str, *, user_id: str | None = None,
                   for_update: bool = False) -> PaymentSession | None:
-        query = sa.select(payment_sessions).where(payment_sessions.c.id == session_id)
-        if user_id is not None:
-            query = query.where(payment_sessions.c.user_id == user_id)
-        return await self._one(query, for_update)
+        if user_id is None:
+            row = await self._c.one(_by(payment_sessions, "id", for_update=for_update), id=session_id)
+        else:
+            row = await self._c.one(_by(payment_sessions, "id", "user_id", for_update=for_update),
+                                    id=session_id, user_id=user_id)
+        return None if row is None else mapping.session_from_row(row)
 
     async def get_by_order_id(self, order_id: str, *, for_update: bool = False) -> PaymentSession | None:
-        return await self._one(sa.select(payment_sessions).where(payment_sessions.c.order_id == order_id), for_update)
-
-    async def _one(self, query: Select, for_update: bool) -> PaymentSession | None:
-        if for_update:
-            query = self._c.locked(query, of=payment_sessions)
-        row = await self._c.fetch_one(query)
+        row = await self._c.one(_by(payment_sessions, "order_id", for_update=for_update), order_id=order_id)
         return None if row is None else mapping.session_from_row(row)
 
     async def update(self, session: PaymentSession) -> None:
@@ -208,10 +250,8 @@ class SqlSessionRepository:
 
     async def list_for_transaction(self, transaction_id: str, *, for_update: bool = False) -> list[PaymentSession]:
         s = payment_sessions
-        query = sa.select(s).where(s.c.transaction_id == transaction_id).order_by(s.c.created_at, s.c.id)
-        if for_update:
-            query = self._c.locked(query, of=s)
-        return [mapping.session_from_row(row) for row in await self._c.fetch_all(query)]
+        statement = _by(s, "transaction_id", for_update=for_update, order_by=(s.c.created_at, s.c.id))
+        return [mapping.session_from_row(row) for row in await self._c.all(statement, transaction_id=transaction_id)]
 
     async def list_due_for_check(self, now: datetime, limit: int) -> list[PaymentSession]:
         s = payment_sessions
@@ -233,10 +273,7 @@ class SqlMembershipRepository:
         self._c = context
 
     async def get(self, user_id: str, *, for_update: bool = False) -> Membership | None:
-        query = sa.select(memberships).where(memberships.c.user_id == user_id)
-        if for_update:
-            query = self._c.locked(query, of=memberships)
-        row = await self._c.fetch_one(query)
+        row = await self._c.one(_by(memberships, "user_id", for_update=for_update), user_id=user_id)
         return None if row is None else mapping.membership_from_row(row)
 
     async def add(self, membership: Membership) -> bool:
@@ -254,7 +291,11 @@ class SqlMembershipRepository:
     async def _append_entries(self, membership: Membership) -> None:
         if membership.new_entries:
             rows = [mapping.ledger_entry_to_row(entry) for entry in membership.new_entries]
-            await self._c.execute(receives_ledger.insert().values(rows))
+            columns = tuple(rows[0])
+            statement = prepared(("ledger", len(rows), columns), lambda dialect: (
+                receives_ledger.insert().values([bind_all(columns, f"_{i}") for i in range(len(rows))])))
+            values = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
+            await self._c.run(statement, **values)
             membership.new_entries.clear()
 
     async def ledger(self, user_id: str) -> list[LedgerEntry]:
@@ -269,9 +310,10 @@ class SqlProcessedEventRepository:
 
     async def add(self, provider: str, event_id: str, now: datetime) -> bool:
         t = processed_provider_events
-        query = (self._c.insert(t).values(provider=provider, event_id=event_id, processed_at=now)
-                 .on_conflict_do_nothing().returning(t.c.event_id))
-        return await self._c.fetch_one(query) is not None
+        statement = prepared("processed_event", lambda dialect: (
+            _insert(dialect, t).values(bind_all(("provider", "event_id", "processed_at")))
+            .on_conflict_do_nothing().returning(t.c.event_id)))
+        return await self._c.one(statement, provider=provider, event_id=event_id, processed_at=now) is not None
 
 
 class SqlConsumptionRepository:
@@ -280,9 +322,11 @@ class SqlConsumptionRepository:
 
     async def add(self, user_id: str, reference: str, count: int, now: datetime) -> bool:
         t = consumptions
-        query = (self._c.insert(t).values(user_id=user_id, reference=reference, count=count, created_at=now)
-                 .on_conflict_do_nothing().returning(t.c.reference))
-        return await self._c.fetch_one(query) is not None
+        statement = prepared("consumption", lambda dialect: (
+            _insert(dialect, t).values(bind_all(("user_id", "reference", "count", "created_at")))
+            .on_conflict_do_nothing().returning(t.c.reference)))
+        return await self._c.one(statement, user_id=user_id, reference=reference, count=count,
+                                 created_at=now) is not None
 
 
 class SqlRefundRepository:

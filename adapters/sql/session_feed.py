@@ -1,18 +1,19 @@
-"""The session feed across processes on PostgreSQL (`ports.session_feed.SessionFeed`):
-`pg_notify('payments_sessions', session_id)` after a change is committed, and one `LISTEN`ing
-asyncpg connection per process that wakes that process's subscribers. Hints only: a subscriber
+"""The session feed across processes on PostgreSQL (`ports.session_feed.SessionFeed`): the SQL
+unit of work sends `pg_notify('payments_sessions', session_id)` inside the transaction that
+changes a session (delivered at commit, only if it commits), and one `LISTEN`ing asyncpg
+connection per process wakes that process's subscribers. Hints only: a subscriber
 re-reads the session, so a lost notification merely delays an update (see the port)."""
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 
 import asyncpg
 
 from adapters.session_feed import InProcessSessionFeed
+from adapters.sql.unit_of_work import SESSION_CHANNEL
 
-CHANNEL = "payments_sessions"
+CHANNEL = SESSION_CHANNEL
 log = logging.getLogger("payments.session_feed")
 
 
@@ -20,7 +21,6 @@ class PostgresSessionFeed(InProcessSessionFeed):
     def __init__(self, connection: asyncpg.Connection) -> None:
         super().__init__()
         self._connection = connection
-        self._lock = asyncio.Lock()  # one statement at a time on the shared connection
 
     async def start(self) -> None:
         await self._connection.add_listener(CHANNEL, self._on_notification)
@@ -29,9 +29,7 @@ class PostgresSessionFeed(InProcessSessionFeed):
         self.wake([payload])
 
     async def publish(self, session_ids: Iterable[str]) -> None:
-        async with self._lock:
-            for session_id in session_ids:
-                await self._connection.execute("SELECT pg_notify($1, $2)", CHANNEL, session_id)
+        """Nothing to do: the committing transaction notified every process, this one included."""
 
 
 async def postgres_session_feed(database_url: str) -> AsyncIterator[PostgresSessionFeed]:

@@ -35,9 +35,11 @@ from adapters.sql.repositories import (
     SqlSessionRepository,
     SqlTransactionRepository,
 )
-from domain.events import Event
+from domain.events import Event, SessionStatusChanged
 
 log = logging.getLogger("payments.sql")
+
+SESSION_CHANNEL = "payments_sessions"  # LISTENed to by adapters.sql.session_feed
 
 _sqlite_locks: weakref.WeakKeyDictionary[Database, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
     weakref.WeakKeyDictionary())
@@ -157,6 +159,16 @@ async def database_transaction(database: Database) -> AsyncIterator[SqlContext]:
     await transaction.commit()
 
 
+async def _notify_session_changes(context: SqlContext) -> None:
+    """Tell every process's session feed which sessions this transaction changed: NOTIFY is
+    delivered at commit, and only if it commits (see `adapters.sql.session_feed`)."""
+    changed = sorted({event.session_id for aggregate in context.touched for event in aggregate.events
+                      if isinstance(event, SessionStatusChanged)})
+    if changed:
+        await context.connection.raw_connection.execute(
+            "SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id", SESSION_CHANNEL, changed)
+
+
 class SqlUnitOfWork:
     """`ports.unit_of_work.UnitOfWork` over a `databases.Database` (see the module docstring)."""
 
@@ -198,6 +210,8 @@ class SqlUnitOfWork:
             raise RuntimeError("a read-only unit of work cannot commit")
         transaction, context = self._transaction, self._context
         self._transaction = self._context = None
+        if transaction.dialect == "postgresql":
+            await _notify_session_changes(context)
         await transaction.commit()
         for aggregate in context.touched:
             self._events.extend(aggregate.events)

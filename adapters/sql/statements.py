@@ -1,0 +1,76 @@
+"""Statements built once and compiled once: the SQL adapter's hot path.
+
+`databases` compiles a SQLAlchemy construct on every execution, and building one costs as much
+again; for a one-row read or write that was most of the CPU of a request. A `Prepared` holds a
+statement per dialect, built once with named bind parameters; on PostgreSQL it is compiled once
+to `$n` SQL and run on the raw asyncpg connection (which also caches the server-side prepared
+statement), and on SQLite it goes through `databases` with its values bound, as before.
+
+The raw asyncpg path skips SQLAlchemy's type processing, which on PostgreSQL has nothing to do
+for this schema: values are plain str/int/bytes and aware datetimes, and asyncpg returns
+`timestamptz` as aware UTC datetimes.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import visitors
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
+
+_PG_DIALECT = AsyncpgDialect()
+
+
+class Prepared:
+    """`build(dialect)` makes the statement for "postgresql" or "sqlite", with `sa.bindparam`s
+    for the values that change between calls."""
+
+    def __init__(self, build: Callable[[str], Any]) -> None:
+        self._build = build
+        self._statements: dict[str, Any] = {}
+        self._postgres: tuple[str, tuple[str, ...], Mapping[str, Any]] | None = None
+
+    def statement(self, dialect: str) -> Any:
+        found = self._statements.get(dialect)
+        if found is None:
+            found = self._statements[dialect] = self._build(dialect)
+        return found
+
+    def postgres(self) -> tuple[str, tuple[str, ...], Mapping[str, Any]]:
+        """The SQL with `$n` parameters, their names in order, and the values of constants."""
+        if self._postgres is None:
+            compiled = self.statement("postgresql").compile(
+                dialect=_PG_DIALECT, compile_kwargs={"render_postcompile": True})
+            self._postgres = (str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+        return self._postgres
+
+    def bound(self, dialect: str, values: Mapping[str, Any]) -> Any:
+        """The statement for `dialect` with `values` bound (for execution through `databases`);
+        what `ClauseElement.params()` does, which SQLAlchemy 2 refuses for INSERT and UPDATE."""
+        def visit_bindparam(bind: Any) -> None:
+            if bind.key in values:
+                bind.value = values[bind.key]
+                bind.required = False
+        return visitors.cloned_traverse(self.statement(dialect), {"maintain_key": True, "detect_subquery_cols": True},
+                                        {"bindparam": visit_bindparam})
+
+    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        _, names, constants = self.postgres()
+        return [values[name] if name in values else constants[name] for name in names]
+
+
+_cache: dict[Any, Prepared] = {}
+
+
+def prepared(key: Any, build: Callable[[str], Any]) -> Prepared:
+    """The `Prepared` registered under `key`, made with `build` the first time."""
+    found = _cache.get(key)
+    if found is None:
+        found = _cache[key] = Prepared(build)
+    return found
+
+
+def bind_all(names: tuple[str, ...], suffix: str = "") -> dict[str, Any]:
+    """`{name: bindparam(name + suffix)}` for `.values(...)`."""
+    return {name: sa.bindparam(name + suffix) for name in names}
