@@ -10,7 +10,6 @@ with its schema (`tables`) and alembic migrations (`migration.migrate`).
 """
 from adapters.sql.database import DEFAULT_DATABASE_URL, create_database
 from adapters.sql.idempotency import SqlIdempotencyStore
-from adapters.sql.migration import migrate
 from adapters.sql.repositories import (
     SqlConsumptionRepository,
     SqlMembershipRepository,
@@ -22,6 +21,14 @@ from adapters.sql.repositories import (
 )
 from adapters.sql.tables import metadata
 from adapters.sql.unit_of_work import SqlUnitOfWork, sql_uow_factory
+
+
+def migrate(database_url: str) -> None:
+    """`adapters.sql.migration.migrate`, imported on use: alembic and psycopg are only needed
+    to migrate, and a serving process should not carry them."""
+    from adapters.sql.migration import migrate as run
+
+    run(database_url)
 
 __all__ = [
     "DEFAULT_DATABASE_URL",

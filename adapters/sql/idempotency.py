@@ -13,11 +13,13 @@ import json
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from databases import Database
 
 from adapters.sql.mapping import as_utc
 from adapters.sql.tables import idempotency_keys
-from adapters.sql.unit_of_work import database_transaction
+from adapters.sql.statements import bind_all, prepared
+from adapters.sql.unit_of_work import autocommit, database_transaction
 from domain.errors import IdempotencyKeyReusedError, IdempotencyRequestInProgressError
 from ports.idempotency import IdempotencyClaim, IdempotencyScope, StoredResponse
 
@@ -26,6 +28,26 @@ _K = idempotency_keys
 
 def _where(scope: IdempotencyScope) -> sa.ColumnElement[bool]:
     return sa.and_(_K.c.user_id == scope.user_id, _K.c.endpoint == scope.endpoint, _K.c.key == scope.key)
+
+
+_CLAIM = prepared("idempotency_claim", lambda dialect: (
+    (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_K)
+    .values(bind_all(("user_id", "endpoint", "key", "fingerprint", "locked_until", "created_at")))
+    .on_conflict_do_nothing().returning(_K.c.key)))
+_HELD = sa.and_(_K.c.user_id == sa.bindparam("s_user"), _K.c.endpoint == sa.bindparam("s_endpoint"),
+                _K.c.key == sa.bindparam("s_key"), _K.c.response_status.is_(None),
+                _K.c.locked_until == sa.bindparam("s_token", type_=_K.c.locked_until.type))
+_COMPLETE = prepared("idempotency_complete", lambda dialect: (
+    _K.update().where(_HELD).values(response_status=sa.bindparam("response_status"),
+                                    response_body=sa.bindparam("response_body"),
+                                    response_headers=sa.bindparam("response_headers"), locked_until=None,
+                                    completed_at=sa.bindparam("completed_at")).returning(_K.c.key)))
+_RELEASE = prepared("idempotency_release", lambda dialect: _K.delete().where(_HELD))
+
+
+def _scope_values(claim: IdempotencyClaim) -> dict:
+    scope = claim.scope
+    return {"s_user": scope.user_id, "s_endpoint": scope.endpoint, "s_key": scope.key, "s_token": claim.token}
 
 
 def _held(claim: IdempotencyClaim) -> sa.ColumnElement[bool]:
@@ -41,6 +63,10 @@ class SqlIdempotencyStore:
 
     async def begin(self, scope: IdempotencyScope, fingerprint: str, now: datetime,
                     lease: timedelta) -> StoredResponse | IdempotencyClaim:
+        async with autocommit(self._database) as db:  # the common case: a new key, one statement
+            if await db.one(_CLAIM, user_id=scope.user_id, endpoint=scope.endpoint, key=scope.key,
+                            fingerprint=fingerprint, locked_until=now + lease, created_at=now) is not None:
+                return IdempotencyClaim(scope, now + lease)
         for _ in range(3):  # a row released between our INSERT and SELECT: claim again
             async with database_transaction(self._database) as db:
                 claim = (db.insert(_K)
@@ -65,17 +91,14 @@ class SqlIdempotencyStore:
         raise RuntimeError(f"idempotency key {scope.key!r} kept disappearing while being claimed")
 
     async def complete(self, claim: IdempotencyClaim, response: StoredResponse, now: datetime) -> bool:
-        async with database_transaction(self._database) as db:
-            query = (_K.update().where(_held(claim))
-                     .values(response_status=response.status, response_body=bytes(response.body),
-                             response_headers=json.dumps(dict(response.headers), sort_keys=True),
-                             locked_until=None, completed_at=now)
-                     .returning(_K.c.key))
-            return await db.fetch_one(query) is not None
+        async with autocommit(self._database) as db:
+            return await db.one(_COMPLETE, **_scope_values(claim), response_status=response.status,
+                                response_body=bytes(response.body), completed_at=now,
+                                response_headers=json.dumps(dict(response.headers), sort_keys=True)) is not None
 
     async def release(self, claim: IdempotencyClaim) -> None:
-        async with database_transaction(self._database) as db:
-            await db.execute(_K.delete().where(_held(claim)))
+        async with autocommit(self._database) as db:
+            await db.run(_RELEASE, **_scope_values(claim))
 
     async def purge(self, older_than: datetime) -> int:
         async with database_transaction(self._database) as db:

@@ -169,6 +169,18 @@ async def _notify_session_changes(context: SqlContext) -> None:
             "SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id", SESSION_CHANNEL, changed)
 
 
+@asynccontextmanager
+async def autocommit(database: Database) -> AsyncIterator[SqlContext]:
+    """A connection of its own with no transaction around it: for single statements, each
+    atomic on its own (no BEGIN/COMMIT round trips)."""
+    transaction = DatabaseTransaction(database, read_only=True)
+    await transaction.begin()
+    try:
+        yield SqlContext(transaction.connection, transaction.dialect)
+    finally:
+        await transaction.rollback()
+
+
 class SqlUnitOfWork:
     """`ports.unit_of_work.UnitOfWork` over a `databases.Database` (see the module docstring)."""
 

@@ -2,6 +2,8 @@
 refused), `exp` and `sub` required. Roles: `admin`, `service`."""
 from __future__ import annotations
 
+import time
+
 import attrs
 import jwt
 
@@ -17,10 +19,28 @@ class Principal:
 
 
 class TokenVerifier:
+    """Verifies bearer tokens, remembering the last few thousand it verified until they expire
+    (frontends poll with the same token many times a second; a signature check is ~35 µs)."""
+
+    CACHE_SIZE = 4096
+
     def __init__(self, secret: str) -> None:
         self._secret = secret
+        self._verified: dict[str, tuple[Principal, int]] = {}
 
     def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached[1] > time.time():
+                return cached[0]
+            del self._verified[token]
+        principal, expires = self._check(token)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _check(self, token: str) -> tuple[Principal, int]:
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"],
                                 options={"require": ["exp", "sub"]})
@@ -29,7 +49,7 @@ class TokenVerifier:
         subject, role = claims.get("sub"), claims.get("role")
         if not isinstance(subject, str) or not subject or len(subject) > 255:
             raise unauthorized("The bearer token has no valid subject.")
-        return Principal(subject, role if role in ROLES else None)
+        return Principal(subject, role if role in ROLES else None), int(claims["exp"])
 
     def from_header(self, header: str | None) -> Principal:
         if not header:

@@ -18,7 +18,7 @@ def timestamp(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=256)
 def qr_code_image(payload: str) -> str:
     """An SVG data URI of a QR code for `payload` (zxing-cpp: about 0.3 ms; cached because
     frontends poll the same session many times)."""

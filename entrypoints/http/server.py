@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import subprocess
 import sys
 
 from aiohttp import web
@@ -13,6 +14,7 @@ from entrypoints.config import Config, load_config
 from entrypoints.logs import configure_logging
 
 log = logging.getLogger("payments.server")
+MIGRATE_SCRIPT = "import sys; from adapters.sql.migration import migrate; migrate(sys.argv[1])"
 
 
 async def app_factory(config: Config | None = None) -> web.Application:
@@ -41,8 +43,6 @@ def check_plugins(config: Config) -> str | None:
 
 
 def serve(config: Config, *, workers: int = 1) -> int:
-    from adapters.sql.migration import migrate
-
     problem = check_plugins(config)
     if problem is not None:
         print(f"payments: cannot start: {problem}", file=sys.stderr)
@@ -53,7 +53,11 @@ def serve(config: Config, *, workers: int = 1) -> int:
     if workers < 1:
         log.error("--workers must be at least 1")
         return 2
-    migrate(config.database_url)
+    # In a child process: the workers fork from this one, and must not inherit alembic and psycopg.
+    migration = subprocess.run([sys.executable, "-c", MIGRATE_SCRIPT, config.database_url], check=False)
+    if migration.returncode != 0:
+        log.error("the database migration failed (exit code %s)", migration.returncode)
+        return 1
     log.info("serving", extra={"host": config.host, "port": config.port, "workers": workers, "env": config.env})
     if workers == 1:
         import uvloop

@@ -3,8 +3,11 @@ driven by many concurrent HTTP requests. The server itself is started by `live.s
 
 - `raise_open_files_limit`: bursts of a thousand sockets need more than a 1024 default.
 - `worker_pids`: a gunicorn master's worker processes (its children, read from /proc).
+- `client_connections`: how many established client connections on a port a process holds.
 - `sql`: a query on the test database (psycopg, autocommit), rows as tuples.
 - `signed_notification`: a mock `payment.succeeded` notification signed as the mock signs it.
+- `observe`: what a test saw (answer counts), appended as a JSON line to the file named by
+  PAYMENTS_LOAD_REPORT when it is set; nothing is printed.
 - `Client.answered`: a POST retried, with the same body and headers (so the same
   `Idempotency-Key`), on connection errors, on 409 `idempotency_request_in_progress` and on a
   5xx that is not a replay, until another answer or a bounded deadline.
@@ -35,6 +38,13 @@ MOCK_WEBHOOK = "/api/v1/payments/webhooks/mock"
 IN_PROGRESS = "idempotency_request_in_progress"
 
 
+def observe(test: str, **counts: Any) -> None:
+    path = os.environ.get("PAYMENTS_LOAD_REPORT")
+    if path:
+        with open(path, "a") as report:
+            report.write(json.dumps({"test": test, **counts}, default=str) + "\n")
+
+
 def raise_open_files_limit(wanted: int = 8192) -> None:
     """Raise this process's soft limit of open files (inherited by the server it starts)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -58,6 +68,33 @@ def worker_pids(master: int) -> set[int]:
         if ppid == master and state != "Z":
             children.add(int(entry))
     return children
+
+
+def client_connections(pid: int, port: int) -> int:
+    """Established TCP connections whose local port is `port` held by process `pid` (from /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as lines:
+                next(lines)
+                for line in lines:
+                    fields = line.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # 01: ESTABLISHED
+                        inodes.add(fields[9])
+        except OSError:
+            continue
+    held = 0
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                held += 1
+    except OSError:
+        return 0
+    return held
 
 
 def sql(url: str, query: str, *params: Any) -> list[tuple]:
