@@ -3,6 +3,7 @@ refused), `exp` and `sub` required. Roles: `admin`, `service`."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import attrs
 import jwt
@@ -24,14 +25,15 @@ class TokenVerifier:
 
     CACHE_SIZE = 4096
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, now: Callable[[], float] = time.time) -> None:
         self._secret = secret
-        self._verified: dict[str, tuple[Principal, int]] = {}
+        self._now = now
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
         if cached is not None:
-            if cached[1] > time.time():
+            if cached[1] > self._now():
                 return cached[0]
             del self._verified[token]
         principal, expires = self._check(token)
@@ -40,16 +42,21 @@ class TokenVerifier:
         self._verified[token] = (principal, expires)
         return principal
 
-    def _check(self, token: str) -> tuple[Principal, int]:
+    def _check(self, token: str) -> tuple[Principal, float]:
         try:
+            # PyJWT checks the signature, the algorithm and that the claims are there; the expiry is
+            # checked here, against the same clock as the cache.
             claims = jwt.decode(token, self._secret, algorithms=["HS256"],
-                                options={"require": ["exp", "sub"]})
+                                options={"require": ["exp", "sub"], "verify_exp": False})
         except jwt.PyJWTError:
             raise unauthorized("The bearer token is missing, expired or invalid.") from None
+        expires = claims["exp"]  # a NumericDate: seconds, possibly fractional
+        if isinstance(expires, bool) or not isinstance(expires, (int, float)) or expires <= self._now():
+            raise unauthorized("The bearer token is missing, expired or invalid.")
         subject, role = claims.get("sub"), claims.get("role")
         if not isinstance(subject, str) or not subject or len(subject) > 255:
             raise unauthorized("The bearer token has no valid subject.")
-        return Principal(subject, role if role in ROLES else None), int(claims["exp"])
+        return Principal(subject, role if role in ROLES else None), expires
 
     def from_header(self, header: str | None) -> Principal:
         if not header:

@@ -4,7 +4,6 @@ import time
 import jwt
 import pytest
 
-from entrypoints.http import auth
 from entrypoints.http.auth import Principal, TokenVerifier
 from entrypoints.http.errors import ApiError
 
@@ -15,13 +14,15 @@ def token(exp: int, sub: str = "alice") -> str:
     return jwt.encode({"sub": sub, "exp": exp}, SECRET, algorithm="HS256")
 
 
-def test_a_cached_token_is_refused_once_it_expires(monkeypatch):
-    verifier = TokenVerifier(SECRET)
+def test_a_cached_token_is_refused_once_it_expires():
     now = int(time.time())
+    clock = [now]
+    verifier = TokenVerifier(SECRET, now=lambda: clock[0])
     short_lived = token(now + 60)
     assert verifier.verify(short_lived) == Principal("alice")
+    assert verifier.verify(short_lived) == Principal("alice")  # from the cache
 
-    monkeypatch.setattr(auth.time, "time", lambda: now + 61)
+    clock[0] = now + 60
     with pytest.raises(ApiError) as refused:
         verifier.verify(short_lived)
     assert refused.value.status == 401
