@@ -178,6 +178,15 @@ class InMemorySessionRepository:
     async def update(self, session: PaymentSession) -> None:
         self._s.write("sessions", session.id, session)
 
+    async def attach_instructions(self, session: PaymentSession) -> bool:
+        stored = self._s.read("sessions", session.id)
+        if stored is None or stored.status is not SessionStatus.OPEN:
+            return False
+        stored.attach_instructions(session.payment_url, session.qr_code, session.provider_reference,
+                                   session.updated_at)
+        self._s.write("sessions", stored.id, stored)
+        return True
+
     async def list_for_transaction(self, transaction_id: str, *, for_update: bool = False) -> list[PaymentSession]:
         found = sorted((s for s in self._s.rows("sessions") if s.transaction_id == transaction_id),
                        key=lambda s: (s.created_at, s.id))
@@ -352,7 +361,7 @@ def in_memory_uow_factory(store: InMemoryStore | None = None):
     """A `UnitOfWorkFactory` over one shared store (a new store when none is given)."""
     shared = store if store is not None else InMemoryStore()
 
-    def factory(*, read_only: bool = False) -> InMemoryUnitOfWork:
+    def factory(*, read_only: bool = False, single_statement: bool = False) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(shared, read_only=read_only)
 
     factory.store = shared  # type: ignore[attr-defined]

@@ -53,10 +53,10 @@ class PublishingUnitOfWork:
 
 
 def publishing(factory: UnitOfWorkFactory, subscribers: Sequence[Subscriber]) -> UnitOfWorkFactory:
-    def make(*, read_only: bool = False) -> UnitOfWork:
+    def make(*, read_only: bool = False, single_statement: bool = False) -> UnitOfWork:
         if read_only:
             return factory(read_only=True)  # publishes nothing: it cannot commit
-        return PublishingUnitOfWork(factory(), subscribers)
+        return PublishingUnitOfWork(factory(single_statement=single_statement), subscribers)
 
     return make
 

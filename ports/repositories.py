@@ -94,6 +94,12 @@ class SessionRepository(Protocol):
         """The transaction's sessions, oldest first."""
         ...
 
+    async def attach_instructions(self, session: PaymentSession) -> bool:
+        """Store `session`'s payment URL, QR payload and provider reference, and its
+        `updated_at`, in one atomic statement, if it is still stored `open` (whatever its
+        version); False when it is not (it ended meanwhile: the instructions are not needed)."""
+        ...
+
     async def list_due_for_expiry(self, now: datetime, limit: int) -> list[PaymentSession]:
         """Up to `limit` sessions stored `open` whose `expires_at` ≤ `now`, locked, skipping rows
         locked by another unit of work."""

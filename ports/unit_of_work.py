@@ -13,6 +13,9 @@ provider, then record the outcome in a second unit of work.
 A `UnitOfWork` object is used for one block at a time; use cases ask their factory for a new one.
 `factory(read_only=True)` gives one for a single consistent read that changes nothing: it may skip
 the transaction and the locks (each statement sees committed data); `commit()` is refused.
+`factory(single_statement=True)` gives one whose statements each commit on their own, for a unit
+of work that makes exactly one atomic write (a conditional update); `commit()` then only hands
+out the events.
 """
 from __future__ import annotations
 
@@ -53,4 +56,4 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
+    def __call__(self, *, read_only: bool = False, single_statement: bool = False) -> UnitOfWork: ...

@@ -225,6 +225,14 @@ class SqlTransactionRepository:
         return [mapping.transaction_from_row(row) for row in await self._c.fetch_all(query)]
 
 
+_ATTACH = prepared("attach_instructions", lambda dialect: (
+    payment_sessions.update()
+    .where(payment_sessions.c.id == sa.bindparam("id"), payment_sessions.c.status == _OPEN)
+    .values({**bind_all(("payment_url", "qr_code", "provider_reference", "updated_at")),
+             "version": payment_sessions.c.version + 1})
+    .returning(payment_sessions.c.version)))
+
+
 class SqlSessionRepository:
     def __init__(self, context: SqlContext) -> None:
         self._c = context
@@ -247,6 +255,11 @@ class SqlSessionRepository:
 
     async def update(self, session: PaymentSession) -> None:
         await self._c.update_aggregate(payment_sessions, mapping.session_to_row(session), session)
+
+    async def attach_instructions(self, session: PaymentSession) -> bool:
+        return await self._c.one(_ATTACH, id=session.id, payment_url=session.payment_url, qr_code=session.qr_code,
+                                 provider_reference=session.provider_reference,
+                                 updated_at=session.updated_at) is not None
 
     async def list_for_transaction(self, transaction_id: str, *, for_update: bool = False) -> list[PaymentSession]:
         s = payment_sessions

@@ -162,8 +162,9 @@ async def database_transaction(database: Database) -> AsyncIterator[SqlContext]:
 async def _notify_session_changes(context: SqlContext) -> None:
     """Tell every process's session feed which sessions this transaction changed: NOTIFY is
     delivered at commit, and only if it commits (see `adapters.sql.session_feed`)."""
+    # A session that was just opened is skipped: nobody can be waiting on an id nobody knows yet.
     changed = sorted({event.session_id for aggregate in context.touched for event in aggregate.events
-                      if isinstance(event, SessionStatusChanged)})
+                      if isinstance(event, SessionStatusChanged) and event.status != "open"})
     if changed:
         await context.connection.raw_connection.execute(
             "SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id", SESSION_CHANNEL, changed)
@@ -184,9 +185,10 @@ async def autocommit(database: Database) -> AsyncIterator[SqlContext]:
 class SqlUnitOfWork:
     """`ports.unit_of_work.UnitOfWork` over a `databases.Database` (see the module docstring)."""
 
-    def __init__(self, database: Database, *, read_only: bool = False) -> None:
+    def __init__(self, database: Database, *, read_only: bool = False, single_statement: bool = False) -> None:
         self._database = database
         self._read_only = read_only
+        self._single_statement = single_statement
         self._transaction: DatabaseTransaction | None = None
         self._context: SqlContext | None = None
         self._events: list[Event] = []
@@ -194,7 +196,8 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> SqlUnitOfWork:
         if self._transaction is not None:
             raise RuntimeError("a unit of work is used for one block at a time")
-        transaction = DatabaseTransaction(self._database, read_only=self._read_only)
+        # Both modes run statements outside a transaction: each one commits on its own.
+        transaction = DatabaseTransaction(self._database, read_only=self._read_only or self._single_statement)
         await transaction.begin()
         self._transaction = transaction
         self._context = context = SqlContext(transaction.connection, transaction.dialect)
@@ -222,9 +225,12 @@ class SqlUnitOfWork:
             raise RuntimeError("a read-only unit of work cannot commit")
         transaction, context = self._transaction, self._context
         self._transaction = self._context = None
-        if transaction.dialect == "postgresql":
-            await _notify_session_changes(context)
-        await transaction.commit()
+        if self._single_statement:
+            await transaction.rollback()  # nothing is open: this only hands the connection back
+        else:
+            if transaction.dialect == "postgresql":
+                await _notify_session_changes(context)
+            await transaction.commit()
         for aggregate in context.touched:
             self._events.extend(aggregate.events)
             aggregate.events.clear()
@@ -242,8 +248,8 @@ class SqlUnitOfWork:
 def sql_uow_factory(database: Database) -> Callable[..., SqlUnitOfWork]:
     """A `UnitOfWorkFactory`: a new `SqlUnitOfWork` over `database` per call."""
 
-    def factory(*, read_only: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(database, read_only=read_only)
+    def factory(*, read_only: bool = False, single_statement: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(database, read_only=read_only, single_statement=single_statement)
 
     factory.database = database  # type: ignore[attr-defined]
     return factory

@@ -68,15 +68,12 @@ class ProviderOrders:
                 await self._record_failure(session, error)
                 raise
         assert instructions is not None
-        now = self._clock.now()
-        async with self._uow() as uow:
-            stored = await uow.sessions.get(session.id, for_update=True)
-            assert stored is not None
-            stored.attach_instructions(instructions.payment_url, instructions.qr_code,
-                                       instructions.provider_reference, now)
-            await uow.sessions.update(stored)
+        session.attach_instructions(instructions.payment_url, instructions.qr_code,
+                                    instructions.provider_reference, self._clock.now())
+        async with self._uow(single_statement=True) as uow:
+            await uow.sessions.attach_instructions(session)  # a session ended meanwhile keeps its state
             await uow.commit()
-        return stored
+        return session
 
     async def _record_failure(self, session: PaymentSession, error: ProviderError) -> None:
         now = self._clock.now()

@@ -816,3 +816,26 @@ async def test_a_read_only_unit_of_work_reads_committed_data_and_cannot_commit(b
             await uow.commit()
     async with backend.uow(read_only=True) as uow:  # and leaves nothing open behind it
         assert (await uow.transactions.get(t.id)).status is STATUS.PENDING
+
+
+# ====================================================================== provider instructions
+async def test_instructions_are_attached_to_an_open_session_only(backend: Backend) -> None:
+    t = a_transaction()
+    open_one, ended = a_session(t), a_session(t)
+    ended.cancel(T0)
+    await store(backend, t, open_one, ended)
+    for session in (open_one, ended):
+        session.attach_instructions("https://pay.example/1", "weixin://pay/1", "ref_1", T0 + timedelta(seconds=1))
+
+    async with backend.uow(single_statement=True) as uow:
+        attached = [await uow.sessions.attach_instructions(s) for s in (open_one, ended)]
+        await uow.commit()
+
+    assert attached == [True, False]
+    async with backend.uow(read_only=True) as uow:
+        stored_open = await uow.sessions.get(open_one.id)
+        stored_ended = await uow.sessions.get(ended.id)
+    assert (stored_open.payment_url, stored_open.qr_code, stored_open.provider_reference) == (
+        "https://pay.example/1", "weixin://pay/1", "ref_1")
+    assert stored_open.version == open_one.version + 1  # a reader holding the old version cannot overwrite it
+    assert (stored_ended.payment_url, stored_ended.status) == (None, ended.status)

@@ -19,10 +19,12 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import resource
 import secrets
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -53,8 +55,12 @@ def raise_open_files_limit(wanted: int = 8192) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def worker_pids(master: int) -> set[int]:
-    """The live child processes of `master` (gunicorn's workers), from /proc."""
+def worker_pids(master: int, log: Path | None = None) -> set[int]:
+    """The live child processes of `master` (gunicorn's workers), from /proc; with the server's
+    `log`, only those it booted as workers ("Booting worker with pid: N")."""
+    booted = None
+    if log is not None:
+        booted = {int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", log.read_text())}
     children = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -65,7 +71,7 @@ def worker_pids(master: int) -> set[int]:
         except OSError:  # gone meanwhile
             continue
         state, ppid = fields[0], int(fields[1])
-        if ppid == master and state != "Z":
+        if ppid == master and state != "Z" and (booted is None or int(entry) in booted):
             children.add(int(entry))
     return children
 

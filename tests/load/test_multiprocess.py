@@ -7,9 +7,13 @@ PostgreSQL database, hit by hundreds of concurrent requests from an async HTTP c
    refused with `insufficient_receives`, the balance ends at 0 and the ledger sums to 0.
 3. One signed notification delivered 20 times at once, for each of 50 payments (1000 POSTs):
    each payment is credited exactly once, nothing is refunded.
-4. A worker killed with SIGKILL in the middle of purchases, idempotent retries and notifications:
-   gunicorn replaces it; nothing is credited twice, no idempotency key stays in flight past its
-   lease, and every request the client insists on is eventually answered.
+4. A worker killed with SIGKILL in the middle of purchases, idempotent retries and notifications
+   (at a moment the provider hangs, so it dies holding idempotency claims of purchases it had
+   begun): gunicorn replaces it; nothing is credited twice, no idempotency key stays in flight
+   past its lease (30 s), and every request the client insists on (same key, retried on
+   connection errors, 409 in progress and 5xx) is eventually answered. A purchase the dead worker
+   had committed but not answered is run again by the retry that takes its key over: its first
+   transaction stays pending and unpaid (it expires with its session).
 
 The four tests share one server (module scope); each uses users of its own. The kill test runs
 last, so the others never meet a worker being replaced. What each test observed (answer counts)
@@ -18,11 +22,14 @@ goes to the file named by PAYMENTS_LOAD_REPORT, if set (`load_support.observe`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import secrets
 import signal
+import sqlite3
 from collections import Counter
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -54,13 +61,20 @@ MOCK_SECRET = secrets.token_hex(16)
 
 
 class Server:
-    def __init__(self, service, database_url: str) -> None:
+    def __init__(self, service, database_url: str, workdir: Path) -> None:
         self.service = service
         self.database_url = database_url
+        self.workdir = workdir  # its log (server.log) and the mock's state (mock-remote.sqlite3)
 
     @property
-    def master(self) -> int:
-        return self.service.process.pid
+    def port(self) -> int:
+        return int(self.service.base_url.rsplit(":", 1)[1])
+
+    def workers(self) -> set[int]:
+        return worker_pids(self.service.process.pid, self.workdir / "server.log")
+
+    async def live_workers(self) -> set[int]:
+        return self.workers()
 
     def url(self, path: str) -> str:
         return self.service.url(path)
@@ -81,10 +95,10 @@ async def server(postgres_database_factory, tmp_path_factory):
             serve_process(http, workdir, workers=WORKERS, PAYMENTS_DATABASE_URL=database_url,
                           PAYMENTS_JWT_SECRET=secrets.token_urlsafe(32),
                           PAYMENTS_MOCK_WEBHOOK_SECRET=MOCK_SECRET) as service:
-        async def workers() -> set[int]:
-            return worker_pids(service.process.pid)
-        await eventually(workers, lambda pids: len(pids) == WORKERS, timeout=30, what="every worker to start")
-        yield Server(service, database_url)
+        server = Server(service, database_url, workdir)
+        await eventually(server.live_workers, lambda pids: len(pids) == WORKERS, timeout=30,
+                         what="every worker to start")
+        yield server
 
 
 def burst_client() -> aiohttp.ClientSession:
@@ -217,35 +231,23 @@ async def test_a_notification_delivered_20_times_at_once_for_each_of_50_payments
 LOAD_USERS = 16
 
 
-async def freeze_a_worker_holding_a_claim(server: Server, users: list[str], attempts: int = 5) -> tuple[int, set]:
-    """Stop (SIGSTOP) the worker holding the most client connections; keep it stopped if one of
-    `users`' idempotency keys stays in flight meanwhile (a request it was running holds the claim),
-    else let it go on and try again. Returns the stopped worker and those keys (none if no attempt
-    caught one: the kill is then still mid-load, just without a claim to take over)."""
-    port = int(server.service.base_url.rsplit(":", 1)[1])
-
-    async def in_flight() -> set[str]:
-        rows = await asyncio.to_thread(server.sql, "SELECT key FROM idempotency_keys WHERE user_id = ANY(%s) "
-                                                   "AND response_status IS NULL", users)
-        return {key for (key,) in rows}
-
-    for attempt in range(attempts):
-        victim = max(sorted(worker_pids(server.master)), key=lambda pid: client_connections(pid, port))
-        os.kill(victim, signal.SIGSTOP)
-        await asyncio.sleep(0.3)
-        held = await in_flight()
-        await asyncio.sleep(0.3)
-        held &= await in_flight()  # still in flight after 0.3 s more: on the stopped worker
-        if held or attempt + 1 == attempts:
-            return victim, held
-        os.kill(victim, signal.SIGCONT)
-        await asyncio.sleep(0.5)
-    raise AssertionError("unreachable")
+@contextlib.contextmanager
+def provider_hangs(server: Server):
+    """The mock's remote side stops answering: its state file is write-locked, so every
+    `open_payment` waits inside the worker (as a worker waits on a provider that hangs) until the
+    lock is released at the end of the block."""
+    lock = sqlite3.connect(server.workdir / "mock-remote.sqlite3", isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
 
 
 async def test_a_worker_killed_mid_load_is_replaced_and_nothing_is_lost_or_credited_twice(server):
     users = [new_user("kill") for _ in range(LOAD_USERS)]
-    before = worker_pids(server.master)
+    before = server.workers()
     assert len(before) == WORKERS
     stop = asyncio.Event()
     answered: dict[str, Answer] = {}  # Idempotency-Key → the first answer the client got for it
@@ -275,15 +277,26 @@ async def test_a_worker_killed_mid_load_is_replaced_and_nothing_is_lost_or_credi
                 assert (ack.status, ack.json()) == (200, {"received": True}), ack
                 paid[bought["transaction"]["id"]] = bought["transaction"]["receives"]
 
+        async def in_flight() -> set[str]:
+            rows = await asyncio.to_thread(server.sql, "SELECT key FROM idempotency_keys WHERE user_id = ANY(%s) "
+                                                       "AND response_status IS NULL", users)
+            return {key for (key,) in rows}
+
         flows = [asyncio.create_task(flow(user)) for user in users]
         try:
             await asyncio.sleep(1.5)
-            victim, held = await freeze_a_worker_holding_a_claim(server, users)
-            os.kill(victim, signal.SIGKILL)
+            # The busiest worker is killed while the provider hangs, so purchases it runs are
+            # caught between their commit and their answer, holding their idempotency claims.
+            with provider_hangs(server):
+                await asyncio.sleep(0.5)
+                victim = max(sorted(server.workers()), key=lambda pid: client_connections(pid, server.port))
+                os.kill(victim, signal.SIGKILL)
+            await asyncio.sleep(1.0)  # the live workers finish what they held
+            held = await in_flight()
+            await asyncio.sleep(0.5)
+            held &= await in_flight()  # still in flight: the claims of the killed worker
 
-            async def workers() -> set[int]:
-                return worker_pids(server.master)
-            replaced = await eventually(workers, lambda pids: len(pids) == WORKERS and victim not in pids,
+            replaced = await eventually(server.live_workers, lambda pids: len(pids) == WORKERS and victim not in pids,
                                         timeout=20, what="gunicorn to replace the killed worker")
             await asyncio.sleep(2.0)  # load goes on with the new worker serving
             stop.set()
