@@ -24,14 +24,13 @@ from entrypoints.http.keys import (
     CONTAINER,
     IDEMPOTENCY,
     METRICS,
-    OPENAPI,
     PROVIDERS,
     READINESS,
     SESSION_FEED,
     TOKENS,
     USE_CASES,
 )
-from entrypoints.http.openapi import add_docs_routes, openapi_document
+from entrypoints.http.openapi import add_docs_routes
 
 log = logging.getLogger("payments.app")
 MAX_BODY_BYTES = 256 * 1024
@@ -60,7 +59,6 @@ def create_app(container, *, background_jobs: bool = True) -> web.Application:
     app.cleanup_ctx.append(_resources(container, background_jobs))
     _add_routes(app)
     _add_cors(app, config.cors_origins)
-    app[OPENAPI] = openapi_document(app, config.return_url_hosts)  # a broken spec fails at start-up
     return app
 
 

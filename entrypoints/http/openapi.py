@@ -7,16 +7,14 @@ the build runs on copies of their `__apispec__`; and it writes request bodies as
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
-import aiohttp_apispec
 import orjson
 from aiohttp import web
-from aiohttp_apispec import AiohttpApiSpec
-from jinja2 import Template
 
-from entrypoints.http.keys import OPENAPI
+from entrypoints.http.keys import CONFIG
 
 TITLE = "membership-payments API"
 VERSION = "1.0.0"
@@ -39,6 +37,8 @@ def openapi_document(app: web.Application, return_url_hosts: frozenset[str]) -> 
 
 
 def _build(app: web.Application) -> dict:
+    from aiohttp_apispec import AiohttpApiSpec
+
     apispec = AiohttpApiSpec(url=None, title=TITLE, version=VERSION, openapi_version="3.0.3", info={
         "description": "The payments and membership API of ../shared/api/CONTRACT.md. Money is integer minor "
                        "units (fen) with a `currency`; every error has the shape "
@@ -109,17 +109,26 @@ def _describe_what_marshmallow_cannot(document: dict, return_url_hosts: frozense
 
 
 async def spec_handler(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+    document = openapi_document(request.app, request.app[CONFIG].return_url_hosts)
+    return web.Response(body=document, content_type="application/json")
 
 
-_STATIC = Path(aiohttp_apispec.__file__).parent / "static"
 _ui_page: str | None = None
+
+
+def _static_folder() -> Path:
+    """Swagger UI's files, shipped inside aiohttp-apispec (found without importing it)."""
+    spec = importlib.util.find_spec("aiohttp_apispec")
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin).parent / "static"
 
 
 async def ui_handler(request: web.Request) -> web.Response:
     global _ui_page
     if _ui_page is None:
-        template = Template((_STATIC / "index.html").read_text())
+        from jinja2 import Template
+
+        template = Template((_static_folder() / "index.html").read_text())
         _ui_page = template.render(path=SPEC_PATH, static=STATIC_PATH, display_configurations="{}")
     return web.Response(text=_ui_page, content_type="text/html")
 
@@ -127,4 +136,4 @@ async def ui_handler(request: web.Request) -> web.Response:
 def add_docs_routes(app: web.Application) -> None:
     app.router.add_get(SPEC_PATH, spec_handler, allow_head=False)
     app.router.add_get(UI_PATH, ui_handler, allow_head=False)
-    app.router.add_static(STATIC_PATH, _STATIC)
+    app.router.add_static(STATIC_PATH, _static_folder())

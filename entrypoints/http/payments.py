@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp_apispec import docs, json_schema, querystring_schema, response_schema
 
 from entrypoints.http import render
 from entrypoints.http.auth import require_role
-from entrypoints.http.docs import BEARER, IDEMPOTENCY_KEY, error_responses, post_errors
+from entrypoints.http.docs import (
+    BEARER,
+    IDEMPOTENCY_KEY,
+    docs,
+    error_responses,
+    json_schema,
+    post_errors,
+    querystring_schema,
+    response_schema,
+)
 from entrypoints.http.responses import json_response
 from entrypoints.http.keys import JSON_BODY, PRINCIPAL, QUERY, USE_CASES
 from entrypoints.http.schemas import (

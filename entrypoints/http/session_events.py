@@ -13,11 +13,10 @@ from datetime import datetime, timezone
 
 import orjson
 from aiohttp import web
-from aiohttp_apispec import docs
 from aiohttp_sse import sse_response
 
 from entrypoints.http import render
-from entrypoints.http.docs import BEARER, error_responses
+from entrypoints.http.docs import BEARER, docs, error_responses
 from entrypoints.http.keys import PRINCIPAL, SESSION_FEED, USE_CASES
 from ports.use_cases.get_session import GetSessionQuery
 

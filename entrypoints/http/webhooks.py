@@ -3,9 +3,8 @@ signature is verified over the raw body by its plugin; the answer is what that p
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp_apispec import docs
 
-from entrypoints.http.docs import error_responses
+from entrypoints.http.docs import docs, error_responses
 from entrypoints.http.keys import USE_CASES
 from entrypoints.http.schemas import NotificationAckSchema
 from ports.use_cases.handle_notification import HandleNotificationCommand

@@ -83,8 +83,8 @@ async def test_provider_faults_never_make_a_second_order_lose_a_payment_or_credi
                 transaction_id = await newest_pending(user)
                 failed_opens.append(transaction_id)
                 for _ in range(SESSION_ATTEMPTS):  # the payer tries again: a new session, a new order
-                    retry: Answer = await post_once(http, server.url(SESSIONS), json_body={"transaction_id": transaction_id},
-                                                    headers=auth(user))
+                    retry: Answer = await post_once(http, server.url(SESSIONS), headers=auth(user),
+                                                    json_body={"transaction_id": transaction_id})
                     answers[f"session {retry.status} {retry.code}"] += 1
                     if retry.status == 201:
                         session = retry.json()
