@@ -13,6 +13,15 @@ class IdGenerator(Protocol):
         """A new opaque, unique, unguessable id such as `txn_…` (`prefix` without the underscore)."""
         ...
 
+    def derived_id(self, prefix: str, seed: str) -> str:
+        """The id `new_id` would give, but always the same for the same `seed` (a retried
+        request recreates the same objects, and unique keys make the second attempt a no-op)."""
+        ...
+
+    def derived_order_id(self, kind: str, seed: str) -> str:
+        """A merchant order number like `new_order_id`'s, always the same for the same `seed`."""
+        ...
+
     def new_order_id(self, kind: str, now: datetime) -> str:
         """A new merchant order number: unique, 6-32 characters of `[A-Za-z0-9]` (WeChat Pay's
         `out_trade_no` is the strictest provider rule), starting with the one-letter `kind`

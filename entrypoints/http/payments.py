@@ -16,6 +16,7 @@ from entrypoints.http.docs import (
     response_schema,
 )
 from entrypoints.http.responses import json_response
+from entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER
 from entrypoints.http.keys import JSON_BODY, PRINCIPAL, QUERY, USE_CASES
 from entrypoints.http.schemas import (
     CancelRequestSchema,
@@ -60,7 +61,8 @@ def _user(request: web.Request) -> str:
 async def purchase_receives(request: web.Request) -> web.Response:
     body = request[JSON_BODY]
     result = await request.app[USE_CASES].purchase_receives(PurchaseReceivesCommand(
-        _user(request), body["amount"], body["payment_method"], body["return_url"]))
+        _user(request), body["amount"], body["payment_method"], body["return_url"],
+        request.headers.get(IDEMPOTENCY_HEADER)))
     return json_response({"transaction": render.transaction(result.transaction),
                           "session": render.session(result.session)}, status=201)
 

@@ -16,6 +16,7 @@ from domain.errors import ProviderError, ProviderUnavailableError
 from domain.session import PaymentSession
 from domain.transaction import Transaction, TransactionType
 from ports.clock import Clock
+from ports.ids import IdGenerator
 from ports.payment_provider import PaymentOrder, ProviderRegistry
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.settings import UseCaseSettings
@@ -32,6 +33,31 @@ def describe(transaction: Transaction) -> str:
     if transaction.type is TransactionType.PURCHASE_RECEIVES:
         return f"{transaction.receives} receives"
     return f"{transaction.plan_to.value.upper() if transaction.plan_to else ''} plan".strip()
+
+
+@attrs.frozen
+class RequestIds:
+    """The ids of what one request creates: random, or, when the client sent an Idempotency-Key,
+    derived from (user, operation, key). A retry whose first attempt died after committing then
+    finds the transaction it made and resumes it, instead of making a second one."""
+
+    _ids: IdGenerator
+    _seed: str | None
+
+    @classmethod
+    def of(cls, ids: IdGenerator, user_id: str, operation: str, request_key: str | None) -> RequestIds:
+        return cls(ids, None if request_key is None else f"{user_id}\x00{operation}\x00{request_key}")
+
+    @property
+    def derived(self) -> bool:
+        return self._seed is not None
+
+    def id(self, prefix: str) -> str:
+        return self._ids.new_id(prefix) if self._seed is None else self._ids.derived_id(prefix, f"{self._seed}/{prefix}")
+
+    def order_id(self, kind: str, now) -> str:
+        return (self._ids.new_order_id(kind, now) if self._seed is None
+                else self._ids.derived_order_id(kind, f"{self._seed}/{kind}"))
 
 
 @attrs.frozen
@@ -99,3 +125,13 @@ class ProviderOrders:
                 await provider.close_payment(session.order_id)
             except ProviderError as error:
                 log.warning("could not close provider order %s at %s: %s", session.order_id, session.provider, error)
+
+
+async def resume(uow, transaction_id: str, session_id: str, user_id: str):
+    """The (transaction, session) an earlier attempt of the same request created, or None."""
+    transaction = await uow.transactions.get(transaction_id, user_id=user_id)
+    if transaction is None:
+        return None
+    session = await uow.sessions.get(session_id, user_id=user_id)
+    assert session is not None, f"transaction {transaction_id} was stored without its first session"
+    return transaction, session

@@ -12,7 +12,7 @@ from ports.ids import IdGenerator
 from ports.payment_provider import ProviderRegistry
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.membership_access import current_membership
-from ports.use_cases.payment_flow import ProviderOrders, describe
+from ports.use_cases.payment_flow import ProviderOrders, RequestIds, describe, resume
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import PaymentView, SessionView, TransactionView
 
@@ -23,6 +23,7 @@ class PurchaseReceivesCommand:
     quantity: int
     payment_method: str
     return_url: str | None = None
+    request_key: str | None = None  # the client's Idempotency-Key: a retry resumes, never repeats
 
 
 @attrs.define
@@ -40,22 +41,38 @@ class PurchaseReceives:
         return_url = self._settings.check_return_url(cmd.return_url)
         provider = self._providers.for_method(cmd.payment_method)
         now = self._clock.now()
+        # The body is part of the seed: a key reused for another purchase (after it was purged)
+        # makes new objects, never the old ones.
+        ids = RequestIds.of(self._ids, cmd.user_id, f"purchase_receives/{cmd.quantity}/{cmd.payment_method}/"
+                            f"{cmd.return_url}", cmd.request_key)
         async with self._uow() as uow:
             # Locking the membership serialises this user's purchases, so the pending limit holds
             # across processes.
             await current_membership(uow, cmd.user_id, catalog, now)
-            if await uow.transactions.count_pending(cmd.user_id) >= self._settings.max_pending:
-                raise TooManyPendingError(self._settings.max_pending)
-            transaction = Transaction.purchase_receives(
-                id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=cmd.user_id,
-                quote=quote, payment_method=cmd.payment_method, provider=provider.name, now=now)
-            session = PaymentSession.open(
-                id=self._ids.new_id("ps"), transaction_id=transaction.id, user_id=cmd.user_id,
-                order_id=self._ids.new_order_id("S", now), payment_method=cmd.payment_method,
-                provider=provider.name, amount=transaction.total, return_url=return_url,
-                expires_at=now + self._settings.session_ttl, now=now)
-            await uow.transactions.add(transaction)
-            await uow.sessions.add(session)
-            await uow.commit()
-        session = await self._orders.open(session, describe(transaction))
+            earlier = await resume(uow, ids.id("txn"), ids.id("ps"), cmd.user_id) if ids.derived else None
+            if earlier is None:
+                transaction, session = await self._create(uow, cmd, ids, quote, provider.name, return_url, now)
+        if earlier is not None:  # an earlier attempt of this request committed: finish it
+            transaction, session = earlier
+        return await self._finish(transaction, session)
+
+    async def _create(self, uow, cmd, ids, quote, provider, return_url, now):
+        if await uow.transactions.count_pending(cmd.user_id) >= self._settings.max_pending:
+            raise TooManyPendingError(self._settings.max_pending)
+        transaction = Transaction.purchase_receives(
+            id=ids.id("txn"), order_id=ids.order_id("P", now), user_id=cmd.user_id,
+            quote=quote, payment_method=cmd.payment_method, provider=provider, now=now)
+        session = PaymentSession.open(
+            id=ids.id("ps"), transaction_id=transaction.id, user_id=cmd.user_id,
+            order_id=ids.order_id("S", now), payment_method=cmd.payment_method,
+            provider=provider, amount=transaction.total, return_url=return_url,
+            expires_at=now + self._settings.session_ttl, now=now)
+        await uow.transactions.add(transaction)
+        await uow.sessions.add(session)
+        await uow.commit()
+        return transaction, session
+
+    async def _finish(self, transaction: Transaction, session: PaymentSession) -> PaymentView:
+        if session.is_open_at(self._clock.now()) and session.payment_url is None and session.qr_code is None:
+            session = await self._orders.open(session, describe(transaction))  # the same order id again
         return PaymentView(TransactionView.of(transaction), SessionView.of(session, self._clock.now()))

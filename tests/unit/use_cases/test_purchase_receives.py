@@ -18,6 +18,7 @@ from domain.money import CNY, Money
 from ports.payment_provider import PaymentState
 from ports.use_cases.open_session import OpenSessionCommand
 from ports.use_cases.payment_flow import OPEN_ATTEMPTS
+from ports.use_cases.purchase_receives import PurchaseReceivesCommand
 from world import START, World
 
 ORDER_ID = re.compile(r"^[A-Za-z0-9]{6,32}$")
@@ -253,3 +254,37 @@ async def test_a_passing_outage_at_opening_is_retried_with_the_same_order_id():
     assert bought.session.status == "open" and bought.session.payment_url
     status = await world.mock.query_payment(bought.session.order_id)
     assert (status.state.value, status.amount) == ("pending", bought.transaction.total)
+
+
+async def test_a_retry_of_a_request_whose_first_attempt_committed_resumes_it_instead_of_repeating_it():
+    world = World()
+    command = PurchaseReceivesCommand("alice", 10, "wechat_pay", request_key="key-1")
+
+    first = await world.purchase_receives(command)
+    retry = await world.purchase_receives(command)  # the client never saw the first answer
+
+    assert retry.transaction.id == first.transaction.id and retry.session.id == first.session.id
+    assert retry.session.order_id == first.session.order_id and retry.session.payment_url
+    assert [t.id for t in (await all_transactions(world))] == [first.transaction.id]
+
+
+async def test_the_same_key_for_another_purchase_makes_another_transaction():
+    world = World()
+    first = await world.purchase_receives(PurchaseReceivesCommand("alice", 10, "wechat_pay", request_key="key-1"))
+    other = await world.purchase_receives(PurchaseReceivesCommand("alice", 5, "wechat_pay", request_key="key-1"))
+    bob = await world.purchase_receives(PurchaseReceivesCommand("bob", 10, "wechat_pay", request_key="key-1"))
+
+    assert len({first.transaction.id, other.transaction.id, bob.transaction.id}) == 3
+
+
+async def test_a_resumed_request_whose_attempt_failed_at_the_provider_answers_that_attempt():
+    world = World()
+    command = PurchaseReceivesCommand("alice", 10, "wechat_pay", request_key="key-1")
+    world.mock.inject_fault("open_payment", ProviderUnavailableError("the process died here"), times=OPEN_ATTEMPTS)
+    with pytest.raises(ProviderUnavailableError):
+        await world.purchase_receives(command)
+
+    retry = await world.purchase_receives(command)
+
+    assert retry.session.status == "failed"  # that attempt ended; the transaction stays pending for a retry
+    assert [t.status for t in (await all_transactions(world))] == ["pending"]
