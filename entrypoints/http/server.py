@@ -90,6 +90,7 @@ class _GunicornServer(_gunicorn_base()):  # type: ignore[misc]
         self.cfg.set("accesslog", None)
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("timeout", 60)
+        self.cfg.set("control_socket_disable", True)  # one shared ~/.gunicorn socket would mix servers
 
     def load(self):
         return app_factory

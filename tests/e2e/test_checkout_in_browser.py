@@ -121,9 +121,10 @@ async def test_clicking_pay_in_chromium_pays_and_the_receives_are_credited(servi
         await eventually(lambda: page.evaluate(loaded), lambda s: s == f"{bought['session']['payment_url']} complete",
                          what="the checkout page to load")
         assert await page.evaluate("document.getElementById('amount').textContent") == "9.00 CNY"
-        await page.evaluate("document.getElementById('pay').click()")
+        await page.evaluate("document.getElementById('pay').click()", while_navigating=None)
         outcome = await eventually(
-            lambda: page.evaluate("(document.getElementById('outcome') || {dataset: {}}).dataset.outcome || null"),
+            lambda: page.evaluate("(document.getElementById('outcome') || {dataset: {}}).dataset.outcome || null",
+                                  while_navigating=None),
             lambda value: value is not None, what="the outcome page")
         assert outcome == "succeeded"
 
@@ -142,7 +143,9 @@ class DevToolsPage:
         self._socket = socket
         self._next_id = 0
 
-    async def evaluate(self, expression: str):
+    async def evaluate(self, expression: str, **options):
+        """The value of `expression` in the page. With `while_navigating=X`, X when the page is
+        being replaced (the form was submitted) and the expression could not run."""
         self._next_id += 1
         await self._socket.send_json({"id": self._next_id, "method": "Runtime.evaluate",
                                       "params": {"expression": expression, "returnByValue": True}})
@@ -150,8 +153,15 @@ class DevToolsPage:
             message = json.loads((await asyncio.wait_for(self._socket.receive(), 10)).data)
             if message.get("id") == self._next_id:
                 break
+        if "while_navigating" in options and _navigating(message):
+            return options["while_navigating"]
         assert "error" not in message and "exceptionDetails" not in message["result"], message
         return message["result"]["result"].get("value")
+
+
+def _navigating(message: dict) -> bool:
+    error = message.get("error") or {}
+    return "navigated" in error.get("message", "") or "Execution context was destroyed" in json.dumps(message)
 
 
 @asynccontextmanager
