@@ -54,6 +54,8 @@ def create_database(url: str = DEFAULT_DATABASE_URL, **options: Any) -> Database
         options.setdefault("timeout", SQLITE_BUSY_TIMEOUT_SECONDS)
     else:
         options.setdefault("reset", _keep_session_state)
+        if "min_size" not in str(url):
+            options.setdefault("min_size", 2)  # grow to max_size (10) under load, not at start-up
     return Database(url, **options)
 
 
