@@ -50,11 +50,6 @@ def _scope_values(claim: IdempotencyClaim) -> dict:
     return {"s_user": scope.user_id, "s_endpoint": scope.endpoint, "s_key": scope.key, "s_token": claim.token}
 
 
-def _held(claim: IdempotencyClaim) -> sa.ColumnElement[bool]:
-    """The row of `claim`'s scope while `claim` still holds it (not completed, not taken over)."""
-    return sa.and_(_where(claim.scope), _K.c.response_status.is_(None), _K.c.locked_until == claim.token)
-
-
 class SqlIdempotencyStore:
     """See the module docstring. `now` and `lease` come from the caller's clock, as in the port."""
 
