@@ -119,6 +119,9 @@ transactions = sa.Table(
 # (INCLUDE), so the total is counted by an index-only scan however long the history.
 sa.Index("ix_transactions_history", transactions.c.user_id, transactions.c.created_at.desc(),
          transactions.c.id.desc(), postgresql_include=["type", "status"])
+# The same walk for one status (a rare status of a long history would otherwise be searched for).
+sa.Index("ix_transactions_history_status", transactions.c.user_id, transactions.c.status,
+         transactions.c.created_at.desc(), transactions.c.id.desc())
 
 payment_sessions = sa.Table(
     "payment_sessions", metadata,
