@@ -83,6 +83,19 @@ class _Staging:
         await lock.acquire()
         self.held_locks.append(lock)
 
+    async def claim(self, table: str, candidates: list[Any], limit: int) -> list[Any]:
+        """The first `limit` of `candidates` not locked by another unit of work, now locked
+        (`FOR UPDATE SKIP LOCKED`)."""
+        found = []
+        for aggregate in candidates:
+            if len(found) == limit:
+                break
+            if self.store.row_locks[(table, aggregate.id)].locked():
+                continue
+            await self.lock(table, aggregate.id)
+            found.append(aggregate)
+        return found
+
     def release_locks(self) -> None:
         for lock in self.held_locks:
             lock.release()
@@ -130,18 +143,10 @@ class InMemoryTransactionRepository:
         sessions_by_txn: defaultdict[str, list[PaymentSession]] = defaultdict(list)
         for session in self._s.rows("sessions"):
             sessions_by_txn[session.transaction_id].append(session)
-        found = []
-        for t in sorted(self._s.rows("transactions"), key=lambda t: (t.created_at, t.id)):
-            sessions = sessions_by_txn[t.id]
-            if (t.is_pending and not any(s.is_open_at(now) for s in sessions)
-                    and max((s.expires_at for s in sessions), default=t.created_at) <= now):
-                if self._s.store.row_locks[("transactions", t.id)].locked():
-                    continue  # SKIP LOCKED
-                await self._s.lock("transactions", t.id)
-                found.append(t)
-            if len(found) == limit:
-                break
-        return found
+        due = [t for t in self._s.rows("transactions")
+               if t.is_pending and not any(s.is_open_at(now) for s in sessions_by_txn[t.id])
+               and max((s.expires_at for s in sessions_by_txn[t.id]), default=t.created_at) <= now]
+        return await self._s.claim("transactions", sorted(due, key=lambda t: (t.created_at, t.id)), limit)
 
 
 def _matches(t: Transaction, q: TransactionQuery) -> bool:
@@ -195,28 +200,12 @@ class InMemorySessionRepository:
         return found
 
     async def list_due_for_check(self, now: datetime, limit: int) -> list[PaymentSession]:
-        found = []
         due = [s for s in self._s.rows("sessions") if s.next_check_at is not None and s.next_check_at <= now]
-        for s in sorted(due, key=lambda s: (s.next_check_at, s.id)):
-            if self._s.store.row_locks[("sessions", s.id)].locked():
-                continue
-            await self._s.lock("sessions", s.id)
-            found.append(s)
-            if len(found) == limit:
-                break
-        return found
+        return await self._s.claim("sessions", sorted(due, key=lambda s: (s.next_check_at, s.id)), limit)
 
     async def list_due_for_expiry(self, now: datetime, limit: int) -> list[PaymentSession]:
-        found = []
-        for s in sorted(self._s.rows("sessions"), key=lambda s: (s.expires_at, s.id)):
-            if s.status is SessionStatus.OPEN and s.expires_at <= now:
-                if self._s.store.row_locks[("sessions", s.id)].locked():
-                    continue
-                await self._s.lock("sessions", s.id)
-                found.append(s)
-            if len(found) == limit:
-                break
-        return found
+        due = [s for s in self._s.rows("sessions") if s.status is SessionStatus.OPEN and s.expires_at <= now]
+        return await self._s.claim("sessions", sorted(due, key=lambda s: (s.expires_at, s.id)), limit)
 
 
 class InMemoryMembershipRepository:

@@ -96,6 +96,14 @@ class PaymentSession:
         session.events.append(events.SessionStatusChanged(now, id, transaction_id, S.OPEN.value))
         return session
 
+    @classmethod
+    def for_transaction(cls, transaction, *, id: str, order_id: str, payment_method: str, provider: str,
+                        return_url: str | None, ttl: timedelta, now: datetime) -> PaymentSession:
+        """An attempt to pay `transaction`: its user, its total, open for `ttl`."""
+        return cls.open(id=id, transaction_id=transaction.id, user_id=transaction.user_id, order_id=order_id,
+                        payment_method=payment_method, provider=provider, amount=transaction.total,
+                        return_url=return_url, expires_at=now + ttl, now=now)
+
     # ------------------------------------------------------------------ reading
     @property
     def status(self) -> SessionStatus:

@@ -109,6 +109,12 @@ class SqlContext:
             return await self.connection.raw_connection.fetch(statement.postgres()[0], *statement.arguments(values))
         return await self.connection.fetch_all(statement.bound(self.dialect, values))
 
+    async def by_id(self, table: sa.Table, id: str, user_id: str | None, for_update: bool) -> Any:
+        """The row of `table` with this `id` (and owner, when `user_id` is given)."""
+        if user_id is None:
+            return await self.one(_by(table, "id", for_update=for_update), id=id)
+        return await self.one(_by(table, "id", "user_id", for_update=for_update), id=id, user_id=user_id)
+
     async def run(self, statement: Prepared, **values: Any) -> None:
         if self.dialect == "postgresql":
             await self.connection.raw_connection.execute(statement.postgres()[0], *statement.arguments(values))
@@ -183,11 +189,7 @@ class SqlTransactionRepository:
 
     async def get(self, transaction_id: str, *, user_id: str | None = None,
                   for_update: bool = False) -> Transaction | None:
-        if user_id is None:
-            row = await self._c.one(_by(transactions, "id", for_update=for_update), id=transaction_id)
-        else:
-            row = await self._c.one(_by(transactions, "id", "user_id", for_update=for_update),
-                                    id=transaction_id, user_id=user_id)
+        row = await self._c.by_id(transactions, transaction_id, user_id, for_update)
         return None if row is None else mapping.transaction_from_row(row)
 
     async def update(self, transaction: Transaction) -> None:
@@ -242,11 +244,7 @@ class SqlSessionRepository:
 
     async def get(self, session_id: str, *, user_id: str | None = None,
                   for_update: bool = False) -> PaymentSession | None:
-        if user_id is None:
-            row = await self._c.one(_by(payment_sessions, "id", for_update=for_update), id=session_id)
-        else:
-            row = await self._c.one(_by(payment_sessions, "id", "user_id", for_update=for_update),
-                                    id=session_id, user_id=user_id)
+        row = await self._c.by_id(payment_sessions, session_id, user_id, for_update)
         return None if row is None else mapping.session_from_row(row)
 
     async def get_by_order_id(self, order_id: str, *, for_update: bool = False) -> PaymentSession | None:
@@ -350,20 +348,15 @@ class SqlRefundRepository:
         await self._c.insert_aggregate(payment_refunds, mapping.refund_to_row(refund), refund)
 
     async def get(self, refund_id: str, *, for_update: bool = False) -> Refund | None:
-        query = sa.select(payment_refunds).where(payment_refunds.c.id == refund_id)
-        if for_update:
-            query = self._c.locked(query, of=payment_refunds)
-        row = await self._c.fetch_one(query)
+        row = await self._c.by_id(payment_refunds, refund_id, None, for_update)
         return None if row is None else mapping.refund_from_row(row)
 
     async def update(self, refund: Refund) -> None:
         await self._c.update_aggregate(payment_refunds, mapping.refund_to_row(refund), refund)
 
     async def get_by_refund_order_id(self, refund_order_id: str, *, for_update: bool = False) -> Refund | None:
-        query = sa.select(payment_refunds).where(payment_refunds.c.refund_order_id == refund_order_id)
-        if for_update:
-            query = self._c.locked(query, of=payment_refunds)
-        row = await self._c.fetch_one(query)
+        row = await self._c.one(_by(payment_refunds, "refund_order_id", for_update=for_update),
+                                refund_order_id=refund_order_id)
         return None if row is None else mapping.refund_from_row(row)
 
     async def list_pending(self, created_before: datetime, limit: int) -> list[Refund]:

@@ -102,11 +102,10 @@ class ChangePlan:
                 id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=cmd.user_id,
                 plan_from=plan_from, plan_to=new_plan.id, proration=proration,
                 payment_method=cmd.payment_method, provider=provider.name, now=now)
-            session = PaymentSession.open(
-                id=self._ids.new_id("ps"), transaction_id=transaction.id, user_id=cmd.user_id,
-                order_id=self._ids.new_order_id("S", now), payment_method=cmd.payment_method,
-                provider=provider.name, amount=transaction.total, return_url=return_url,
-                expires_at=now + self._settings.session_ttl, now=now)
+            session = PaymentSession.for_transaction(
+                transaction, id=self._ids.new_id("ps"), order_id=self._ids.new_order_id("S", now),
+                payment_method=cmd.payment_method, provider=provider.name, return_url=return_url,
+                ttl=self._settings.session_ttl, now=now)
             await uow.transactions.add(transaction)
             await uow.sessions.add(session)
             await uow.commit()

@@ -52,11 +52,10 @@ class OpenSession:
             for old in replaced:
                 old.cancel(now)
                 await uow.sessions.update(old)
-            session = PaymentSession.open(
-                id=self._ids.new_id("ps"), transaction_id=transaction.id, user_id=cmd.user_id,
-                order_id=self._ids.new_order_id("S", now), payment_method=method, provider=provider.name,
-                amount=transaction.total, return_url=return_url,
-                expires_at=now + self._settings.session_ttl, now=now)
+            session = PaymentSession.for_transaction(
+                transaction, id=self._ids.new_id("ps"), order_id=self._ids.new_order_id("S", now),
+                payment_method=method, provider=provider.name, return_url=return_url,
+                ttl=self._settings.session_ttl, now=now)
             transaction.payment_method, transaction.provider = method, provider.name
             transaction.updated_at = now
             await uow.transactions.update(transaction)

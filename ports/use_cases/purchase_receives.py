@@ -62,11 +62,9 @@ class PurchaseReceives:
         transaction = Transaction.purchase_receives(
             id=ids.id("txn"), order_id=ids.order_id("P", now), user_id=cmd.user_id,
             quote=quote, payment_method=cmd.payment_method, provider=provider, now=now)
-        session = PaymentSession.open(
-            id=ids.id("ps"), transaction_id=transaction.id, user_id=cmd.user_id,
-            order_id=ids.order_id("S", now), payment_method=cmd.payment_method,
-            provider=provider, amount=transaction.total, return_url=return_url,
-            expires_at=now + self._settings.session_ttl, now=now)
+        session = PaymentSession.for_transaction(
+            transaction, id=ids.id("ps"), order_id=ids.order_id("S", now), payment_method=cmd.payment_method,
+            provider=provider, return_url=return_url, ttl=self._settings.session_ttl, now=now)
         await uow.transactions.add(transaction)
         await uow.sessions.add(session)
         await uow.commit()
