@@ -29,7 +29,8 @@ from domain.catalog import PAYMENT_METHODS
 from entrypoints.config import Config
 from entrypoints.events import publishing, session_changes
 from entrypoints.http.metrics import Metrics
-from plugins.mock import MockProvider
+from plugins.mock import DEVELOPMENT_WEBHOOK_SECRET, MockProvider
+from plugins.mock.faults import FaultPlan
 from ports.payment_provider import ProviderRegistry
 from ports.use_cases.cancel_transaction import CancelTransaction
 from ports.use_cases.change_plan import ChangePlan
@@ -109,8 +110,9 @@ def load_providers(config: Config, http: httpx.AsyncClient, clock) -> dict:
 
 def mock_everywhere(config: Config, clock) -> dict:
     """The in-memory set-up registers the mock plugin under every routed provider name."""
-    return {name: MockProvider(webhook_secret=config.mock_webhook_secret or "development-mock-webhook-secret",
-                               public_url=config.public_url, clock=clock, name=name)
+    faults = FaultPlan.from_settings(config.environ)  # the drills work in memory too
+    return {name: MockProvider(webhook_secret=config.mock_webhook_secret or DEVELOPMENT_WEBHOOK_SECRET,
+                               public_url=config.public_url, clock=clock, name=name, faults=faults)
             for name in set(config.method_routes.values()) | {"mock"}}
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 import attrs
 
 from domain.errors import ProviderError
+from domain.refund import RefundStatus
 from ports.clock import Clock
 from ports.payment_provider import RefundOrder, RefundResult, RefundState, ProviderRegistry
 from ports.unit_of_work import UnitOfWorkFactory
@@ -34,7 +35,7 @@ class SubmitRefund:
         if refund is None or session is None:
             raise LookupError(f"refund {refund_id} not found")
         provider = self._providers.get(refund.provider)
-        if refund.status.value != "pending" or provider is None:
+        if refund.status is not RefundStatus.PENDING or provider is None:
             return refund.status.value
         order = RefundOrder(
             refund_order_id=refund.refund_order_id, payment_order_id=refund.payment_order_id,
@@ -52,7 +53,7 @@ class SubmitRefund:
         async with self._uow() as uow:
             refund = await uow.refunds.get(refund_id, for_update=True)
             assert refund is not None
-            if refund.status.value == "pending" and result.state is not RefundState.PENDING:
+            if refund.status is RefundStatus.PENDING and result.state is not RefundState.PENDING:
                 if result.state is RefundState.SUCCEEDED:
                     refund.succeed(result.provider_reference, now)
                 else:

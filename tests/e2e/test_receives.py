@@ -176,3 +176,11 @@ async def test_a_provider_that_refuses_gives_502_provider_error(api):
     response = await api.post(RECEIVES, {"amount": 10, "payment_method": "wechat_pay"})
 
     await error_of(response, 502, "provider_error")
+
+
+async def test_the_mock_fault_drills_apply_to_the_in_memory_set_up_too(make_api):
+    api = await make_api(PAYMENTS_MOCK_FAULTS="open_payment=unavailable:1")
+
+    response = await api.post("/api/v1/payments/receives", {"amount": 1, "payment_method": "mock"})
+
+    await error_of(response, 503, "provider_unavailable")
