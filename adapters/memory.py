@@ -124,6 +124,17 @@ class InMemoryTransactionRepository:
     async def update(self, transaction: Transaction) -> None:
         self._s.write("transactions", transaction.id, transaction)
 
+    async def get_with_sessions(self, transaction_id: str, *, user_id: str | None = None, for_update: bool = False
+                                ) -> tuple[Transaction, list[PaymentSession]] | None:
+        transaction = await self.get(transaction_id, user_id=user_id, for_update=for_update)
+        if transaction is None:
+            return None
+        sessions = sorted((s for s in self._s.rows("sessions") if s.transaction_id == transaction_id),
+                          key=lambda s: (s.created_at, s.id))
+        for session in sessions if for_update else ():
+            await self._s.lock("sessions", session.id)
+        return transaction, sessions
+
     async def count_pending(self, user_id: str) -> int:
         return sum(1 for t in self._s.rows("transactions") if t.user_id == user_id and t.is_pending)
 

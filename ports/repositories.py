@@ -60,6 +60,12 @@ class TransactionRepository(Protocol):
 
     async def update(self, transaction: Transaction) -> None: ...
 
+    async def get_with_sessions(self, transaction_id: str, *, user_id: str | None = None, for_update: bool = False
+                                ) -> tuple[Transaction, list[PaymentSession]] | None:
+        """The transaction and its sessions (oldest first), in one read; with `for_update` all
+        are locked, the transaction first (the lock order of the use cases)."""
+        ...
+
     async def count_pending(self, user_id: str) -> int:
         """How many of the user's transactions are `pending`."""
         ...

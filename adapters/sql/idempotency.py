@@ -6,6 +6,11 @@ the service through the `idempotency_keys` table.
 (PostgreSQL) or the write lock (SQLite) in the same short transaction. A claim holds a lease
 (`locked_until`); once the lease has run out (its process died) another request may take it
 over. Each call is its own transaction, never part of a unit of work.
+
+The claim and the stored response are committed without waiting for the disk (`relaxed_commit`
+in `adapters.sql.statements`): a crash can lose them only together with nothing the request
+committed after them, and a lost one makes the client's retry run the request again, which
+resumes what it created (`ports.use_cases.payment_flow.RequestIds`) instead of repeating it.
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ def _where(scope: IdempotencyScope) -> sa.ColumnElement[bool]:
 _CLAIM = prepared("idempotency_claim", lambda dialect: (
     (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_K)
     .values(bind_all(("user_id", "endpoint", "key", "fingerprint", "locked_until", "created_at")))
-    .on_conflict_do_nothing().returning(_K.c.key)))
+    .on_conflict_do_nothing().returning(_K.c.key)), relaxed_commit=True)
 _HELD = sa.and_(_K.c.user_id == sa.bindparam("s_user"), _K.c.endpoint == sa.bindparam("s_endpoint"),
                 _K.c.key == sa.bindparam("s_key"), _K.c.response_status.is_(None),
                 _K.c.locked_until == sa.bindparam("s_token", type_=_K.c.locked_until.type))
@@ -41,7 +46,8 @@ _COMPLETE = prepared("idempotency_complete", lambda dialect: (
     _K.update().where(_HELD).values(response_status=sa.bindparam("response_status"),
                                     response_body=sa.bindparam("response_body"),
                                     response_headers=sa.bindparam("response_headers"), locked_until=None,
-                                    completed_at=sa.bindparam("completed_at")).returning(_K.c.key)))
+                                    completed_at=sa.bindparam("completed_at")).returning(_K.c.key)),
+    relaxed_commit=True)
 _RELEASE = prepared("idempotency_release", lambda dialect: _K.delete().where(_HELD))
 
 

@@ -14,6 +14,9 @@ Beyond the port's contract:
 - `for_update` is `SELECT … FOR UPDATE` on PostgreSQL; the sweeps use `FOR UPDATE SKIP LOCKED`.
   On SQLite both are no-ops: the unit of work holds the database's write lock (see
   `adapters.sql.unit_of_work`).
+- On PostgreSQL, updates of rows the unit of work holds (locked by a `for_update` read, or
+  inserted by it) and ledger rows are queued and sent together before the next read or at
+  commit (`adapters.sql.batch`): they cannot lose a race, so they need not wait for an answer.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select
 
 from adapters.sql import mapping
+from adapters.sql.batch import WriteBatch
 from adapters.sql.statements import Prepared, bind_all, prepared
 from adapters.sql.tables import (
     consumptions,
@@ -68,17 +72,37 @@ def _by(table: sa.Table, *columns: str, for_update: bool = False, order_by: tupl
         if order_by:
             query = query.order_by(*order_by)
         return _locked(dialect, query, of=table) if for_update else query
-    return prepared(("by", table.name, columns, for_update, order_by), build)
+    return prepared(("by", table.name, columns, for_update, order_by), build, locks=table if for_update else None)
 
 
 class SqlContext:
-    """What the repositories of one unit of work share: its connection, the dialect, and the
-    aggregates stored through them (whose events the unit of work collects after commit)."""
+    """What the repositories of one unit of work share: its connection, the dialect, the
+    aggregates stored through them (whose events the unit of work collects after commit), and,
+    inside a PostgreSQL transaction (`batched`), the rows it holds and the writes it queued."""
 
-    def __init__(self, connection: Any, dialect: str) -> None:
+    def __init__(self, connection: Any, dialect: str, *, batched: bool = False) -> None:
         self.connection = connection
         self.dialect = dialect
         self.touched: list[Any] = []
+        self.batch = WriteBatch() if batched and dialect == "postgresql" else None
+        self._held: set[tuple[str, Any]] = set()  # (table, primary key) locked or inserted here
+
+    def hold(self, table: sa.Table, rows: list[Any]) -> None:
+        if self.batch is not None:
+            key = table.primary_key.columns.values()[0].name
+            self._held.update((table.name, row[key]) for row in rows)
+
+    async def flush(self) -> None:
+        """Send the queued writes (see `adapters.sql.batch`)."""
+        if self.batch:
+            await self.batch.flush(self.connection.raw_connection)
+
+    async def write(self, statement: Prepared, **values: Any) -> None:
+        """Run a write whose outcome nobody waits for: queued on PostgreSQL (see `flush`)."""
+        if self.batch is None:
+            await self.run(statement, **values)
+        else:
+            self.batch.add(statement.postgres()[0], statement.arguments(values))
 
     def insert(self, table: sa.Table) -> Any:
         return _insert(self.dialect, table)
@@ -87,27 +111,43 @@ class SqlContext:
         return _locked(self.dialect, query, of=of, skip_locked=skip_locked)
 
     async def fetch_one(self, query: Any) -> Mapping[str, Any] | None:
+        await self.flush()
         return await self.connection.fetch_one(query)
 
     async def fetch_all(self, query: Any) -> list[Mapping[str, Any]]:
+        await self.flush()
         return await self.connection.fetch_all(query)
 
     async def fetch_val(self, query: Any) -> Any:
+        await self.flush()
         return await self.connection.fetch_val(query)
 
     async def execute(self, query: Any) -> Any:
+        await self.flush()
         return await self.connection.execute(query)
 
     # ------------------------------------------------------------------ prepared statements
     async def one(self, statement: Prepared, **values: Any) -> Mapping[str, Any] | None:
         if self.dialect == "postgresql":
-            return await self.connection.raw_connection.fetchrow(statement.postgres()[0], *statement.arguments(values))
-        return await self.connection.fetch_one(statement.bound(self.dialect, values))
+            # A relaxed commit inside a unit of work would relax the whole transaction's commit.
+            assert not (statement.relaxed_commit and self.batch is not None), "relaxed statement in a transaction"
+            await self.flush()
+            row = await self.connection.raw_connection.fetchrow(statement.postgres()[0], *statement.arguments(values))
+        else:
+            row = await self.connection.fetch_one(statement.bound(self.dialect, values))
+        if statement.locks is not None and row is not None:
+            self.hold(statement.locks, [row])
+        return row
 
     async def all(self, statement: Prepared, **values: Any) -> list[Mapping[str, Any]]:
         if self.dialect == "postgresql":
-            return await self.connection.raw_connection.fetch(statement.postgres()[0], *statement.arguments(values))
-        return await self.connection.fetch_all(statement.bound(self.dialect, values))
+            await self.flush()
+            rows = await self.connection.raw_connection.fetch(statement.postgres()[0], *statement.arguments(values))
+        else:
+            rows = await self.connection.fetch_all(statement.bound(self.dialect, values))
+        if statement.locks is not None:
+            self.hold(statement.locks, rows)
+        return rows
 
     async def by_id(self, table: sa.Table, id: str, user_id: str | None, for_update: bool) -> Any:
         """The row of `table` with this `id` (and owner, when `user_id` is given)."""
@@ -117,6 +157,7 @@ class SqlContext:
 
     async def run(self, statement: Prepared, **values: Any) -> None:
         if self.dialect == "postgresql":
+            await self.flush()
             await self.connection.raw_connection.execute(statement.postgres()[0], *statement.arguments(values))
         else:
             await self.connection.execute(statement.bound(self.dialect, values))
@@ -133,6 +174,7 @@ class SqlContext:
             _insert(dialect, table).values(bind_all(columns)).on_conflict_do_nothing().returning(key)))
         if await self.one(statement, **row) is None:
             raise DuplicateKeyError(f"{table.name}: a unique key of {row[key.name]!r} is taken")
+        self.hold(table, [row])
         self.touched.append(aggregate)
 
     async def update_aggregate(self, table: sa.Table, row: dict[str, Any], aggregate: Any) -> None:
@@ -145,7 +187,18 @@ class SqlContext:
         statement = prepared(("update", table.name, columns), lambda dialect: (
             table.update().where(key == sa.bindparam("key_"), table.c.version == sa.bindparam("expected_"))
             .values(bind_all(columns)).returning(table.c.version)))
-        if await self.one(statement, key_=key_value, expected_=expected, **row) is None:
+        held = (table.name, key_value)
+        if self.batch is not None and held in self._held:
+            if self.batch.holds(held):
+                await self.flush()  # one batch never writes a row twice
+
+            def check(count: int) -> None:
+                if count != 1:  # cannot happen to a held row: a bug, not a race
+                    raise StaleAggregateError(f"{table.name} {key_value!r} (held by this unit of work) "
+                                              f"was not at version {expected}")
+            self.batch.add(statement.postgres()[0], statement.arguments({"key_": key_value, "expected_": expected,
+                                                                          **row}), key=held, check=check)
+        elif await self.one(statement, key_=key_value, expected_=expected, **row) is None:
             stored = await self.fetch_val(sa.select(table.c.version).where(key == key_value))
             if stored is None:
                 raise StaleAggregateError(f"{table.name} {key_value!r} cannot be updated: it was never stored")
@@ -180,6 +233,27 @@ _COUNT_PENDING = prepared("count_pending", lambda dialect: (
     .where(transactions.c.user_id == sa.bindparam("user_id"), transactions.c.status == _PENDING)))
 
 
+def _with_sessions(user_scoped: bool, for_update: bool) -> Prepared:
+    """A transaction joined to its sessions (oldest first), columns prefixed `t_` and `s_`;
+    locked transaction first, then the sessions in order, when `for_update`."""
+    t, s = transactions, payment_sessions
+
+    def build(dialect: str) -> Select:
+        query = (sa.select(*(c.label(f"t_{c.name}") for c in t.c), *(c.label(f"s_{c.name}") for c in s.c))
+                 .join_from(t, s, s.c.transaction_id == t.c.id).where(t.c.id == sa.bindparam("id"))
+                 .order_by(s.c.created_at, s.c.id))
+        if user_scoped:
+            query = query.where(t.c.user_id == sa.bindparam("user_id"))
+        return query.with_for_update(of=(t, s)) if for_update and dialect == "postgresql" else query
+    return prepared(("with_sessions", user_scoped, for_update), build)
+
+
+def _split(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The columns of `row` named `prefix…`, without the prefix (values read through the row, so
+    `databases` applies its SQLite type processing)."""
+    return {name[len(prefix):]: row[name] for name in row.keys() if name.startswith(prefix)}
+
+
 class SqlTransactionRepository:
     def __init__(self, context: SqlContext) -> None:
         self._c = context
@@ -194,6 +268,21 @@ class SqlTransactionRepository:
 
     async def update(self, transaction: Transaction) -> None:
         await self._c.update_aggregate(transactions, mapping.transaction_to_row(transaction), transaction)
+
+    async def get_with_sessions(self, transaction_id: str, *, user_id: str | None = None, for_update: bool = False
+                                ) -> tuple[Transaction, list[PaymentSession]] | None:
+        values = {"id": transaction_id} if user_id is None else {"id": transaction_id, "user_id": user_id}
+        rows = await self._c.all(_with_sessions(user_id is not None, for_update), **values)
+        if not rows:  # no such transaction, or one settled without a session (a zero-charge plan change)
+            transaction = await self.get(transaction_id, user_id=user_id, for_update=for_update)
+            return None if transaction is None else (transaction, [])
+        transaction_row = _split(rows[0], "t_")
+        session_rows = [_split(row, "s_") for row in rows]
+        if for_update:
+            self._c.hold(transactions, [transaction_row])
+            self._c.hold(payment_sessions, session_rows)
+        return (mapping.transaction_from_row(transaction_row),
+                [mapping.session_from_row(row) for row in session_rows])
 
     async def count_pending(self, user_id: str) -> int:
         return int(await self._c.value(_COUNT_PENDING, user_id=user_id))
@@ -232,7 +321,7 @@ _ATTACH = prepared("attach_instructions", lambda dialect: (
     .where(payment_sessions.c.id == sa.bindparam("id"), payment_sessions.c.status == _OPEN)
     .values({**bind_all(("payment_url", "qr_code", "provider_reference", "updated_at")),
              "version": payment_sessions.c.version + 1})
-    .returning(payment_sessions.c.version)))
+    .returning(payment_sessions.c.version)), relaxed_commit=True)  # if lost, the order is opened again
 
 
 class SqlSessionRepository:
@@ -306,7 +395,7 @@ class SqlMembershipRepository:
             statement = prepared(("ledger", len(rows), columns), lambda dialect: (
                 receives_ledger.insert().values([bind_all(columns, f"_{i}") for i in range(len(rows))])))
             values = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
-            await self._c.run(statement, **values)
+            await self._c.write(statement, **values)
             membership.new_entries.clear()
 
     async def ledger(self, user_id: str) -> list[LedgerEntry]:

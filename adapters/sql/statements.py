@@ -6,6 +6,12 @@ statement per dialect, built once with named bind parameters; on PostgreSQL it i
 to `$n` SQL and run on the raw asyncpg connection (which also caches the server-side prepared
 statement), and on SQLite it goes through `databases` with its values bound, as before.
 
+A write that is run on its own (autocommit) and that a retry can always redo may be prepared
+with `relaxed_commit`: on PostgreSQL its commit then does not wait for the WAL to reach the
+disk (`synchronous_commit = off`, for that one statement's transaction only). A crash can lose
+the last fraction of a second of such writes, never anything committed after them, and never
+breaks consistency. The writes that make a payment or an order exist are never relaxed.
+
 The raw asyncpg path skips SQLAlchemy's type processing, which on PostgreSQL has nothing to do
 for this schema: values are plain str/int/bytes and aware datetimes, and asyncpg returns
 `timestamptz` as aware UTC datetimes.
@@ -26,8 +32,11 @@ class Prepared:
     """`build(dialect)` makes the statement for "postgresql" or "sqlite", with `sa.bindparam`s
     for the values that change between calls."""
 
-    def __init__(self, build: Callable[[str], Any]) -> None:
+    def __init__(self, build: Callable[[str], Any], locks: sa.Table | None = None,
+                 relaxed_commit: bool = False) -> None:
         self._build = build
+        self.locks = locks  # the table whose returned rows the statement locks (FOR UPDATE)
+        self.relaxed_commit = relaxed_commit
         self._statements: dict[str, Any] = {}
         self._postgres: tuple[str, tuple[str, ...], Mapping[str, Any]] | None = None
 
@@ -42,7 +51,11 @@ class Prepared:
         if self._postgres is None:
             compiled = self.statement("postgresql").compile(
                 dialect=_PG_DIALECT, compile_kwargs={"render_postcompile": True})
-            self._postgres = (str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+            sql = str(compiled)
+            if self.relaxed_commit:  # a data-modifying statement with RETURNING, run in autocommit
+                sql = (f"WITH w AS ({sql}) SELECT w.* FROM w, "
+                       "(SELECT set_config('synchronous_commit', 'off', true)) AS relaxed_commit")
+            self._postgres = (sql, tuple(compiled.positiontup or ()), dict(compiled.params))
         return self._postgres
 
     def bound(self, dialect: str, values: Mapping[str, Any]) -> Any:
@@ -63,11 +76,12 @@ class Prepared:
 _cache: dict[Any, Prepared] = {}
 
 
-def prepared(key: Any, build: Callable[[str], Any]) -> Prepared:
+def prepared(key: Any, build: Callable[[str], Any], locks: sa.Table | None = None,
+             relaxed_commit: bool = False) -> Prepared:
     """The `Prepared` registered under `key`, made with `build` the first time."""
     found = _cache.get(key)
     if found is None:
-        found = _cache[key] = Prepared(build)
+        found = _cache[key] = Prepared(build, locks, relaxed_commit)
     return found
 
 

@@ -159,15 +159,22 @@ async def database_transaction(database: Database) -> AsyncIterator[SqlContext]:
     await transaction.commit()
 
 
-async def _notify_session_changes(context: SqlContext) -> None:
+_NOTIFY = "SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id"
+
+
+def _notify_session_changes(context: SqlContext) -> None:
     """Tell every process's session feed which sessions this transaction changed: NOTIFY is
-    delivered at commit, and only if it commits (see `adapters.sql.session_feed`)."""
+    delivered at commit, and only if it commits (see `adapters.sql.session_feed`). Queued with
+    the unit of work's last writes."""
     # A session that was just opened is skipped: nobody can be waiting on an id nobody knows yet.
     changed = sorted({event.session_id for aggregate in context.touched for event in aggregate.events
                       if isinstance(event, SessionStatusChanged) and event.status != "open"})
-    if changed:
-        await context.connection.raw_connection.execute(
-            "SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id", SESSION_CHANNEL, changed)
+    if changed and context.batch is not None:
+        context.batch.add(_NOTIFY, [SESSION_CHANNEL, changed], check=_any_count)
+
+
+def _any_count(count: int) -> None:
+    """pg_notify returns a row per session; there is nothing to check."""
 
 
 @asynccontextmanager
@@ -200,7 +207,8 @@ class SqlUnitOfWork:
         transaction = DatabaseTransaction(self._database, read_only=self._read_only or self._single_statement)
         await transaction.begin()
         self._transaction = transaction
-        self._context = context = SqlContext(transaction.connection, transaction.dialect)
+        self._context = context = SqlContext(transaction.connection, transaction.dialect,
+                                             batched=not (self._read_only or self._single_statement))
         self.transactions = SqlTransactionRepository(context)
         self.sessions = SqlSessionRepository(context)
         self.memberships = SqlMembershipRepository(context)
@@ -228,8 +236,12 @@ class SqlUnitOfWork:
         if self._single_statement:
             await transaction.rollback()  # nothing is open: this only hands the connection back
         else:
-            if transaction.dialect == "postgresql":
-                await _notify_session_changes(context)
+            try:
+                _notify_session_changes(context)
+                await context.flush()
+            except BaseException:
+                await transaction.rollback()
+                raise
             await transaction.commit()
         for aggregate in context.touched:
             self._events.extend(aggregate.events)

@@ -104,10 +104,11 @@ class SqliteRemote:
             return self._connection.execute(sql, args).rowcount
 
     def open(self, order: PaymentOrder) -> MockOrder:
-        self._run(f"INSERT OR IGNORE INTO mock_orders ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,0)",
+        if self._run(f"INSERT OR IGNORE INTO mock_orders ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,0)",
                   order.order_id, order.session_id, order.amount.amount, order.amount.currency.code,
                   order.description, order.payment_method, order.expires_at.isoformat(), order.notify_url,
-                  order.return_url, PaymentState.PENDING.value)
+                  order.return_url, PaymentState.PENDING.value):
+            return MockOrder(order, PaymentState.PENDING, 0)
         found = self.get(order.order_id)
         assert found is not None
         if found.order != order:

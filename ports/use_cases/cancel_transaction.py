@@ -27,12 +27,14 @@ class CancelTransaction:
     async def __call__(self, cmd: CancelTransactionCommand) -> TransactionView:
         now = self._clock.now()
         async with self._uow() as uow:
-            transaction = await uow.transactions.get(cmd.transaction_id, user_id=cmd.user_id, for_update=True)
-            if transaction is None:
+            locked = await uow.transactions.get_with_sessions(cmd.transaction_id, user_id=cmd.user_id,
+                                                              for_update=True)
+            if locked is None:
                 raise TransactionNotFoundError(cmd.transaction_id)
+            transaction, sessions = locked
             transaction.cancel(cmd.reason, now)  # only pending: InvalidTransitionError otherwise
             closing = []
-            for session in await uow.sessions.list_for_transaction(transaction.id, for_update=True):
+            for session in sessions:
                 if session.is_open_at(now):
                     session.cancel(now)
                     await uow.sessions.update(session)

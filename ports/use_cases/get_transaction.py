@@ -28,9 +28,9 @@ class GetTransaction:
 
     async def __call__(self, query: GetTransactionQuery) -> TransactionDetail:
         async with self._uow(read_only=True) as uow:
-            transaction = await uow.transactions.get(query.transaction_id, user_id=query.user_id)
-            if transaction is None:
+            found = await uow.transactions.get_with_sessions(query.transaction_id, user_id=query.user_id)
+            if found is None:
                 raise TransactionNotFoundError(query.transaction_id)
-            sessions = await uow.sessions.list_for_transaction(transaction.id)
+            transaction, sessions = found
         now = self._clock.now()
         return TransactionDetail(TransactionView.of(transaction), tuple(SessionView.of(s, now) for s in sessions))

@@ -141,10 +141,10 @@ class HandleNotification:
     async def _lock(uow: UnitOfWork, found: PaymentSession):
         """The session's transaction, then all its sessions, locked (in the global lock order);
         returns the transaction, this session as now stored, and the others."""
-        transaction = await uow.transactions.get(found.transaction_id, for_update=True)
-        sessions = await uow.sessions.list_for_transaction(found.transaction_id, for_update=True)
+        locked = await uow.transactions.get_with_sessions(found.transaction_id, for_update=True)
+        assert locked is not None
+        transaction, sessions = locked
         session = next(s for s in sessions if s.id == found.id)
-        assert transaction is not None
         return transaction, session, [s for s in sessions if s.id != found.id]
 
     async def _payment_succeeded(self, uow: UnitOfWork, found: PaymentSession, membership, now) -> _Applied:

@@ -37,10 +37,11 @@ class OpenSession:
         return_url = self._settings.check_return_url(cmd.return_url)
         now = self._clock.now()
         async with self._uow() as uow:
-            transaction = await uow.transactions.get(cmd.transaction_id, user_id=cmd.user_id, for_update=True)
-            if transaction is None:
+            locked = await uow.transactions.get_with_sessions(cmd.transaction_id, user_id=cmd.user_id,
+                                                              for_update=True)
+            if locked is None:
                 raise TransactionNotFoundError(cmd.transaction_id)
-            sessions = await uow.sessions.list_for_transaction(transaction.id, for_update=True)
+            transaction, sessions = locked
             status = "expired" if attempts_lapsed(sessions, now) else transaction.status.value
             if not transaction.is_pending or status == "expired":
                 raise InvalidTransitionError("transaction", status, "paying",

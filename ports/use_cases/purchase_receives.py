@@ -10,6 +10,7 @@ from domain.transaction import Transaction
 from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.payment_provider import ProviderRegistry
+from ports.repositories import DuplicateKeyError
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.membership_access import current_membership
 from ports.use_cases.payment_flow import ProviderOrders, RequestIds, describe, resume
@@ -49,11 +50,15 @@ class PurchaseReceives:
             # Locking the membership serialises this user's purchases, so the pending limit holds
             # across processes.
             await current_membership(uow, cmd.user_id, catalog, now)
-            earlier = await resume(uow, ids.id("txn"), ids.id("ps"), cmd.user_id) if ids.derived else None
-            if earlier is None:
+            try:
                 transaction, session = await self._create(uow, cmd, ids, quote, provider.name, return_url, now)
-        if earlier is not None:  # an earlier attempt of this request committed: finish it
-            transaction, session = earlier
+            except (DuplicateKeyError, TooManyPendingError):
+                # Derived ids are taken when an earlier attempt of this request committed (and
+                # then counts among the pending): finish that one instead.
+                earlier = await resume(uow, ids.id("txn"), ids.id("ps"), cmd.user_id) if ids.derived else None
+                if earlier is None:
+                    raise
+                transaction, session = earlier
         return await self._finish(transaction, session)
 
     async def _create(self, uow, cmd, ids, quote, provider, return_url, now):
