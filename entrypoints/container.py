@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 from databases import Database
 from dependency_injector import containers, providers
 
@@ -29,6 +28,7 @@ from domain.catalog import PAYMENT_METHODS
 from entrypoints.config import Config
 from entrypoints.events import publishing, session_changes
 from entrypoints.http.metrics import Metrics
+from entrypoints.http_client import LazyHttpClient
 from plugins.mock import DEVELOPMENT_WEBHOOK_SECRET, MockProvider
 from plugins.mock.faults import FaultPlan
 from ports.payment_provider import ProviderRegistry
@@ -50,9 +50,6 @@ from ports.use_cases.reconcile_payments import ReconcilePayments
 from ports.use_cases.refund_payments import RetryRefunds, SubmitRefund
 from ports.use_cases.settings import UseCaseSettings
 
-HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-
-
 async def database_resource(url: str) -> AsyncIterator[Database]:
     database = create_database(url)
     await database.connect()
@@ -62,9 +59,12 @@ async def database_resource(url: str) -> AsyncIterator[Database]:
         await database.disconnect()
 
 
-async def http_client_resource() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
+async def http_client_resource() -> AsyncIterator[LazyHttpClient]:
+    client = LazyHttpClient()
+    try:
         yield client
+    finally:
+        await client.aclose()
 
 
 async def unused_resource() -> AsyncIterator[None]:
@@ -101,7 +101,7 @@ def use_case_settings(config: Config) -> UseCaseSettings:
                            session_ttl=config.session_ttl, return_url_hosts=config.return_url_hosts)
 
 
-def load_providers(config: Config, http: httpx.AsyncClient, clock) -> dict:
+def load_providers(config: Config, http: LazyHttpClient, clock) -> dict:
     # Plugins read the effective public URL (which `--host`/`--port` shape when PAYMENTS_PUBLIC_URL
     # is not set), not only the raw variable: the mock builds its checkout page's URL from it.
     settings = {**config.environ, "PAYMENTS_PUBLIC_URL": config.public_url}

@@ -36,7 +36,9 @@ notification failed verification or is stale). No transport exception (httpx) ev
 Plugins are found by entry point, group `payments.providers`; the entry point names a factory
     (settings: Mapping[str, str], *, http: httpx.AsyncClient, clock: Clock) -> PaymentProvider
 where `settings` holds the `PAYMENTS_<PROVIDER>_*` variables and `http` is the one client plugins
-must call out through (so tests can replace the remote side with respx).
+must call out through (so tests can replace the remote side with respx). The service passes a
+stand-in that creates the real `httpx.AsyncClient` on first use; a plugin that never calls out
+(the mock) then costs its process no httpx.
 """
 from __future__ import annotations
 

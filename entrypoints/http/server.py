@@ -27,12 +27,11 @@ async def app_factory(config: Config | None = None) -> web.Application:
 
 def check_plugins(config: Config) -> str | None:
     """Load every routed provider plugin once before serving; the reason when one fails."""
-    import httpx
-
     from adapters.clock import SystemClock
+    from entrypoints.http_client import LazyHttpClient
     from plugins import PluginLoadError, discover
 
-    client = httpx.AsyncClient()
+    client = LazyHttpClient()
     try:
         discover(set(config.method_routes.values()), config.environ, http=client, clock=SystemClock())
     except PluginLoadError as error:

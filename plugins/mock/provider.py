@@ -18,8 +18,7 @@ import json
 import logging
 import secrets
 from collections.abc import Mapping
-
-import httpx
+from typing import TYPE_CHECKING
 
 from domain.errors import DomainValidationError, InvalidSignatureError, ProviderError, ProviderUnavailableError
 from domain.money import Currency, Money
@@ -42,6 +41,9 @@ from ports.payment_provider import (
     RefundResult,
     RefundState,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 DEVELOPMENT_WEBHOOK_SECRET = "development-mock-webhook-secret"
 DEFAULT_STATE_PATH = "./payments-mock.sqlite3"
@@ -208,6 +210,8 @@ class MockProvider:
 
     async def deliver(self, url: str, body: bytes) -> bool:
         """POST a notification until a 2xx answer; each attempt is signed anew (fresh `t`)."""
+        import httpx  # here, not at import: a worker that never delivers does not load it
+
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=10.0)  # in-memory set-ups inject none
         for delay in self._redelivery_delays:

@@ -279,6 +279,44 @@ async def test_a_stored_aggregate_can_be_updated_in_the_unit_of_work_that_added_
         assert (await uow.memberships.get("alice")).allowance_remaining == 2
 
 
+async def test_writes_to_held_rows_are_read_back_in_the_same_unit_of_work_and_committed_together(
+        backend: Backend) -> None:
+    # On PostgreSQL these updates are queued and sent in one statement (adapters.sql.batch):
+    # reads in between must still see them, and they commit or roll back as one.
+    t = a_transaction()
+    s = a_session(t)
+    await store(backend, t, s, a_membership())
+    async with backend.uow() as uow:
+        granted = await uow.memberships.ledger("alice")  # the first period's allowance
+    async with backend.uow() as uow:
+        membership = await uow.memberships.get("alice", for_update=True)
+        transaction, sessions = await uow.transactions.get_with_sessions(t.id, for_update=True)
+        membership.credit_purchase(10, t.id, T0)
+        await uow.memberships.update(membership)
+        sessions[0].complete(T0)
+        transaction.mark_paid(sessions[0].id, T0)
+        await uow.sessions.update(sessions[0])
+        await uow.transactions.update(transaction)
+        assert (await uow.transactions.get(t.id)).status is STATUS.SUCCEEDED
+        membership.consume(1, "match-1", T0)
+        await uow.memberships.update(membership)  # the same row again, in the same unit of work
+        assert (await uow.memberships.get("alice")).balance == membership.balance
+        await uow.rollback()
+    async with backend.uow() as uow:
+        assert (await uow.transactions.get(t.id)).status is STATUS.PENDING
+        assert (await uow.memberships.get("alice")).purchased_remaining == 0
+        assert await uow.memberships.ledger("alice") == granted
+        membership = await uow.memberships.get("alice", for_update=True)
+        membership.credit_purchase(10, t.id, T0)
+        await uow.memberships.update(membership)
+        await uow.commit()
+    async with backend.uow() as uow:
+        stored = await uow.memberships.get("alice")
+        ledger = await uow.memberships.ledger("alice")
+    assert stored.purchased_remaining == 10 and stored.version == 1
+    assert Balance.of(ledger) == stored.balance
+
+
 async def test_for_update_serialises_read_modify_write_so_no_update_is_lost(backend: Backend) -> None:
     await store(backend, a_membership())
 
@@ -484,6 +522,24 @@ async def test_sessions_of_a_transaction_are_listed_oldest_first(backend: Backen
         assert await uow.sessions.get(first.id, user_id="mallory") is None
     assert [s.id for s in listed] == [s.id for s in locked] == [first.id, second.id]
     assert by_order.id == by_order_locked.id == second.id
+
+
+async def test_a_transaction_is_read_with_its_sessions_oldest_first_and_scoped_to_its_owner(
+        backend: Backend) -> None:
+    t = a_transaction()
+    second, first = a_session(t, at=T0 + HOUR), a_session(t, at=T0)
+    lonely = a_transaction()  # stored without a session, like a plan change settled at once
+    await store(backend, t, second, first, lonely)
+    async with backend.uow() as uow:
+        read = await uow.transactions.get_with_sessions(t.id)
+        locked = await uow.transactions.get_with_sessions(t.id, user_id="alice", for_update=True)
+        assert await uow.transactions.get_with_sessions(t.id, user_id="mallory") is None
+        assert await uow.transactions.get_with_sessions("txn_missing", for_update=True) is None
+        alone = await uow.transactions.get_with_sessions(lonely.id, for_update=True)
+    for transaction, sessions in (read, locked):
+        assert state(transaction) == state(t)
+        assert [state(x) for x in sessions] == [state(first), state(second)]
+    assert alone is not None and alone[0].id == lonely.id and alone[1] == []
 
 
 async def test_sessions_due_for_expiry_are_the_open_ones_past_expires_at_soonest_first(backend: Backend) -> None:
