@@ -106,9 +106,6 @@ transactions = sa.Table(
     sa.UniqueConstraint("order_id"),
     sa.CheckConstraint("subtotal_minor >= 0 AND discount_minor >= 0 AND total_minor >= 0 AND refunded_minor >= 0",
                        name="amounts_not_negative"),
-    # count_pending / list_pending_plan_changes: a user's pending transactions (few, so a small index).
-    sa.Index("ix_transactions_pending_user", "user_id",
-             postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
     # list_expirable: the sweeper walks pending transactions oldest first.
     sa.Index("ix_transactions_pending_created", "created_at", "id",
              postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
@@ -119,7 +116,8 @@ transactions = sa.Table(
 # (INCLUDE), so the total is counted by an index-only scan however long the history.
 sa.Index("ix_transactions_history", transactions.c.user_id, transactions.c.created_at.desc(),
          transactions.c.id.desc(), postgresql_include=["type", "status"])
-# The same walk for one status (a rare status of a long history would otherwise be searched for).
+# The same walk for one status (a rare status of a long history would otherwise be searched for);
+# also how count_pending and list_pending_plan_changes find a user's pending transactions.
 sa.Index("ix_transactions_history_status", transactions.c.user_id, transactions.c.status,
          transactions.c.created_at.desc(), transactions.c.id.desc())
 
