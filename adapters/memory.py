@@ -135,6 +135,14 @@ class InMemoryTransactionRepository:
             await self._s.lock("sessions", session.id)
         return transaction, sessions
 
+    async def add_with_session(self, transaction: Transaction, session: PaymentSession) -> int:
+        if any(s.id == session.id or s.order_id == session.order_id for s in self._s.rows("sessions")):
+            raise DuplicateKeyError(session.id)  # before anything is stored: all or nothing
+        pending = await self.count_pending(transaction.user_id)
+        await self.add(transaction)
+        await InMemorySessionRepository(self._s).add(session)
+        return pending
+
     async def count_pending(self, user_id: str) -> int:
         return sum(1 for t in self._s.rows("transactions") if t.user_id == user_id and t.is_pending)
 

@@ -66,6 +66,13 @@ class TransactionRepository(Protocol):
         are locked, the transaction first (the lock order of the use cases)."""
         ...
 
+    async def add_with_session(self, transaction: Transaction, session: PaymentSession) -> int:
+        """Store a new transaction with its first session, in one step (`DuplicateKeyError` when
+        an id or order id is taken); returns how many pending transactions the user had before
+        it, so that a caller holding the user's membership lock can enforce a limit (and roll
+        back when it is exceeded) without another read."""
+        ...
+
     async def count_pending(self, user_id: str) -> int:
         """How many of the user's transactions are `pending`."""
         ...

@@ -19,22 +19,25 @@ from collections.abc import Callable
 from typing import Any
 
 _PARAMETER = re.compile(r"\$(\d+)")
-_combined: dict[tuple[tuple[str, bool], ...], str] = {}
+_combined: dict[tuple[tuple[str, str | None], ...], str] = {}
 
 
-def combined_sql(parts: tuple[tuple[str, bool], ...]) -> str:
-    """One statement running every `(sql, returns_rows)` part, answering one row with the number
-    of rows each returning part produced (in order). Cached: a use case sends the same shapes."""
+def combined_sql(parts: tuple[tuple[str, str | None], ...]) -> str:
+    """One statement running every `(sql, answer)` part as a CTE and answering one row with, per
+    part in order, the number of rows it returned (`answer` "count"), its one value ("value"), or
+    nothing (None). Cached: a use case sends the same shapes again and again."""
     found = _combined.get(parts)
     if found is None:
-        ctes, counts, offset = [], [], 0
-        for index, (sql, returns_rows) in enumerate(parts):
+        ctes, answers, offset = [], [], 0
+        for index, (sql, answer) in enumerate(parts):
             numbers = [int(n) for n in _PARAMETER.findall(sql)]
             ctes.append(f"w{index} AS ({_PARAMETER.sub(lambda m: f'${int(m.group(1)) + offset}', sql)})")
-            if returns_rows:
-                counts.append(f"(SELECT count(*) FROM w{index})")
+            if answer == "count":
+                answers.append(f"(SELECT count(*) FROM w{index})")
+            elif answer == "value":
+                answers.append(f"(SELECT * FROM w{index})")
             offset += max(numbers, default=0)
-        found = _combined[parts] = f"WITH {', '.join(ctes)} SELECT {', '.join(counts) or 'NULL'}"
+        found = _combined[parts] = f"WITH {', '.join(ctes)} SELECT {', '.join(answers) or 'NULL'}"
     return found
 
 
@@ -42,7 +45,7 @@ class WriteBatch:
     """Queued writes of one unit of work (PostgreSQL only)."""
 
     def __init__(self) -> None:
-        self._parts: list[tuple[str, bool]] = []
+        self._parts: list[tuple[str, str | None]] = []
         self._arguments: list[Any] = []
         self._checks: list[Callable[[int], None]] = []  # one per returning part: called with its row count
         self._keys: set[Any] = set()
@@ -56,7 +59,7 @@ class WriteBatch:
     def add(self, sql: str, arguments: list[Any], *, key: Any = None,
             check: Callable[[int], None] | None = None) -> None:
         """Queue `sql` with its `$n` `arguments`. `check` gets the number of rows it returned."""
-        self._parts.append((sql, check is not None))
+        self._parts.append((sql, None if check is None else "count"))
         self._arguments.extend(arguments)
         if check is not None:
             self._checks.append(check)

@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Select
 
 from adapters.sql import mapping
-from adapters.sql.batch import WriteBatch
+from adapters.sql.batch import WriteBatch, combined_sql
 from adapters.sql.statements import Prepared, bind_all, prepared
 from adapters.sql.tables import (
     consumptions,
@@ -167,15 +167,60 @@ class SqlContext:
         return None if row is None else row[0]
 
     # ------------------------------------------------------------------ aggregates
-    async def insert_aggregate(self, table: sa.Table, row: dict[str, Any], aggregate: Any) -> None:
+    @staticmethod
+    def _insert_statement(table: sa.Table, columns: tuple[str, ...]) -> Prepared:
         key = table.primary_key.columns.values()[0]
-        columns = tuple(row)
-        statement = prepared(("insert", table.name, columns), lambda dialect: (
+        return prepared(("insert", table.name, columns), lambda dialect: (
             _insert(dialect, table).values(bind_all(columns)).on_conflict_do_nothing().returning(key)))
-        if await self.one(statement, **row) is None:
+
+    def _inserted(self, table: sa.Table, row: dict[str, Any], aggregate: Any, stored: bool) -> None:
+        if not stored:
+            key = table.primary_key.columns.values()[0]
             raise DuplicateKeyError(f"{table.name}: a unique key of {row[key.name]!r} is taken")
         self.hold(table, [row])
         self.touched.append(aggregate)
+
+    async def insert_aggregate(self, table: sa.Table, row: dict[str, Any], aggregate: Any) -> None:
+        stored = await self.one(self._insert_statement(table, tuple(row)), **row) is not None
+        self._inserted(table, row, aggregate, stored)
+
+    async def insert_aggregates_then(self, inserts: list[tuple[sa.Table, dict[str, Any], Any]],
+                                     then: Prepared, **then_values: Any) -> Any:
+        """Insert new aggregates, all or none (`DuplicateKeyError` when a key is taken), and read
+        `then`'s one value as the database was before them: in one statement on PostgreSQL, in
+        a savepoint otherwise."""
+        if self.batch is None:  # SQLite (the unit of work holds the write lock), or no transaction
+            value = await self.value(then, **then_values)
+            savepoint = self.dialect == "sqlite"
+            if savepoint:
+                await self.connection.execute("SAVEPOINT insert_aggregates")
+            try:
+                for table, row, aggregate in inserts:
+                    await self.insert_aggregate(table, row, aggregate)
+            except DuplicateKeyError:
+                if savepoint:
+                    await self.connection.execute("ROLLBACK TO SAVEPOINT insert_aggregates")
+                raise
+            finally:
+                if savepoint:
+                    await self.connection.execute("RELEASE SAVEPOINT insert_aggregates")
+            return value
+        statements = [(self._insert_statement(table, tuple(row)), row) for table, row, _ in inserts]
+        parts = tuple((statement.postgres()[0], "count") for statement, _ in statements)
+        arguments = [argument for statement, row in statements for argument in statement.arguments(row)]
+        await self.flush()
+        answer = await self.connection.raw_connection.fetchrow(
+            combined_sql(parts + ((then.postgres()[0], "value"),)), *arguments, *then.arguments(then_values))
+        stored = [count == 1 for count in list(answer.values())[:len(inserts)]]
+        if not all(stored):  # all or nothing: take back what this statement did insert
+            for (table, row, _), inserted in zip(inserts, stored, strict=True):
+                if inserted:
+                    key = table.primary_key.columns.values()[0]
+                    await self.connection.raw_connection.execute(
+                        f"DELETE FROM {table.name} WHERE {key.name} = $1", row[key.name])
+        for (table, row, aggregate), inserted in zip(inserts, stored, strict=True):
+            self._inserted(table, row, aggregate, inserted)
+        return answer[len(inserts)]
 
     async def update_aggregate(self, table: sa.Table, row: dict[str, Any], aggregate: Any) -> None:
         key = table.primary_key.columns.values()[0]
@@ -283,6 +328,11 @@ class SqlTransactionRepository:
             self._c.hold(payment_sessions, session_rows)
         return (mapping.transaction_from_row(transaction_row),
                 [mapping.session_from_row(row) for row in session_rows])
+
+    async def add_with_session(self, transaction: Transaction, session: PaymentSession) -> int:
+        inserts = [(transactions, mapping.transaction_to_row(transaction), transaction),
+                   (payment_sessions, mapping.session_to_row(session), session)]
+        return int(await self._c.insert_aggregates_then(inserts, _COUNT_PENDING, user_id=transaction.user_id))
 
     async def count_pending(self, user_id: str) -> int:
         return int(await self._c.value(_COUNT_PENDING, user_id=user_id))

@@ -52,9 +52,9 @@ class PurchaseReceives:
             await current_membership(uow, cmd.user_id, catalog, now)
             try:
                 transaction, session = await self._create(uow, cmd, ids, quote, provider.name, return_url, now)
-            except (DuplicateKeyError, TooManyPendingError):
-                # Derived ids are taken when an earlier attempt of this request committed (and
-                # then counts among the pending): finish that one instead.
+            except DuplicateKeyError:
+                # Derived ids are taken when an earlier attempt of this request committed: finish
+                # that one instead (its ids conflict before the pending limit is looked at).
                 earlier = await resume(uow, ids.id("txn"), ids.id("ps"), cmd.user_id) if ids.derived else None
                 if earlier is None:
                     raise
@@ -62,16 +62,14 @@ class PurchaseReceives:
         return await self._finish(transaction, session)
 
     async def _create(self, uow, cmd, ids, quote, provider, return_url, now):
-        if await uow.transactions.count_pending(cmd.user_id) >= self._settings.max_pending:
-            raise TooManyPendingError(self._settings.max_pending)
         transaction = Transaction.purchase_receives(
             id=ids.id("txn"), order_id=ids.order_id("P", now), user_id=cmd.user_id,
             quote=quote, payment_method=cmd.payment_method, provider=provider, now=now)
         session = PaymentSession.for_transaction(
             transaction, id=ids.id("ps"), order_id=ids.order_id("S", now), payment_method=cmd.payment_method,
             provider=provider, return_url=return_url, ttl=self._settings.session_ttl, now=now)
-        await uow.transactions.add(transaction)
-        await uow.sessions.add(session)
+        if await uow.transactions.add_with_session(transaction, session) >= self._settings.max_pending:
+            raise TooManyPendingError(self._settings.max_pending)  # the unit of work rolls back
         await uow.commit()
         return transaction, session
 

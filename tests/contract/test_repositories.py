@@ -524,6 +524,22 @@ async def test_sessions_of_a_transaction_are_listed_oldest_first(backend: Backen
     assert by_order.id == by_order_locked.id == second.id
 
 
+async def test_a_transaction_added_with_its_session_reports_the_pending_ones_before_it(backend: Backend) -> None:
+    earlier = a_transaction()
+    await store(backend, earlier, a_session(earlier), a_transaction("bob"))
+    t = a_transaction(at=T0 + HOUR)
+    s = a_session(t)
+    async with backend.uow() as uow:
+        assert await uow.transactions.add_with_session(t, s) == 1  # alice's earlier one; not bob's, not t
+        assert await uow.transactions.count_pending("alice") == 2
+        with pytest.raises(DuplicateKeyError):
+            await uow.transactions.add_with_session(attrs.evolve(t, order_id=new_order_id("P")), a_session(t))
+        await uow.commit()
+    async with backend.uow() as uow:
+        stored, sessions = await uow.transactions.get_with_sessions(t.id)
+    assert state(stored) == state(t) and [state(x) for x in sessions] == [state(s)]
+
+
 async def test_a_transaction_is_read_with_its_sessions_oldest_first_and_scoped_to_its_owner(
         backend: Backend) -> None:
     t = a_transaction()
