@@ -3,6 +3,7 @@ timestamps as ISO 8601 UTC with a `Z`)."""
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime, timezone
 from functools import lru_cache
 
@@ -18,11 +19,23 @@ def timestamp(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_DARK_RUN = re.compile(rb"\x00+")  # in zxing-cpp's image a dark module is 0, a light one 255
+
+
 @lru_cache(maxsize=256)
 def qr_code_image(payload: str) -> str:
-    """An SVG data URI of a QR code for `payload` (zxing-cpp: about 0.3 ms; cached because
-    frontends poll the same session many times)."""
-    svg = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode).to_svg()
+    """An SVG data URI of a QR code for `payload`, quiet zone included. zxing-cpp encodes it
+    (about 0.2 ms); each horizontal run of dark modules becomes one stroke of a single path,
+    which is a third smaller and quicker to make than zxing-cpp's own SVG. Cached because
+    frontends poll the same session many times."""
+    image = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode).to_image(scale=1, add_quiet_zones=True)
+    height, width = image.shape
+    # The quiet zone is light on every side, so a run never wraps from one row to the next.
+    runs = "".join([f"M{run.start() % width} {run.start() // width}h{run.end() - run.start()}"
+                    for run in _DARK_RUN.finditer(bytes(image))])
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" shape-rendering="crispEdges">'
+           f'<path fill="#fff" d="M0 0h{width}v{height}H0z"/>'
+           f'<path stroke="#000" transform="translate(0 .5)" d="{runs}"/></svg>')
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
