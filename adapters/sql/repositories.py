@@ -254,23 +254,57 @@ class SqlContext:
         self.touched.append(aggregate)
 
 
-def history_statements(user_id: str, query: TransactionQuery) -> tuple[Select, Select]:
-    """A user's history: the page (newest first, ties by id descending) and the count of all
-    matches. Served by the index `ix_transactions_history` (user_id, created_at DESC, id DESC)."""
+HistoryShape = tuple[int, int, bool, bool]  # how many types and statuses, whether from / to are set
+
+
+def _history_shape(query: TransactionQuery) -> HistoryShape:
+    return len(query.types), len(query.statuses), query.date_from is not None, query.date_to is not None
+
+
+def _history_values(user_id: str, query: TransactionQuery) -> dict[str, Any]:
+    values: dict[str, Any] = {"user_id": user_id, "date_from": query.date_from, "date_to": query.date_to,
+                              "limit_": query.limit, "offset_": query.offset}
+    values.update({f"type_{i}": x.value for i, x in enumerate(query.types)})
+    values.update({f"status_{i}": x.value for i, x in enumerate(query.statuses)})
+    return values
+
+
+def _history_select(shape: HistoryShape, *, page: bool) -> Select:
+    """A user's history of this shape: the page (newest first, ties by id descending) with the
+    count of all matches in each row (`total_`, an uncorrelated subquery run once), or that
+    count alone. Served by `ix_transactions_history` (user_id, created_at DESC, id DESC), or
+    `ix_transactions_history_status` with a status filter; the count by an index-only scan."""
     t = transactions
-    conditions = [t.c.user_id == user_id]
-    if query.types:
-        conditions.append(t.c.type.in_([x.value for x in query.types]))
-    if query.statuses:
-        conditions.append(t.c.status.in_([x.value for x in query.statuses]))
-    if query.date_from is not None:
-        conditions.append(t.c.created_at >= query.date_from)
-    if query.date_to is not None:
-        conditions.append(t.c.created_at <= query.date_to)
-    page = (sa.select(t).where(*conditions).order_by(t.c.created_at.desc(), t.c.id.desc())
-            .limit(query.limit).offset(query.offset))
+    types, statuses, has_from, has_to = shape
+    def value(name: str, column: sa.Column) -> sa.BindParameter:
+        return sa.bindparam(name, type_=column.type)
+
+    conditions = [t.c.user_id == value("user_id", t.c.user_id)]
+    if types:
+        conditions.append(t.c.type.in_([value(f"type_{i}", t.c.type) for i in range(types)]))
+    if statuses:
+        conditions.append(t.c.status.in_([value(f"status_{i}", t.c.status) for i in range(statuses)]))
+    if has_from:
+        conditions.append(t.c.created_at >= value("date_from", t.c.created_at))
+    if has_to:
+        conditions.append(t.c.created_at <= value("date_to", t.c.created_at))
     count = sa.select(sa.func.count()).select_from(t).where(*conditions)
-    return page, count
+    if not page:
+        return count
+    return (sa.select(t, count.scalar_subquery().label("total_")).where(*conditions)
+            .order_by(t.c.created_at.desc(), t.c.id.desc())
+            .limit(sa.bindparam("limit_", type_=sa.Integer)).offset(sa.bindparam("offset_", type_=sa.Integer)))
+
+
+def _history(shape: HistoryShape, *, page: bool) -> Prepared:
+    return prepared(("history", shape, page), lambda dialect: _history_select(shape, page=page))
+
+
+def history_statements(user_id: str, query: TransactionQuery) -> tuple[Select, Select]:
+    """The page (with its total) and the count that `list_for_user` runs, with the values bound
+    (for EXPLAIN in `tests/bench/history_scale.py`)."""
+    shape, values = _history_shape(query), _history_values(user_id, query)
+    return (_history_select(shape, page=True).params(values), _history_select(shape, page=False).params(values))
 
 
 _COUNT_PENDING = prepared("count_pending", lambda dialect: (
@@ -347,12 +381,14 @@ class SqlTransactionRepository:
         return [mapping.transaction_from_row(row) for row in await self._c.fetch_all(query)]
 
     async def list_for_user(self, user_id: str, query: TransactionQuery) -> tuple[list[Transaction], int]:
-        page, count = history_statements(user_id, query)
-        rows = await self._c.fetch_all(page)
-        if query.offset == 0 and len(rows) < query.limit:
-            total = len(rows)  # the whole result is on this page
-        else:
-            total = int(await self._c.fetch_val(count))
+        shape, values = _history_shape(query), _history_values(user_id, query)
+        rows = await self._c.all(_history(shape, page=True), **values)
+        if rows:
+            total = int(rows[0]["total_"])
+        elif query.offset == 0:
+            total = 0
+        else:  # a page past the end: the total is still wanted
+            total = int(await self._c.value(_history(shape, page=False), **values))
         return [mapping.transaction_from_row(row) for row in rows], total
 
     async def list_expirable(self, now: datetime, limit: int) -> list[Transaction]:
