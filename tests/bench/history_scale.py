@@ -2,9 +2,10 @@
 at 10 k and at 1 M rows: 1,000,000 transactions of 10,000 users, loaded with COPY.
 
 For each scale it prints the EXPLAIN (ANALYZE, BUFFERS) plans of the adapter's own statements
-(`adapters.sql.repositories.history_statements`: the page of 20, newest first, and the total
-count), then the p50/p95 latency of the whole `list_for_user` call through `SqlUnitOfWork`
-(BEGIN, page, count, mapping, ROLLBACK), over repeated runs, for:
+(`adapters.sql.repositories.history_statements`: the page of 20, newest first, with the total of
+all matches in each row, and the count alone that is run for a page past the end), then the
+p50/p95 latency of the whole `list_for_user` call through `SqlUnitOfWork` (one statement and the
+mapping), over repeated runs, for:
 
 - a typical user (the table's average history: ~1 row at 10 k, ~100 at 1 M), rotating over 100
   random users;
@@ -114,7 +115,7 @@ def literal_sql(statement) -> str:
 
 
 async def explain(connection: asyncpg.Connection, user: str, label: str, query: TransactionQuery) -> None:
-    for part, statement in zip(("page of 20", "total count"), history_statements(user, query)):
+    for part, statement in zip(("page of 20 with its total", "total count alone"), history_statements(user, query)):
         plan = await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {literal_sql(statement)}")
         print(f"\n  -- {label}: {part} ({user})")
         for line in plan:
