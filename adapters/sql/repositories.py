@@ -88,6 +88,7 @@ class SqlContext:
         self._held: set[tuple[str, Any]] = set()  # (table, primary key) locked or inserted here
 
     def hold(self, table: sa.Table, rows: list[Any]) -> None:
+        """Note rows this unit of work has locked or inserted: their updates may be queued."""
         if self.batch is not None:
             key = table.primary_key.columns.values()[0].name
             self._held.update((table.name, row[key]) for row in rows)
