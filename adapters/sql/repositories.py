@@ -189,22 +189,10 @@ class SqlContext:
                                      then: Prepared, **then_values: Any) -> Any:
         """Insert new aggregates, all or none (`DuplicateKeyError` when a key is taken), and read
         `then`'s one value as the database was before them: in one statement on PostgreSQL, in
-        a savepoint otherwise."""
-        if self.batch is None:  # SQLite (the unit of work holds the write lock), or no transaction
+        a savepoint on SQLite. Only inside a unit of work that writes."""
+        if self.batch is None:  # SQLite, whose unit of work holds the write lock: one after another
             value = await self.value(then, **then_values)
-            savepoint = self.dialect == "sqlite"
-            if savepoint:
-                await self.connection.execute("SAVEPOINT insert_aggregates")
-            try:
-                for table, row, aggregate in inserts:
-                    await self.insert_aggregate(table, row, aggregate)
-            except DuplicateKeyError:
-                if savepoint:
-                    await self.connection.execute("ROLLBACK TO SAVEPOINT insert_aggregates")
-                raise
-            finally:
-                if savepoint:
-                    await self.connection.execute("RELEASE SAVEPOINT insert_aggregates")
+            await self._insert_all_or_none(inserts)
             return value
         statements = [(self._insert_statement(table, tuple(row)), row) for table, row, _ in inserts]
         parts = tuple((statement.postgres()[0], "count") for statement, _ in statements)
@@ -213,15 +201,31 @@ class SqlContext:
         answer = await self.connection.raw_connection.fetchrow(
             combined_sql(parts + ((then.postgres()[0], "value"),)), *arguments, *then.arguments(then_values))
         stored = [count == 1 for count in list(answer.values())[:len(inserts)]]
-        if not all(stored):  # all or nothing: take back what this statement did insert
+        if not all(stored):  # all or none: take back what this statement did insert, then refuse
             for (table, row, _), inserted in zip(inserts, stored, strict=True):
                 if inserted:
                     key = table.primary_key.columns.values()[0]
                     await self.connection.raw_connection.execute(
                         f"DELETE FROM {table.name} WHERE {key.name} = $1", row[key.name])
-        for (table, row, aggregate), inserted in zip(inserts, stored, strict=True):
-            self._inserted(table, row, aggregate, inserted)
+            table, row, aggregate = inserts[stored.index(False)]
+            self._inserted(table, row, aggregate, False)
+        for table, row, aggregate in inserts:
+            self._inserted(table, row, aggregate, True)
         return answer[len(inserts)]
+
+    async def _insert_all_or_none(self, inserts: list[tuple[sa.Table, dict[str, Any], Any]]) -> None:
+        """Insert one after another inside a savepoint (none of them stays when one is refused)."""
+        registered = len(self.touched)
+        await self.execute("SAVEPOINT insert_aggregates")
+        try:
+            for table, row, aggregate in inserts:
+                await self.insert_aggregate(table, row, aggregate)
+        except DuplicateKeyError:
+            await self.execute("ROLLBACK TO SAVEPOINT insert_aggregates")
+            del self.touched[registered:]  # their events must not be published
+            raise
+        finally:
+            await self.execute("RELEASE SAVEPOINT insert_aggregates")
 
     async def update_aggregate(self, table: sa.Table, row: dict[str, Any], aggregate: Any) -> None:
         key = table.primary_key.columns.values()[0]

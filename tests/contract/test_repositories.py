@@ -529,15 +529,21 @@ async def test_a_transaction_added_with_its_session_reports_the_pending_ones_bef
     await store(backend, earlier, a_session(earlier), a_transaction("bob"))
     t = a_transaction(at=T0 + HOUR)
     s = a_session(t)
+    fresh = a_transaction(at=T0 + HOUR)  # its own keys are free, its session's id is taken: all or none
     async with backend.uow() as uow:
         assert await uow.transactions.add_with_session(t, s) == 1  # alice's earlier one; not bob's, not t
         assert await uow.transactions.count_pending("alice") == 2
         with pytest.raises(DuplicateKeyError):
-            await uow.transactions.add_with_session(attrs.evolve(t, order_id=new_order_id("P")), a_session(t))
+            await uow.transactions.add_with_session(fresh, attrs.evolve(a_session(fresh), id=s.id))
+        with pytest.raises(DuplicateKeyError):
+            await uow.transactions.add_with_session(a_transaction(id=t.id), a_session(fresh))
         await uow.commit()
+    events = uow.collect_events()
     async with backend.uow() as uow:
         stored, sessions = await uow.transactions.get_with_sessions(t.id)
+        assert await uow.transactions.get(fresh.id) is None
     assert state(stored) == state(t) and [state(x) for x in sessions] == [state(s)]
+    assert len(events) == 2  # t's and s's creation; nothing of the refused pairs
 
 
 async def test_a_transaction_is_read_with_its_sessions_oldest_first_and_scoped_to_its_owner(
