@@ -19,10 +19,6 @@ class LazyHttpClient:
     def __init__(self) -> None:
         self._client: Any = None
 
-    @property
-    def created(self) -> bool:
-        return self._client is not None
-
     def _real(self) -> Any:
         if self._client is None:
             import httpx
