@@ -10,7 +10,8 @@ A write that is run on its own (autocommit) and that a retry can always redo may
 with `relaxed_commit`: on PostgreSQL its commit then does not wait for the WAL to reach the
 disk (`synchronous_commit = off`, for that one statement's transaction only). A crash can lose
 the last fraction of a second of such writes, never anything committed after them, and never
-breaks consistency. The writes that make a payment or an order exist are never relaxed.
+breaks consistency. The writes that make a payment or an order exist are never relaxed. (A
+relaxed statement that writes no row does not evaluate the setting, and has nothing to flush.)
 
 The raw asyncpg path skips SQLAlchemy's type processing, which on PostgreSQL has nothing to do
 for this schema: values are plain str/int/bytes and aware datetimes, and asyncpg returns
