@@ -15,10 +15,12 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 
 from entrypoints.http import errors
+from entrypoints.http.body import NOT_JSON, parsed_body
 from ports.clock import Clock
 from ports.idempotency import IdempotencyScope, IdempotencyStore, StoredResponse
 
@@ -30,12 +32,10 @@ NOT_KEPT = frozenset({400, 401, 403, 404, 422})
 REPLAYED_HEADERS = ("Content-Type", "Location")
 
 
-def fingerprint(body: bytes) -> str:
-    """A hash of the request body as a JSON value: key order and white space do not matter."""
-    try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
-    except ValueError:
-        canonical = body
+def fingerprint(body: bytes, parsed: Any) -> str:
+    """A hash of the request body as a JSON value (`parsed`, from `body.parsed_body`): key order
+    and white space do not matter. A body that is not JSON is hashed as it is."""
+    canonical = body if parsed is NOT_JSON else json.dumps(parsed, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -56,7 +56,8 @@ class IdempotencyGuard:
         if not valid_key(key):
             raise errors.validation_error({HEADER: ["Must be 1-255 printable ASCII characters."]})
         scope = IdempotencyScope(user_id, f"{request.method} {request.path}", key)
-        claim = await self._store.begin(scope, fingerprint(await request.read()), self._clock.now(), LEASE)
+        body = await request.read()
+        claim = await self._store.begin(scope, fingerprint(body, await parsed_body(request)), self._clock.now(), LEASE)
         if isinstance(claim, StoredResponse):
             return _replay(claim)
         try:

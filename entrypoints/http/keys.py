@@ -18,5 +18,6 @@ READINESS: web.AppKey[Any] = web.AppKey("readiness", object)
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 PRINCIPAL: web.RequestKey[Any] = web.RequestKey("principal", object)
 JSON_BODY: web.RequestKey[dict] = web.RequestKey("json", dict)
+PARSED_BODY: web.RequestKey[Any] = web.RequestKey("parsed_body", object)
 QUERY: web.RequestKey[dict] = web.RequestKey("querystring", dict)
 VALIDATED = {"json": JSON_BODY, "querystring": QUERY}

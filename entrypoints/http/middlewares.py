@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -22,6 +21,7 @@ from marshmallow import ValidationError
 from webargs.aiohttpparser import AIOHTTPParser
 
 from entrypoints.http import errors
+from entrypoints.http.body import NOT_JSON, parsed_body
 from entrypoints.http.keys import IDEMPOTENCY, METRICS, PRINCIPAL, REQUEST_ID, TOKENS, VALIDATED
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -102,11 +102,9 @@ async def validation(request: web.Request, handler: Handler) -> web.StreamRespon
 
 async def json_object(request: web.Request) -> dict:
     """The body as a JSON object, whatever its declared content type; else 400 `malformed_json`."""
-    body = await request.read()
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise errors.malformed_json("The body is not valid JSON.") from None
+    data = await parsed_body(request)
+    if data is NOT_JSON:
+        raise errors.malformed_json("The body is not valid JSON.")
     if not isinstance(data, dict):
         raise errors.malformed_json("The body must be a JSON object.")
     return data
