@@ -32,22 +32,22 @@ from entrypoints.http_client import LazyHttpClient
 from plugins.mock import DEVELOPMENT_WEBHOOK_SECRET, MockProvider
 from plugins.mock.faults import FaultPlan
 from ports.payment_provider import ProviderRegistry
-from ports.use_cases.cancel_transaction import CancelTransaction
-from ports.use_cases.change_plan import ChangePlan
-from ports.use_cases.consume_receives import ConsumeReceives
-from ports.use_cases.expire_sessions import ExpireSessions
-from ports.use_cases.get_membership import GetMembership
-from ports.use_cases.get_pricing import GetPricing
-from ports.use_cases.get_session import GetSession
-from ports.use_cases.get_transaction import GetTransaction
-from ports.use_cases.handle_notification import HandleNotification
-from ports.use_cases.list_payment_methods import ListPaymentMethods
-from ports.use_cases.list_transactions import ListTransactions
-from ports.use_cases.open_session import OpenSession
-from ports.use_cases.payment_flow import ProviderOrders
-from ports.use_cases.purchase_receives import PurchaseReceives
-from ports.use_cases.reconcile_payments import ReconcilePayments
-from ports.use_cases.refund_payments import RetryRefunds, SubmitRefund
+from ports.use_cases.payments.cancel_transaction import CancelTransaction
+from ports.use_cases.plans.change_plan import ChangePlan
+from ports.use_cases.plans.consume_receives import ConsumeReceives
+from ports.use_cases.sessions.expire_sessions import ExpireSessions
+from ports.use_cases.plans.get_membership import GetMembership
+from ports.use_cases.catalog.get_pricing import GetPricing
+from ports.use_cases.sessions.get_session import GetSession
+from ports.use_cases.payments.get_transaction import GetTransaction
+from ports.use_cases.notifications.handle_notification import HandleNotification
+from ports.use_cases.catalog.list_payment_methods import ListPaymentMethods
+from ports.use_cases.payments.list_transactions import ListTransactions
+from ports.use_cases.sessions.open_session import OpenSession
+from ports.use_cases.sessions.provider_orders import ProviderOrders
+from ports.use_cases.payments.purchase_receives import PurchaseReceives
+from ports.use_cases.notifications.reconcile_payments import ReconcilePayments
+from ports.use_cases.refunds.submit_refund import RetryRefunds, SubmitRefund
 from ports.use_cases.settings import UseCaseSettings
 
 async def database_resource(url: str) -> AsyncIterator[Database]:

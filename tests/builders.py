@@ -7,11 +7,11 @@ import secrets
 
 from domain.ledger import Balance, LedgerKind
 from domain.session import PaymentSession
-from ports.use_cases.change_plan import ChangePlanCommand
-from ports.use_cases.get_session import GetSessionQuery
-from ports.use_cases.get_transaction import GetTransactionQuery, TransactionDetail
-from ports.use_cases.list_transactions import ListTransactionsQuery
-from ports.use_cases.purchase_receives import PurchaseReceivesCommand
+from ports.use_cases.plans.change_plan import ChangePlanCommand
+from ports.use_cases.sessions.get_session import GetSessionQuery
+from ports.use_cases.payments.get_transaction import GetTransactionQuery, TransactionDetail
+from ports.use_cases.payments.list_transactions import ListTransactionsQuery
+from ports.use_cases.payments.purchase_receives import PurchaseReceivesCommand
 from ports.use_cases.views import PaymentView, SessionView
 from world import World
 

@@ -17,7 +17,8 @@ import aiohttp_cors
 from aiohttp import web
 
 from entrypoints.background import BackgroundJobs
-from entrypoints.http import middlewares, mock_checkout, operations, payments, session_events, webhooks
+from entrypoints.http import middlewares, mock_checkout, operations
+from entrypoints.http.resources import catalog, internal, plans, receives, session_events, sessions, transactions, webhooks
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
 from entrypoints.http.keys import (
@@ -102,19 +103,19 @@ async def _resolve(provider):
 def _add_routes(app: web.Application) -> None:
     api = "/api/v1/payments"
     router = app.router
-    router.add_post(f"{api}/receives", payments.purchase_receives)
-    router.add_post(f"{api}/plan", payments.change_plan)
-    router.add_get(f"{api}/transactions", payments.list_transactions, allow_head=False)
-    router.add_get(f"{api}/transactions/{{transaction_id}}", payments.get_transaction, allow_head=False)
-    router.add_get(f"{api}/methods", payments.list_methods, allow_head=False)
-    router.add_post(f"{api}/sessions", payments.open_session)
-    router.add_get(f"{api}/sessions/{{session_id}}", payments.get_session, allow_head=False)
+    router.add_post(f"{api}/receives", receives.purchase_receives)
+    router.add_post(f"{api}/plan", plans.change_plan)
+    router.add_get(f"{api}/transactions", transactions.list_transactions, allow_head=False)
+    router.add_get(f"{api}/transactions/{{transaction_id}}", transactions.get_transaction, allow_head=False)
+    router.add_get(f"{api}/methods", catalog.list_methods, allow_head=False)
+    router.add_post(f"{api}/sessions", sessions.open_session)
+    router.add_get(f"{api}/sessions/{{session_id}}", sessions.get_session, allow_head=False)
     router.add_get(f"{api}/sessions/{{session_id}}/events", session_events.session_events, allow_head=False)
-    router.add_post(f"{api}/cancel", payments.cancel)
-    router.add_get(f"{api}/membership", payments.membership, allow_head=False)
-    router.add_get(f"{api}/pricing", payments.pricing, allow_head=False)
+    router.add_post(f"{api}/cancel", transactions.cancel)
+    router.add_get(f"{api}/membership", plans.membership, allow_head=False)
+    router.add_get(f"{api}/pricing", catalog.pricing, allow_head=False)
     router.add_post(f"{api}/webhooks/{{provider}}", webhooks.provider_notification)
-    router.add_post("/api/v1/internal/receives/consume", payments.consume)
+    router.add_post("/api/v1/internal/receives/consume", internal.consume)
     router.add_get("/healthz", operations.healthz, allow_head=False)
     router.add_get("/readyz", operations.readyz, allow_head=False)
     router.add_get("/metrics", operations.metrics, allow_head=False)

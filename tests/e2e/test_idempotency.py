@@ -18,7 +18,7 @@ from e2e_support import (
     ok,
     transaction_count,
 )
-from ports.use_cases.payment_flow import OPEN_ATTEMPTS
+from ports.use_cases.sessions.provider_orders import OPEN_ATTEMPTS
 
 BODY = {"amount": 10, "payment_method": "wechat_pay"}
 

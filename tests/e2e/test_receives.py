@@ -18,7 +18,7 @@ from e2e_support import (
     transaction,
     transaction_count,
 )
-from ports.use_cases.payment_flow import OPEN_ATTEMPTS
+from ports.use_cases.sessions.provider_orders import OPEN_ATTEMPTS
 
 
 async def test_buying_receives_answers_201_with_a_pending_transaction_and_an_open_session(api):

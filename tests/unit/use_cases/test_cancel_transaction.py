@@ -5,7 +5,7 @@ import pytest
 from builders import buy, detail, open_parallel_session, upgrade
 from domain.errors import InvalidTransitionError, ProviderUnavailableError, TransactionNotFoundError
 from ports.payment_provider import PaymentState
-from ports.use_cases.cancel_transaction import CancelTransactionCommand
+from ports.use_cases.payments.cancel_transaction import CancelTransactionCommand
 from world import World
 
 

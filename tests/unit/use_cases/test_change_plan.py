@@ -17,14 +17,14 @@ from domain.errors import (
 )
 from domain.money import CNY, Money
 from ports.payment_provider import PaymentState
-from ports.use_cases.change_plan import (
+from ports.use_cases.plans.change_plan import (
     ChangePlanCommand,
     DowngradeScheduled,
     ScheduledChangeCancelled,
     UpgradeStarted,
 )
-from ports.use_cases.consume_receives import ConsumeReceivesCommand
-from ports.use_cases.payment_flow import OPEN_ATTEMPTS
+from ports.use_cases.plans.consume_receives import ConsumeReceivesCommand
+from ports.use_cases.sessions.provider_orders import OPEN_ATTEMPTS
 from world import START, World
 
 FEB_28 = datetime(2026, 2, 28, 10, tzinfo=timezone.utc)  # end of the period that starts at START

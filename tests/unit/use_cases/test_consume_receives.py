@@ -7,7 +7,7 @@ import pytest
 from builders import become, buy_and_pay, ledger_balance
 from domain.errors import DomainValidationError, InsufficientReceivesError
 from domain.ledger import LedgerKind
-from ports.use_cases.consume_receives import ConsumeReceivesCommand
+from ports.use_cases.plans.consume_receives import ConsumeReceivesCommand
 from world import World
 
 FEB_28 = datetime(2026, 2, 28, 10, tzinfo=timezone.utc)

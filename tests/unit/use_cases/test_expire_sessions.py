@@ -5,10 +5,10 @@ import pytest
 from builders import buy, detail, upgrade
 from domain.errors import ProviderUnavailableError
 from ports.payment_provider import PaymentState
-from ports.use_cases.cancel_transaction import CancelTransactionCommand
-from ports.use_cases.expire_sessions import ExpiryReport
-from ports.use_cases.open_session import OpenSessionCommand
-from ports.use_cases.payment_flow import OPEN_ATTEMPTS
+from ports.use_cases.payments.cancel_transaction import CancelTransactionCommand
+from ports.use_cases.sessions.expire_sessions import ExpiryReport
+from ports.use_cases.sessions.open_session import OpenSessionCommand
+from ports.use_cases.sessions.provider_orders import OPEN_ATTEMPTS
 from world import World
 
 

@@ -7,7 +7,7 @@ import pytest
 from builders import buy, session
 from domain.errors import SessionNotFoundError
 from domain.money import CNY, Money
-from ports.use_cases.cancel_transaction import CancelTransactionCommand
+from ports.use_cases.payments.cancel_transaction import CancelTransactionCommand
 from world import START, World
 
 

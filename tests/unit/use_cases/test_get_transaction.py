@@ -3,8 +3,8 @@ import pytest
 
 from builders import become, buy, detail
 from domain.errors import TransactionNotFoundError
-from ports.use_cases.change_plan import ChangePlanCommand
-from ports.use_cases.open_session import OpenSessionCommand
+from ports.use_cases.plans.change_plan import ChangePlanCommand
+from ports.use_cases.sessions.open_session import OpenSessionCommand
 from world import World
 
 

@@ -21,9 +21,9 @@ from domain.refund import RefundReason, RefundStatus
 from domain.session import SessionStatus
 from plugins.mock import MockProvider
 from ports.payment_provider import PaymentState, RefundOrder, RefundState
-from ports.use_cases.cancel_transaction import CancelTransactionCommand
-from ports.use_cases.handle_notification import HandleNotificationCommand
-from ports.use_cases.open_session import OpenSessionCommand
+from ports.use_cases.payments.cancel_transaction import CancelTransactionCommand
+from ports.use_cases.notifications.handle_notification import HandleNotificationCommand
+from ports.use_cases.sessions.open_session import OpenSessionCommand
 from world import World
 
 ACCEPTED = (200, "application/json; charset=utf-8", b'{"received": true}')

@@ -6,9 +6,9 @@ import pytest
 
 from builders import buy, upgrade
 from domain.errors import DomainValidationError
-from ports.use_cases.cancel_transaction import CancelTransactionCommand
-from ports.use_cases.change_plan import ChangePlanCommand
-from ports.use_cases.list_transactions import ListTransactionsQuery
+from ports.use_cases.payments.cancel_transaction import CancelTransactionCommand
+from ports.use_cases.plans.change_plan import ChangePlanCommand
+from ports.use_cases.payments.list_transactions import ListTransactionsQuery
 from world import START, World
 
 

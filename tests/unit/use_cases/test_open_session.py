@@ -14,9 +14,9 @@ from domain.errors import (
 )
 from domain.money import CNY, Money
 from ports.payment_provider import PaymentState
-from ports.use_cases.cancel_transaction import CancelTransactionCommand
-from ports.use_cases.open_session import OpenSessionCommand
-from ports.use_cases.payment_flow import OPEN_ATTEMPTS
+from ports.use_cases.payments.cancel_transaction import CancelTransactionCommand
+from ports.use_cases.sessions.open_session import OpenSessionCommand
+from ports.use_cases.sessions.provider_orders import OPEN_ATTEMPTS
 from world import World
 
 

@@ -16,9 +16,9 @@ from domain.errors import (
 )
 from domain.money import CNY, Money
 from ports.payment_provider import PaymentState
-from ports.use_cases.open_session import OpenSessionCommand
-from ports.use_cases.payment_flow import OPEN_ATTEMPTS
-from ports.use_cases.purchase_receives import PurchaseReceivesCommand
+from ports.use_cases.sessions.open_session import OpenSessionCommand
+from ports.use_cases.sessions.provider_orders import OPEN_ATTEMPTS
+from ports.use_cases.payments.purchase_receives import PurchaseReceivesCommand
 from world import START, World
 
 ORDER_ID = re.compile(r"^[A-Za-z0-9]{6,32}$")

@@ -7,7 +7,7 @@ from domain.errors import ProviderError, ProviderUnavailableError
 from domain.money import CNY, Money
 from domain.refund import RefundStatus
 from ports.payment_provider import RefundOrder, RefundState
-from ports.use_cases.open_session import OpenSessionCommand
+from ports.use_cases.sessions.open_session import OpenSessionCommand
 from ports.payment_provider import ProviderEvent, ProviderEventKind
 from world import World
 

@@ -7,7 +7,7 @@ from aiohttp import web
 from entrypoints.http.docs import docs, error_responses
 from entrypoints.http.keys import USE_CASES
 from entrypoints.http.schemas import NotificationAckSchema
-from ports.use_cases.handle_notification import HandleNotificationCommand
+from ports.use_cases.notifications.handle_notification import HandleNotificationCommand
 
 MAX_NOTIFICATION_BYTES = 64 * 1024
 

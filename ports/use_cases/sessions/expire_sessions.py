@@ -9,7 +9,7 @@ import attrs
 
 from ports.clock import Clock
 from ports.unit_of_work import UnitOfWorkFactory
-from ports.use_cases.payment_flow import ProviderOrders
+from ports.use_cases.sessions.provider_orders import ProviderOrders
 
 
 @attrs.frozen

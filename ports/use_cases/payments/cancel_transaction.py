@@ -7,7 +7,7 @@ import attrs
 from domain.errors import TransactionNotFoundError
 from ports.clock import Clock
 from ports.unit_of_work import UnitOfWorkFactory
-from ports.use_cases.payment_flow import ProviderOrders
+from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.views import TransactionView
 
 

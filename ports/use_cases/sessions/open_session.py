@@ -11,7 +11,7 @@ from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.payment_provider import ProviderRegistry
 from ports.unit_of_work import UnitOfWorkFactory
-from ports.use_cases.payment_flow import ProviderOrders, describe
+from ports.use_cases.sessions.provider_orders import ProviderOrders, describe
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import SessionView
 

@@ -12,8 +12,8 @@ from ports.ids import IdGenerator
 from ports.payment_provider import ProviderRegistry
 from ports.repositories import DuplicateKeyError
 from ports.unit_of_work import UnitOfWorkFactory
-from ports.use_cases.membership_access import current_membership
-from ports.use_cases.payment_flow import ProviderOrders, RequestIds, describe, resume
+from ports.use_cases.plans.membership_access import current_membership
+from ports.use_cases.sessions.provider_orders import ProviderOrders, RequestIds, describe, resume
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import PaymentView, SessionView, TransactionView
 

@@ -18,7 +18,7 @@ from aiohttp_sse import sse_response
 from entrypoints.http import render
 from entrypoints.http.docs import BEARER, docs, error_responses
 from entrypoints.http.keys import PRINCIPAL, SESSION_FEED, USE_CASES
-from ports.use_cases.get_session import GetSessionQuery
+from ports.use_cases.sessions.get_session import GetSessionQuery
 
 RECHECK_SECONDS = 5.0
 

@@ -17,7 +17,7 @@ from domain.session import PaymentSession
 from ports.clock import Clock
 from ports.payment_provider import PaymentState, PaymentStatus, ProviderEvent, ProviderEventKind, ProviderRegistry
 from ports.unit_of_work import UnitOfWorkFactory
-from ports.use_cases.handle_notification import HandleNotification
+from ports.use_cases.notifications.handle_notification import HandleNotification
 
 log = logging.getLogger("payments.reconciler")
 _KINDS = {PaymentState.SUCCEEDED: ProviderEventKind.PAYMENT_SUCCEEDED,

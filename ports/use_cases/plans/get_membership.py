@@ -5,7 +5,7 @@ import attrs
 
 from ports.clock import Clock
 from ports.unit_of_work import UnitOfWorkFactory
-from ports.use_cases.membership_access import current_membership
+from ports.use_cases.plans.membership_access import current_membership
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import MembershipView
 

@@ -32,9 +32,9 @@ from ports.payment_provider import (
     ProviderRegistry,
 )
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from ports.use_cases.membership_access import current_membership
-from ports.use_cases.payment_flow import ProviderOrders
-from ports.use_cases.refund_payments import SubmitRefund
+from ports.use_cases.plans.membership_access import current_membership
+from ports.use_cases.sessions.provider_orders import ProviderOrders
+from ports.use_cases.refunds.submit_refund import SubmitRefund
 from ports.use_cases.settings import UseCaseSettings
 
 log = logging.getLogger("payments.notifications")

@@ -16,8 +16,8 @@ from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.payment_provider import ProviderRegistry
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from ports.use_cases.membership_access import current_membership
-from ports.use_cases.payment_flow import ProviderOrders, describe
+from ports.use_cases.plans.membership_access import current_membership
+from ports.use_cases.sessions.provider_orders import ProviderOrders, describe
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import MembershipView, ProrationView, SessionView, TransactionView
 

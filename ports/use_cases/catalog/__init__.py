@@ -1,0 +1,1 @@
+"""The catalog the frontend shows: prices and plans, payment methods."""

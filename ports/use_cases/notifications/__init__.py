@@ -1,0 +1,1 @@
+"""What providers tell us: notifications (webhooks) and what status queries find."""

@@ -1,0 +1,1 @@
+"""Payments: buying receives and the transactions a user pays for (history, detail, cancel)."""

@@ -1,0 +1,1 @@
+"""Plans and membership: changing plan, the membership as of now, consuming receives."""

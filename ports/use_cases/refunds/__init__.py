@@ -1,0 +1,1 @@
+"""Refunds: sending them to providers and following them until they end."""
