@@ -10,7 +10,7 @@ over. Each call is its own transaction, never part of a unit of work.
 The claim and the stored response are committed without waiting for the disk (`relaxed_commit`
 in `adapters.sql.statements`): a crash can lose them only together with nothing the request
 committed after them, and a lost one makes the client's retry run the request again, which
-resumes what it created (`ports.use_cases.payment_flow.RequestIds`) instead of repeating it.
+resumes what it created (`ports.use_cases.sessions.provider_orders.RequestIds`) instead of repeating it.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from adapters.sql.tables import UtcDateTime
 from domain.catalog import DEFAULT_CATALOG
 from domain.ledger import Balance
 from domain.membership import Membership
-from ports.use_cases.consume_receives import ConsumeReceives, ConsumeReceivesCommand
+from ports.use_cases.plans.consume_receives import ConsumeReceives, ConsumeReceivesCommand
 from ports.use_cases.settings import UseCaseSettings
 
 NOW = datetime(2026, 5, 20, 9, 30, tzinfo=timezone.utc)

@@ -23,11 +23,11 @@ from domain.transaction import TransactionStatus
 from plugins.mock import MockProvider
 from ports.idempotency import IdempotencyClaim, IdempotencyScope
 from ports.payment_provider import ProviderRegistry
-from ports.use_cases.consume_receives import ConsumeReceives, ConsumeReceivesCommand
-from ports.use_cases.handle_notification import HandleNotification, HandleNotificationCommand
-from ports.use_cases.payment_flow import ProviderOrders
-from ports.use_cases.purchase_receives import PurchaseReceives, PurchaseReceivesCommand
-from ports.use_cases.refund_payments import SubmitRefund
+from ports.use_cases.plans.consume_receives import ConsumeReceives, ConsumeReceivesCommand
+from ports.use_cases.notifications.handle_notification import HandleNotification, HandleNotificationCommand
+from ports.use_cases.sessions.provider_orders import ProviderOrders
+from ports.use_cases.payments.purchase_receives import PurchaseReceives, PurchaseReceivesCommand
+from ports.use_cases.refunds.submit_refund import SubmitRefund
 from ports.use_cases.settings import UseCaseSettings
 
 pytestmark = pytest.mark.postgres
