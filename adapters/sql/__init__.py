@@ -8,17 +8,15 @@ with its schema (`tables`) and alembic migrations (`migration.migrate`).
     uow_factory = sql_uow_factory(database)
     idempotency = SqlIdempotencyStore(database)
 """
+from adapters.sql.context import StaleAggregateError
 from adapters.sql.database import DEFAULT_DATABASE_URL, create_database
 from adapters.sql.idempotency import SqlIdempotencyStore
-from adapters.sql.repositories import (
-    SqlConsumptionRepository,
-    SqlMembershipRepository,
-    SqlProcessedEventRepository,
-    SqlRefundRepository,
-    SqlSessionRepository,
-    SqlTransactionRepository,
-    StaleAggregateError,
-)
+from adapters.sql.repositories.consumptions import SqlConsumptionRepository
+from adapters.sql.repositories.memberships import SqlMembershipRepository
+from adapters.sql.repositories.processed_events import SqlProcessedEventRepository
+from adapters.sql.repositories.refunds import SqlRefundRepository
+from adapters.sql.repositories.sessions import SqlSessionRepository
+from adapters.sql.repositories.transactions import SqlTransactionRepository
 from adapters.sql.tables import metadata
 from adapters.sql.unit_of_work import SqlUnitOfWork, sql_uow_factory
 

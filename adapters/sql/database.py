@@ -71,12 +71,25 @@ def dialect_of(database: Database) -> str:
 
 
 def dedicated_connection(database: Database) -> Connection | None:
-    """A connection for one unit of work alone, or None when `database` runs with
-    `force_rollback=True` (then everything shares its one rolled-back connection).
+    """A connection for one unit of work alone (not yet acquired), or None when `database` runs
+    with `force_rollback=True` (then everything shares its one rolled-back connection, which
+    `database.connection()` hands out).
 
-    `databases` hands out one connection per asyncio task; a unit of work wants its own, so that
-    other statements of the same task (an idempotency store call, a nested unit of work) never
-    silently join its transaction. This reaches into `databases` 0.9 internals (pinned).
+    The one place where the SQL adapter touches private attributes of `databases` (0.9.0, pinned
+    in setup.cfg), because its public API cannot say what is needed here:
+    - `Database.connection()`, the only public way to a connection, hands out one per asyncio
+      task, shared by everything the task runs. A unit of work wants its own, so that other
+      statements of the same task (an idempotency store call, a nested unit of work) never
+      silently join its transaction. `Connection(database, backend)` is public, but the backend
+      (which holds the pool) is only reachable as `database._backend`.
+    - Whether the database runs with `force_rollback` is not public: `database._global_connection`
+      is set, while connected, exactly then.
+    The public detour, calling `database.connection()` in a task made for the purpose, would cost
+    a task and a turn of the event loop per unit of work. Everything else in the adapter uses
+    public API: a `Connection` as an async context manager, its `fetch_one`/`fetch_all`/`execute`,
+    and `Connection.raw_connection` (the asyncpg or aiosqlite connection, `adapters.sql.executor`).
+    (Releasing any `Connection` also forgets the current task's shared one, in `databases`' own
+    `Connection.__aexit__`: harmless here, where every statement runs on a connection of its own.)
     """
     if database._global_connection is not None:  # force_rollback=True
         return None

@@ -18,7 +18,6 @@ import json
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from databases import Database
 
 from adapters.sql.mapping import as_utc
@@ -36,7 +35,7 @@ def _where(scope: IdempotencyScope) -> sa.ColumnElement[bool]:
 
 
 _CLAIM = prepared("idempotency_claim", lambda dialect: (
-    (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_K)
+    dialect.insert(_K)
     .values(bind_all(("user_id", "endpoint", "key", "fingerprint", "locked_until", "created_at")))
     .on_conflict_do_nothing().returning(_K.c.key)), relaxed_commit=True)
 _HELD = sa.and_(_K.c.user_id == sa.bindparam("s_user"), _K.c.endpoint == sa.bindparam("s_endpoint"),

@@ -20,21 +20,20 @@ from typing import Any
 
 from databases import Database
 
+from adapters.sql.context import SqlContext
 from adapters.sql.database import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SQLITE_CONNECTION_PRAGMAS,
     dedicated_connection,
     dialect_of,
 )
-from adapters.sql.repositories import (
-    SqlConsumptionRepository,
-    SqlContext,
-    SqlMembershipRepository,
-    SqlProcessedEventRepository,
-    SqlRefundRepository,
-    SqlSessionRepository,
-    SqlTransactionRepository,
-)
+from adapters.sql.executor import executor_for
+from adapters.sql.repositories.consumptions import SqlConsumptionRepository
+from adapters.sql.repositories.memberships import SqlMembershipRepository
+from adapters.sql.repositories.processed_events import SqlProcessedEventRepository
+from adapters.sql.repositories.refunds import SqlRefundRepository
+from adapters.sql.repositories.sessions import SqlSessionRepository
+from adapters.sql.repositories.transactions import SqlTransactionRepository
 from domain.events import Event, SessionStatusChanged
 
 log = logging.getLogger("payments.sql")
@@ -152,7 +151,7 @@ async def database_transaction(database: Database) -> AsyncIterator[SqlContext]:
     transaction = DatabaseTransaction(database)
     await transaction.begin()
     try:
-        yield SqlContext(transaction.connection, transaction.dialect)
+        yield SqlContext(executor_for(transaction.connection, transaction.dialect))
     except BaseException:
         await transaction.rollback()
         raise
@@ -184,7 +183,7 @@ async def autocommit(database: Database) -> AsyncIterator[SqlContext]:
     transaction = DatabaseTransaction(database, read_only=True)
     await transaction.begin()
     try:
-        yield SqlContext(transaction.connection, transaction.dialect)
+        yield SqlContext(executor_for(transaction.connection, transaction.dialect))
     finally:
         await transaction.rollback()
 
@@ -207,8 +206,8 @@ class SqlUnitOfWork:
         transaction = DatabaseTransaction(self._database, read_only=self._read_only or self._single_statement)
         await transaction.begin()
         self._transaction = transaction
-        self._context = context = SqlContext(transaction.connection, transaction.dialect,
-                                             batched=not (self._read_only or self._single_statement))
+        self._context = context = SqlContext(executor_for(
+            transaction.connection, transaction.dialect, batched=not (self._read_only or self._single_statement)))
         self.transactions = SqlTransactionRepository(context)
         self.sessions = SqlSessionRepository(context)
         self.memberships = SqlMembershipRepository(context)

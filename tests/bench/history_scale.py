@@ -37,7 +37,7 @@ import asyncpg  # noqa: E402
 from sqlalchemy.dialects import postgresql  # noqa: E402
 
 from adapters.sql import create_database, migrate, sql_uow_factory  # noqa: E402
-from adapters.sql.repositories import history_statements  # noqa: E402
+from adapters.sql.repositories.history import history_statements  # noqa: E402
 from adapters.sql.tables import transactions  # noqa: E402
 from domain.transaction import TransactionStatus  # noqa: E402
 from ports.repositories import TransactionQuery  # noqa: E402

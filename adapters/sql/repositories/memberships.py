@@ -1,0 +1,49 @@
+"""The SQL membership repository (`ports.repositories.MembershipRepository`): memberships, and
+the receives ledger rows appended with them."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from adapters.sql import mapping
+from adapters.sql.context import SqlContext, select_by
+from adapters.sql.statements import bind_all, prepared
+from adapters.sql.tables import memberships, receives_ledger
+from domain.ledger import LedgerEntry
+from domain.membership import Membership
+from ports.repositories import DuplicateKeyError
+
+
+class SqlMembershipRepository:
+    def __init__(self, context: SqlContext) -> None:
+        self._c = context
+
+    async def get(self, user_id: str, *, for_update: bool = False) -> Membership | None:
+        row = await self._c.one(select_by(memberships, "user_id", for_update=for_update), user_id=user_id)
+        return None if row is None else mapping.membership_from_row(row)
+
+    async def add(self, membership: Membership) -> bool:
+        try:
+            await self._c.insert_aggregate(memberships, mapping.membership_to_row(membership), membership)
+        except DuplicateKeyError:
+            return False
+        await self._append_entries(membership)
+        return True
+
+    async def update(self, membership: Membership) -> None:
+        await self._c.update_aggregate(memberships, mapping.membership_to_row(membership), membership)
+        await self._append_entries(membership)
+
+    async def _append_entries(self, membership: Membership) -> None:
+        if membership.new_entries:
+            rows = [mapping.ledger_entry_to_row(entry) for entry in membership.new_entries]
+            columns = tuple(rows[0])
+            statement = prepared(("ledger", len(rows), columns), lambda dialect: (
+                receives_ledger.insert().values([bind_all(columns, f"_{i}") for i in range(len(rows))])))
+            values = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
+            await self._c.write(statement, **values)
+            membership.new_entries.clear()
+
+    async def ledger(self, user_id: str) -> list[LedgerEntry]:
+        query = (sa.select(receives_ledger).where(receives_ledger.c.user_id == user_id)
+                 .order_by(receives_ledger.c.id))
+        return [mapping.ledger_entry_from_row(row) for row in await self._c.fetch_all(query)]
