@@ -19,25 +19,31 @@ from domain.errors import IdempotencyKeyReusedError, IdempotencyRequestInProgres
 from domain.events import Event
 from domain.ledger import LedgerEntry
 from domain.membership import Membership
-from domain.refund import Refund
+from domain.refund import Refund, RefundStatus
 from domain.session import PaymentSession, SessionStatus
-from domain.transaction import PLAN_CHANGE_TYPES, Transaction, TransactionStatus
+from domain.transaction import PLAN_CHANGE_TYPES, Transaction
 from ports.idempotency import IdempotencyClaim, IdempotencyRecord, IdempotencyScope, StoredResponse
-from ports.repositories import ConcurrentUpdateError, DuplicateKeyError, TransactionQuery
+from ports.events import EventDispatcher
+from ports.queries import TransactionQuery
+from ports.repositories import ConcurrentUpdateError, DuplicateKeyError
 
 
 @attrs.define
 class InMemoryStore:
     """The committed state, shared by every unit of work made from it."""
 
-    transactions: dict[str, Transaction] = attrs.field(factory=dict)
-    sessions: dict[str, PaymentSession] = attrs.field(factory=dict)
+    transactions: dict[str, Transaction] = attrs.field(factory=dict)  # each with its sessions
     memberships: dict[str, Membership] = attrs.field(factory=dict)
     ledger: list[LedgerEntry] = attrs.field(factory=list)
     processed_events: set[tuple[str, str]] = attrs.field(factory=set)
     consumptions: dict[tuple[str, str], int] = attrs.field(factory=dict)
     refunds: dict[str, Refund] = attrs.field(factory=dict)
     row_locks: defaultdict[tuple[str, str], asyncio.Lock] = attrs.field(factory=lambda: defaultdict(asyncio.Lock))
+
+    @property
+    def sessions(self) -> dict[str, PaymentSession]:
+        """Every committed payment session by id (they are stored with their transactions)."""
+        return {s.id: s for t in self.transactions.values() for s in t.sessions}
 
 
 class _Staging:
@@ -65,14 +71,17 @@ class _Staging:
 
     def write(self, table: str, key: str, aggregate: Any, *, new: bool = False) -> None:
         """Stage `aggregate`. An update must start from the stored `version` (a lost update or
-        an update of something never stored raises, as in SQL) and bumps it."""
+        an update of something never stored raises, as in SQL) and bumps it; so do the changed
+        sessions of a transaction, each against its own stored version."""
+        current = None if new else self.writes.get((table, key), getattr(self.store, table).get(key))
+        if not new and (current is None or current.version != aggregate.version):
+            raise ConcurrentUpdateError(f"{table} {key} changed since it was read, or was never stored")
+        if isinstance(aggregate, Transaction):
+            _bump_changed_sessions(aggregate, current)
         if not new:
-            current = self.writes.get((table, key), getattr(self.store, table).get(key))
-            if current is None or current.version != aggregate.version:
-                raise ConcurrentUpdateError(f"{table} {key} changed since it was read, or was never stored")
             aggregate.version += 1
         stored = copy.deepcopy(aggregate)
-        stored.events = []
+        _clear_events(stored)
         self.writes[(table, key)] = stored
         self.touched.append(aggregate)
 
@@ -102,15 +111,52 @@ class _Staging:
         self.held_locks.clear()
 
 
+def _session_state(session: PaymentSession) -> dict[str, Any]:
+    return attrs.asdict(session, recurse=False, filter=lambda field, _: field.name not in ("events", "version"))
+
+
+def _bump_changed_sessions(transaction: Transaction, stored: Transaction | None) -> None:
+    """Bump the version of each session that differs from its stored state (as the SQL adapter's
+    version-checked session updates do); a session changed elsewhere since it was read raises."""
+    before = {s.id: s for s in stored.sessions} if stored is not None else {}
+    for session in transaction.sessions:
+        old = before.get(session.id)
+        if old is None:
+            continue  # new: stored as it is
+        if _session_state(old) != _session_state(session):
+            if old.version != session.version:
+                raise ConcurrentUpdateError(f"session {session.id} changed since it was read")
+            session.version += 1
+
+
+def _clear_events(aggregate: Any) -> None:
+    aggregate.events = []
+    for session in getattr(aggregate, "sessions", ()):
+        session.events = []
+
+
+def _events_of(aggregate: Any) -> list[Event]:
+    if isinstance(aggregate, Transaction):
+        return aggregate.collect_events()
+    events, aggregate.events = list(aggregate.events), []
+    return events
+
+
 class InMemoryTransactionRepository:
+    """Transactions stored whole, with their sessions (one lock per transaction covers them)."""
+
     def __init__(self, staging: _Staging) -> None:
         self._s = staging
 
-    async def add(self, transaction: Transaction) -> None:
+    async def add(self, transaction: Transaction) -> int:
         existing = self._s.rows("transactions")
-        if any(t.id == transaction.id or t.order_id == transaction.order_id for t in existing):
-            raise DuplicateKeyError(transaction.id)
+        taken_sessions = {key for t in existing for s in t.sessions for key in (s.id, s.order_id)}
+        if any(t.id == transaction.id or t.order_id == transaction.order_id for t in existing) \
+                or any(s.id in taken_sessions or s.order_id in taken_sessions for s in transaction.sessions):
+            raise DuplicateKeyError(transaction.id)  # before anything is stored: all or nothing
+        pending = sum(1 for t in existing if t.user_id == transaction.user_id and t.is_pending)
         self._s.write("transactions", transaction.id, transaction, new=True)
+        return pending
 
     async def get(self, transaction_id: str, *, user_id: str | None = None,
                   for_update: bool = False) -> Transaction | None:
@@ -121,30 +167,12 @@ class InMemoryTransactionRepository:
             return None
         return found
 
+    async def get_by_session_order_id(self, order_id: str) -> Transaction | None:
+        return next((t for t in self._s.rows("transactions") if any(s.order_id == order_id for s in t.sessions)),
+                    None)
+
     async def update(self, transaction: Transaction) -> None:
         self._s.write("transactions", transaction.id, transaction)
-
-    async def get_with_sessions(self, transaction_id: str, *, user_id: str | None = None, for_update: bool = False
-                                ) -> tuple[Transaction, list[PaymentSession]] | None:
-        transaction = await self.get(transaction_id, user_id=user_id, for_update=for_update)
-        if transaction is None:
-            return None
-        sessions = sorted((s for s in self._s.rows("sessions") if s.transaction_id == transaction_id),
-                          key=lambda s: (s.created_at, s.id))
-        for session in sessions if for_update else ():
-            await self._s.lock("sessions", session.id)
-        return transaction, sessions
-
-    async def add_with_session(self, transaction: Transaction, session: PaymentSession) -> int:
-        if any(s.id == session.id or s.order_id == session.order_id for s in self._s.rows("sessions")):
-            raise DuplicateKeyError(session.id)  # before anything is stored: all or nothing
-        pending = await self.count_pending(transaction.user_id)
-        await self.add(transaction)
-        await InMemorySessionRepository(self._s).add(session)
-        return pending
-
-    async def count_pending(self, user_id: str) -> int:
-        return sum(1 for t in self._s.rows("transactions") if t.user_id == user_id and t.is_pending)
 
     async def list_pending_plan_changes(self, user_id: str, *, for_update: bool = False) -> list[Transaction]:
         found = [t for t in self._s.rows("transactions")
@@ -153,78 +181,40 @@ class InMemoryTransactionRepository:
             await self._s.lock("transactions", t.id)
         return sorted(found, key=lambda t: (t.created_at, t.id))
 
-    async def list_for_user(self, user_id: str, query: TransactionQuery) -> tuple[list[Transaction], int]:
-        matching = [t for t in self._s.rows("transactions") if t.user_id == user_id and _matches(t, query)]
-        matching.sort(key=lambda t: (t.created_at, t.id), reverse=True)
-        return matching[query.offset:query.offset + query.limit], len(matching)
+    async def claim_expirable(self, now: datetime, limit: int) -> list[Transaction]:
+        def due(t: Transaction) -> bool:
+            lapsed = [s for s in t.sessions if s.status is SessionStatus.OPEN and s.expires_at <= now]
+            lapsed_attempts = t.is_pending and not any(s.is_open_at(now) for s in t.sessions) \
+                and max((s.expires_at for s in t.sessions), default=t.created_at) <= now
+            return bool(lapsed) or lapsed_attempts
+        candidates = sorted((t for t in self._s.rows("transactions") if due(t)), key=lambda t: (t.created_at, t.id))
+        return await self._s.claim("transactions", candidates, limit)
 
-    async def list_expirable(self, now: datetime, limit: int) -> list[Transaction]:
-        sessions_by_txn: defaultdict[str, list[PaymentSession]] = defaultdict(list)
-        for session in self._s.rows("sessions"):
-            sessions_by_txn[session.transaction_id].append(session)
-        due = [t for t in self._s.rows("transactions")
-               if t.is_pending and not any(s.is_open_at(now) for s in sessions_by_txn[t.id])
-               and max((s.expires_at for s in sessions_by_txn[t.id]), default=t.created_at) <= now]
-        return await self._s.claim("transactions", sorted(due, key=lambda t: (t.created_at, t.id)), limit)
-
-
-def _matches(t: Transaction, q: TransactionQuery) -> bool:
-    return ((not q.types or t.type in q.types)
-            and (not q.statuses or t.status in q.statuses)
-            and (q.date_from is None or t.created_at >= q.date_from)
-            and (q.date_to is None or t.created_at <= q.date_to))
+    async def claim_due_for_check(self, now: datetime, limit: int) -> list[Transaction]:
+        def first_due(t: Transaction) -> datetime | None:
+            return min((s.next_check_at for s in t.sessions if s.next_check_at is not None and s.next_check_at <= now),
+                       default=None)
+        due = [t for t in self._s.rows("transactions") if first_due(t) is not None]
+        return await self._s.claim("transactions", sorted(due, key=lambda t: (first_due(t), t.id)), limit)
 
 
-class InMemorySessionRepository:
-    def __init__(self, staging: _Staging) -> None:
-        self._s = staging
+class InMemoryInstructions:
+    """`ports.repositories.InstructionsRepository`: a write straight to the committed store,
+    waiting, like the SQL statement, for a unit of work that holds the transaction's lock."""
 
-    async def add(self, session: PaymentSession) -> None:
-        if any(s.id == session.id or s.order_id == session.order_id for s in self._s.rows("sessions")):
-            raise DuplicateKeyError(session.id)
-        self._s.write("sessions", session.id, session, new=True)
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
 
-    async def get(self, session_id: str, *, user_id: str | None = None,
-                  for_update: bool = False) -> PaymentSession | None:
-        if for_update:
-            await self._s.lock("sessions", session_id)
-        found = self._s.read("sessions", session_id)
-        if found is None or (user_id is not None and found.user_id != user_id):
-            return None
-        return found
-
-    async def get_by_order_id(self, order_id: str, *, for_update: bool = False) -> PaymentSession | None:
-        found = next((s for s in self._s.rows("sessions") if s.order_id == order_id), None)
-        if found is not None and for_update:
-            return await self.get(found.id, for_update=True)
-        return found
-
-    async def update(self, session: PaymentSession) -> None:
-        self._s.write("sessions", session.id, session)
-
-    async def attach_instructions(self, session: PaymentSession) -> bool:
-        stored = self._s.read("sessions", session.id)
-        if stored is None or stored.status is not SessionStatus.OPEN:
-            return False
-        stored.attach_instructions(session.payment_url, session.qr_code, session.provider_reference,
-                                   session.updated_at)
-        self._s.write("sessions", stored.id, stored)
-        return True
-
-    async def list_for_transaction(self, transaction_id: str, *, for_update: bool = False) -> list[PaymentSession]:
-        found = sorted((s for s in self._s.rows("sessions") if s.transaction_id == transaction_id),
-                       key=lambda s: (s.created_at, s.id))
-        for s in found if for_update else ():
-            await self._s.lock("sessions", s.id)
-        return found
-
-    async def list_due_for_check(self, now: datetime, limit: int) -> list[PaymentSession]:
-        due = [s for s in self._s.rows("sessions") if s.next_check_at is not None and s.next_check_at <= now]
-        return await self._s.claim("sessions", sorted(due, key=lambda s: (s.next_check_at, s.id)), limit)
-
-    async def list_due_for_expiry(self, now: datetime, limit: int) -> list[PaymentSession]:
-        due = [s for s in self._s.rows("sessions") if s.status is SessionStatus.OPEN and s.expires_at <= now]
-        return await self._s.claim("sessions", sorted(due, key=lambda s: (s.expires_at, s.id)), limit)
+    async def attach(self, session: PaymentSession) -> bool:
+        async with self._store.row_locks[("transactions", session.transaction_id)]:
+            transaction = self._store.transactions.get(session.transaction_id)
+            stored = next((s for s in transaction.sessions if s.id == session.id), None) if transaction else None
+            if stored is None or stored.status is not SessionStatus.OPEN:
+                return False
+            stored.attach_instructions(session.payment_url, session.qr_code, session.provider_reference,
+                                       session.updated_at)
+            stored.version += 1
+            return True
 
 
 class InMemoryMembershipRepository:
@@ -249,9 +239,6 @@ class InMemoryMembershipRepository:
         self._s.ledger.extend(membership.new_entries)
         membership.new_entries.clear()
         self._s.write("memberships", membership.user_id, membership, new=new)
-
-    async def ledger(self, user_id: str) -> list[LedgerEntry]:
-        return [e for e in (*self._s.store.ledger, *self._s.ledger) if e.user_id == user_id]
 
 
 class InMemoryProcessedEventRepository:
@@ -299,30 +286,21 @@ class InMemoryRefundRepository:
         found = next((r for r in self._s.rows("refunds") if r.refund_order_id == refund_order_id), None)
         return await self.get(found.id, for_update=True) if found is not None and for_update else found
 
-    async def list_pending(self, created_before: datetime, limit: int) -> list[Refund]:
-        pending = [r for r in self._s.rows("refunds") if r.status.value == "pending" and r.created_at <= created_before]
-        return sorted(pending, key=lambda r: (r.created_at, r.id))[:limit]
-
-    async def list_for_transaction(self, transaction_id: str) -> list[Refund]:
-        return sorted((r for r in self._s.rows("refunds") if r.transaction_id == transaction_id),
-                      key=lambda r: (r.created_at, r.id))
 
 
 class InMemoryUnitOfWork:
     """A unit of work over an `InMemoryStore`; see `ports.unit_of_work`."""
 
-    def __init__(self, store: InMemoryStore, *, read_only: bool = False) -> None:
+    def __init__(self, store: InMemoryStore, dispatcher: EventDispatcher | None = None) -> None:
         self._store = store
-        self._read_only = read_only
+        self._dispatcher = dispatcher
         self._staging: _Staging | None = None
-        self._events: list[Event] = []
 
     async def __aenter__(self) -> InMemoryUnitOfWork:
         if self._staging is not None:
             raise RuntimeError("a unit of work is used for one block at a time")
         self._staging = staging = _Staging(self._store)
         self.transactions = InMemoryTransactionRepository(staging)
-        self.sessions = InMemorySessionRepository(staging)
         self.memberships = InMemoryMembershipRepository(staging)
         self.processed_events = InMemoryProcessedEventRepository(staging)
         self.consumptions = InMemoryConsumptionRepository(staging)
@@ -334,17 +312,15 @@ class InMemoryUnitOfWork:
 
     async def commit(self) -> None:
         staging = self._require_block()
-        if self._read_only:
-            raise RuntimeError("a read-only unit of work cannot commit")
         for (table, key), value in staging.writes.items():
             getattr(self._store, table)[key] = value
         self._store.ledger.extend(staging.ledger)
         self._store.processed_events |= staging.processed_events
         self._store.consumptions.update(staging.consumptions)
-        for aggregate in staging.touched:
-            self._events.extend(aggregate.events)
-            aggregate.events.clear()
+        events = [event for aggregate in staging.touched for event in _events_of(aggregate)]
         self._finish()
+        if self._dispatcher is not None:
+            await self._dispatcher.dispatch(events)
 
     async def rollback(self) -> None:
         if self._staging is not None:
@@ -360,20 +336,62 @@ class InMemoryUnitOfWork:
             raise RuntimeError("commit() outside `async with uow:`")
         return self._staging
 
-    def collect_events(self) -> list[Event]:
-        events, self._events = self._events, []
-        return events
 
 
-def in_memory_uow_factory(store: InMemoryStore | None = None):
-    """A `UnitOfWorkFactory` over one shared store (a new store when none is given)."""
-    shared = store if store is not None else InMemoryStore()
+def in_memory_uow_factory(store: InMemoryStore, dispatcher: EventDispatcher | None = None):
+    """A `UnitOfWorkFactory` over one shared store."""
 
-    def factory(*, read_only: bool = False, single_statement: bool = False) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(shared, read_only=read_only)
+    def factory() -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(store, dispatcher)
 
-    factory.store = shared  # type: ignore[attr-defined]
     return factory
+
+
+class InMemoryQueries:
+    """`ports.queries.PaymentQueries` over the committed state of an `InMemoryStore` (copies)."""
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    async def session(self, session_id: str, *, user_id: str | None = None) -> PaymentSession | None:
+        found = next((s for t in self._store.transactions.values() for s in t.sessions if s.id == session_id), None)
+        if found is None or (user_id is not None and found.user_id != user_id):
+            return None
+        return copy.deepcopy(found)
+
+    async def transaction(self, transaction_id: str, *, user_id: str | None = None) -> Transaction | None:
+        found = self._store.transactions.get(transaction_id)
+        if found is None or (user_id is not None and found.user_id != user_id):
+            return None
+        return copy.deepcopy(found)
+
+    async def history(self, user_id: str, query: TransactionQuery) -> tuple[list[Transaction], int]:
+        matching = [t for t in self._store.transactions.values() if t.user_id == user_id and _matches(t, query)]
+        matching.sort(key=lambda t: (t.created_at, t.id), reverse=True)
+        page = [attrs.evolve(copy.deepcopy(t), sessions=[]) for t in matching[query.offset:query.offset + query.limit]]
+        return page, len(matching)
+
+    async def membership(self, user_id: str) -> Membership | None:
+        return copy.deepcopy(self._store.memberships.get(user_id))
+
+    async def ledger(self, user_id: str) -> list[LedgerEntry]:
+        return [entry for entry in self._store.ledger if entry.user_id == user_id]
+
+    async def refunds_pending(self, created_before: datetime, limit: int) -> list[Refund]:
+        pending = [r for r in self._store.refunds.values()
+                   if r.status is RefundStatus.PENDING and r.created_at <= created_before]
+        return copy.deepcopy(sorted(pending, key=lambda r: (r.created_at, r.id))[:limit])
+
+    async def refunds_of(self, transaction_id: str) -> list[Refund]:
+        return copy.deepcopy(sorted((r for r in self._store.refunds.values() if r.transaction_id == transaction_id),
+                                    key=lambda r: (r.created_at, r.id)))
+
+
+def _matches(t: Transaction, q: TransactionQuery) -> bool:
+    return ((not q.types or t.type in q.types)
+            and (not q.statuses or t.status in q.statuses)
+            and (q.date_from is None or t.created_at >= q.date_from)
+            and (q.date_to is None or t.created_at <= q.date_to))
 
 
 class InMemoryIdempotencyStore:

@@ -149,3 +149,10 @@ class InvalidSignatureError(ProviderError):
     """A notification's signature is missing, wrong or stale."""
 
     code = "unauthorized"
+
+
+class RefundNotFoundError(ProviderError):
+    """The provider has no refund with this refund number (it never accepted it): sending it
+    again with the same number is safe."""
+
+    code = "refund_not_found"

@@ -1,4 +1,5 @@
-"""The payment session aggregate: one attempt to pay a transaction at one provider.
+"""The payment session: one attempt to pay a transaction at one provider. It belongs to its
+transaction (`domain.transaction`), the aggregate root that opens, loads, locks and stores it.
 
 Each session carries its own `order_id`, the merchant order number its provider order is created
 with (a closed WeChat Pay order number can never be reused, so a retry needs a new one).
@@ -19,7 +20,6 @@ Transition table (`TRANSITIONS`):
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import attrs
@@ -96,14 +96,6 @@ class PaymentSession:
         session.events.append(events.SessionStatusChanged(now, id, transaction_id, S.OPEN.value))
         return session
 
-    @classmethod
-    def for_transaction(cls, transaction, *, id: str, order_id: str, payment_method: str, provider: str,
-                        return_url: str | None, ttl: timedelta, now: datetime) -> PaymentSession:
-        """An attempt to pay `transaction`: its user, its total, open for `ttl`."""
-        return cls.open(id=id, transaction_id=transaction.id, user_id=transaction.user_id, order_id=order_id,
-                        payment_method=payment_method, provider=provider, amount=transaction.total,
-                        return_url=return_url, expires_at=now + ttl, now=now)
-
     # ------------------------------------------------------------------ reading
     @property
     def status(self) -> SessionStatus:
@@ -167,10 +159,3 @@ class PaymentSession:
             raise ValueError(f"session {self.id} does not expire before {self.expires_at.isoformat()}")
         self._move(S.EXPIRED, now)
 
-
-def attempts_lapsed(sessions: Iterable[PaymentSession], now: datetime) -> bool:
-    """Whether a pending transaction with these sessions is due to expire: it has sessions, none
-    of them is open at `now`, and the last one's `expires_at` has passed."""
-    sessions = list(sessions)
-    return bool(sessions) and not any(s.is_open_at(now) for s in sessions) \
-        and max(s.expires_at for s in sessions) <= now

@@ -11,18 +11,27 @@ Transition table (`TRANSITIONS`):
 Only `pending` moves on its own. A failed payment *attempt* does not fail the transaction: it
 records `failure_reason` and the transaction stays pending, so the payer can retry. A
 transaction is paid at most once: `paid_session_id` names the session that paid it.
+
+The transaction is the aggregate root of its payment sessions (`sessions`, oldest first): they
+are loaded, locked and stored with it, and change only through it. It holds the rules that span
+them: a new attempt replaces the open ones (`open_session`); a confirmed payment is never lost
+but pays the transaction at most once (`confirm_payment`); an attempt that ends unpaid leaves
+the transaction pending (`end_attempt`); a pending transaction whose attempts have all lapsed
+expires (`expire_if_lapsed`).
 """
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
 from domain import events
 from domain.catalog import PlanId, ReceivesQuote
+from domain.errors import InvalidTransitionError
 from domain.membership import Proration
 from domain.money import Money
+from domain.session import PaymentSession, SessionStatus
 from domain.transitions import check_transition
 
 
@@ -57,6 +66,30 @@ TRANSITIONS: dict[TransactionStatus, frozenset[TransactionStatus]] = {
 LATE_PAYMENT_STATES = frozenset({S.CANCELLED, S.EXPIRED})
 PAID_STATES = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED})
 PLAN_CHANGE_TYPES = frozenset({TransactionType.PLAN_UPGRADE, TransactionType.PLAN_DOWNGRADE})
+# A payment confirmed for one of these pays the transaction (late for cancelled and expired).
+PAYABLE_STATES = frozenset({S.PENDING}) | LATE_PAYMENT_STATES
+
+
+class Confirmation(str, enum.Enum):
+    """What a confirmed payment did to its transaction (`Transaction.confirm_payment`)."""
+
+    PAID = "paid"                        # it paid the transaction: deliver what was bought
+    ALREADY_APPLIED = "already_applied"  # this session's payment was applied before: nothing to do
+    PAID_TWICE = "paid_twice"            # the transaction was paid by another session, or can no
+    #                                      longer be paid: this payment must be refunded
+
+
+@attrs.frozen
+class PaymentConfirmed:
+    outcome: Confirmation
+    session: PaymentSession
+    ended: tuple[PaymentSession, ...] = ()  # other attempts it ended: close their provider orders
+
+
+@attrs.frozen
+class SessionOpened:
+    session: PaymentSession
+    replaced: tuple[PaymentSession, ...] = ()  # attempts it replaced: close their provider orders
 
 
 @attrs.define(eq=False)
@@ -84,6 +117,7 @@ class Transaction:
     paid_session_id: str | None = None
     version: int = 0
     events: list[events.Event] = attrs.field(factory=list)
+    sessions: list[PaymentSession] = attrs.field(factory=list)  # oldest first
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Transaction) and other.id == self.id
@@ -147,6 +181,30 @@ class Transaction:
     def is_paid(self) -> bool:
         return self.paid_session_id is not None or self._status in PAID_STATES
 
+    @property
+    def description(self) -> str:
+        """The line the payer sees at the provider."""
+        if self.type is TransactionType.PURCHASE_RECEIVES:
+            return f"{self.receives} receives"
+        return f"{self.plan_to.value.upper() if self.plan_to else ''} plan".strip()
+
+    def session(self, session_id: str) -> PaymentSession:
+        found = next((s for s in self.sessions if s.id == session_id), None)
+        if found is None:
+            raise KeyError(f"transaction {self.id} has no session {session_id}")
+        return found
+
+    def attempts_lapsed(self, now: datetime) -> bool:
+        """Whether it has sessions, none of them is open at `now`, and the last one's
+        `expires_at` has passed: a pending transaction then reads, and is swept, `expired`."""
+        return bool(self.sessions) and not any(s.is_open_at(now) for s in self.sessions) \
+            and max(s.expires_at for s in self.sessions) <= now
+
+    def status_at(self, now: datetime) -> TransactionStatus:
+        """What a reader should see: `expired` for a pending one whose attempts have all lapsed,
+        whether or not the sweep has stored it yet."""
+        return S.EXPIRED if self._status is S.PENDING and self.attempts_lapsed(now) else self._status
+
     # ------------------------------------------------------------------ transitions
     def _move(self, target: TransactionStatus, now: datetime) -> None:
         check_transition(TRANSITIONS, "transaction", self._status, target)
@@ -173,14 +231,118 @@ class Transaction:
         self._move(S.REFUNDED if refunded == self.total else S.PARTIALLY_REFUNDED, now)
         self.refunded_amount = refunded
 
-    def cancel(self, reason: str | None, now: datetime) -> None:
+    def cancel(self, reason: str | None, now: datetime) -> tuple[PaymentSession, ...]:
+        """Cancel a pending transaction and its open sessions; returns those sessions (close
+        their provider orders). A payment that still arrives is not lost (`confirm_payment`)."""
         self._move(S.CANCELLED, now)
         self.cancel_reason = reason
         self.events.append(events.TransactionCancelled(now, *self._event_identity(), reason))
+        return self.replace_open_sessions(now)
 
     def expire(self, now: datetime) -> None:
         self._move(S.EXPIRED, now)
         self.events.append(events.TransactionExpired(now, *self._event_identity()))
+
+    def expire_if_lapsed(self, now: datetime) -> bool:
+        """Expire a pending transaction whose attempts have all lapsed (its sessions stored open
+        past their `expires_at` are stored `expired` too); whether it expired."""
+        if self._status is not S.PENDING or not self.attempts_lapsed(now):
+            return False
+        self.expire_lapsed_sessions(now)
+        self.expire(now)
+        return True
+
+    # ------------------------------------------------------------------ its payment sessions
+    def open_session(self, *, id: str, order_id: str, payment_method: str, provider: str,
+                     return_url: str | None, ttl: timedelta, now: datetime) -> SessionOpened:
+        """A new attempt to pay, open for `ttl`, with its own provider order id. Only a pending
+        transaction whose attempts have not all lapsed can be paid; the attempts still open are
+        replaced, and the payment method and provider become the new session's."""
+        status = self.status_at(now)
+        if status is not S.PENDING:
+            raise InvalidTransitionError("transaction", status.value, "paying",
+                                         f"Only a pending transaction can be paid; this one is {status.value}.")
+        replaced = self.replace_open_sessions(now)
+        session = PaymentSession.open(id=id, transaction_id=self.id, user_id=self.user_id, order_id=order_id,
+                                      payment_method=payment_method, provider=provider, amount=self.total,
+                                      return_url=return_url, expires_at=now + ttl, now=now)
+        self.sessions.append(session)
+        self.payment_method, self.provider = payment_method, provider
+        self.updated_at = now
+        return SessionOpened(session, replaced)
+
+    def replace_open_sessions(self, now: datetime) -> tuple[PaymentSession, ...]:
+        """End every session still stored open (`expired` past its `expires_at`, else
+        `cancelled`); returns them: their provider orders must be closed."""
+        ended = tuple(s for s in self.sessions if s.status is SessionStatus.OPEN)
+        for session in ended:
+            (session.expire if now >= session.expires_at else session.cancel)(now)
+        return ended
+
+    def confirm_payment(self, session_id: str, now: datetime) -> PaymentConfirmed:
+        """The provider confirmed session `session_id`'s payment. A confirmed payment is never
+        lost: it pays a pending transaction, or a cancelled or expired one (a late payment), and
+        ends the other open attempts. A transaction is paid at most once: a payment for one that
+        another session paid (or that failed for good) marks the session `refunded`, and the
+        caller sends the money back. The same confirmation again changes nothing."""
+        session = self.session(session_id)
+        if session.is_paid:
+            return PaymentConfirmed(Confirmation.ALREADY_APPLIED, session)
+        if self.is_paid or self._status not in PAYABLE_STATES:
+            session.refund_duplicate(now)
+            return PaymentConfirmed(Confirmation.PAID_TWICE, session)
+        session.complete(now)
+        self.mark_paid(session.id, now)
+        return PaymentConfirmed(Confirmation.PAID, session, self.replace_open_sessions(now))
+
+    def end_attempt(self, session_id: str, *, closed: bool, reason: str | None, now: datetime) -> bool:
+        """The provider says the attempt ended unpaid: its order was closed (`closed`; past its
+        `expires_at` the session is then `expired`) or the payment failed (the session is
+        `failed` and the transaction, still pending, records why). False when the session was
+        no longer open: nothing changes."""
+        session = self.session(session_id)
+        if session.status is not SessionStatus.OPEN:
+            return False
+        if closed and now >= session.expires_at:
+            session.expire(now)
+        else:
+            session.fail(now)
+            self.record_failed_attempt(session.id, reason or "payment_failed", now)
+        return True
+
+    def fail_attempt(self, session_id: str, reason: str, now: datetime) -> bool:
+        """Opening session `session_id`'s provider order failed: the session fails, the
+        transaction stays pending and records why. False when the session was no longer open."""
+        session = self.session(session_id)
+        if not session.is_open_at(now):
+            return False
+        session.fail(now)
+        self.record_failed_attempt(session.id, reason, now)
+        return True
+
+    def expire_lapsed_sessions(self, now: datetime) -> tuple[PaymentSession, ...]:
+        """Store `expired` on the sessions stored open past their `expires_at`; returns them."""
+        lapsed = tuple(s for s in self.sessions if s.status is SessionStatus.OPEN and now >= s.expires_at)
+        for session in lapsed:
+            session.expire(now)
+        return lapsed
+
+    def take_due_checks(self, now: datetime) -> tuple[PaymentSession, ...]:
+        """The sessions whose provider is due to be asked about them (`next_check_at` ≤ `now`),
+        each with its next check scheduled."""
+        due = tuple(s for s in self.sessions if s.next_check_at is not None and s.next_check_at <= now)
+        for session in due:
+            session.schedule_next_check(now)
+        return due
+
+    def collect_events(self) -> list[events.Event]:
+        """The events it and its sessions recorded, each handed out once (stores call it after
+        a commit)."""
+        collected = [*self.events, *(e for s in self.sessions for e in s.events)]
+        self.events.clear()
+        for session in self.sessions:
+            session.events.clear()
+        return collected
 
     def fail(self, reason: str, now: datetime) -> None:
         """A charge made without the payer present (a renewal) failed for good."""

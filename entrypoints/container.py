@@ -10,7 +10,7 @@ Async resources (the database, the HTTP client of the plugins) start with
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from databases import Database
 from dependency_injector import containers, providers
@@ -18,20 +18,30 @@ from dependency_injector import containers, providers
 import plugins
 from adapters.clock import SystemClock
 from adapters.ids import RandomIdGenerator
-from adapters.memory import InMemoryIdempotencyStore, in_memory_uow_factory
+from adapters.memory import (
+    InMemoryIdempotencyStore,
+    InMemoryInstructions,
+    InMemoryQueries,
+    InMemoryStore,
+    in_memory_uow_factory,
+)
 from adapters.session_feed import InProcessSessionFeed
 from adapters.sql.database import create_database, url_dialect
-from adapters.sql.session_feed import postgres_session_feed
 from adapters.sql.idempotency import SqlIdempotencyStore
+from adapters.sql.instructions import SqlInstructions
+from adapters.sql.queries import SqlQueries
+from adapters.sql.session_feed import in_transaction_hooks, postgres_session_feed
 from adapters.sql.unit_of_work import sql_uow_factory
 from domain.catalog import PAYMENT_METHODS
 from entrypoints.config import Config
-from entrypoints.events import publishing, session_changes
 from entrypoints.http.metrics import Metrics
 from entrypoints.http_client import LazyHttpClient
 from plugins.mock import DEVELOPMENT_WEBHOOK_SECRET, MockProvider
 from plugins.mock.faults import FaultPlan
+from entrypoints.http.resources.webhooks import NOTIFY_PATH
+from ports.events import EventDispatcher
 from ports.payment_provider import ProviderRegistry
+from ports.session_feed import session_changes
 from ports.use_cases.payments.cancel_transaction import CancelTransaction
 from ports.use_cases.plans.change_plan import ChangePlan
 from ports.use_cases.plans.consume_receives import ConsumeReceives
@@ -44,7 +54,7 @@ from ports.use_cases.notifications.handle_notification import HandleNotification
 from ports.use_cases.catalog.list_payment_methods import ListPaymentMethods
 from ports.use_cases.payments.list_transactions import ListTransactions
 from ports.use_cases.sessions.open_session import OpenSession
-from ports.use_cases.sessions.provider_orders import ProviderOrders
+from ports.use_cases.sessions.provider_orders import ProviderOrders, RetryPolicy
 from ports.use_cases.payments.purchase_receives import PurchaseReceives
 from ports.use_cases.notifications.reconcile_payments import ReconcilePayments
 from ports.use_cases.refunds.submit_refund import RetryRefunds, SubmitRefund
@@ -65,6 +75,11 @@ async def http_client_resource() -> AsyncIterator[LazyHttpClient]:
         yield client
     finally:
         await client.aclose()
+
+
+def in_memory_store() -> Iterator[InMemoryStore]:
+    """The in-memory adapters' store of record, in place of the SQL database."""
+    yield InMemoryStore()
 
 
 async def unused_resource() -> AsyncIterator[None]:
@@ -97,15 +112,17 @@ def always_ready():
 
 
 def use_case_settings(config: Config) -> UseCaseSettings:
-    return UseCaseSettings(public_url=config.public_url, max_pending=config.max_pending,
+    return UseCaseSettings(notify_url_template=config.public_url + NOTIFY_PATH, max_pending=config.max_pending,
                            session_ttl=config.session_ttl, return_url_hosts=config.return_url_hosts)
 
 
 def load_providers(config: Config, http: LazyHttpClient, clock) -> dict:
-    # Plugins read the effective public URL (which `--host`/`--port` shape when PAYMENTS_PUBLIC_URL
-    # is not set), not only the raw variable: the mock builds its checkout page's URL from it.
+    """The routed providers from their entry points. `discover` hands each plugin only its own
+    `PAYMENTS_<NAME>_*` variables plus PAYMENTS_PUBLIC_URL, here the effective one (which
+    `--host`/`--port` shape when the variable is not set): the mock builds its checkout URL from it."""
     settings = {**config.environ, "PAYMENTS_PUBLIC_URL": config.public_url}
-    return plugins.discover(set(config.method_routes.values()), settings, http=http, clock=clock)
+    return plugins.discover(set(config.method_routes.values()), settings, http=http, clock=clock,
+                            production=config.is_production)
 
 
 def mock_everywhere(config: Config, clock) -> dict:
@@ -124,9 +141,12 @@ class Adapters(containers.DeclarativeContainer):
     database = providers.Resource(database_resource, config.provided.database_url)
     http = providers.Resource(http_client_resource)
     session_feed = providers.Resource(session_feed_resource, config.provided.database_url)
-    uow = providers.Singleton(publishing, providers.Singleton(sql_uow_factory, database),
-                              providers.List(metrics.provided.observe_events,
-                                             providers.Callable(session_changes, session_feed)))
+    dispatcher = providers.Singleton(EventDispatcher, providers.List(
+        metrics.provided.observe_events, providers.Callable(session_changes, session_feed)))
+    uow = providers.Singleton(sql_uow_factory, database, dispatcher,
+                              providers.Callable(in_transaction_hooks, config.provided.database_url))
+    queries = providers.Singleton(SqlQueries, database)
+    instructions = providers.Singleton(SqlInstructions, database)
     idempotency = providers.Singleton(SqlIdempotencyStore, database)
     payment_providers = providers.Singleton(load_providers, config, http, clock)
     registry = providers.Singleton(ProviderRegistry, payment_providers, config.provided.method_routes,
@@ -140,9 +160,12 @@ class InMemoryAdapters(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(RandomIdGenerator)
     session_feed = providers.Singleton(InProcessSessionFeed)
-    uow = providers.Singleton(publishing, providers.Singleton(in_memory_uow_factory),
-                              providers.List(metrics.provided.observe_events,
-                                             providers.Callable(session_changes, session_feed)))
+    dispatcher = providers.Singleton(EventDispatcher, providers.List(
+        metrics.provided.observe_events, providers.Callable(session_changes, session_feed)))
+    database = providers.Resource(in_memory_store)  # the store of record, as `Adapters.database`
+    uow = providers.Singleton(in_memory_uow_factory, database, dispatcher)
+    queries = providers.Singleton(InMemoryQueries, database)
+    instructions = providers.Singleton(InMemoryInstructions, database)
     idempotency = providers.Singleton(InMemoryIdempotencyStore)
     payment_providers = providers.Singleton(mock_everywhere, config, clock)
     registry = providers.Singleton(ProviderRegistry, payment_providers, config.provided.method_routes,
@@ -154,27 +177,31 @@ class UseCases(containers.DeclarativeContainer):
     adapters = providers.DependenciesContainer()
     settings = providers.Dependency(instance_of=UseCaseSettings)
 
-    orders = providers.Singleton(ProviderOrders, adapters.uow, adapters.registry, adapters.clock, settings)
+    retry = providers.Object(RetryPolicy())
+    orders = providers.Singleton(ProviderOrders, adapters.uow, adapters.instructions, adapters.registry,
+                                 adapters.clock, settings, retry)
     _opening = dict(uow=adapters.uow, providers=adapters.registry, orders=orders, clock=adapters.clock,
                     ids=adapters.ids, settings=settings)
     purchase_receives = providers.Factory(PurchaseReceives, **_opening)
     change_plan = providers.Factory(ChangePlan, **_opening)
     open_session = providers.Factory(OpenSession, **_opening)
     cancel_transaction = providers.Factory(CancelTransaction, uow=adapters.uow, orders=orders, clock=adapters.clock)
-    get_session = providers.Factory(GetSession, uow=adapters.uow, clock=adapters.clock)
-    get_transaction = providers.Factory(GetTransaction, uow=adapters.uow, clock=adapters.clock)
-    list_transactions = providers.Factory(ListTransactions, uow=adapters.uow)
-    get_membership = providers.Factory(GetMembership, uow=adapters.uow, clock=adapters.clock, settings=settings)
+    get_session = providers.Factory(GetSession, queries=adapters.queries, clock=adapters.clock)
+    get_transaction = providers.Factory(GetTransaction, queries=adapters.queries, clock=adapters.clock)
+    list_transactions = providers.Factory(ListTransactions, queries=adapters.queries)
+    get_membership = providers.Factory(GetMembership, queries=adapters.queries, uow=adapters.uow,
+                                       clock=adapters.clock, settings=settings)
     get_pricing = providers.Factory(GetPricing, settings=settings)
     list_payment_methods = providers.Factory(ListPaymentMethods, providers=adapters.registry)
     consume_receives = providers.Factory(ConsumeReceives, uow=adapters.uow, clock=adapters.clock, settings=settings)
-    submit_refund = providers.Factory(SubmitRefund, uow=adapters.uow, providers=adapters.registry,
-                                      clock=adapters.clock, settings=settings)
+    submit_refund = providers.Factory(SubmitRefund, uow=adapters.uow, queries=adapters.queries,
+                                      providers=adapters.registry, clock=adapters.clock, settings=settings)
     handle_notification = providers.Factory(HandleNotification, uow=adapters.uow, providers=adapters.registry,
                                             orders=orders, refunds=submit_refund, clock=adapters.clock,
                                             ids=adapters.ids, settings=settings)
     expire_sessions = providers.Factory(ExpireSessions, uow=adapters.uow, orders=orders, clock=adapters.clock)
-    retry_refunds = providers.Factory(RetryRefunds, uow=adapters.uow, submit=submit_refund, clock=adapters.clock)
+    retry_refunds = providers.Factory(RetryRefunds, queries=adapters.queries, submit=submit_refund,
+                                      clock=adapters.clock)
     reconcile_payments = providers.Factory(ReconcilePayments, uow=adapters.uow, providers=adapters.registry,
                                            notifications=handle_notification, clock=adapters.clock)
 
@@ -194,7 +221,13 @@ def build_container(config: Config, *, in_memory: bool = False) -> Application:
     if in_memory:
         container.adapters.override(InMemoryAdapters(config=config, metrics=container.metrics))
         # `init_resources` still walks the SQL adapters' resources: never open what is not used.
-        # (`session_feed` is not among them: InMemoryAdapters overrides it with the in-process feed.)
-        container.adapters.database.override(providers.Resource(unused_resource))
+        # (`database` and `session_feed` are not among them: InMemoryAdapters overrides both.)
         container.adapters.http.override(providers.Resource(unused_resource))
     return container
+
+
+def active_adapters(container: Application):
+    """The adapters container in use: the in-memory one when `build_container(…, in_memory=True)`
+    put it in place. Override its providers (a clock, the plugins) to change what the use cases get."""
+    overriding = container.adapters.overridden
+    return overriding[-1].provides if overriding else container.adapters

@@ -1,4 +1,5 @@
-"""Repository ports: how use cases load and store aggregates.
+"""Repository ports: how use cases load and store aggregates (the write side; reads that change
+nothing go through `ports.queries`).
 
 Shared contract of every repository:
 - Methods work inside the unit of work that owns the repository; nothing is visible to other
@@ -13,17 +14,13 @@ Shared contract of every repository:
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-import attrs
-
-from domain.ledger import LedgerEntry
 from domain.membership import Membership
 from domain.refund import Refund
 from domain.session import PaymentSession
-from domain.transaction import Transaction, TransactionStatus, TransactionType
+from domain.transaction import Transaction
 
 
 class DuplicateKeyError(Exception):
@@ -35,92 +32,58 @@ class ConcurrentUpdateError(Exception):
     moved on), or that was never stored: the unit of work must be rolled back and retried."""
 
 
-@attrs.frozen
-class TransactionQuery:
-    """Filters and page of a user's transaction history (newest first). `date_from`/`date_to`
-    bound `created_at` inclusively; empty tuples mean "any"."""
-
-    types: tuple[TransactionType, ...] = ()
-    statuses: tuple[TransactionStatus, ...] = ()
-    date_from: datetime | None = None
-    date_to: datetime | None = None
-    page: int = 1
-    limit: int = 20
-
-    @property
-    def offset(self) -> int:
-        return (self.page - 1) * self.limit
-
-
 class TransactionRepository(Protocol):
-    async def add(self, transaction: Transaction) -> None: ...
+    """Transactions with their payment sessions: the aggregate is loaded, locked and stored whole
+    (`Transaction.sessions`, oldest first)."""
+
+    async def add(self, transaction: Transaction) -> int:
+        """Store a new transaction with its sessions, all or none (`DuplicateKeyError` when an id
+        or order id is taken). Returns how many pending transactions the user had before it, read
+        in the same step, so that a caller holding the user's membership lock can enforce a limit
+        (and roll back when it is exceeded) without another read."""
+        ...
 
     async def get(self, transaction_id: str, *, user_id: str | None = None,
-                  for_update: bool = False) -> Transaction | None: ...
-
-    async def update(self, transaction: Transaction) -> None: ...
-
-    async def get_with_sessions(self, transaction_id: str, *, user_id: str | None = None, for_update: bool = False
-                                ) -> tuple[Transaction, list[PaymentSession]] | None:
-        """The transaction and its sessions (oldest first), in one read; with `for_update` all
-        are locked, the transaction first (the lock order of the use cases)."""
+                  for_update: bool = False) -> Transaction | None:
+        """With its sessions, in one read; `for_update` locks the transaction, then its sessions
+        (the lock order of the use cases: membership, transaction, sessions)."""
         ...
 
-    async def add_with_session(self, transaction: Transaction, session: PaymentSession) -> int:
-        """Store a new transaction with its first session, in one step (`DuplicateKeyError` when
-        an id or order id is taken); returns how many pending transactions the user had before
-        it, so that a caller holding the user's membership lock can enforce a limit (and roll
-        back when it is exceeded) without another read."""
+    async def get_by_session_order_id(self, order_id: str) -> Transaction | None:
+        """The transaction one of whose sessions has this provider order id, with its sessions,
+        not locked (a caller first locks the owner's membership, then `get(…, for_update=True)`)."""
         ...
 
-    async def count_pending(self, user_id: str) -> int:
-        """How many of the user's transactions are `pending`."""
+    async def update(self, transaction: Transaction) -> None:
+        """Store the transaction and its sessions: new sessions are inserted, changed ones updated
+        (each version-checked like the transaction)."""
         ...
 
     async def list_pending_plan_changes(self, user_id: str, *, for_update: bool = False) -> list[Transaction]:
-        """The user's `pending` plan_upgrade/plan_downgrade transactions."""
+        """The user's `pending` plan_upgrade/plan_downgrade transactions, with their sessions."""
         ...
 
-    async def list_for_user(self, user_id: str, query: TransactionQuery) -> tuple[list[Transaction], int]:
-        """One page of the user's transactions matching `query`, newest first (ties broken by id,
-        descending), and the total number that match."""
+    async def claim_expirable(self, now: datetime, limit: int) -> list[Transaction]:
+        """Up to `limit` transactions with their sessions, locked, that have a session stored open
+        past its `expires_at`, or are `pending` with no session open at `now` and the last one's
+        `expires_at` passed. Rows locked by another unit of work are skipped, so several sweepers
+        can run at once."""
         ...
 
-    async def list_expirable(self, now: datetime, limit: int) -> list[Transaction]:
-        """Up to `limit` `pending` transactions, locked, that have no session open at `now` and
-        whose last session's `expires_at` has passed. Rows locked by another unit of work are
-        skipped, so several sweepers can run at once."""
+    async def claim_due_for_check(self, now: datetime, limit: int) -> list[Transaction]:
+        """Up to `limit` transactions with their sessions, locked, that have a session whose
+        `next_check_at` ≤ `now` (earliest first), skipping rows locked by another unit of work (so
+        concurrent reconcilers split the work)."""
         ...
 
 
-class SessionRepository(Protocol):
-    async def add(self, session: PaymentSession) -> None: ...
+class InstructionsRepository(Protocol):
+    """The one write made outside a unit of work: a single atomic statement."""
 
-    async def get(self, session_id: str, *, user_id: str | None = None,
-                  for_update: bool = False) -> PaymentSession | None: ...
-
-    async def get_by_order_id(self, order_id: str, *, for_update: bool = False) -> PaymentSession | None: ...
-
-    async def update(self, session: PaymentSession) -> None: ...
-
-    async def list_for_transaction(self, transaction_id: str, *, for_update: bool = False) -> list[PaymentSession]:
-        """The transaction's sessions, oldest first."""
-        ...
-
-    async def attach_instructions(self, session: PaymentSession) -> bool:
-        """Store `session`'s payment URL, QR payload and provider reference, and its
-        `updated_at`, in one atomic statement, if it is still stored `open` (whatever its
-        version); False when it is not (it ended meanwhile: the instructions are not needed)."""
-        ...
-
-    async def list_due_for_expiry(self, now: datetime, limit: int) -> list[PaymentSession]:
-        """Up to `limit` sessions stored `open` whose `expires_at` ≤ `now`, locked, skipping rows
-        locked by another unit of work."""
-        ...
-
-    async def list_due_for_check(self, now: datetime, limit: int) -> list[PaymentSession]:
-        """Up to `limit` sessions whose `next_check_at` ≤ `now`, earliest first, locked, skipping
-        rows locked by another unit of work (so concurrent reconcilers split the work)."""
+    async def attach(self, session: PaymentSession) -> bool:
+        """Store `session`'s payment URL, QR payload and provider reference, and its `updated_at`,
+        if it is still stored `open` (whatever its version); False when it is not (it ended
+        meanwhile: the instructions are not needed)."""
         ...
 
 
@@ -135,10 +98,6 @@ class MembershipRepository(Protocol):
         ...
 
     async def update(self, membership: Membership) -> None: ...
-
-    async def ledger(self, user_id: str) -> list[LedgerEntry]:
-        """The user's ledger entries, oldest first."""
-        ...
 
 
 class ProcessedEventRepository(Protocol):
@@ -161,10 +120,3 @@ class RefundRepository(Protocol):
     async def update(self, refund: Refund) -> None: ...
 
     async def get_by_refund_order_id(self, refund_order_id: str, *, for_update: bool = False) -> Refund | None: ...
-
-    async def list_pending(self, created_before: datetime, limit: int) -> list[Refund]:
-        """Up to `limit` refunds still `pending` that were created at or before `created_before`,
-        oldest first."""
-        ...
-
-    async def list_for_transaction(self, transaction_id: str) -> Sequence[Refund]: ...

@@ -6,9 +6,11 @@ it now and then on its own, so a lost hint only delays an update.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
+
+from domain.events import Event, SessionStatusChanged
 
 
 class Subscription(Protocol):
@@ -25,3 +27,12 @@ class SessionFeed(Protocol):
     async def publish(self, session_ids: Iterable[str]) -> None:
         """Say that these sessions changed (after the change was committed)."""
         ...
+
+
+def session_changes(feed: SessionFeed) -> Callable[[list[Event]], object]:
+    """A post-commit subscriber (`ports.events`) that tells `feed` which sessions changed."""
+    async def publish(events: list[Event]) -> None:
+        changed = {event.session_id for event in events if isinstance(event, SessionStatusChanged)}
+        if changed:
+            await feed.publish(changed)
+    return publish

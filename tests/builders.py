@@ -12,8 +12,11 @@ from ports.use_cases.sessions.get_session import GetSessionQuery
 from ports.use_cases.payments.get_transaction import GetTransactionQuery, TransactionDetail
 from ports.use_cases.payments.list_transactions import ListTransactionsQuery
 from ports.use_cases.payments.purchase_receives import PurchaseReceivesCommand
+from ports.use_cases.sessions.provider_orders import RetryPolicy
 from ports.use_cases.views import PaymentView, SessionView
 from world import World
+
+OPEN_ATTEMPTS = RetryPolicy().attempts  # how often an unanswered provider order is asked for
 
 
 async def buy(world: World, user: str = "alice", quantity: int = 10, method: str = "wechat_pay",
@@ -86,17 +89,19 @@ def payment_payload(world: World, session: SessionView, **overrides) -> dict:
 
 async def open_parallel_session(world: World, user: str, transaction_id: str,
                                 method: str = "alipay") -> SessionView:
-    """A second session left open next to an open one, as two processes racing could leave it
-    (no use case opens one while another is open): stored, then its provider order opened."""
+    """A second session left open next to an open one, as a race could once leave it (the
+    transaction now replaces open sessions under its lock, so no use case does): stored, then its
+    provider order opened."""
     now = world.clock.now()
     async with world.uow() as uow:
-        transaction = await uow.transactions.get(transaction_id, user_id=user)
+        transaction = await uow.transactions.get(transaction_id, user_id=user, for_update=True)
         assert transaction is not None
         parallel = PaymentSession.open(
             id=world.ids.new_id("ps"), transaction_id=transaction.id, user_id=user,
             order_id=world.ids.new_order_id("S", now), payment_method=method, provider="mock",
             amount=transaction.total, return_url=None, expires_at=now + world.settings.session_ttl, now=now)
-        await uow.sessions.add(parallel)
+        transaction.sessions.append(parallel)  # past the aggregate's rules, as a race could have done
+        await uow.transactions.update(transaction)
         await uow.commit()
     opened = await world.orders.open(parallel, "parallel")
     return SessionView.of(opened, world.clock.now())

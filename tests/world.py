@@ -1,35 +1,33 @@
-"""A whole application core wired with the in-memory adapters, the real mock provider plugin and
-a fixed clock: what the use-case tests drive."""
+"""A whole application core for the use-case tests, built by the service's own composition root
+(`entrypoints.container`, in-memory adapters, the real mock provider plugin), with a fixed clock
+and provider retries that never wait. Nothing here re-wires a use case: what the tests drive is
+what the service runs."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import attrs
+from dependency_injector import providers
+
 from adapters.clock import FixedClock
-from adapters.ids import RandomIdGenerator
-from adapters.memory import InMemoryStore, in_memory_uow_factory
-from domain.catalog import PAYMENT_METHODS
-from plugins.mock import MockProvider
-from ports.payment_provider import ProviderRegistry
-from ports.use_cases.payments.cancel_transaction import CancelTransaction
-from ports.use_cases.plans.change_plan import ChangePlan
-from ports.use_cases.plans.consume_receives import ConsumeReceives
-from ports.use_cases.sessions.expire_sessions import ExpireSessions
-from ports.use_cases.plans.get_membership import GetMembership, GetMembershipQuery
-from ports.use_cases.catalog.get_pricing import GetPricing
-from ports.use_cases.sessions.get_session import GetSession
-from ports.use_cases.payments.get_transaction import GetTransaction
-from ports.use_cases.notifications.handle_notification import HandleNotification, HandleNotificationCommand, NotificationResult
-from ports.use_cases.catalog.list_payment_methods import ListPaymentMethods
-from ports.use_cases.payments.list_transactions import ListTransactions
-from ports.use_cases.sessions.open_session import OpenSession
-from ports.use_cases.sessions.provider_orders import ProviderOrders
-from ports.use_cases.payments.purchase_receives import PurchaseReceives
-from ports.use_cases.refunds.submit_refund import RetryRefunds, SubmitRefund
-from ports.use_cases.settings import UseCaseSettings
+from entrypoints.config import load_config
+from entrypoints.container import active_adapters, build_container
+from ports.use_cases.notifications.handle_notification import HandleNotificationCommand, NotificationResult
+from ports.use_cases.plans.get_membership import GetMembershipQuery
+from ports.use_cases.sessions.provider_orders import RetryPolicy
 from ports.use_cases.views import MembershipView
 
 START = datetime(2026, 1, 31, 10, 0, tzinfo=timezone.utc)
 MOCK_SECRET = "use-case-test-secret"
+PUBLIC_URL = "http://payments.test"
+USE_CASES = ("purchase_receives", "change_plan", "open_session", "cancel_transaction", "get_session",
+             "get_transaction", "list_transactions", "get_membership", "get_pricing", "list_payment_methods",
+             "consume_receives", "submit_refund", "handle_notification", "expire_sessions", "retry_refunds",
+             "reconcile_payments")
+
+
+async def _no_wait(seconds: float) -> None:
+    """Provider retries in tests: the order of attempts is tested, never the waiting."""
 
 
 class World:
@@ -37,34 +35,27 @@ class World:
     by default); `settings` overrides `UseCaseSettings` fields."""
 
     def __init__(self, now: datetime = START, routes: dict[str, str] | None = None, **settings) -> None:
+        environ = {"PAYMENTS_PUBLIC_URL": PUBLIC_URL, "PAYMENTS_MOCK_WEBHOOK_SECRET": MOCK_SECRET}
+        if routes is not None:
+            environ["PAYMENTS_METHOD_ROUTES"] = ",".join(f"{m}={p}" for m, p in routes.items())
+        self.container = container = build_container(load_config(environ), in_memory=True)
         self.clock = FixedClock(now)
-        self.store = InMemoryStore()
-        self.uow = in_memory_uow_factory(self.store)
-        self.ids = RandomIdGenerator()
-        self.settings = UseCaseSettings(public_url="http://payments.test", **settings)
-        self.mock = MockProvider(webhook_secret=MOCK_SECRET, public_url=self.settings.public_url, clock=self.clock)
-        routes = {m: "mock" for m in PAYMENT_METHODS} if routes is None else routes
-        self.registry = ProviderRegistry({"mock": self.mock}, routes, PAYMENT_METHODS)
-        self.orders = ProviderOrders(self.uow, self.registry, self.clock, self.settings)
-        common = dict(uow=self.uow, clock=self.clock)
-        opening = dict(common, providers=self.registry, orders=self.orders, ids=self.ids, settings=self.settings)
-        self.purchase_receives = PurchaseReceives(**opening)
-        self.change_plan = ChangePlan(**opening)
-        self.open_session = OpenSession(**opening)
-        self.cancel_transaction = CancelTransaction(orders=self.orders, **common)
-        self.get_session = GetSession(**common)
-        self.get_transaction = GetTransaction(**common)
-        self.list_transactions = ListTransactions(uow=self.uow)
-        self.get_membership = GetMembership(settings=self.settings, **common)
-        self.get_pricing = GetPricing(settings=self.settings)
-        self.list_payment_methods = ListPaymentMethods(providers=self.registry)
-        self.consume_receives = ConsumeReceives(settings=self.settings, **common)
-        self.submit_refund = SubmitRefund(providers=self.registry, settings=self.settings, **common)
-        self.handle_notification = HandleNotification(
-            providers=self.registry, orders=self.orders, refunds=self.submit_refund, ids=self.ids,
-            settings=self.settings, **common)
-        self.expire_sessions = ExpireSessions(orders=self.orders, **common)
-        self.retry_refunds = RetryRefunds(submit=self.submit_refund, **common)
+        adapters = active_adapters(container)
+        adapters.clock.override(providers.Object(self.clock))
+        if settings:
+            base = container.settings()
+            container.settings.override(providers.Object(attrs.evolve(base, **settings)))
+        container.use_cases.retry.override(providers.Object(RetryPolicy(sleep=_no_wait)))
+        self.settings = container.settings()
+        self.store = adapters.database()
+        self.uow = adapters.uow()
+        self.queries = adapters.queries()
+        self.ids = adapters.ids()
+        self.registry = adapters.registry()
+        self.mock = adapters.payment_providers()["mock"]
+        self.orders = container.use_cases.orders()
+        for name in USE_CASES:
+            setattr(self, name, getattr(container.use_cases, name)())
 
     async def pay(self, session, succeeded: bool = True) -> NotificationResult:
         """The payer pays (or declines) `session` on the mock's page; its notification arrives."""
@@ -79,3 +70,4 @@ class World:
 
     def advance(self, **delta) -> datetime:
         return self.clock.advance(timedelta(**delta))
+

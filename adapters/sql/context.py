@@ -29,6 +29,7 @@ from sqlalchemy.sql import Select
 
 from adapters.sql.executor import Executor
 from adapters.sql.statements import Dialect, Prepared, bind_all, prepared
+from domain.events import Event
 from ports.repositories import ConcurrentUpdateError, DuplicateKeyError
 
 
@@ -56,7 +57,28 @@ class SqlContext:
         self.executor = executor
         self.batch = executor.batch
         self.touched: list[Any] = []
+        self.snapshots: dict[str, dict[str, Any]] = {}  # session id -> its row as this unit of work knows it
         self._held: set[tuple[str, Any]] = set()  # (table, primary key) locked or inserted here
+
+    def recorded_events(self) -> list[Event]:
+        """The events the aggregates stored through this context recorded (a transaction's with its
+        sessions'), each once, in order; nothing is cleared (see `take_events`)."""
+        seen: set[int] = set()
+        found: list[Event] = []
+        for aggregate in self.touched:
+            for owner in (aggregate, *getattr(aggregate, "sessions", ())):
+                if id(owner) not in seen:
+                    seen.add(id(owner))
+                    found.extend(owner.events)
+        return found
+
+    def take_events(self) -> list[Event]:
+        """`recorded_events`, then cleared from the aggregates (handed out once, after commit)."""
+        found = self.recorded_events()
+        for aggregate in self.touched:
+            for owner in (aggregate, *getattr(aggregate, "sessions", ())):
+                owner.events.clear()
+        return found
 
     def hold(self, table: sa.Table, rows: list[Any]) -> None:
         """Note rows this unit of work has locked or inserted: their updates may be queued."""

@@ -23,7 +23,7 @@ from databases import Database
 from adapters.sql.mapping import as_utc
 from adapters.sql.tables import idempotency_keys
 from adapters.sql.statements import bind_all, prepared
-from adapters.sql.unit_of_work import autocommit, database_transaction
+from adapters.sql.connections import autocommit, database_transaction
 from domain.errors import IdempotencyKeyReusedError, IdempotencyRequestInProgressError
 from ports.idempotency import IdempotencyClaim, IdempotencyScope, StoredResponse
 

@@ -13,14 +13,15 @@ from domain.errors import DomainValidationError
 
 @attrs.frozen
 class UseCaseSettings:
-    public_url: str = "http://127.0.0.1:8080"
+    # Where a provider sends its notifications: built by the HTTP layer, which owns the route.
+    notify_url_template: str = "http://127.0.0.1:8080/webhooks/{provider}"
     catalog: Catalog = DEFAULT_CATALOG
     max_pending: int = 5
     session_ttl: timedelta = timedelta(hours=1)
     return_url_hosts: frozenset[str] = frozenset({"localhost", "127.0.0.1"})
 
     def notify_url(self, provider: str) -> str:
-        return f"{self.public_url.rstrip('/')}/api/v1/payments/webhooks/{provider}"
+        return self.notify_url_template.format(provider=provider)
 
     def check_return_url(self, url: str | None) -> str | None:
         """`url` if it is an http(s) URL on an allowed host (no open redirects); else 422."""

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from builders import OPEN_ATTEMPTS
 from domain.errors import ProviderUnavailableError
 from e2e_support import (
     CANCEL,
@@ -18,7 +19,6 @@ from e2e_support import (
     ok,
     transaction_count,
 )
-from ports.use_cases.sessions.provider_orders import OPEN_ATTEMPTS
 
 BODY = {"amount": 10, "payment_method": "wechat_pay"}
 

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 
+from builders import OPEN_ATTEMPTS
 from domain.errors import ProviderError, ProviderUnavailableError
 from e2e_support import (
     RECEIVES,
@@ -18,7 +19,6 @@ from e2e_support import (
     transaction,
     transaction_count,
 )
-from ports.use_cases.sessions.provider_orders import OPEN_ATTEMPTS
 
 
 async def test_buying_receives_answers_201_with_a_pending_transaction_and_an_open_session(api):

@@ -12,7 +12,7 @@ import asyncio
 import pytest
 
 from e2e_support import CANCEL, SESSIONS, assert_session, buy, error_of, ok, session
-from entrypoints.http import session_events
+from entrypoints.http.resources import session_events
 from live import next_event, pay_through_page, server_sent_events, stream_ends
 
 FEED_WAIT = 5.0  # well under the re-read interval set below

@@ -10,7 +10,7 @@ from sqlalchemy.sql import Select
 
 from adapters.sql.statements import Prepared, prepared
 from adapters.sql.tables import transactions
-from ports.repositories import TransactionQuery
+from ports.queries import TransactionQuery
 
 HistoryShape = tuple[int, int, bool, bool]  # how many types and statuses, whether from / to are set
 

@@ -2,13 +2,11 @@
 the receives ledger rows appended with them."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 
 from adapters.sql import mapping
 from adapters.sql.context import SqlContext, select_by
 from adapters.sql.statements import bind_all, prepared
 from adapters.sql.tables import memberships, receives_ledger
-from domain.ledger import LedgerEntry
 from domain.membership import Membership
 from ports.repositories import DuplicateKeyError
 
@@ -42,8 +40,3 @@ class SqlMembershipRepository:
             values = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
             await self._c.write(statement, **values)
             membership.new_entries.clear()
-
-    async def ledger(self, user_id: str) -> list[LedgerEntry]:
-        query = (sa.select(receives_ledger).where(receives_ledger.c.user_id == user_id)
-                 .order_by(receives_ledger.c.id))
-        return [mapping.ledger_entry_from_row(row) for row in await self._c.fetch_all(query)]

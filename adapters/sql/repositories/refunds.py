@@ -2,9 +2,6 @@
 refund order id and by transaction, and the pending ones to retry."""
 from __future__ import annotations
 
-from datetime import datetime
-
-import sqlalchemy as sa
 
 from adapters.sql import mapping
 from adapters.sql.context import SqlContext, select_by
@@ -30,14 +27,3 @@ class SqlRefundRepository:
         row = await self._c.one(select_by(payment_refunds, "refund_order_id", for_update=for_update),
                                 refund_order_id=refund_order_id)
         return None if row is None else mapping.refund_from_row(row)
-
-    async def list_pending(self, created_before: datetime, limit: int) -> list[Refund]:
-        r = payment_refunds
-        query = (sa.select(r).where(r.c.status == "pending", r.c.created_at <= created_before)
-                 .order_by(r.c.created_at, r.c.id).limit(limit))
-        return [mapping.refund_from_row(row) for row in await self._c.fetch_all(query)]
-
-    async def list_for_transaction(self, transaction_id: str) -> list[Refund]:
-        r = payment_refunds
-        query = sa.select(r).where(r.c.transaction_id == transaction_id).order_by(r.c.created_at, r.c.id)
-        return [mapping.refund_from_row(row) for row in await self._c.fetch_all(query)]

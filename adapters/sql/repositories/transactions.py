@@ -1,5 +1,16 @@
-"""The SQL transaction repository (`ports.repositories.TransactionRepository`): payment
-transactions, alone or joined to their sessions, the user's history and the expiry sweep."""
+"""The SQL transaction repository (`ports.repositories.TransactionRepository`): a transaction is
+loaded, locked and stored whole, with its payment sessions.
+
+- Loading is one statement: the transaction joined to its sessions (oldest first), locked
+  transaction first when `for_update` (a transaction settled without a session, a zero-charge
+  plan change, takes a second read).
+- Storing writes the transaction's row (version-checked, like every aggregate here), then each
+  session that is new (inserted) or differs from what this unit of work loaded (updated,
+  version-checked). On PostgreSQL the writes to rows the unit of work holds are queued and sent
+  together (`adapters.sql.batch`).
+- `add` stores the transaction, its sessions and reads the user's pending count in one
+  statement on PostgreSQL (`SqlContext.insert_aggregates_then`).
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -11,12 +22,11 @@ from sqlalchemy.sql import Select
 
 from adapters.sql import mapping
 from adapters.sql.context import SqlContext
-from adapters.sql.repositories.history import history, history_shape, history_values
 from adapters.sql.statements import Dialect, Prepared, prepared
 from adapters.sql.tables import payment_sessions, transactions
-from domain.session import PaymentSession, SessionStatus
+from domain.session import SessionStatus
 from domain.transaction import PLAN_CHANGE_TYPES, Transaction, TransactionStatus
-from ports.repositories import TransactionQuery
+from ports.repositories import DuplicateKeyError
 
 _PENDING = TransactionStatus.PENDING.value
 _OPEN = SessionStatus.OPEN.value
@@ -26,19 +36,24 @@ _COUNT_PENDING = prepared("count_pending", lambda dialect: (
     .where(transactions.c.user_id == sa.bindparam("user_id"), transactions.c.status == _PENDING)))
 
 
-def _with_sessions(user_scoped: bool, for_update: bool) -> Prepared:
-    """A transaction joined to its sessions (oldest first), columns prefixed `t_` and `s_`;
-    locked transaction first, then the sessions in order, when `for_update`."""
+def with_sessions(where: str, for_update: bool) -> Prepared:
+    """Transactions joined to their sessions (each transaction's oldest first), columns prefixed
+    `t_` and `s_`, found by `where`: "id", "id_user" (id and owner) or "session_order" (the one
+    with a session of this provider order id). Locked, transaction first, when `for_update`."""
     t, s = transactions, payment_sessions
 
     def build(dialect: type[Dialect]) -> Select:
         query = (sa.select(*(c.label(f"t_{c.name}") for c in t.c), *(c.label(f"s_{c.name}") for c in s.c))
-                 .join_from(t, s, s.c.transaction_id == t.c.id).where(t.c.id == sa.bindparam("id"))
-                 .order_by(s.c.created_at, s.c.id))
-        if user_scoped:
-            query = query.where(t.c.user_id == sa.bindparam("user_id"))
+                 .join_from(t, s, s.c.transaction_id == t.c.id).order_by(s.c.created_at, s.c.id))
+        if where == "session_order":
+            owner = sa.select(s.c.transaction_id).where(s.c.order_id == sa.bindparam("order_id")).scalar_subquery()
+            query = query.where(t.c.id == owner)
+        else:
+            query = query.where(t.c.id == sa.bindparam("id"))
+            if where == "id_user":
+                query = query.where(t.c.user_id == sa.bindparam("user_id"))
         return dialect.locked(query, of=(t, s)) if for_update else query
-    return prepared(("with_sessions", user_scoped, for_update), build)
+    return prepared(("with_sessions", where, for_update), build)
 
 
 def _split(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -47,70 +62,126 @@ def _split(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     return {name[len(prefix):]: row[name] for name in row.keys() if name.startswith(prefix)}
 
 
+def assemble(rows: list[Mapping[str, Any]]) -> list[tuple[Transaction, list[dict[str, Any]]]]:
+    """Transactions (in the order of `rows`) with their sessions, from joined rows; with each
+    transaction the session rows it was built from."""
+    found: dict[str, tuple[Transaction, list[dict[str, Any]]]] = {}
+    for row in rows:
+        session_row = _split(row, "s_")
+        entry = found.get(row["t_id"])
+        if entry is None:
+            entry = found[row["t_id"]] = (mapping.transaction_from_row(_split(row, "t_")), [])
+        entry[0].sessions.append(mapping.session_from_row(session_row))
+        entry[1].append(session_row)
+    return list(found.values())
+
+
 class SqlTransactionRepository:
     def __init__(self, context: SqlContext) -> None:
         self._c = context
 
-    async def add(self, transaction: Transaction) -> None:
-        await self._c.insert_aggregate(transactions, mapping.transaction_to_row(transaction), transaction)
+    async def add(self, transaction: Transaction) -> int:
+        inserts = [(transactions, mapping.transaction_to_row(transaction), transaction)]
+        inserts += [(payment_sessions, mapping.session_to_row(s), s) for s in transaction.sessions]
+        pending = int(await self._c.insert_aggregates_then(inserts, _COUNT_PENDING, user_id=transaction.user_id))
+        self._remember(transaction)
+        return pending
 
     async def get(self, transaction_id: str, *, user_id: str | None = None,
                   for_update: bool = False) -> Transaction | None:
-        row = await self._c.by_id(transactions, transaction_id, user_id, for_update)
-        return None if row is None else mapping.transaction_from_row(row)
+        values = {"id": transaction_id} if user_id is None else {"id": transaction_id, "user_id": user_id}
+        rows = await self._c.all(with_sessions("id" if user_id is None else "id_user", for_update), **values)
+        if not rows:  # no such transaction, or one settled without a session (a zero-charge plan change)
+            row = await self._c.by_id(transactions, transaction_id, user_id, for_update)
+            return None if row is None else mapping.transaction_from_row(row)
+        [transaction] = self._loaded(rows, for_update)
+        return transaction
+
+    async def get_by_session_order_id(self, order_id: str) -> Transaction | None:
+        found = self._loaded(await self._c.all(with_sessions("session_order", False), order_id=order_id), False)
+        return found[0] if found else None
 
     async def update(self, transaction: Transaction) -> None:
         await self._c.update_aggregate(transactions, mapping.transaction_to_row(transaction), transaction)
+        for session in transaction.sessions:
+            row = mapping.session_to_row(session)
+            loaded = self._c.snapshots.get(session.id)
+            if loaded is None:
+                try:
+                    await self._c.insert_aggregate(payment_sessions, row, session)
+                except DuplicateKeyError:
+                    if session.version == 0 and not await self._stored(session.id):
+                        raise  # a new session whose order id is taken
+                    # Stored, but loaded by another unit of work: a version-checked update.
+                    await self._c.update_aggregate(payment_sessions, row, session)
+            elif row != loaded:
+                await self._c.update_aggregate(payment_sessions, row, session)
+            self._c.snapshots[session.id] = mapping.session_to_row(session)
 
-    async def get_with_sessions(self, transaction_id: str, *, user_id: str | None = None, for_update: bool = False
-                                ) -> tuple[Transaction, list[PaymentSession]] | None:
-        values = {"id": transaction_id} if user_id is None else {"id": transaction_id, "user_id": user_id}
-        rows = await self._c.all(_with_sessions(user_id is not None, for_update), **values)
-        if not rows:  # no such transaction, or one settled without a session (a zero-charge plan change)
-            transaction = await self.get(transaction_id, user_id=user_id, for_update=for_update)
-            return None if transaction is None else (transaction, [])
-        transaction_row = _split(rows[0], "t_")
-        session_rows = [_split(row, "s_") for row in rows]
-        if for_update:
-            self._c.hold(transactions, [transaction_row])
-            self._c.hold(payment_sessions, session_rows)
-        return (mapping.transaction_from_row(transaction_row),
-                [mapping.session_from_row(row) for row in session_rows])
-
-    async def add_with_session(self, transaction: Transaction, session: PaymentSession) -> int:
-        inserts = [(transactions, mapping.transaction_to_row(transaction), transaction),
-                   (payment_sessions, mapping.session_to_row(session), session)]
-        return int(await self._c.insert_aggregates_then(inserts, _COUNT_PENDING, user_id=transaction.user_id))
-
-    async def count_pending(self, user_id: str) -> int:
-        return int(await self._c.value(_COUNT_PENDING, user_id=user_id))
+    async def _stored(self, session_id: str) -> bool:
+        return await self._c.fetch_val(sa.select(payment_sessions.c.id).where(payment_sessions.c.id == session_id)) \
+            is not None
 
     async def list_pending_plan_changes(self, user_id: str, *, for_update: bool = False) -> list[Transaction]:
-        query = (sa.select(transactions)
-                 .where(transactions.c.user_id == user_id, transactions.c.status == _PENDING,
-                        transactions.c.type.in_(sorted(t.value for t in PLAN_CHANGE_TYPES)))
-                 .order_by(transactions.c.created_at, transactions.c.id))
-        if for_update:
-            query = self._c.locked(query, of=transactions)
-        return [mapping.transaction_from_row(row) for row in await self._c.fetch_all(query)]
+        t = transactions
+        query = (sa.select(t).where(t.c.user_id == user_id, t.c.status == _PENDING,
+                                    t.c.type.in_(sorted(kind.value for kind in PLAN_CHANGE_TYPES)))
+                 .order_by(t.c.created_at, t.c.id))
+        return await self._whole(query, for_update=for_update)
 
-    async def list_for_user(self, user_id: str, query: TransactionQuery) -> tuple[list[Transaction], int]:
-        shape, values = history_shape(query), history_values(user_id, query)
-        rows = await self._c.all(history(shape, page=True), **values)
-        if rows:
-            total = int(rows[0]["total_"])
-        elif query.offset == 0:
-            total = 0
-        else:  # a page past the end: the total is still wanted
-            total = int(await self._c.value(history(shape, page=False), **values))
-        return [mapping.transaction_from_row(row) for row in rows], total
-
-    async def list_expirable(self, now: datetime, limit: int) -> list[Transaction]:
+    async def claim_expirable(self, now: datetime, limit: int) -> list[Transaction]:
         t, s = transactions, payment_sessions
+        lapsed_session = sa.exists().where(s.c.transaction_id == t.c.id, s.c.status == _OPEN, s.c.expires_at <= now)
         last_expiry = sa.select(sa.func.max(s.c.expires_at)).where(s.c.transaction_id == t.c.id).scalar_subquery()
         open_now = sa.exists().where(s.c.transaction_id == t.c.id, s.c.status == _OPEN, s.c.expires_at > now)
-        query = (sa.select(t)
-                 .where(t.c.status == _PENDING, ~open_now, sa.func.coalesce(last_expiry, t.c.created_at) <= now)
-                 .order_by(t.c.created_at, t.c.id).limit(limit))
-        query = self._c.locked(query, of=t, skip_locked=True)
-        return [mapping.transaction_from_row(row) for row in await self._c.fetch_all(query)]
+        attempts_lapsed = sa.and_(t.c.status == _PENDING, ~open_now,
+                                  sa.func.coalesce(last_expiry, t.c.created_at) <= now)
+        query = sa.select(t).where(sa.or_(lapsed_session, attempts_lapsed)).order_by(t.c.created_at, t.c.id)
+        return await self._whole(query.limit(limit), for_update=True, skip_locked=True)
+
+    async def claim_due_for_check(self, now: datetime, limit: int) -> list[Transaction]:
+        t, s = transactions, payment_sessions
+        first_due = (sa.select(sa.func.min(s.c.next_check_at))
+                     .where(s.c.transaction_id == t.c.id, s.c.next_check_at <= now).scalar_subquery())
+        query = sa.select(t).where(first_due.is_not(None)).order_by(first_due, t.c.id)
+        return await self._whole(query.limit(limit), for_update=True, skip_locked=True)
+
+    async def _whole(self, query: Select, *, for_update: bool, skip_locked: bool = False) -> list[Transaction]:
+        """The transactions `query` selects (locked when `for_update`, skipping rows locked
+        elsewhere when `skip_locked`), then their sessions (locked too)."""
+        if for_update:
+            query = self._c.locked(query, of=transactions, skip_locked=skip_locked)
+        rows = await self._c.fetch_all(query)
+        if not rows:
+            return []
+        if for_update:
+            self._c.hold(transactions, rows)
+        found = [mapping.transaction_from_row(row) for row in rows]
+        s = payment_sessions
+        sessions = sa.select(s).where(s.c.transaction_id.in_([t.id for t in found])).order_by(s.c.created_at, s.c.id)
+        if for_update:
+            sessions = self._c.locked(sessions, of=s)
+        session_rows = await self._c.fetch_all(sessions)
+        if for_update:
+            self._c.hold(s, session_rows)
+        by_id = {t.id: t for t in found}
+        for row in session_rows:
+            by_id[row["transaction_id"]].sessions.append(mapping.session_from_row(row))
+        for transaction in found:
+            self._remember(transaction)
+        return found
+
+    def _loaded(self, rows: list[Mapping[str, Any]], for_update: bool) -> list[Transaction]:
+        found = []
+        for transaction, session_rows in assemble(rows):
+            if for_update:
+                self._c.hold(transactions, [{"id": transaction.id}])
+                self._c.hold(payment_sessions, session_rows)
+            self._remember(transaction)
+            found.append(transaction)
+        return found
+
+    def _remember(self, transaction: Transaction) -> None:
+        """What this unit of work knows is stored of each session (`update` writes the rest)."""
+        for session in transaction.sessions:
+            self._c.snapshots[session.id] = mapping.session_to_row(session)

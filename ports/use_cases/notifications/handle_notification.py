@@ -5,22 +5,27 @@
 2. In one unit of work: the provider's event id is recorded (a re-delivery is acknowledged and
    changes nothing); the order is found; amount, currency and merchant must match what was
    asked, else nothing changes, an anomaly is logged, and the notification is acknowledged so the
-   provider stops re-sending; then the transition is applied idempotently.
-3. A confirmed payment is never lost: it succeeds a pending, cancelled or expired transaction
-   and delivers what was bought. A transaction is paid at most once: a second paid session is
-   marked `refunded` and its money is sent back (the refund is submitted after the commit).
+   provider stops re-sending; then the transaction applies it (`Transaction.confirm_payment`,
+   `end_attempt`: a confirmed payment is never lost, and pays its transaction at most once).
+3. After the commit: the orders of attempts it ended are closed, and a payment that must go back
+   (a transaction paid twice, a plan change priced for a state the member has left) is refunded.
+4. Processing that fails (the database is away) is answered with the provider's "re-send" (the
+   notification is re-delivered and applied then), never a 500.
 """
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 
 import attrs
 
 from domain.errors import InvalidSignatureError, ProviderNotFoundError
+from domain.membership import Membership
 from domain.refund import Refund, RefundStatus
-from domain.session import PaymentSession, SessionStatus
-from domain.transaction import TransactionStatus, TransactionType
+from domain.session import PaymentSession
+from domain.transaction import Confirmation, Transaction, TransactionType
 from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.payment_provider import (
@@ -33,12 +38,34 @@ from ports.payment_provider import (
 )
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import current_membership
-from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.refunds.submit_refund import SubmitRefund
+from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.settings import UseCaseSettings
 
 log = logging.getLogger("payments.notifications")
-PAYABLE = frozenset({TransactionStatus.PENDING, TransactionStatus.CANCELLED, TransactionStatus.EXPIRED})
+_PAYMENT_KINDS = frozenset({ProviderEventKind.PAYMENT_SUCCEEDED, ProviderEventKind.PAYMENT_FAILED,
+                            ProviderEventKind.PAYMENT_CLOSED})
+
+
+class NotificationEffect(str, enum.Enum):
+    """What one notification (or status query) did."""
+
+    APPLIED = "applied"                        # it changed what it reports
+    DUPLICATE = "duplicate"                    # seen before (same event id, or already applied)
+    ANOMALY = "anomaly"                        # authentic, but not matching its order: nothing changed
+    IGNORED = "ignored"                        # nothing to do (unknown order, an attempt that had ended)
+    REFUNDED_DUPLICATE = "refunded_duplicate"  # a second payment of a paid transaction: sent back
+    REFUNDED_STALE = "refunded_stale"          # a plan change paid after the member moved on: sent back
+    REJECTED = "rejected"                      # the signature was missing, wrong or stale
+    RETRY = "retry"                            # processing failed: the provider is asked to re-send
+
+    @property
+    def changed_something(self) -> bool:
+        return self not in (NotificationEffect.DUPLICATE, NotificationEffect.IGNORED, NotificationEffect.ANOMALY,
+                            NotificationEffect.REJECTED, NotificationEffect.RETRY)
+
+
+E = NotificationEffect
 
 
 @attrs.frozen
@@ -50,13 +77,13 @@ class HandleNotificationCommand:
 
 @attrs.frozen
 class NotificationResult:
-    effect: str  # applied | duplicate | anomaly | ignored | refunded_duplicate | refunded_stale | rejected
+    effect: NotificationEffect
     acknowledgement: Acknowledgement
 
 
 @attrs.frozen
 class _Applied:
-    effect: str
+    effect: NotificationEffect
     refund_id: str | None = None
     to_close: tuple[PaymentSession, ...] = ()
 
@@ -79,13 +106,18 @@ class HandleNotification:
             event = provider.parse_notification(cmd.headers, cmd.body)
         except InvalidSignatureError as error:
             log.warning("rejected a %s notification: %s", provider.name, error.message)
-            return NotificationResult("rejected", provider.acknowledge(NotificationOutcome.REJECTED))
-        effect = await self.apply_event(provider, event)
+            return NotificationResult(E.REJECTED, provider.acknowledge(NotificationOutcome.REJECTED))
+        try:
+            effect = await self.apply_event(provider, event)
+        except Exception:  # applying is idempotent: the re-delivery the provider is asked for is safe
+            log.exception("could not apply %s notification %s; asking for a re-delivery",
+                          provider.name, event.event_id)
+            return NotificationResult(E.RETRY, provider.acknowledge(NotificationOutcome.RETRY))
         return NotificationResult(effect, provider.acknowledge(NotificationOutcome.ACCEPTED))
 
-    async def apply_event(self, provider: PaymentProvider, event: ProviderEvent) -> str:
+    async def apply_event(self, provider: PaymentProvider, event: ProviderEvent) -> NotificationEffect:
         """Apply a verified event, from a notification or from what a status query found, then do
-        what must follow outside the unit of work (close replaced orders, send a refund)."""
+        what must follow outside the unit of work (close ended orders, send a refund)."""
         applied = await self._apply(provider, event)
         await self._orders.close(applied.to_close)
         if applied.refund_id is not None:
@@ -95,37 +127,46 @@ class HandleNotification:
     async def _apply(self, provider: PaymentProvider, event: ProviderEvent) -> _Applied:
         now = self._clock.now()
         async with self._uow() as uow:
-            found = await uow.sessions.get_by_order_id(event.order_id) if event.order_id else None
-            if event.kind in (ProviderEventKind.PAYMENT_SUCCEEDED, ProviderEventKind.PAYMENT_FAILED,
-                              ProviderEventKind.PAYMENT_CLOSED):
+            found = await uow.transactions.get_by_session_order_id(event.order_id) if event.order_id else None
+            if event.kind in _PAYMENT_KINDS:
                 anomaly = self._mismatch(provider, event, found)
                 if anomaly:
                     log.error("anomaly in %s notification %s for order %s: %s",
                               provider.name, event.event_id, event.order_id, anomaly)
-                    return _Applied("anomaly")
+                    return _Applied(E.ANOMALY)
             if found is not None:
-                # Lock order: membership, then transaction, then sessions (see membership_access).
+                # Lock order: membership, then transaction with its sessions (see membership_access).
                 membership = await current_membership(uow, found.user_id, self._settings.catalog, now)
             if not await uow.processed_events.add(provider.name, event.event_id, now):
-                return _Applied("duplicate")
+                return _Applied(E.DUPLICATE)
             if found is None:
                 await uow.commit()
-                return _Applied("ignored")
-            if event.kind is ProviderEventKind.PAYMENT_SUCCEEDED:
-                applied = await self._payment_succeeded(uow, found, membership, now)
-            elif event.kind in (ProviderEventKind.PAYMENT_FAILED, ProviderEventKind.PAYMENT_CLOSED):
-                applied = await self._payment_ended(uow, found, event, now)
+                return _Applied(E.IGNORED)
+            if event.kind in _PAYMENT_KINDS:
+                transaction = await uow.transactions.get(found.id, for_update=True)
+                assert transaction is not None
+                session_id = _session_with_order(found, event.order_id).id
+                if event.kind is ProviderEventKind.PAYMENT_SUCCEEDED:
+                    applied = await self._payment_succeeded(uow, transaction, session_id, membership, now)
+                elif transaction.end_attempt(session_id, closed=event.kind is ProviderEventKind.PAYMENT_CLOSED,
+                                             reason=event.failure_reason, now=now):
+                    applied = _Applied(E.APPLIED)
+                else:
+                    applied = _Applied(E.IGNORED)
+                if applied.effect is not E.IGNORED and applied.effect is not E.DUPLICATE:
+                    await uow.transactions.update(transaction)
             elif event.kind in (ProviderEventKind.REFUND_SUCCEEDED, ProviderEventKind.REFUND_FAILED):
                 applied = await self._refund_ended(uow, event, now)
             else:
-                applied = _Applied("ignored")
+                applied = _Applied(E.IGNORED)
             await uow.commit()
             return applied
 
     @staticmethod
-    def _mismatch(provider: PaymentProvider, event: ProviderEvent, session: PaymentSession | None) -> str | None:
-        if session is None:
+    def _mismatch(provider: PaymentProvider, event: ProviderEvent, transaction: Transaction | None) -> str | None:
+        if transaction is None:
             return "unknown order"
+        session = _session_with_order(transaction, event.order_id)
         if session.provider != provider.name:
             return f"order belongs to provider {session.provider}"
         if event.amount is not None and event.amount != session.amount:
@@ -137,44 +178,24 @@ class HandleNotification:
             return f"merchant {event.merchant_id} is not ours"
         return None
 
-    @staticmethod
-    async def _lock(uow: UnitOfWork, found: PaymentSession):
-        """The session's transaction, then all its sessions, locked (in the global lock order);
-        returns the transaction, this session as now stored, and the others."""
-        locked = await uow.transactions.get_with_sessions(found.transaction_id, for_update=True)
-        assert locked is not None
-        transaction, sessions = locked
-        session = next(s for s in sessions if s.id == found.id)
-        return transaction, session, [s for s in sessions if s.id != found.id]
-
-    async def _payment_succeeded(self, uow: UnitOfWork, found: PaymentSession, membership, now) -> _Applied:
-        transaction, session, others = await self._lock(uow, found)
-        if session.is_paid:
-            return _Applied("duplicate")  # applied before, under another event id or by a status query
-        if transaction.is_paid or transaction.status not in PAYABLE:
-            session.refund_duplicate(now)
+    async def _payment_succeeded(self, uow: UnitOfWork, transaction: Transaction, session_id: str,
+                                 membership: Membership, now: datetime) -> _Applied:
+        confirmed = transaction.confirm_payment(session_id, now)
+        if confirmed.outcome is Confirmation.ALREADY_APPLIED:
+            return _Applied(E.DUPLICATE)  # applied before, under another event id or by a status query
+        if confirmed.outcome is Confirmation.PAID_TWICE:
             refund = Refund.for_duplicate_payment(id=self._ids.new_id("rf"),
                                                   refund_order_id=self._ids.new_order_id("R", now),
-                                                  session=session, now=now)
-            await uow.sessions.update(session)
+                                                  session=confirmed.session, now=now)
             await uow.refunds.add(refund)
             log.warning("transaction %s was paid twice; refunding session %s (%s)",
-                        transaction.id, session.id, refund.id)
-            return _Applied("refunded_duplicate", refund_id=refund.id)
-        session.complete(now)
-        transaction.mark_paid(session.id, now)
-        to_close = []
-        for other in others:
-            if other.status is SessionStatus.OPEN:
-                (other.expire if now >= other.expires_at else other.cancel)(now)
-                await uow.sessions.update(other)
-                to_close.append(other)
-        refund_id = await self._deliver(uow, transaction, session, membership, now)
-        await uow.sessions.update(session)
-        await uow.transactions.update(transaction)
-        return _Applied("refunded_stale" if refund_id else "applied", refund_id=refund_id, to_close=tuple(to_close))
+                        transaction.id, session_id, refund.id)
+            return _Applied(E.REFUNDED_DUPLICATE, refund_id=refund.id)
+        refund_id = await self._deliver(uow, transaction, confirmed.session, membership, now)
+        return _Applied(E.REFUNDED_STALE if refund_id else E.APPLIED, refund_id=refund_id, to_close=confirmed.ended)
 
-    async def _deliver(self, uow: UnitOfWork, transaction, session: PaymentSession, membership, now) -> str | None:
+    async def _deliver(self, uow: UnitOfWork, transaction: Transaction, session: PaymentSession,
+                       membership: Membership, now: datetime) -> str | None:
         """Deliver what was paid for to `membership` (current and locked). A plan change priced
         for a state the member has left (another plan change won, or the prorated period ended)
         is refunded in full instead; returns that refund's id."""
@@ -197,28 +218,19 @@ class HandleNotification:
         return None
 
     @staticmethod
-    async def _refund_ended(uow: UnitOfWork, event: ProviderEvent, now) -> _Applied:
+    async def _refund_ended(uow: UnitOfWork, event: ProviderEvent, now: datetime) -> _Applied:
         refund = (await uow.refunds.get_by_refund_order_id(event.refund_order_id, for_update=True)
                   if event.refund_order_id else None)
         if refund is None or refund.status is not RefundStatus.PENDING:
-            return _Applied("ignored")
+            return _Applied(E.IGNORED)
         if event.kind is ProviderEventKind.REFUND_SUCCEEDED:
             refund.succeed(event.provider_reference, now)
         else:
             refund.fail(now)
             log.error("refund %s of session %s failed at %s", refund.id, refund.session_id, refund.provider)
         await uow.refunds.update(refund)
-        return _Applied("applied")
+        return _Applied(E.APPLIED)
 
-    async def _payment_ended(self, uow: UnitOfWork, found: PaymentSession, event: ProviderEvent, now) -> _Applied:
-        transaction, session, _ = await self._lock(uow, found)
-        if session.status is not SessionStatus.OPEN:
-            return _Applied("ignored")
-        if event.kind is ProviderEventKind.PAYMENT_CLOSED and now >= session.expires_at:
-            session.expire(now)
-        else:
-            session.fail(now)
-            transaction.record_failed_attempt(session.id, event.failure_reason or "payment_failed", now)
-            await uow.transactions.update(transaction)
-        await uow.sessions.update(session)
-        return _Applied("applied")
+
+def _session_with_order(transaction: Transaction, order_id: str | None) -> PaymentSession:
+    return next(s for s in transaction.sessions if s.order_id == order_id)

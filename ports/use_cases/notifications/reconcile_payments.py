@@ -1,8 +1,8 @@
 """The reconciler: asks providers about sessions whose confirmation may have been lost, so a
 lost notification still credits and a payment made just before an order closed is not lost.
 
-Each session carries `next_check_at` (see `domain.session.CHECK_DELAYS`). A batch of due sessions
-is claimed in one unit of work (locked rows are skipped, so several processes split the work)
+Each session carries `next_check_at` (see `domain.session.CHECK_DELAYS`). The transactions with
+due sessions are claimed in one unit of work (locked rows are skipped, so several processes split the work)
 and their next check is scheduled; then each provider is queried outside any unit of work, and
 what it reports is applied exactly like a notification (de-duplicated, matched, idempotent).
 """
@@ -17,7 +17,7 @@ from domain.session import PaymentSession
 from ports.clock import Clock
 from ports.payment_provider import PaymentState, PaymentStatus, ProviderEvent, ProviderEventKind, ProviderRegistry
 from ports.unit_of_work import UnitOfWorkFactory
-from ports.use_cases.notifications.handle_notification import HandleNotification
+from ports.use_cases.notifications.handle_notification import HandleNotification, NotificationEffect
 
 log = logging.getLogger("payments.reconciler")
 _KINDS = {PaymentState.SUCCEEDED: ProviderEventKind.PAYMENT_SUCCEEDED,
@@ -41,11 +41,11 @@ class ReconcilePayments:
 
     async def __call__(self) -> ReconcileReport:
         now = self._clock.now()
+        due: list[PaymentSession] = []
         async with self._uow() as uow:
-            due = await uow.sessions.list_due_for_check(now, self.batch_size)
-            for session in due:
-                session.schedule_next_check(now)
-                await uow.sessions.update(session)
+            for transaction in await uow.transactions.claim_due_for_check(now, self.batch_size):
+                due.extend(transaction.take_due_checks(now))
+                await uow.transactions.update(transaction)
             await uow.commit()
         applied = 0
         for session in due:
@@ -66,10 +66,10 @@ class ReconcilePayments:
         if event is None:
             return False
         effect = await self._notifications.apply_event(provider, event)
-        if effect not in ("duplicate", "ignored"):
+        if effect.changed_something or effect is NotificationEffect.ANOMALY:
             log.info("reconciled order %s at %s: %s (%s)", session.order_id, session.provider,
-                     status.state.value, effect)
-        return effect not in ("duplicate", "ignored", "anomaly")
+                     status.state.value, effect.value)
+        return effect.changed_something
 
 
 def _event_from(status: PaymentStatus) -> ProviderEvent | None:

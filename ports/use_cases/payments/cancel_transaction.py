@@ -27,18 +27,10 @@ class CancelTransaction:
     async def __call__(self, cmd: CancelTransactionCommand) -> TransactionView:
         now = self._clock.now()
         async with self._uow() as uow:
-            locked = await uow.transactions.get_with_sessions(cmd.transaction_id, user_id=cmd.user_id,
-                                                              for_update=True)
-            if locked is None:
+            transaction = await uow.transactions.get(cmd.transaction_id, user_id=cmd.user_id, for_update=True)
+            if transaction is None:
                 raise TransactionNotFoundError(cmd.transaction_id)
-            transaction, sessions = locked
-            transaction.cancel(cmd.reason, now)  # only pending: InvalidTransitionError otherwise
-            closing = []
-            for session in sessions:
-                if session.is_open_at(now):
-                    session.cancel(now)
-                    await uow.sessions.update(session)
-                    closing.append(session)
+            closing = transaction.cancel(cmd.reason, now)  # only pending: InvalidTransitionError otherwise
             await uow.transactions.update(transaction)
             await uow.commit()
         await self._orders.close(closing)

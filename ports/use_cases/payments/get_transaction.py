@@ -5,7 +5,7 @@ import attrs
 
 from domain.errors import TransactionNotFoundError
 from ports.clock import Clock
-from ports.unit_of_work import UnitOfWorkFactory
+from ports.queries import PaymentQueries
 from ports.use_cases.views import SessionView, TransactionView
 
 
@@ -23,14 +23,12 @@ class TransactionDetail:
 
 @attrs.define
 class GetTransaction:
-    _uow: UnitOfWorkFactory
+    _queries: PaymentQueries
     _clock: Clock
 
     async def __call__(self, query: GetTransactionQuery) -> TransactionDetail:
-        async with self._uow(read_only=True) as uow:
-            found = await uow.transactions.get_with_sessions(query.transaction_id, user_id=query.user_id)
-            if found is None:
-                raise TransactionNotFoundError(query.transaction_id)
-            transaction, sessions = found
+        transaction = await self._queries.transaction(query.transaction_id, user_id=query.user_id)
+        if transaction is None:
+            raise TransactionNotFoundError(query.transaction_id)
         now = self._clock.now()
-        return TransactionDetail(TransactionView.of(transaction), tuple(SessionView.of(s, now) for s in sessions))
+        return TransactionDetail(TransactionView.of(transaction), tuple(SessionView.of(s, now) for s in transaction.sessions))

@@ -7,8 +7,7 @@ import attrs
 
 from domain.errors import DomainValidationError
 from domain.transaction import TransactionStatus, TransactionType
-from ports.repositories import TransactionQuery
-from ports.unit_of_work import UnitOfWorkFactory
+from ports.queries import PaymentQueries, TransactionQuery
 from ports.use_cases.views import Page, TransactionView
 
 MAX_LIMIT = 100
@@ -27,7 +26,7 @@ class ListTransactionsQuery:
 
 @attrs.define
 class ListTransactions:
-    _uow: UnitOfWorkFactory
+    _queries: PaymentQueries
 
     async def __call__(self, query: ListTransactionsQuery) -> Page:
         repository_query = TransactionQuery(
@@ -36,8 +35,7 @@ class ListTransactions:
             date_from=query.date_from, date_to=query.date_to,
             page=_bounded(query.page, "page", 1, None), limit=_bounded(query.limit, "limit", 1, MAX_LIMIT),
         )
-        async with self._uow(read_only=True) as uow:
-            items, total = await uow.transactions.list_for_user(query.user_id, repository_query)
+        items, total = await self._queries.history(query.user_id, repository_query)
         return Page([TransactionView.of(t) for t in items], repository_query.page, repository_query.limit, total)
 
 

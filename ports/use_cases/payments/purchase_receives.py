@@ -2,8 +2,11 @@
 then open the provider order. The balance grows only when the provider confirms the payment."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import attrs
 
+from domain.catalog import ReceivesQuote
 from domain.errors import TooManyPendingError
 from domain.session import PaymentSession
 from domain.transaction import Transaction
@@ -11,9 +14,10 @@ from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.payment_provider import ProviderRegistry
 from ports.repositories import DuplicateKeyError
-from ports.unit_of_work import UnitOfWorkFactory
+from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from ports.use_cases.payments.request_ids import RequestIds
 from ports.use_cases.plans.membership_access import current_membership
-from ports.use_cases.sessions.provider_orders import ProviderOrders, RequestIds, describe, resume
+from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import PaymentView, SessionView, TransactionView
 
@@ -51,29 +55,29 @@ class PurchaseReceives:
             # across processes.
             await current_membership(uow, cmd.user_id, catalog, now)
             try:
-                transaction, session = await self._create(uow, cmd, ids, quote, provider.name, return_url, now)
+                transaction = await self._create(uow, cmd, ids, quote, provider.name, return_url, now)
             except DuplicateKeyError:
                 # Derived ids are taken when an earlier attempt of this request committed: finish
                 # that one instead (its ids conflict before the pending limit is looked at).
-                earlier = await resume(uow, ids.id("txn"), ids.id("ps"), cmd.user_id) if ids.derived else None
+                earlier = await uow.transactions.get(ids.id("txn"), user_id=cmd.user_id) if ids.derived else None
                 if earlier is None:
                     raise
-                transaction, session = earlier
-        return await self._finish(transaction, session)
+                transaction = earlier
+        return await self._finish(transaction, transaction.sessions[0])
 
-    async def _create(self, uow, cmd, ids, quote, provider, return_url, now):
+    async def _create(self, uow: UnitOfWork, cmd: PurchaseReceivesCommand, ids: RequestIds, quote: ReceivesQuote,
+                      provider: str, return_url: str | None, now: datetime) -> Transaction:
         transaction = Transaction.purchase_receives(
             id=ids.id("txn"), order_id=ids.order_id("P", now), user_id=cmd.user_id,
             quote=quote, payment_method=cmd.payment_method, provider=provider, now=now)
-        session = PaymentSession.for_transaction(
-            transaction, id=ids.id("ps"), order_id=ids.order_id("S", now), payment_method=cmd.payment_method,
-            provider=provider, return_url=return_url, ttl=self._settings.session_ttl, now=now)
-        if await uow.transactions.add_with_session(transaction, session) >= self._settings.max_pending:
+        transaction.open_session(id=ids.id("ps"), order_id=ids.order_id("S", now), payment_method=cmd.payment_method,
+                                 provider=provider, return_url=return_url, ttl=self._settings.session_ttl, now=now)
+        if await uow.transactions.add(transaction) >= self._settings.max_pending:
             raise TooManyPendingError(self._settings.max_pending)  # the unit of work rolls back
         await uow.commit()
-        return transaction, session
+        return transaction
 
     async def _finish(self, transaction: Transaction, session: PaymentSession) -> PaymentView:
         if session.is_open_at(self._clock.now()) and session.payment_url is None and session.qr_code is None:
-            session = await self._orders.open(session, describe(transaction))  # the same order id again
+            session = await self._orders.open(session, transaction.description)  # the same order id again
         return PaymentView(TransactionView.of(transaction), SessionView.of(session, self._clock.now()))

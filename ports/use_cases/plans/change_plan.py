@@ -17,7 +17,7 @@ from ports.ids import IdGenerator
 from ports.payment_provider import ProviderRegistry
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import current_membership
-from ports.use_cases.sessions.provider_orders import ProviderOrders, describe
+from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import MembershipView, ProrationView, SessionView, TransactionView
 
@@ -93,8 +93,6 @@ class ChangePlan:
                 await uow.commit()
                 await self._orders.close(superseded)
                 return DowngradeScheduled(TransactionView.of(transaction), change.effective_at)
-            if await uow.transactions.count_pending(cmd.user_id) >= self._settings.max_pending:
-                raise TooManyPendingError(self._settings.max_pending)
             proration = membership.quote_upgrade(new_plan, catalog, now)
             if proration.charge.is_zero:
                 return await self._upgrade_for_free(uow, membership, new_plan, proration, cmd, superseded, now)
@@ -102,15 +100,15 @@ class ChangePlan:
                 id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=cmd.user_id,
                 plan_from=plan_from, plan_to=new_plan.id, proration=proration,
                 payment_method=cmd.payment_method, provider=provider.name, now=now)
-            session = PaymentSession.for_transaction(
-                transaction, id=self._ids.new_id("ps"), order_id=self._ids.new_order_id("S", now),
+            session = transaction.open_session(
+                id=self._ids.new_id("ps"), order_id=self._ids.new_order_id("S", now),
                 payment_method=cmd.payment_method, provider=provider.name, return_url=return_url,
-                ttl=self._settings.session_ttl, now=now)
-            await uow.transactions.add(transaction)
-            await uow.sessions.add(session)
+                ttl=self._settings.session_ttl, now=now).session
+            if await uow.transactions.add(transaction) >= self._settings.max_pending:
+                raise TooManyPendingError(self._settings.max_pending)  # the unit of work rolls back
             await uow.commit()
         await self._orders.close(superseded)
-        session = await self._orders.open(session, describe(transaction))
+        session = await self._orders.open(session, transaction.description)
         return UpgradeStarted(TransactionView.of(transaction), SessionView.of(session, self._clock.now()),
                               ProrationView.of(proration))
 
@@ -134,11 +132,6 @@ class ChangePlan:
         """Cancel the user's pending plan changes; returns their sessions that were open."""
         closed: list[PaymentSession] = []
         for earlier in await uow.transactions.list_pending_plan_changes(user_id, for_update=True):
-            earlier.cancel("superseded by a new plan change", now)
+            closed.extend(earlier.cancel("superseded by a new plan change", now))
             await uow.transactions.update(earlier)
-            for session in await uow.sessions.list_for_transaction(earlier.id, for_update=True):
-                if session.is_open_at(now):
-                    session.cancel(now)
-                    await uow.sessions.update(session)
-                    closed.append(session)
         return closed

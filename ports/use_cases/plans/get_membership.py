@@ -4,6 +4,7 @@ from __future__ import annotations
 import attrs
 
 from ports.clock import Clock
+from ports.queries import PaymentQueries
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import current_membership
 from ports.use_cases.settings import UseCaseSettings
@@ -17,16 +18,17 @@ class GetMembershipQuery:
 
 @attrs.define
 class GetMembership:
+    _queries: PaymentQueries
     _uow: UnitOfWorkFactory
     _clock: Clock
     _settings: UseCaseSettings
 
     async def __call__(self, query: GetMembershipQuery) -> MembershipView:
         now = self._clock.now()
+        existing = await self._queries.membership(query.user_id)
+        if existing is not None and existing.is_current_at(now):
+            return MembershipView.of(existing)  # the common case: a plain read, no lock
         async with self._uow() as uow:
-            existing = await uow.memberships.get(query.user_id)
-            if existing is not None and existing.is_current_at(now):
-                return MembershipView.of(existing)  # the common case: a plain read, no lock
             membership = await current_membership(uow, query.user_id, self._settings.catalog, now)
             await uow.commit()
         return MembershipView.of(membership)

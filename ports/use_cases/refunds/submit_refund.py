@@ -1,8 +1,10 @@
-"""Send pending refunds to their providers and record what they answer.
+"""Send refunds to their providers and follow the pending ones until they end.
 
 A refund row is committed first (status `pending`); the provider is called outside any unit of
 work with the refund's own `refund_order_id` as its idempotency key, so sending it again (after
-a crash or a timeout) can never refund twice."""
+a crash or a timeout) can never refund twice. A refund still pending a while later is followed
+up: the provider is asked about it (`query_refund`); one it never received is sent again.
+"""
 from __future__ import annotations
 
 import logging
@@ -10,10 +12,11 @@ from datetime import timedelta
 
 import attrs
 
-from domain.errors import ProviderError
-from domain.refund import RefundStatus
+from domain.errors import ProviderError, RefundNotFoundError
+from domain.refund import Refund, RefundStatus
 from ports.clock import Clock
-from ports.payment_provider import RefundOrder, RefundResult, RefundState, ProviderRegistry
+from ports.payment_provider import PaymentProvider, ProviderRegistry, RefundOrder, RefundResult, RefundState
+from ports.queries import PaymentQueries
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.settings import UseCaseSettings
 
@@ -23,20 +26,46 @@ log = logging.getLogger("payments.refunds")
 @attrs.define
 class SubmitRefund:
     _uow: UnitOfWorkFactory
+    _queries: PaymentQueries
     _providers: ProviderRegistry
     _clock: Clock
     _settings: UseCaseSettings
 
-    async def __call__(self, refund_id: str) -> str:
+    async def __call__(self, refund_id: str) -> RefundStatus:
         """Send refund `refund_id`; returns its status afterwards."""
+        refund, provider = await self._pending(refund_id)
+        if provider is None:
+            return refund.status
+        return await self._send(refund, provider)
+
+    async def follow(self, refund_id: str) -> RefundStatus:
+        """Ask the provider about a pending refund and record how it ended; one the provider never
+        received is sent again (same refund number). Returns its status afterwards."""
+        refund, provider = await self._pending(refund_id)
+        if provider is None:
+            return refund.status
+        try:
+            result = await provider.query_refund(refund.refund_order_id, refund.payment_order_id)
+        except RefundNotFoundError:
+            return await self._send(refund, provider)
+        except ProviderError as error:
+            log.warning("could not ask %s about refund %s: %s", refund.provider, refund.id, error)
+            return refund.status
+        return await self._record(refund_id, result)
+
+    async def _pending(self, refund_id: str) -> tuple[Refund, PaymentProvider | None]:
+        """The refund, and its provider while it is pending (None once it ended)."""
         async with self._uow() as uow:
             refund = await uow.refunds.get(refund_id)
-            session = await uow.sessions.get(refund.session_id) if refund else None
-        if refund is None or session is None:
+        if refund is None:
             raise LookupError(f"refund {refund_id} not found")
         provider = self._providers.get(refund.provider)
-        if refund.status is not RefundStatus.PENDING or provider is None:
-            return refund.status.value
+        return refund, provider if refund.status is RefundStatus.PENDING else None
+
+    async def _send(self, refund: Refund, provider: PaymentProvider) -> RefundStatus:
+        transaction = await self._queries.transaction(refund.transaction_id)
+        assert transaction is not None, f"refund {refund.id} of a transaction that is not stored"
+        session = transaction.session(refund.session_id)
         order = RefundOrder(
             refund_order_id=refund.refund_order_id, payment_order_id=refund.payment_order_id,
             amount=refund.amount, payment_total=session.amount, reason=refund.reason.value,
@@ -45,10 +74,10 @@ class SubmitRefund:
             result = await provider.refund(order)
         except ProviderError as error:
             log.warning("refund %s not accepted by %s yet: %s", refund.id, refund.provider, error)
-            return refund.status.value
-        return await self._record(refund_id, result)
+            return refund.status
+        return await self._record(refund.id, result)
 
-    async def _record(self, refund_id: str, result: RefundResult) -> str:
+    async def _record(self, refund_id: str, result: RefundResult) -> RefundStatus:
         now = self._clock.now()
         async with self._uow() as uow:
             refund = await uow.refunds.get(refund_id, for_update=True)
@@ -60,24 +89,23 @@ class SubmitRefund:
                     refund.fail(now)
                 await uow.refunds.update(refund)
                 await uow.commit()
-            return refund.status.value
+            return refund.status
 
 
 @attrs.define
 class RetryRefunds:
-    """Send again the refunds still pending a while after they were created (the provider was
-    down, or answered "pending"): the same refund number never refunds twice, and the provider's
-    answer moves them on. Run periodically."""
+    """Follow up the refunds still pending a while after they were created (the provider was
+    down, or answered "pending"): the provider is asked, and one it never received is sent
+    again; the same refund number never refunds twice. Run periodically."""
 
-    _uow: UnitOfWorkFactory
+    _queries: PaymentQueries
     _submit: SubmitRefund
     _clock: Clock
     min_age: timedelta = timedelta(minutes=1)
     batch_size: int = 50
 
     async def __call__(self) -> int:
-        async with self._uow(read_only=True) as uow:
-            pending = await uow.refunds.list_pending(self._clock.now() - self.min_age, self.batch_size)
+        pending = await self._queries.refunds_pending(self._clock.now() - self.min_age, self.batch_size)
         for refund in pending:
-            await self._submit(refund.id)
+            await self._submit.follow(refund.id)
         return len(pending)

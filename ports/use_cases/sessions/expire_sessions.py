@@ -1,12 +1,13 @@
-"""The expiry sweep: store `expired` on open sessions past their `expires_at`, expire pending
+"""The expiry sweep: store `expired` on open sessions past their `expires_at` and on pending
 transactions whose attempts have all lapsed, then close the provider orders.
 
-Safe to run in several processes at once: each batch locks its rows and skips rows another
-sweeper holds (`FOR UPDATE SKIP LOCKED` on PostgreSQL)."""
+Safe to run in several processes at once: each batch locks its transactions (with their
+sessions) and skips those another sweeper holds (`FOR UPDATE SKIP LOCKED` on PostgreSQL)."""
 from __future__ import annotations
 
 import attrs
 
+from domain.session import PaymentSession
 from ports.clock import Clock
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.sessions.provider_orders import ProviderOrders
@@ -27,17 +28,13 @@ class ExpireSessions:
 
     async def __call__(self) -> ExpiryReport:
         now = self._clock.now()
+        expired: list[PaymentSession] = []
+        transactions_expired = 0
         async with self._uow() as uow:
-            sessions = await uow.sessions.list_due_for_expiry(now, self.batch_size)
-            for session in sessions:
-                session.expire(now)
-                await uow.sessions.update(session)
-            await uow.commit()
-        async with self._uow() as uow:
-            transactions = await uow.transactions.list_expirable(now, self.batch_size)
-            for transaction in transactions:
-                transaction.expire(now)
+            for transaction in await uow.transactions.claim_expirable(now, self.batch_size):
+                expired.extend(transaction.expire_lapsed_sessions(now))
+                transactions_expired += transaction.expire_if_lapsed(now)
                 await uow.transactions.update(transaction)
             await uow.commit()
-        await self._orders.close(sessions)
-        return ExpiryReport(len(sessions), len(transactions))
+        await self._orders.close(expired)
+        return ExpiryReport(len(expired), transactions_expired)

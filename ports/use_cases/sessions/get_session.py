@@ -5,7 +5,7 @@ import attrs
 
 from domain.errors import SessionNotFoundError
 from ports.clock import Clock
-from ports.unit_of_work import UnitOfWorkFactory
+from ports.queries import PaymentQueries
 from ports.use_cases.views import SessionView
 
 
@@ -17,12 +17,11 @@ class GetSessionQuery:
 
 @attrs.define
 class GetSession:
-    _uow: UnitOfWorkFactory
+    _queries: PaymentQueries
     _clock: Clock
 
     async def __call__(self, query: GetSessionQuery) -> SessionView:
-        async with self._uow(read_only=True) as uow:
-            session = await uow.sessions.get(query.session_id, user_id=query.user_id)
+        session = await self._queries.session(query.session_id, user_id=query.user_id)
         if session is None:
             raise SessionNotFoundError(query.session_id)
         return SessionView.of(session, self._clock.now())

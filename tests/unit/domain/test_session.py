@@ -5,11 +5,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from domain import events
-from domain.catalog import DEFAULT_CATALOG
 from domain.errors import InvalidTransitionError
 from domain.money import CNY, Money
 from domain.session import LATE_PAYMENT_STATES, TRANSITIONS, PaymentSession, SessionStatus
-from domain.transaction import Transaction
 from domain.transitions import check_transition, terminal_states
 
 S = SessionStatus
@@ -240,14 +238,3 @@ def test_each_move_is_allowed_exactly_when_the_table_allows_it(current, target):
             MOVES[target](session, AFTER_EXPIRY)
         assert snapshot(session) == before
 
-
-def test_a_session_for_a_transaction_pays_its_total_for_its_user_until_the_ttl():
-    transaction = Transaction.purchase_receives(
-        id="txn_9", order_id="P9", user_id="u9", quote=DEFAULT_CATALOG.receives.quote(10),
-        payment_method="alipay", provider="mock", now=T0)
-
-    session = PaymentSession.for_transaction(transaction, id="ps_9", order_id="S9", payment_method="alipay",
-                                             provider="mock", return_url=None, ttl=timedelta(minutes=30), now=T0)
-
-    assert (session.transaction_id, session.user_id, session.amount) == ("txn_9", "u9", transaction.total)
-    assert (session.status, session.expires_at) == (SessionStatus.OPEN, T0 + timedelta(minutes=30))

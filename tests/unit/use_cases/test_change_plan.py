@@ -7,7 +7,7 @@ from math import floor
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from builders import all_transactions, become, buy, detail, ledger_balance, upgrade
+from builders import all_transactions, become, buy, detail, ledger_balance, upgrade, OPEN_ATTEMPTS
 from domain.errors import (
     DomainValidationError,
     PaymentMethodUnavailableError,
@@ -24,7 +24,6 @@ from ports.use_cases.plans.change_plan import (
     UpgradeStarted,
 )
 from ports.use_cases.plans.consume_receives import ConsumeReceivesCommand
-from ports.use_cases.sessions.provider_orders import OPEN_ATTEMPTS
 from world import START, World
 
 FEB_28 = datetime(2026, 2, 28, 10, tzinfo=timezone.utc)  # end of the period that starts at START

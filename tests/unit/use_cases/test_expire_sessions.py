@@ -2,13 +2,12 @@
 transactions whose attempts have all lapsed, closes the provider orders, and is idempotent."""
 import pytest
 
-from builders import buy, detail, upgrade
+from builders import buy, detail, upgrade, OPEN_ATTEMPTS
 from domain.errors import ProviderUnavailableError
 from ports.payment_provider import PaymentState
 from ports.use_cases.payments.cancel_transaction import CancelTransactionCommand
 from ports.use_cases.sessions.expire_sessions import ExpiryReport
 from ports.use_cases.sessions.open_session import OpenSessionCommand
-from ports.use_cases.sessions.provider_orders import OPEN_ATTEMPTS
 from world import World
 
 

@@ -478,3 +478,28 @@ async def test_paying_one_session_expires_another_that_is_open_past_its_expiry()
     assert world.store.sessions[bought.session.id].status is SessionStatus.EXPIRED
     assert world.store.sessions[other.id].status is SessionStatus.COMPLETED
     assert (await world.mock.query_payment(bought.session.order_id)).state is PaymentState.CLOSED
+
+
+class _DatabaseAway(set):
+    """Stands for the store of processed events while the database does not answer."""
+
+    def __contains__(self, item: object) -> bool:
+        raise ConnectionError("the database went away")
+
+
+async def test_a_notification_that_cannot_be_processed_now_asks_for_a_redelivery_and_is_applied_then():
+    world = World()
+    bought = await buy(world, "alice", 10)
+    headers, body = world.mock.settle(bought.session.order_id, True)
+    processed = world.store.processed_events
+    world.store.processed_events = _DatabaseAway()
+
+    result = await world.notify(headers, body)
+
+    assert result.effect == "retry"
+    assert result.acknowledgement.status >= 500  # the mock's "send it again"
+    assert (await world.membership("alice")).purchased_remaining == 0
+    world.store.processed_events = processed
+    redelivered = await world.notify(headers, body)
+    assert (redelivered.effect, (await world.membership("alice")).purchased_remaining) == ("applied", 10)
+    assert (await world.notify(headers, body)).effect == "duplicate"

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from builders import buy, detail, upgrade
+from builders import buy, detail, upgrade, OPEN_ATTEMPTS
 from domain.errors import (
     DomainValidationError,
     InvalidTransitionError,
@@ -16,7 +16,6 @@ from domain.money import CNY, Money
 from ports.payment_provider import PaymentState
 from ports.use_cases.payments.cancel_transaction import CancelTransactionCommand
 from ports.use_cases.sessions.open_session import OpenSessionCommand
-from ports.use_cases.sessions.provider_orders import OPEN_ATTEMPTS
 from world import World
 
 

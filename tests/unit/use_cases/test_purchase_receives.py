@@ -4,10 +4,11 @@ import re
 from fractions import Fraction
 from math import floor
 
+import attrs
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from builders import all_transactions, buy, detail, ledger_balance, purchase_entries
+from builders import all_transactions, buy, detail, ledger_balance, purchase_entries, OPEN_ATTEMPTS
 from domain.errors import (
     DomainValidationError,
     PaymentMethodUnavailableError,
@@ -17,8 +18,8 @@ from domain.errors import (
 from domain.money import CNY, Money
 from ports.payment_provider import PaymentState
 from ports.use_cases.sessions.open_session import OpenSessionCommand
-from ports.use_cases.sessions.provider_orders import OPEN_ATTEMPTS
 from ports.use_cases.payments.purchase_receives import PurchaseReceivesCommand
+from ports.use_cases.sessions.provider_orders import RetryPolicy
 from world import START, World
 
 ORDER_ID = re.compile(r"^[A-Za-z0-9]{6,32}$")
@@ -288,3 +289,20 @@ async def test_a_resumed_request_whose_attempt_failed_at_the_provider_answers_th
 
     assert retry.session.status == "failed"  # that attempt ended; the transaction stays pending for a retry
     assert [t.status for t in (await all_transactions(world))] == ["pending"]
+
+
+
+async def test_an_unanswered_provider_is_asked_again_after_the_injected_policys_growing_waits():
+    world = World()
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    world.purchase_receives._orders = attrs.evolve(world.orders, retry=RetryPolicy(delay_seconds=0.5, sleep=record))
+    world.mock.inject_fault("open_payment", ProviderUnavailableError("timeout"), times=OPEN_ATTEMPTS - 1)
+
+    bought = await buy(world, "alice", 10)
+
+    assert bought.session.payment_url is not None  # the last attempt got through
+    assert waits == [0.5 * attempt for attempt in range(1, OPEN_ATTEMPTS)]

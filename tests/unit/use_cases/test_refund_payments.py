@@ -3,7 +3,7 @@ again after a failure or a lost answer never refunds twice."""
 import pytest
 
 from builders import buy, detail, session
-from domain.errors import ProviderError, ProviderUnavailableError
+from domain.errors import ProviderError, ProviderUnavailableError, RefundNotFoundError
 from domain.money import CNY, Money
 from domain.refund import RefundStatus
 from ports.payment_provider import RefundOrder, RefundState
@@ -59,7 +59,8 @@ async def test_a_provider_failure_leaves_the_refund_pending():
     assert (refund.status, refund.completed_at) == (RefundStatus.PENDING, None)
     assert (await session(world, "alice", a.id)).status == "refunded"
     assert (await detail(world, "alice", transaction_id)).transaction.refunded_amount == Money(0, CNY)
-    assert (await world.mock.query_refund(refund.refund_order_id, a.order_id)).state is RefundState.FAILED
+    with pytest.raises(RefundNotFoundError):  # the provider never received it
+        await world.mock.query_refund(refund.refund_order_id, a.order_id)
 
 
 async def test_a_pending_refund_submitted_again_later_succeeds_once():
@@ -151,3 +152,32 @@ async def test_a_refund_notification_settles_a_pending_refund_once():
     assert (first, again) == ("applied", "duplicate")
     settled = the_refund(world)
     assert (settled.status, settled.provider_reference) == (RefundStatus.SUCCEEDED, "re_1")
+
+
+async def test_following_a_refund_the_provider_took_asks_it_and_sends_nothing_again():
+    world = World()
+    world.mock.inject_fault("refund", ProviderUnavailableError("timeout"))
+    await pay_twice(world)
+    refund = the_refund(world)
+    await world.mock.refund(RefundOrder(refund.refund_order_id, refund.payment_order_id, refund.amount,
+                                        refund.amount, refund.reason.value))  # taken; the answer was lost
+    world.mock.inject_fault("refund", ProviderError("a second refund call would be refused"))
+    world.advance(minutes=2)
+
+    assert await world.retry_refunds() == 1
+
+    assert the_refund(world).status is RefundStatus.SUCCEEDED  # from the query, not from a second call
+    with pytest.raises(ProviderError, match="would be refused"):  # the fault is still waiting: no call came
+        await world.mock.refund(RefundOrder("Rprobe", refund.payment_order_id, Money(1, CNY), refund.amount, "probe"))
+    await assert_refunded_exactly_once_at_the_provider(world, the_refund(world))
+
+
+async def test_following_a_refund_whose_provider_cannot_answer_leaves_it_pending():
+    world = World()
+    world.mock.inject_fault("refund", ProviderUnavailableError("timeout"))
+    await pay_twice(world)
+    world.mock.inject_fault("query_refund", ProviderUnavailableError("timeout"))
+    world.advance(minutes=2)
+
+    assert await world.submit_refund.follow(the_refund(world).id) is RefundStatus.PENDING
+    assert await world.submit_refund.follow(the_refund(world).id) is RefundStatus.SUCCEEDED  # sent again
