@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.clock import FixedClock
-from adapters.sql import create_database, sql_uow_factory
+from adapters.sql.database import create_database
+from adapters.sql.queries import SqlQueries
 from adapters.sql.tables import UtcDateTime
+from adapters.sql.unit_of_work import sql_uow_factory
 from domain.catalog import DEFAULT_CATALOG
 from domain.ledger import Balance
 from domain.membership import Membership
@@ -43,8 +45,8 @@ async def test_concurrent_writers_in_one_process_queue_for_sqlite_and_never_over
         consume = consumer(uow)
         results = await asyncio.gather(
             *(consume(ConsumeReceivesCommand("alice", 1, f"match-{n}")) for n in range(50)), return_exceptions=True)
-        async with uow() as u:
-            membership, ledger = await u.memberships.get("alice"), await u.memberships.ledger("alice")
+        queries = SqlQueries(database)
+        membership, ledger = await queries.membership("alice"), await queries.ledger("alice")
     finally:
         await database.disconnect()
     assert Counter(type(r).__name__ for r in results) == {"MembershipView": 33, "InsufficientReceivesError": 17}
@@ -63,8 +65,7 @@ async def test_two_databases_on_one_sqlite_file_wait_for_each_other(fresh_sqlite
         results = await asyncio.gather(
             *(consumers[n % 2](ConsumeReceivesCommand("alice", 1, f"match-{n}")) for n in range(30)),
             return_exceptions=True)
-        async with sql_uow_factory(second)() as u:
-            membership = await u.memberships.get("alice")
+        membership = await SqlQueries(second).membership("alice")
     finally:
         await first.disconnect()
         await second.disconnect()

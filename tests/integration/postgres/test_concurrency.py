@@ -1,34 +1,38 @@
 """Concurrency on PostgreSQL: 50 asyncio tasks at once, each unit of work on a connection of its
-own (a pool of 50), driving the real use cases over the SQL adapter. Row locks, unique keys and
-version checks must make every race come out exactly as a serial run would.
+own (a pool of 50), driving the real use cases over the SQL adapter, built by the service's own
+composition root (`entrypoints.container`). Row locks, unique keys and version checks must make
+every race come out exactly as a serial run would.
 """
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import attrs
 import pytest
+from databases import Database
+from dependency_injector import providers
 
 from adapters.clock import FixedClock
-from adapters.ids import RandomIdGenerator
-from adapters.sql import SqlIdempotencyStore, create_database, sql_uow_factory
-from domain.catalog import DEFAULT_CATALOG, PAYMENT_METHODS
+from adapters.sql.database import create_database
+from domain.catalog import DEFAULT_CATALOG
 from domain.errors import IdempotencyRequestInProgressError, InsufficientReceivesError
 from domain.ledger import Balance, LedgerKind
 from domain.membership import Membership
 from domain.transaction import TransactionStatus
+from entrypoints.config import load_config
+from entrypoints.container import build_container
 from plugins.mock import MockProvider
-from ports.idempotency import IdempotencyClaim, IdempotencyScope
-from ports.payment_provider import ProviderRegistry
-from ports.use_cases.plans.consume_receives import ConsumeReceives, ConsumeReceivesCommand
+from ports.idempotency import IdempotencyClaim, IdempotencyScope, IdempotencyStore
+from ports.queries import PaymentQueries, TransactionQuery
+from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.notifications.handle_notification import HandleNotification, HandleNotificationCommand
-from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.payments.purchase_receives import PurchaseReceives, PurchaseReceivesCommand
-from ports.use_cases.refunds.submit_refund import SubmitRefund
-from ports.use_cases.settings import UseCaseSettings
+from ports.use_cases.plans.consume_receives import ConsumeReceives, ConsumeReceivesCommand
 
 pytestmark = pytest.mark.postgres
 
@@ -38,10 +42,11 @@ NOW = datetime(2026, 5, 20, 9, 30, tzinfo=timezone.utc)
 
 @attrs.define
 class App:
-    """The use cases under test, wired over the SQL adapter (as the composition root does)."""
+    """The use cases under test and the adapters they run on, from the composition root."""
 
-    uow: object
-    idempotency: SqlIdempotencyStore
+    uow: UnitOfWorkFactory
+    queries: PaymentQueries
+    idempotency: IdempotencyStore
     clock: FixedClock
     mock: MockProvider
     consume: ConsumeReceives
@@ -49,27 +54,42 @@ class App:
     notify: HandleNotification
 
 
-@pytest.fixture
-async def app(clean_postgres_url: str) -> AsyncIterator[App]:
-    database = create_database(clean_postgres_url, min_size=TASKS, max_size=TASKS)
+async def pool_of(url: str, size: int) -> AsyncIterator[Database]:
+    """The composition root's database resource with a pool of `size` connections."""
+    database = create_database(url, min_size=size, max_size=size)
     await database.connect()
     try:
-        uow, clock, ids = sql_uow_factory(database), FixedClock(NOW), RandomIdGenerator()
-        settings = UseCaseSettings(public_url="http://payments.test")
-        mock = MockProvider(webhook_secret="concurrency-secret", public_url=settings.public_url, clock=clock)
-        registry = ProviderRegistry({"mock": mock}, {m: "mock" for m in PAYMENT_METHODS}, PAYMENT_METHODS)
-        orders = ProviderOrders(uow, registry, clock, settings)
-        refunds = SubmitRefund(uow=uow, providers=registry, clock=clock, settings=settings)
-        yield App(
-            uow=uow, idempotency=SqlIdempotencyStore(database), clock=clock, mock=mock,
-            consume=ConsumeReceives(uow=uow, clock=clock, settings=settings),
-            purchase=PurchaseReceives(uow=uow, providers=registry, orders=orders, clock=clock, ids=ids,
-                                      settings=settings),
-            notify=HandleNotification(uow=uow, providers=registry, orders=orders, refunds=refunds, clock=clock,
-                                      ids=ids, settings=settings),
-        )
+        yield database
     finally:
         await database.disconnect()
+
+
+@pytest.fixture
+async def app(clean_postgres_url: str, tmp_path: Path) -> AsyncIterator[App]:
+    config = load_config({
+        "PAYMENTS_DATABASE_URL": clean_postgres_url, "PAYMENTS_PUBLIC_URL": "http://payments.test",
+        "PAYMENTS_MOCK_WEBHOOK_SECRET": "concurrency-secret",
+        "PAYMENTS_MOCK_STATE_PATH": str(tmp_path / "mock-remote.sqlite3")})
+    container = build_container(config)
+    clock = FixedClock(NOW)
+    container.adapters.clock.override(providers.Object(clock))
+    container.adapters.database.override(providers.Resource(pool_of, clean_postgres_url, TASKS))
+    await container.init_resources()
+    try:
+        adapters, use_cases = container.adapters, container.use_cases
+        yield App(uow=await made(adapters.uow), queries=await made(adapters.queries),
+                  idempotency=await made(adapters.idempotency), clock=clock,
+                  mock=(await made(adapters.payment_providers))["mock"],
+                  consume=await made(use_cases.consume_receives), purchase=await made(use_cases.purchase_receives),
+                  notify=await made(use_cases.handle_notification))
+    finally:
+        await container.shutdown_resources()
+
+
+async def made(provider):
+    """What a provider makes; those that depend on an async resource hand out an awaitable."""
+    value = provider()
+    return await value if inspect.isawaitable(value) else value
 
 
 async def all_at_once(*calls) -> list:
@@ -86,8 +106,7 @@ async def given_membership(app: App, user: str, purchased: int) -> None:
 
 
 async def stored(app: App, user: str) -> tuple[Membership, list]:
-    async with app.uow() as uow:
-        return await uow.memberships.get(user), await uow.memberships.ledger(user)
+    return await app.queries.membership(user), await app.queries.ledger(user)
 
 
 def outcomes(results: list) -> Counter:
@@ -139,8 +158,7 @@ async def test_a_notification_delivered_many_times_at_once_credits_once(app: App
     membership, ledger = await stored(app, "alice")
     assert membership.purchased_remaining == 10
     assert [e.reference for e in ledger if e.kind is LedgerKind.PURCHASE] == [transaction_id]
-    async with app.uow() as uow:
-        assert (await uow.transactions.get(transaction_id)).status is TransactionStatus.SUCCEEDED
+    assert (await app.queries.transaction(transaction_id)).status is TransactionStatus.SUCCEEDED
 
 
 async def test_one_payment_notified_under_many_event_ids_at_once_credits_once(app: App) -> None:
@@ -151,15 +169,14 @@ async def test_one_payment_notified_under_many_event_ids_at_once_credits_once(ap
     membership, ledger = await stored(app, "alice")
     assert membership.purchased_remaining == 10
     assert sum(1 for e in ledger if e.kind is LedgerKind.PURCHASE) == 1
-    async with app.uow() as uow:
-        assert await uow.refunds.list_for_transaction(transaction_id) == []
+    assert await app.queries.refunds_of(transaction_id) == []
 
 
 async def test_concurrent_purchases_respect_the_pending_limit(app: App) -> None:
     results = await all_at_once(*(app.purchase(PurchaseReceivesCommand("alice", 1, "mock")) for _ in range(TASKS)))
     assert outcomes(results) == {"PaymentView": 5, "TooManyPendingError": TASKS - 5}
-    async with app.uow() as uow:
-        assert await uow.transactions.count_pending("alice") == 5
+    pending = TransactionQuery(statuses=(TransactionStatus.PENDING,))
+    assert (await app.queries.history("alice", pending))[1] == 5
 
 
 async def test_concurrent_claims_of_one_idempotency_key_have_exactly_one_winner(app: App) -> None:

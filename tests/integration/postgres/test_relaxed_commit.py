@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from adapters.sql import SqlIdempotencyStore, create_database
+from adapters.sql.database import create_database
+from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.statements import prepared
 from adapters.sql.tables import idempotency_keys
 from ports.idempotency import IdempotencyClaim, IdempotencyScope, StoredResponse

@@ -17,7 +17,7 @@ import time
 import aiohttp
 import pytest
 
-from entrypoints.http import session_events
+from entrypoints.http.resources import session_events
 from live import eventually, next_event, pay_through_page, serve_process, server_sent_events, stream_ends
 
 pytestmark = pytest.mark.postgres

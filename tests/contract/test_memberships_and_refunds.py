@@ -1,0 +1,171 @@
+"""The contract of the other repositories (`ports.repositories`): memberships stored with their
+receives ledger (entries appended in order, in the unit of work that changed the membership),
+provider events and consumptions recorded once by their unique keys, and refunds.
+"""
+from __future__ import annotations
+
+import pytest
+
+from contract_support import (
+    HOUR,
+    MINUTE,
+    T0,
+    Backend,
+    a_membership,
+    a_paid_purchase,
+    a_refund,
+    ids,
+    state,
+    store,
+)
+from domain.ledger import Balance, LedgerKind
+from domain.refund import RefundStatus
+from ports.repositories import ConcurrentUpdateError, DuplicateKeyError
+
+
+# ====================================================================== memberships and the ledger
+async def test_adding_a_second_membership_for_a_user_changes_nothing(backend: Backend) -> None:
+    first = a_membership()
+    await store(backend, first)
+    second = a_membership(at=T0 + HOUR)
+    second.credit_purchase(5, "txn_x", T0 + HOUR)
+    async with backend.uow() as uow:
+        assert await uow.memberships.add(second) is False
+        await uow.commit()
+    assert second.new_entries  # not stored, so not cleared
+    stored = await backend.queries.membership("alice")
+    assert (stored.anchor, stored.purchased_remaining) == (T0, 0)
+    assert [e.kind for e in await backend.queries.ledger("alice")] == [LedgerKind.ALLOWANCE_GRANT]
+
+
+async def test_membership_changes_append_their_entries_to_the_ledger_in_order(backend: Backend) -> None:
+    membership = a_membership()
+    async with backend.uow() as uow:
+        assert await uow.memberships.add(membership)
+        assert membership.new_entries == []
+        await uow.commit()
+    async with backend.uow() as uow:
+        membership = await uow.memberships.get("alice", for_update=True)
+        membership.credit_purchase(10, "txn_1", T0 + HOUR)
+        membership.consume(5, "match-1", T0 + 2 * HOUR)  # 3 from the allowance, 2 purchased
+        await uow.memberships.update(membership)
+        assert membership.new_entries == []
+        assert len(await backend.queries.ledger("alice")) == 1  # not before commit
+        await uow.commit()
+    async with backend.uow() as uow:
+        membership = await uow.memberships.get("alice", for_update=True)
+        membership.consume(1, "match-2", T0 + 3 * HOUR)
+        await uow.memberships.update(membership)
+        # rolled back: neither the change nor its entry stays
+    stored = await backend.queries.membership("alice")
+    ledger = await backend.queries.ledger("alice")
+    assert await backend.queries.ledger("bob") == []
+    assert [(e.kind, e.bucket.value, e.delta, e.reference) for e in ledger] == [
+        (LedgerKind.ALLOWANCE_GRANT, "allowance", 3, ledger[0].reference),
+        (LedgerKind.PURCHASE, "purchased", 10, "txn_1"),
+        (LedgerKind.CONSUMPTION, "allowance", -3, "match-1"),
+        (LedgerKind.CONSUMPTION, "purchased", -2, "match-1"),
+    ]
+    assert Balance.of(ledger) == stored.balance == Balance(0, 8)
+    assert ledger[1].created_at == T0 + HOUR
+    assert stored.version == 1
+
+
+async def test_a_stale_membership_update_is_refused(backend: Backend) -> None:
+    await store(backend, a_membership())
+    async with backend.uow() as uow:
+        stale = await uow.memberships.get("alice")
+    async with backend.uow() as uow:
+        fresh = await uow.memberships.get("alice", for_update=True)
+        fresh.credit_purchase(1, "txn_1", T0)
+        await uow.memberships.update(fresh)
+        await uow.commit()
+    stale.credit_purchase(100, "txn_2", T0)
+    async with backend.uow() as uow:
+        with pytest.raises(ConcurrentUpdateError):
+            await uow.memberships.update(stale)
+    assert (await backend.queries.membership("alice")).purchased_remaining == 1
+    assert [e.reference for e in await backend.queries.ledger("alice")][1:] == ["txn_1"]
+
+
+# ====================================================================== unique keys
+async def test_a_provider_event_is_recorded_once_per_provider(backend: Backend) -> None:
+    async with backend.uow() as uow:
+        assert await uow.processed_events.add("mock", "evt_1", T0) is True
+        assert await uow.processed_events.add("mock", "evt_1", T0) is False
+        assert await uow.processed_events.add("alipay", "evt_1", T0) is True
+        await uow.commit()
+    async with backend.uow() as uow:
+        assert await uow.processed_events.add("mock", "evt_1", T0 + HOUR) is False
+        assert await uow.processed_events.add("mock", "evt_2", T0 + HOUR) is True
+
+
+async def test_a_consumption_reference_is_unique_per_user(backend: Backend) -> None:
+    async with backend.uow() as uow:
+        assert await uow.consumptions.add("alice", "match-1", 2, T0) is True
+        assert await uow.consumptions.add("alice", "match-1", 2, T0) is False
+        assert await uow.consumptions.add("bob", "match-1", 1, T0) is True
+        await uow.commit()
+    async with backend.uow() as uow:
+        assert await uow.consumptions.add("alice", "match-1", 5, T0) is False
+        assert await uow.consumptions.add("alice", "match-2", 5, T0) is True
+
+
+# ====================================================================== refunds
+async def test_refunds_are_stored_updated_and_found_by_their_refund_order_id(backend: Backend) -> None:
+    t = a_paid_purchase()
+    r1, r2 = a_refund(t.sessions[0], T0), a_refund(t.sessions[0], T0 + HOUR)
+    await store(backend, t, r2, r1)
+    async with backend.uow() as uow:
+        refund = await uow.refunds.get(r1.id, for_update=True)
+        assert state(refund) == state(r1)
+        refund.succeed("provider-refund-1", T0 + 2 * HOUR)
+        await uow.refunds.update(refund)
+        assert refund.version == 1
+        await uow.commit()
+    async with backend.uow() as uow:
+        by_order = await uow.refunds.get_by_refund_order_id(r2.refund_order_id)
+        locked = await uow.refunds.get_by_refund_order_id(r2.refund_order_id, for_update=True)
+        assert await uow.refunds.get_by_refund_order_id("R0000MISSING") is None
+        assert await uow.refunds.get_by_refund_order_id("R0000MISSING", for_update=True) is None
+        assert await uow.refunds.get("rf_missing") is None
+        updated = await uow.refunds.get(r1.id)
+    assert state(by_order) == state(locked) == state(r2)
+    assert (updated.status, updated.provider_reference, updated.completed_at, updated.version) == (
+        RefundStatus.SUCCEEDED, "provider-refund-1", T0 + 2 * HOUR, 1)
+    assert ids(await backend.queries.refunds_of(t.id)) == [r1.id, r2.id]
+
+
+async def test_a_taken_refund_id_or_refund_order_id_raises_duplicate_key(backend: Backend) -> None:
+    t = a_paid_purchase()
+    refund = a_refund(t.sessions[0])
+    await store(backend, t, refund)
+    async with backend.uow() as uow:
+        with pytest.raises(DuplicateKeyError):
+            await uow.refunds.add(a_refund(t.sessions[0], refund_order_id=refund.refund_order_id))
+        same_id = a_refund(t.sessions[0])
+        same_id.id = refund.id
+        with pytest.raises(DuplicateKeyError):
+            await uow.refunds.add(same_id)
+        fine = a_refund(t.sessions[0], T0 + MINUTE)  # the unit of work is still usable
+        await uow.refunds.add(fine)
+        await uow.commit()
+    assert ids(await backend.queries.refunds_of(t.id)) == [refund.id, fine.id]
+
+
+async def test_a_stale_refund_update_is_refused(backend: Backend) -> None:
+    t = a_paid_purchase()
+    refund = a_refund(t.sessions[0])
+    await store(backend, t, refund)
+    async with backend.uow() as uow:
+        stale = await uow.refunds.get(refund.id)
+    async with backend.uow() as uow:
+        fresh = await uow.refunds.get(refund.id, for_update=True)
+        fresh.succeed("provider-refund-1", T0 + HOUR)
+        await uow.refunds.update(fresh)
+        await uow.commit()
+    stale.fail(T0 + HOUR)
+    async with backend.uow() as uow:
+        with pytest.raises(ConcurrentUpdateError):
+            await uow.refunds.update(stale)
+    assert (await backend.queries.refunds_of(t.id))[0].status is RefundStatus.SUCCEEDED
