@@ -33,24 +33,76 @@ Errors: `ProviderError` (the provider refused), `ProviderUnavailableError` (time
 error, 5xx: the outcome is unknown, query before acting again), `InvalidSignatureError` (a
 notification failed verification or is stale). No transport exception (httpx) ever escapes a plugin.
 
-Plugins are found by entry point, group `payments.providers`; the entry point names a factory
+Loading. Plugins are found by entry point, group `payments.providers`; the entry-point name is the
+provider id (API, routes, database) and names a factory
+
     (settings: Mapping[str, str], *, http: httpx.AsyncClient, clock: Clock) -> PaymentProvider
-where `settings` holds the `PAYMENTS_<PROVIDER>_*` variables and `http` is the one client plugins
-must call out through (so tests can replace the remote side with respx). The service passes a
-stand-in that creates the real `httpx.AsyncClient` on first use; a plugin that never calls out
-(the mock) then costs its process no httpx.
+
+- `settings` holds only the plugin's own variables, `PAYMENTS_<NAME>_*` where NAME is the entry-point
+  name upper-cased (`wechat_pay` → `PAYMENTS_WECHAT_PAY_MCHID`), plus one shared, non-secret value:
+  `PAYMENTS_PUBLIC_URL`, the service's *effective* public base URL (the variable, or the one
+  `--host`/`--port` shape when it is unset; no trailing slash), for URLs handed to payers and
+  providers. Never the JWT secret, the database URL, or another plugin's variables (a variable
+  that also fits a longer plugin name, `PAYMENTS_WECHAT_PAY_*` for a plugin `wechat`, is that one's).
+- `http` is the one client plugins call out through (tests replace the remote side with respx or an
+  `httpx.MockTransport`). It is **shared** by every plugin: it has no `base_url`, no auth and no
+  default headers of yours (send absolute URLs and per-request headers), and a plugin never closes
+  it or changes its settings (the service closes it at shutdown). Timeouts: 10 s per request, 5 s
+  to connect; pass `timeout=` on a request that needs another. The service hands over a stand-in
+  that makes the real `httpx.AsyncClient` on first use, so a plugin that never calls out (the
+  mock) costs its process no httpx.
+- `clock` is the service's clock (freshness checks, timestamps); tests pass a fixed one.
+- Keyword arguments added after port 1.0 are passed only to factories that declare them (by name,
+  or `**kwargs`), so an older factory keeps working: `production: bool` (1.1), true when the
+  service runs with `PAYMENTS_ENV=production`, so a plugin can refuse test credentials there.
+
+Port versions. `PORT_VERSION` is (major, minor): a minor version only adds (optional members,
+keyword arguments, enum values a plugin may return); a major one would break plugins. A plugin
+written against a newer port declares it, `requires_port = (1, 1)` on its provider class (or its
+factory function); `plugins.discover` refuses at start-up, in one line, a plugin whose major
+differs or whose minor is above this service's. A plugin that declares nothing is taken as 1.0.
+
+Optional members (1.1; the service looks them up with `getattr`):
+- `requires_port: tuple[int, int]`, as above.
+- `web_routes() -> Iterable[aiohttp.web.RouteDef]`: pages the plugin serves itself (the mock's
+  hosted checkout page `/mock-checkout/{session_id}`), built with `aiohttp.web.get/post(...)` on
+  absolute paths outside `/api/`. The app mounts them at start-up for every loaded provider that has
+  them, outside production only. When several loaded providers offer the same method and path (the
+  in-memory set-up registers the mock under every provider name), each handler is tried in turn and
+  one that raises `aiohttp.web.HTTPNotFound` passes the request to the next.
+
+Notifications (`parse_notification`):
+- Verified over the raw bytes, then translated: event kind, our `order_id` (and `refund_order_id`),
+  the amount read exactly as integer minor units of the currency the notification names (another
+  currency is reported as that currency, never coerced to the order's; an amount written as a float,
+  as a string where the protocol has a number, or finer than the minor unit is refused, never
+  rounded). A currency code this service does not know is reported as it is or refused with
+  `InvalidSignatureError`; no other exception escapes.
+- Freshness: a signed time at most 300 s from `clock.now()` either way is accepted (exactly 300
+  included), anything further is refused; a time changed without re-signing is refused.
+- `event_id` is the provider's id of the notification: the same across re-deliveries of one
+  notification (even when re-signed at another time), different for different ones (a payment and a
+  refund of the same order included).
 """
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
 from domain.errors import PaymentMethodUnavailableError
 from domain.money import Money
+
+PORT_VERSION = (1, 1)  # (major, minor): see "Port versions" above
+FRESHNESS_SECONDS = 300  # a notification's signed time may be this far from now, either way (inclusive)
+
+
+def port_supports(required: tuple[int, int]) -> bool:
+    """Whether this port serves a plugin that declares `requires_port = required`."""
+    return required[0] == PORT_VERSION[0] and required[1] <= PORT_VERSION[1]
 
 
 class Flow(str, enum.Enum):
@@ -180,14 +232,21 @@ class ProviderEvent:
 
 
 class NotificationOutcome(str, enum.Enum):
+    """What became of a notification, for `acknowledge` to answer in the provider's terms."""
+
     ACCEPTED = "accepted"  # applied, a duplicate, or authentic but not matching: stop re-sending
-    REJECTED = "rejected"  # signature missing, wrong or stale: changes nothing
-    RETRY = "retry"  # we could not process it now: please re-send
+    REJECTED = "rejected"  # signature missing, wrong or stale: changes nothing (401)
+    RETRY = "retry"  # processing failed transiently (nothing applied): the provider should re-deliver (5xx)
 
 
 @attrs.frozen
 class Acknowledgement:
-    """The HTTP answer a provider expects to a notification."""
+    """The HTTP answer a provider expects to a notification.
+
+    `status`: 2xx for ACCEPTED, 401 for REJECTED, 5xx for RETRY (each provider's own choice within
+    those). `content_type` is the whole `Content-Type` header value, any valid media type with its
+    parameters (`application/json`, `text/plain;charset=utf-8`), sent verbatim; `body` the raw bytes.
+    """
 
     status: int
     content_type: str
@@ -220,20 +279,44 @@ class PaymentProvider(Protocol):
         ...
 
     async def refund(self, refund: RefundOrder) -> RefundResult:
-        """Ask for a refund (asynchronous at every provider: usually `PENDING`). The same
-        `refund_order_id` again never refunds twice."""
+        """Ask for a refund (asynchronous at every provider: often `PENDING`, settled later by a
+        notification or `query_refund`). Never more than is left of the payment in total: beyond
+        it, or for an unpaid order, `ProviderError`.
+
+        Calling it again with the same `refund_order_id` (after a timeout, or to send a failed refund
+        again) never refunds twice: it answers the refund already made under that id, in its current
+        state, or makes it once if the first call never arrived. `ProviderUnavailableError` means the
+        outcome is unknown: query it, or call again with the same id."""
         ...
 
-    async def query_refund(self, refund_order_id: str, payment_order_id: str) -> RefundResult: ...
+    async def query_refund(self, refund_order_id: str, payment_order_id: str) -> RefundResult:
+        """The provider's view of the refund `refund_order_id` of the paid order `payment_order_id`
+        (the core follows a `PENDING` refund with it). A refund the provider does not know raises
+        `RefundNotFoundError` (port 1.1): it never arrived, and the core sends it again with the
+        same id, which never refunds twice. (A port 1.0 plugin answers `FAILED` or a plain
+        `ProviderError` instead; the core then leaves the refund as it is.)"""
+        ...
 
     def parse_notification(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
-        """Verify a notification over its raw bytes (signature and freshness, ±300 s), decrypt it
-        if needed and translate it. Raises `InvalidSignatureError` for anything unverifiable."""
+        """Verify a notification over its raw bytes (signature and freshness, ±300 s inclusive),
+        decrypt it if needed and translate it (see "Notifications" above). Header names match in
+        any case. Raises `InvalidSignatureError` for anything unverifiable or unreadable, and no
+        other exception."""
         ...
 
     def acknowledge(self, outcome: NotificationOutcome) -> Acknowledgement:
-        """The answer this provider expects for `outcome` (WeChat 200/204, Alipay `success`,
-        Stripe any 2xx; a refusal in the provider's own error format where it has one)."""
+        """The answer this provider expects for `outcome`: ACCEPTED 2xx (WeChat 200/204, Alipay
+        `success`, Stripe 200); REJECTED 401 and RETRY 5xx, in the provider's own error format
+        where it has one (WeChat `{"code": "FAIL", "message": …}`)."""
+        ...
+
+
+class ProviderWithPages(PaymentProvider, Protocol):
+    """A provider that serves pages of its own (optional, port 1.1; see "Optional members")."""
+
+    def web_routes(self) -> Iterable[Any]:
+        """`aiohttp.web.RouteDef`s on absolute paths; a handler raises `web.HTTPNotFound` for what
+        is not its own (another provider offering the same path is then tried)."""
         ...
 
 
