@@ -160,11 +160,12 @@ class InMemoryTransactionRepository:
 
     async def get(self, transaction_id: str, *, user_id: str | None = None,
                   for_update: bool = False) -> Transaction | None:
-        if for_update:
-            await self._s.lock("transactions", transaction_id)
         found = self._s.read("transactions", transaction_id)
         if found is None or (user_id is not None and found.user_id != user_id):
-            return None
+            return None  # nothing found locks nothing
+        if for_update:
+            await self._s.lock("transactions", transaction_id)
+            found = self._s.read("transactions", transaction_id)  # as it is once the lock is ours
         return found
 
     async def get_by_session_order_id(self, order_id: str) -> Transaction | None:
@@ -172,6 +173,13 @@ class InMemoryTransactionRepository:
                     None)
 
     async def update(self, transaction: Transaction) -> None:
+        stored = self._s.read("transactions", transaction.id)
+        known = {s.id for s in stored.sessions} if stored is not None else set()
+        new = [s for s in transaction.sessions if s.id not in known]
+        if new:
+            taken = {key for t in self._s.rows("transactions") for s in t.sessions for key in (s.id, s.order_id)}
+            if any(s.id in taken or s.order_id in taken for s in new):
+                raise DuplicateKeyError(new[0].id)
         self._s.write("transactions", transaction.id, transaction)
 
     async def list_pending_plan_changes(self, user_id: str, *, for_update: bool = False) -> list[Transaction]:
@@ -184,8 +192,7 @@ class InMemoryTransactionRepository:
     async def claim_expirable(self, now: datetime, limit: int) -> list[Transaction]:
         def due(t: Transaction) -> bool:
             lapsed = [s for s in t.sessions if s.status is SessionStatus.OPEN and s.expires_at <= now]
-            lapsed_attempts = t.is_pending and not any(s.is_open_at(now) for s in t.sessions) \
-                and max((s.expires_at for s in t.sessions), default=t.created_at) <= now
+            lapsed_attempts = t.is_pending and t.attempts_lapsed(now)
             return bool(lapsed) or lapsed_attempts
         candidates = sorted((t for t in self._s.rows("transactions") if due(t)), key=lambda t: (t.created_at, t.id))
         return await self._s.claim("transactions", candidates, limit)

@@ -64,10 +64,10 @@ class TransactionRepository(Protocol):
         ...
 
     async def claim_expirable(self, now: datetime, limit: int) -> list[Transaction]:
-        """Up to `limit` transactions with their sessions, locked, that have a session stored open
-        past its `expires_at`, or are `pending` with no session open at `now` and the last one's
-        `expires_at` passed. Rows locked by another unit of work are skipped, so several sweepers
-        can run at once."""
+        """Up to `limit` transactions with their sessions, oldest first (`created_at`, then id),
+        locked, that have a session stored open past its `expires_at`, or are `pending` with
+        sessions none of which is open at `now` and the last one's `expires_at` passed. Rows
+        locked by another unit of work are skipped, so several sweepers can run at once."""
         ...
 
     async def claim_due_for_check(self, now: datetime, limit: int) -> list[Transaction]:

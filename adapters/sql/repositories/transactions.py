@@ -21,12 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
 from adapters.sql import mapping
-from adapters.sql.context import SqlContext
+from adapters.sql.context import SqlContext, select_by
 from adapters.sql.statements import Dialect, Prepared, prepared
 from adapters.sql.tables import payment_sessions, transactions
 from domain.session import SessionStatus
 from domain.transaction import PLAN_CHANGE_TYPES, Transaction, TransactionStatus
-from ports.repositories import DuplicateKeyError
 
 _PENDING = TransactionStatus.PENDING.value
 _OPEN = SessionStatus.OPEN.value
@@ -103,24 +102,24 @@ class SqlTransactionRepository:
 
     async def update(self, transaction: Transaction) -> None:
         await self._c.update_aggregate(transactions, mapping.transaction_to_row(transaction), transaction)
+        if any(session.id not in self._c.snapshots for session in transaction.sessions):
+            await self._read_stored_sessions(transaction.id)  # loaded by another unit of work, or new
         for session in transaction.sessions:
             row = mapping.session_to_row(session)
-            loaded = self._c.snapshots.get(session.id)
-            if loaded is None:
-                try:
-                    await self._c.insert_aggregate(payment_sessions, row, session)
-                except DuplicateKeyError:
-                    if session.version == 0 and not await self._stored(session.id):
-                        raise  # a new session whose order id is taken
-                    # Stored, but loaded by another unit of work: a version-checked update.
-                    await self._c.update_aggregate(payment_sessions, row, session)
-            elif row != loaded:
+            stored = self._c.snapshots.get(session.id)
+            if stored is None:
+                await self._c.insert_aggregate(payment_sessions, row, session)  # DuplicateKeyError if taken
+            elif row != stored:
                 await self._c.update_aggregate(payment_sessions, row, session)
             self._c.snapshots[session.id] = mapping.session_to_row(session)
 
-    async def _stored(self, session_id: str) -> bool:
-        return await self._c.fetch_val(sa.select(payment_sessions.c.id).where(payment_sessions.c.id == session_id)) \
-            is not None
+    async def _read_stored_sessions(self, transaction_id: str) -> None:
+        """What is stored of the transaction's sessions, as snapshots to compare with."""
+        s = payment_sessions
+        rows = await self._c.all(select_by(s, "transaction_id", order_by=(s.c.created_at, s.c.id)),
+                                 transaction_id=transaction_id)
+        for row in rows:
+            self._c.snapshots.setdefault(row["id"], mapping.session_to_row(mapping.session_from_row(row)))
 
     async def list_pending_plan_changes(self, user_id: str, *, for_update: bool = False) -> list[Transaction]:
         t = transactions
@@ -134,8 +133,7 @@ class SqlTransactionRepository:
         lapsed_session = sa.exists().where(s.c.transaction_id == t.c.id, s.c.status == _OPEN, s.c.expires_at <= now)
         last_expiry = sa.select(sa.func.max(s.c.expires_at)).where(s.c.transaction_id == t.c.id).scalar_subquery()
         open_now = sa.exists().where(s.c.transaction_id == t.c.id, s.c.status == _OPEN, s.c.expires_at > now)
-        attempts_lapsed = sa.and_(t.c.status == _PENDING, ~open_now,
-                                  sa.func.coalesce(last_expiry, t.c.created_at) <= now)
+        attempts_lapsed = sa.and_(t.c.status == _PENDING, ~open_now, last_expiry <= now)  # none: no sessions
         query = sa.select(t).where(sa.or_(lapsed_session, attempts_lapsed)).order_by(t.c.created_at, t.c.id)
         return await self._whole(query.limit(limit), for_update=True, skip_locked=True)
 
