@@ -109,5 +109,6 @@ async def test_a_forged_example_notification_is_refused_in_the_plugins_own_forma
     response = await deliver(api, headers, body, provider="example")
 
     assert (response.status, await response.json()) == (401, {"status": "rejected", "reason": "invalid_signature"})
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"  # the plugin's, verbatim
     assert (await transaction(api, bought["transaction"]["id"]))["transaction"]["status"] == "pending"
     assert (await membership(api))["receives"]["purchased_remaining"] == 0

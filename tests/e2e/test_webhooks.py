@@ -1,12 +1,15 @@
-"""POST /api/v1/payments/webhooks/{provider}: signed provider notifications (the mock's)."""
+"""POST /api/v1/payments/webhooks/{provider}: signed provider notifications (the mock's), and the
+plugin's acknowledgement served as the plugin wrote it (any valid Content-Type)."""
 import hashlib
 import hmac
 import json
 from datetime import timedelta
 
 import pytest
+from dependency_injector import providers
 
 from e2e_support import (
+    JWT_SECRET,
     MOCK_SECRET,
     MOCK_WEBHOOK,
     SESSIONS,
@@ -21,6 +24,12 @@ from e2e_support import (
     session,
     transaction,
 )
+from entrypoints.cli import mint_token
+from entrypoints.config import load_config
+from entrypoints.container import build_container
+from entrypoints.http.app import create_app
+from plugins.mock import MockProvider
+from ports.payment_provider import Acknowledgement, NotificationOutcome
 
 
 def notification(payment_session: dict, created: int, **changes) -> bytes:
@@ -230,3 +239,82 @@ async def test_an_oversized_notification_is_refused_with_413_and_changes_nothing
 
     await error_of(response, 413, "payload_too_large")
     await unchanged(fixed_api, purchase, 3)
+
+
+# ---------------------------------------------------------------------- the acknowledgement as the plugin wrote it
+@pytest.mark.parametrize("outcome", [NotificationOutcome.ACCEPTED, NotificationOutcome.REJECTED])
+async def test_the_answer_is_the_plugins_acknowledgement_byte_for_byte(fixed_api, clock, purchase, outcome):
+    mock = await mock_provider(fixed_api)
+    headers, body = mock.settle(purchase["session"]["order_id"], True)
+    if outcome is NotificationOutcome.REJECTED:
+        headers = {**headers, "Mock-Signature": signature(body, int(clock.now().timestamp()), "not-the-secret")}
+
+    response = await deliver(fixed_api, headers, body)
+
+    expected = mock.acknowledge(outcome)
+    assert (response.status, response.headers["Content-Type"], await response.read()) == \
+        (expected.status, expected.content_type, expected.body)
+
+
+class PlainTextMock(MockProvider):
+    """The mock, acknowledging as Alipay does: plain text, its charset after a `;` without a space."""
+
+    def acknowledge(self, outcome: NotificationOutcome) -> Acknowledgement:
+        status = super().acknowledge(outcome).status
+        return Acknowledgement(status, "text/plain;charset=utf-8", b"success" if status == 200 else b"fail")
+
+
+class Api:
+    """A test client of an app built here, with a member's token (what e2e_support's helpers use)."""
+
+    def __init__(self, client, container) -> None:
+        self.client, self.container = client, container
+
+    @staticmethod
+    def _headers(user):
+        return {"Authorization": f"Bearer {mint_token(JWT_SECRET, user, None, 3600)}"} if user else {}
+
+    async def get(self, path, *, user="u1", **kwargs):
+        return await self.client.get(path, headers=self._headers(user), **kwargs)
+
+    async def post(self, path, json=None, *, user="u1", **kwargs):
+        return await self.client.post(path, json=json, headers=self._headers(user), **kwargs)
+
+
+@pytest.fixture
+async def plain_text_api(aiohttp_client, clock):
+    """The app (in-memory adapters, fixed clock) with `PlainTextMock` as its mock provider."""
+    config = load_config({"PAYMENTS_JWT_SECRET": JWT_SECRET, "PAYMENTS_MOCK_WEBHOOK_SECRET": MOCK_SECRET,
+                          "PAYMENTS_PUBLIC_URL": "http://payments.test"})
+    container = build_container(config, in_memory=True)
+    mock = PlainTextMock(webhook_secret=MOCK_SECRET, public_url=config.public_url, clock=clock)
+    for in_memory_adapters in container.adapters.overridden:
+        in_memory_adapters.provides.clock.override(providers.Object(clock))
+        in_memory_adapters.provides.payment_providers.override(providers.Object({"mock": mock}))
+    return Api(await aiohttp_client(create_app(container, background_jobs=False)), container)
+
+
+async def test_a_plain_text_acknowledgement_with_its_charset_is_answered_verbatim_once_the_payment_is_applied(
+        plain_text_api, clock):
+    bought = await buy(plain_text_api, 10)
+    mock = await mock_provider(plain_text_api)
+    headers, body = mock.settle(bought["session"]["order_id"], True)
+
+    response = await deliver(plain_text_api, headers, body)
+
+    assert (response.status, response.headers["Content-Type"], await response.read()) == \
+        (200, "text/plain;charset=utf-8", b"success")
+    assert (await transaction(plain_text_api, bought["transaction"]["id"]))["transaction"]["status"] == "succeeded"
+    assert (await membership(plain_text_api))["receives"]["purchased_remaining"] == 10
+
+
+async def test_a_plain_text_refusal_is_a_401_in_the_plugins_words(plain_text_api, clock):
+    bought = await buy(plain_text_api, 10)
+    body = notification(bought["session"], int(clock.now().timestamp()))
+
+    response = await deliver(plain_text_api, {"Mock-Signature": signature(body, int(clock.now().timestamp()), "x")},
+                             body)
+
+    assert (response.status, response.headers["Content-Type"], await response.read()) == \
+        (401, "text/plain;charset=utf-8", b"fail")
+    assert (await transaction(plain_text_api, bought["transaction"]["id"]))["transaction"]["status"] == "pending"

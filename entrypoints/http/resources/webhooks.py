@@ -10,6 +10,8 @@ from entrypoints.http.schemas import NotificationAckSchema
 from ports.use_cases.notifications.handle_notification import HandleNotificationCommand
 
 MAX_NOTIFICATION_BYTES = 64 * 1024
+# Where providers are told to send notifications (the use cases get it as a URL template).
+NOTIFY_PATH = "/api/v1/payments/webhooks/{provider}"
 
 
 @docs(tags=["webhooks"], summary="A payment provider's notification",
@@ -27,5 +29,6 @@ async def provider_notification(request: web.Request) -> web.Response:
     result = await request.app[USE_CASES].handle_notification(HandleNotificationCommand(
         request.match_info["provider"], dict(request.headers), body))
     ack = result.acknowledgement
-    content_type, _, charset = ack.content_type.partition("; charset=")
-    return web.Response(status=ack.status, body=ack.body, content_type=content_type, charset=charset or None)
+    # The plugin's Content-Type verbatim, parameters and all (`text/plain;charset=utf-8`): aiohttp's
+    # `content_type=` would refuse one that carries its charset.
+    return web.Response(status=ack.status, body=ack.body, headers={"Content-Type": ack.content_type})
