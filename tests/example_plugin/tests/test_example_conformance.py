@@ -1,6 +1,10 @@
 """The example plugin passes the service's provider conformance kit (plugins.conformance), built
 the way the service builds it: discovered by its entry point `example`, calling ExamplePay through
-the injected httpx client, whose transport here is ExamplePay's fake server side."""
+the injected httpx client, whose transport here is ExamplePay's fake server side.
+
+The plugin itself is written against port 1.0 (it declares no `requires_port`); the kit runs with
+one line, the last of this module, and needs nothing else from pytest (its own pytest plugin runs
+the async checks)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -42,8 +46,8 @@ class ExampleHarness(BaseHarness):
         kind = self.wire.REFUND_SUCCEEDED if succeeded else self.wire.REFUND_FAILED
         return self.remote.notify(kind, order.order_id, order.amount, out_refund_no=refund_order_id)
 
-    def sign_body(self, body: bytes) -> dict[str, str]:
-        timestamp = int(self.clock.now().timestamp())
+    def sign_body(self, body: bytes, *, age_seconds: int = 0) -> dict[str, str]:
+        timestamp = int(self.clock.now().timestamp()) - age_seconds
         return {self.wire.TIMESTAMP_HEADER: str(timestamp),
                 self.wire.SIGNATURE_HEADER: self.wire.signature(SETTINGS["PAYMENTS_EXAMPLE_WEBHOOK_SECRET"], timestamp, body)}
 
@@ -54,6 +58,4 @@ class ExampleHarness(BaseHarness):
         self.remote.fail_with(failure)
 
 
-class TestExampleProvider(ProviderConformance):
-    def harness(self) -> ExampleHarness:
-        return ExampleHarness()
+class TestExampleProvider(ProviderConformance, harness=ExampleHarness): pass
