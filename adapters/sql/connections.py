@@ -18,22 +18,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from databases import Database
-
 from adapters.sql.context import SqlContext
 from adapters.sql.database import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SQLITE_CONNECTION_PRAGMAS,
-    dedicated_connection,
+    PaymentsDatabase,
     dialect_of,
 )
 from adapters.sql.executor import executor_for
 
-_sqlite_locks: weakref.WeakKeyDictionary[Database, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+_sqlite_locks: weakref.WeakKeyDictionary[PaymentsDatabase, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
     weakref.WeakKeyDictionary())
 
 
-def _sqlite_write_lock(database: Database) -> asyncio.Lock:
+def _sqlite_write_lock(database: PaymentsDatabase) -> asyncio.Lock:
     """The in-process queue for SQLite's one writer (one per database and event loop)."""
     loop = asyncio.get_running_loop()
     entry = _sqlite_locks.get(database)
@@ -45,7 +43,7 @@ def _sqlite_write_lock(database: Database) -> asyncio.Lock:
 class DatabaseTransaction:
     """One connection and one open database transaction on it (see the module docstring)."""
 
-    def __init__(self, database: Database, *, autocommit: bool = False) -> None:
+    def __init__(self, database: PaymentsDatabase, *, autocommit: bool = False) -> None:
         self._database = database
         self._autocommit = autocommit
         self.dialect = dialect_of(database)
@@ -55,7 +53,7 @@ class DatabaseTransaction:
         self._lock: asyncio.Lock | None = None
 
     async def begin(self) -> None:
-        connection = dedicated_connection(self._database)
+        connection = self._database.dedicated_connection()
         if connection is None:  # force_rollback=True: a savepoint on the shared connection
             self.connection = self._database.connection()
             self._nested = self.connection.transaction()
@@ -134,7 +132,7 @@ class DatabaseTransaction:
 
 
 @asynccontextmanager
-async def database_transaction(database: Database) -> AsyncIterator[SqlContext]:
+async def database_transaction(database: PaymentsDatabase) -> AsyncIterator[SqlContext]:
     """A short transaction outside any unit of work: committed when the block ends normally,
     rolled back when it raises."""
     transaction = DatabaseTransaction(database)
@@ -148,7 +146,7 @@ async def database_transaction(database: Database) -> AsyncIterator[SqlContext]:
 
 
 @asynccontextmanager
-async def autocommit(database: Database) -> AsyncIterator[SqlContext]:
+async def autocommit(database: PaymentsDatabase) -> AsyncIterator[SqlContext]:
     """A connection of its own with no transaction around it: for single statements, each
     atomic on its own (no BEGIN/COMMIT round trips)."""
     transaction = DatabaseTransaction(database, autocommit=True)

@@ -46,7 +46,7 @@ def _check_sqlite_url(url: str) -> None:
         raise ValueError(f"SQLite URL options are not supported: {parts.query!r}")
 
 
-def create_database(url: str = DEFAULT_DATABASE_URL, **options: Any) -> Database:
+def create_database(url: str = DEFAULT_DATABASE_URL, **options: Any) -> PaymentsDatabase:
     """A `Database` for `url` (not yet connected). Options go to the driver: asyncpg pool
     sizes (`min_size`, `max_size`) for PostgreSQL; for SQLite a busy `timeout` is set."""
     if url_dialect(url) == "sqlite":
@@ -56,7 +56,7 @@ def create_database(url: str = DEFAULT_DATABASE_URL, **options: Any) -> Database
         options.setdefault("reset", _keep_session_state)
         if "min_size" not in str(url):
             options.setdefault("min_size", 2)  # grow to max_size (10) under load, not at start-up
-    return Database(url, **options)
+    return PaymentsDatabase(url, **options)
 
 
 async def _keep_session_state(connection: Any) -> None:
@@ -70,27 +70,23 @@ def dialect_of(database: Database) -> str:
     return url_dialect(str(database.url))
 
 
-def dedicated_connection(database: Database) -> Connection | None:
-    """A connection for one unit of work alone (not yet acquired), or None when `database` runs
-    with `force_rollback=True` (then everything shares its one rolled-back connection, which
-    `database.connection()` hands out).
+class PaymentsDatabase(Database):
+    """A `databases.Database` that also hands out a connection for one unit of work alone.
 
-    The one place where the SQL adapter touches private attributes of `databases` (0.9.0, pinned
-    in setup.cfg), because its public API cannot say what is needed here:
-    - `Database.connection()`, the only public way to a connection, hands out one per asyncio
-      task, shared by everything the task runs. A unit of work wants its own, so that other
-      statements of the same task (an idempotency store call, a nested unit of work) never
-      silently join its transaction. `Connection(database, backend)` is public, but the backend
-      (which holds the pool) is only reachable as `database._backend`.
-    - Whether the database runs with `force_rollback` is not public: `database._global_connection`
-      is set, while connected, exactly then.
-    The public detour, calling `database.connection()` in a task made for the purpose, would cost
-    a task and a turn of the event loop per unit of work. Everything else in the adapter uses
-    public API: a `Connection` as an async context manager, its `fetch_one`/`fetch_all`/`execute`,
-    and `Connection.raw_connection` (the asyncpg or aiosqlite connection, `adapters.sql.executor`).
-    (Releasing any `Connection` also forgets the current task's shared one, in `databases`' own
-    `Connection.__aexit__`: harmless here, where every statement runs on a connection of its own.)
+    `Database.connection()` gives one connection per asyncio task, shared by everything the task
+    runs; a unit of work wants its own, so that other statements of the same task (an
+    idempotency store call, a nested unit of work) never silently join its transaction. Its
+    public `Connection(database, backend)` needs the backend (the pool), which `Database` keeps
+    for itself and its subclasses: hence this subclass, the one place that uses it. It also
+    remembers whether it was made with `force_rollback` (everything then shares one connection
+    that is rolled back at the end), which `Database` does not say publicly.
     """
-    if database._global_connection is not None:  # force_rollback=True
-        return None
-    return Connection(database, database._backend)
+
+    def __init__(self, url: str, *, force_rollback: bool = False, **options: Any) -> None:
+        super().__init__(url, force_rollback=force_rollback, **options)
+        self.rolls_back_everything = force_rollback
+
+    def dedicated_connection(self) -> Connection | None:
+        """A connection of its own (not yet acquired), or None under `force_rollback` (then use
+        the shared one, `connection()`)."""
+        return None if self.rolls_back_everything else Connection(self, self._backend)
