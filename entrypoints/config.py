@@ -37,7 +37,8 @@ class Config:
     return_url_hosts: frozenset[str]
     max_pending: int
     method_routes: Mapping[str, str]
-    environ: Mapping[str, str] = attrs.field(repr=False)  # every PAYMENTS_* variable, for plugins
+    # Every PAYMENTS_* variable; `plugins.discover` hands each plugin only its own PAYMENTS_<NAME>_* ones.
+    environ: Mapping[str, str] = attrs.field(repr=False)
 
     @property
     def is_production(self) -> bool:

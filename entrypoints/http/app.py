@@ -17,7 +17,7 @@ import aiohttp_cors
 from aiohttp import web
 
 from entrypoints.background import BackgroundJobs
-from entrypoints.http import middlewares, mock_checkout, operations
+from entrypoints.http import middlewares, operations, provider_pages
 from entrypoints.http.resources import catalog, internal, plans, receives, session_events, sessions, transactions, webhooks
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
@@ -121,7 +121,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get("/metrics", operations.metrics, allow_head=False)
     add_docs_routes(app)
     if not app[CONFIG].is_production:
-        mock_checkout.add_routes(app)
+        provider_pages.mount(app)  # the plugins' own pages (the mock's checkout page)
 
 
 def _add_cors(app: web.Application, origins: tuple[str, ...]) -> None:

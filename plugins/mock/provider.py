@@ -1,29 +1,27 @@
-"""The mock provider plugin (entry point `mock`).
+"""The mock provider plugin (entry point `mock`): the port, over the mock's own remote side.
 
-Wire protocol, as the contract's mock section says: its checkout page is
-`{PAYMENTS_PUBLIC_URL}/mock-checkout/{session_id}`; notifications are JSON
-`{"id", "type": "payment.succeeded" | "payment.failed", "session_id", "order_id", "amount",
-"currency", "created"}` signed like Stripe's: `Mock-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
-"<t>.<raw body>" keyed with PAYMENTS_MOCK_WEBHOOK_SECRET>`, refused when `t` is more than 300 s
-from now. Acknowledgement: 200 `{"received": true}`.
+Modules: `provider` (this: the port's calls), `wire` (its notifications: body, `Mock-Signature`,
+reading), `checkout` (its hosted checkout page, served through the port's `web_routes()` hook),
+`remote` (which orders exist, paid, closed or refunded: in memory or in a SQLite file shared by the
+service's processes) and `faults` (fault drills).
 
-Its "remote side" (which orders exist, which were paid, closed or refunded) lives in this object.
+Its checkout page is `{PAYMENTS_PUBLIC_URL}/mock-checkout/{session_id}`; pressing Pay there settles
+the order and sends the signed notification to the order's `notify_url`, re-sent with back-off until
+acknowledged. Acknowledgements: 200 `{"received": true}`; a refusal 401 and a retry 503, both in the
+service's error format.
 """
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
 import logging
-import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from domain.errors import DomainValidationError, InvalidSignatureError, ProviderError, ProviderUnavailableError
-from domain.money import Currency, Money
+from domain.errors import ProviderError, ProviderUnavailableError, RefundNotFoundError
+from plugins.mock import wire
 from plugins.mock.faults import FaultPlan
 from plugins.mock.remote import InMemoryRemote, MockOrder, OrderConflictError, SqliteRemote
+from plugins.mock.wire import SIGNATURE_HEADER, TOLERANCE_SECONDS
 from ports.clock import Clock
 from ports.payment_provider import (
     Acknowledgement,
@@ -36,7 +34,6 @@ from ports.payment_provider import (
     PaymentStatus,
     ProviderCapabilities,
     ProviderEvent,
-    ProviderEventKind,
     RefundOrder,
     RefundResult,
     RefundState,
@@ -45,14 +42,13 @@ from ports.payment_provider import (
 if TYPE_CHECKING:
     import httpx
 
+__all__ = ["CAPABILITIES", "DEVELOPMENT_WEBHOOK_SECRET", "MockProvider", "SIGNATURE_HEADER", "TOLERANCE_SECONDS"]
+
 DEVELOPMENT_WEBHOOK_SECRET = "development-mock-webhook-secret"
 DEFAULT_STATE_PATH = "./payments-mock.sqlite3"
 # Seconds before each delivery attempt of a notification (the first one at once).
 REDELIVERY_DELAYS = (0, 1, 2, 5, 10, 30, 60, 120, 300, 600)
-TOLERANCE_SECONDS = 300
-SIGNATURE_HEADER = "Mock-Signature"
-_EVENT_KINDS = {"payment.succeeded": ProviderEventKind.PAYMENT_SUCCEEDED,
-                "payment.failed": ProviderEventKind.PAYMENT_FAILED}
+_JSON = "application/json; charset=utf-8"
 
 log = logging.getLogger("payments.mock")
 
@@ -69,6 +65,8 @@ CAPABILITIES = ProviderCapabilities(
 
 class MockProvider:
     """See the module docstring."""
+
+    requires_port = (1, 1)  # web_routes() and the acknowledgement of RETRY
 
     def __init__(self, *, webhook_secret: str, public_url: str, clock: Clock, name: str = "mock",
                  http: httpx.AsyncClient | None = None, remote: InMemoryRemote | SqliteRemote | None = None,
@@ -89,9 +87,10 @@ class MockProvider:
     @classmethod
     def from_settings(cls, settings: Mapping[str, str], *, http: httpx.AsyncClient | None = None,
                       clock: Clock) -> MockProvider:
-        """Settings: PAYMENTS_MOCK_WEBHOOK_SECRET, PAYMENTS_PUBLIC_URL, PAYMENTS_MOCK_STATE_PATH (the
-        file of its remote side, default ./payments-mock.sqlite3), PAYMENTS_MOCK_LOSE_NOTIFICATIONS
-        (`true`: never send notifications, for drills of the reconciler)."""
+        """Settings (its own, as every plugin's): PAYMENTS_MOCK_WEBHOOK_SECRET, PAYMENTS_MOCK_STATE_PATH
+        (the file of its remote side, default ./payments-mock.sqlite3), PAYMENTS_MOCK_FAULTS,
+        PAYMENTS_MOCK_TIMEOUT_SECONDS and PAYMENTS_MOCK_LOSE_NOTIFICATIONS (fault drills, see `faults`);
+        and the shared PAYMENTS_PUBLIC_URL, the base of its checkout page's URL."""
         state_path = settings.get("PAYMENTS_MOCK_STATE_PATH") or DEFAULT_STATE_PATH
         return cls(webhook_secret=settings.get("PAYMENTS_MOCK_WEBHOOK_SECRET") or DEVELOPMENT_WEBHOOK_SECRET,
                    public_url=settings.get("PAYMENTS_PUBLIC_URL") or "http://127.0.0.1:8080", clock=clock,
@@ -100,7 +99,8 @@ class MockProvider:
 
     def inject_fault(self, operation: str, error: ProviderError, times: int = 1) -> None:
         """Make the next `times` calls of `operation` ("open_payment", "query_payment",
-        "close_payment", "refund") raise `error`, as a failing remote would (fault drills)."""
+        "close_payment", "refund", "query_refund") raise `error`, as a failing remote would (fault
+        drills)."""
         self._faults.setdefault(operation, []).extend([error] * times)
 
     def _maybe_fail(self, operation: str) -> str | None:
@@ -137,7 +137,7 @@ class MockProvider:
         except OrderConflictError:
             raise ProviderError(f"order {order.order_id} exists with other parameters") from None
         await self._lose_answer("open_payment", fault)
-        url = f"{self._public_url}/mock-checkout/{order.session_id}"
+        url = self.checkout_url(order.session_id)
         return PaymentInstructions(payment_url=url, qr_code=url, provider_reference=f"mock_{order.order_id}")
 
     async def query_payment(self, order_id: str) -> PaymentStatus:
@@ -172,11 +172,24 @@ class MockProvider:
         return RefundResult(refund.refund_order_id, RefundState.SUCCEEDED, f"mock_re_{refund.refund_order_id}")
 
     async def query_refund(self, refund_order_id: str, payment_order_id: str) -> RefundResult:
-        if not self._remote.refund_exists(refund_order_id):
-            return RefundResult(refund_order_id, RefundState.FAILED)
+        fault = self._maybe_fail("query_refund")
+        exists = self._remote.refund_exists(refund_order_id)
+        await self._lose_answer("query_refund", fault)
+        if not exists:
+            raise RefundNotFoundError(f"the mock has no refund {refund_order_id}")
         return RefundResult(refund_order_id, RefundState.SUCCEEDED, f"mock_re_{refund_order_id}")
 
     # ------------------------------------------------------------------ the payer's side
+    def checkout_url(self, session_id: str) -> str:
+        """The checkout page of the order opened for `session_id` (its `payment_url` and QR code)."""
+        return f"{self._public_url}/mock-checkout/{session_id}"
+
+    def web_routes(self) -> list[Any]:
+        """The port's page hook: the hosted checkout page (see `checkout`)."""
+        from plugins.mock.checkout import routes  # aiohttp only where pages are served
+
+        return routes(self)
+
     def order_for_session(self, session_id: str) -> MockOrder | None:
         """The order a checkout page shows (the page is addressed by our session id)."""
         return self._remote.by_session(session_id)
@@ -216,8 +229,7 @@ class MockProvider:
             self._http = httpx.AsyncClient(timeout=10.0)  # in-memory set-ups inject none
         for delay in self._redelivery_delays:
             await asyncio.sleep(delay)
-            headers = {SIGNATURE_HEADER: self.sign(body, int(self._clock.now().timestamp())),
-                       "Content-Type": "application/json"}
+            headers = wire.headers(self._secret, body, int(self._clock.now().timestamp()))
             try:
                 response = await self._http.post(url, content=body, headers=headers)
                 if 200 <= response.status_code < 300:
@@ -234,79 +246,23 @@ class MockProvider:
             await asyncio.gather(*list(self._deliveries), return_exceptions=True)
 
     def notification_for(self, order: PaymentOrder, succeeded: bool) -> tuple[dict[str, str], bytes]:
+        """The signed notification (headers, raw body) the mock sends about `order`, signed now."""
         created = int(self._clock.now().timestamp())
-        body = json.dumps({
-            "id": f"evt_{secrets.token_hex(12)}",
-            "type": "payment.succeeded" if succeeded else "payment.failed",
-            "session_id": order.session_id, "order_id": order.order_id,
-            "amount": order.amount.amount, "currency": order.amount.currency.code, "created": created,
-        }, separators=(",", ":")).encode()
-        return {SIGNATURE_HEADER: self.sign(body, created), "Content-Type": "application/json"}, body
+        body = wire.body(order, succeeded, created)
+        return wire.headers(self._secret, body, created), body
 
     def sign(self, body: bytes, timestamp: int) -> str:
-        mac = hmac.new(self._secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-        return f"t={timestamp},v1={mac}"
+        """The `Mock-Signature` header value of `body` sent at `timestamp`."""
+        return wire.signature(self._secret, body, timestamp)
 
     # ------------------------------------------------------------------ notifications
     def parse_notification(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
-        header = _header(headers, SIGNATURE_HEADER)
-        if header is None:
-            raise InvalidSignatureError("Mock-Signature header missing")
-        parts: dict[str, list[str]] = {}
-        for item in header.split(","):
-            key, _, value = item.strip().partition("=")
-            parts.setdefault(key, []).append(value)
-        try:
-            timestamp = int(parts["t"][0])
-        except (KeyError, ValueError):
-            raise InvalidSignatureError("Mock-Signature has no timestamp") from None
-        expected = self.sign(body, timestamp).rsplit("v1=", 1)[1]
-        if not any(hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "replace"))  # non-ASCII: no match
-                   for candidate in parts.get("v1", [])):
-            raise InvalidSignatureError("Mock-Signature does not match")
-        if abs(int(self._clock.now().timestamp()) - timestamp) > TOLERANCE_SECONDS:
-            raise InvalidSignatureError("Mock-Signature timestamp outside the tolerance")
-        return _event_from(body)
+        wire.verify(self._secret, headers, body, int(self._clock.now().timestamp()))
+        return wire.event(body)
 
     def acknowledge(self, outcome: NotificationOutcome) -> Acknowledgement:
         if outcome is NotificationOutcome.ACCEPTED:
-            return Acknowledgement(200, "application/json; charset=utf-8", b'{"received": true}')
+            return Acknowledgement(200, _JSON, b'{"received": true}')
         if outcome is NotificationOutcome.REJECTED:
-            return Acknowledgement(401, "application/json; charset=utf-8",
-                                   b'{"error": {"code": "unauthorized", "message": "Invalid Mock-Signature."}}')
-        return Acknowledgement(503, "application/json; charset=utf-8",
-                               b'{"error": {"code": "provider_unavailable", "message": "Try again later."}}')
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
-
-
-def _event_from(body: bytes) -> ProviderEvent:
-    """Translate an authentic notification; one we cannot read is treated like a forged one."""
-    try:
-        data = json.loads(body)
-        kind = _EVENT_KINDS.get(data["type"], ProviderEventKind.IGNORED)
-        amount = data["amount"]
-        if type(amount) is not int or not isinstance(data["id"], str) or not isinstance(data["order_id"], str):
-            raise TypeError("bad field types")
-        return ProviderEvent(
-            event_id=data["id"], kind=kind, order_id=data["order_id"],
-            amount=Money(amount, _currency(data["currency"])), provider_reference=f"mock_{data['order_id']}",
-            failure_reason="declined" if kind is ProviderEventKind.PAYMENT_FAILED else None,
-        )
-    except (ValueError, KeyError, TypeError, DomainValidationError) as error:  # refuse rather than guess
-        raise InvalidSignatureError(f"unreadable notification: {error}") from None
-
-
-def _currency(code: object) -> Currency:
-    """The notification's currency. A code this service does not know is still readable: it
-    matches no order, so the notification is an anomaly (acknowledged, changes nothing), not a
-    forgery to refuse with 401, which the provider would re-send forever."""
-    if not isinstance(code, str) or not code:
-        raise TypeError("bad currency")
-    try:
-        return Currency.of(code)
-    except DomainValidationError:
-        return Currency(code, 0)  # its minor unit is unknown and irrelevant: it only has to differ
+            return Acknowledgement(401, _JSON, b'{"error": {"code": "unauthorized", "message": "Invalid Mock-Signature."}}')
+        return Acknowledgement(503, _JSON, b'{"error": {"code": "provider_unavailable", "message": "Try again later."}}')

@@ -1,5 +1,5 @@
 """The mock provider plugin passes the provider conformance kit (plugins.conformance), with its
-remote side in memory and in its SQLite file."""
+remote side in memory and in its SQLite file (a `harness` fixture parametrises the suite)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -9,7 +9,7 @@ import pytest
 from adapters.clock import FixedClock
 from plugins.conformance import TOLERANCE_SECONDS, BaseHarness, Notification, ProviderConformance
 from plugins.mock import MockProvider
-from plugins.mock.provider import SIGNATURE_HEADER
+from plugins.mock.wire import SIGNATURE_HEADER
 from plugins.mock.remote import InMemoryRemote, SqliteRemote
 from ports.payment_provider import PaymentOrder
 
@@ -36,8 +36,8 @@ class MockHarness(BaseHarness):
         then = FixedClock(self.clock.now() - timedelta(seconds=age_seconds))
         return MockProvider(webhook_secret=SECRET, public_url=PUBLIC_URL, clock=then).notification_for(order, True)
 
-    def sign_body(self, body: bytes) -> dict[str, str]:
-        return {SIGNATURE_HEADER: self.provider.sign(body, int(self.clock.now().timestamp()))}
+    def sign_body(self, body: bytes, *, age_seconds: int = 0) -> dict[str, str]:
+        return {SIGNATURE_HEADER: self.provider.sign(body, int(self.clock.now().timestamp()) - age_seconds)}
 
     def pay_remotely(self, order_id: str) -> None:
         self.provider.settle(order_id, True)
