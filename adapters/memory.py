@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -345,7 +346,8 @@ class InMemoryUnitOfWork:
 
 
 
-def in_memory_uow_factory(store: InMemoryStore, dispatcher: EventDispatcher | None = None):
+def in_memory_uow_factory(store: InMemoryStore,
+                          dispatcher: EventDispatcher | None = None) -> Callable[[], InMemoryUnitOfWork]:
     """A `UnitOfWorkFactory` over one shared store."""
 
     def factory() -> InMemoryUnitOfWork:

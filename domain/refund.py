@@ -14,6 +14,7 @@ import attrs
 
 from domain import events
 from domain.money import Money
+from domain.session import PaymentSession
 from domain.transitions import check_transition
 
 
@@ -63,7 +64,8 @@ class Refund:
         return hash(self.id)
 
     @classmethod
-    def for_duplicate_payment(cls, *, id: str, refund_order_id: str, session, now: datetime) -> Refund:
+    def for_duplicate_payment(cls, *, id: str, refund_order_id: str, session: PaymentSession,
+                              now: datetime) -> Refund:
         """The whole amount of a session that paid an already-paid transaction."""
         refund = cls(id=id, refund_order_id=refund_order_id, transaction_id=session.transaction_id,
                      session_id=session.id, user_id=session.user_id, provider=session.provider,
@@ -73,7 +75,8 @@ class Refund:
         return refund
 
     @classmethod
-    def for_stale_plan_change(cls, *, id: str, refund_order_id: str, session, now: datetime) -> Refund:
+    def for_stale_plan_change(cls, *, id: str, refund_order_id: str, session: PaymentSession,
+                              now: datetime) -> Refund:
         """The whole amount of a plan change paid after the membership moved on from the state it
         was priced for (the plan changed meanwhile, or the period it was prorated over ended)."""
         return cls(id=id, refund_order_id=refund_order_id, transaction_id=session.transaction_id,

@@ -10,7 +10,7 @@ Async resources (the database, the HTTP client of the plugins) start with
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from databases import Database
 from dependency_injector import containers, providers
@@ -40,7 +40,8 @@ from plugins.mock import DEVELOPMENT_WEBHOOK_SECRET, MockProvider
 from plugins.mock.faults import FaultPlan
 from entrypoints.http.resources.webhooks import NOTIFY_PATH
 from ports.events import EventDispatcher
-from ports.payment_provider import ProviderRegistry
+from ports.clock import Clock
+from ports.payment_provider import PaymentProvider, ProviderRegistry
 from ports.session_feed import session_changes
 from ports.use_cases.payments.cancel_transaction import CancelTransaction
 from ports.use_cases.plans.change_plan import ChangePlan
@@ -96,7 +97,7 @@ async def session_feed_resource(url: str) -> AsyncIterator[object]:
         yield InProcessSessionFeed()
 
 
-def database_readiness(database: Database):
+def database_readiness(database: Database) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         try:
             return await database.fetch_val("SELECT 1") == 1
@@ -105,7 +106,7 @@ def database_readiness(database: Database):
     return check
 
 
-def always_ready():
+def always_ready() -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return True
     return check
@@ -116,7 +117,7 @@ def use_case_settings(config: Config) -> UseCaseSettings:
                            session_ttl=config.session_ttl, return_url_hosts=config.return_url_hosts)
 
 
-def load_providers(config: Config, http: LazyHttpClient, clock) -> dict:
+def load_providers(config: Config, http: LazyHttpClient, clock: Clock) -> dict[str, PaymentProvider]:
     """The routed providers from their entry points. `discover` hands each plugin only its own
     `PAYMENTS_<NAME>_*` variables plus PAYMENTS_PUBLIC_URL, here the effective one (which
     `--host`/`--port` shape when the variable is not set): the mock builds its checkout URL from it."""
@@ -125,7 +126,7 @@ def load_providers(config: Config, http: LazyHttpClient, clock) -> dict:
                             production=config.is_production)
 
 
-def mock_everywhere(config: Config, clock) -> dict:
+def mock_everywhere(config: Config, clock: Clock) -> dict[str, PaymentProvider]:
     """The in-memory set-up registers the mock plugin under every routed provider name."""
     faults = FaultPlan.from_settings(config.environ)  # the drills work in memory too
     return {name: MockProvider(webhook_secret=config.mock_webhook_secret or DEVELOPMENT_WEBHOOK_SECRET,
@@ -226,7 +227,7 @@ def build_container(config: Config, *, in_memory: bool = False) -> Application:
     return container
 
 
-def active_adapters(container: Application):
+def active_adapters(container: Application) -> containers.Container:
     """The adapters container in use: the in-memory one when `build_container(…, in_memory=True)`
     put it in place. Override its providers (a clock, the plugins) to change what the use cases get."""
     overriding = container.adapters.overridden

@@ -49,7 +49,7 @@ class PostgresSessionFeed(InProcessSessionFeed):
     async def start(self) -> None:
         await self._connection.add_listener(CHANNEL, self._on_notification)
 
-    def _on_notification(self, connection, pid, channel, payload: str) -> None:
+    def _on_notification(self, connection: asyncpg.Connection, pid: int, channel: str, payload: str) -> None:
         self.wake([payload])
 
     async def publish(self, session_ids: Iterable[str]) -> None:

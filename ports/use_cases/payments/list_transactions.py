@@ -1,7 +1,9 @@
 """The caller's transaction history, newest first, filtered and paginated."""
 from __future__ import annotations
 
+import enum
 from datetime import datetime
+from typing import TypeVar
 
 import attrs
 
@@ -11,6 +13,7 @@ from ports.queries import PaymentQueries, TransactionQuery
 from ports.use_cases.views import Page, TransactionView
 
 MAX_LIMIT = 100
+E = TypeVar("E", bound=enum.Enum)
 
 
 @attrs.frozen
@@ -39,7 +42,7 @@ class ListTransactions:
         return Page([TransactionView.of(t) for t in items], repository_query.page, repository_query.limit, total)
 
 
-def _parse(enum_type, value: str, field: str):
+def _parse(enum_type: type[E], value: str, field: str) -> E:
     try:
         return enum_type(value)
     except ValueError:

@@ -7,8 +7,9 @@ from datetime import datetime
 
 import attrs
 
+from domain.catalog import Plan
 from domain.errors import DomainValidationError, PlanUnchangedError, TooManyPendingError
-from domain.membership import PlanChangeKind
+from domain.membership import Membership, PlanChangeKind, Proration
 from domain.money import Money
 from domain.session import PaymentSession
 from domain.transaction import Transaction
@@ -112,8 +113,9 @@ class ChangePlan:
         return UpgradeStarted(TransactionView.of(transaction), SessionView.of(session, self._clock.now()),
                               ProrationView.of(proration))
 
-    async def _upgrade_for_free(self, uow: UnitOfWork, membership, new_plan, proration, cmd, superseded,
-                                now) -> UpgradeStarted:
+    async def _upgrade_for_free(self, uow: UnitOfWork, membership: Membership, new_plan: Plan,
+                                proration: Proration, cmd: ChangePlanCommand, superseded: list[PaymentSession],
+                                now: datetime) -> UpgradeStarted:
         """Near a period's end the prorated charge can round to nothing: like a zero-amount
         invoice, it is settled at once without a payment session."""
         transaction = Transaction.plan_upgrade(
@@ -128,7 +130,7 @@ class ChangePlan:
         await self._orders.close(superseded)
         return UpgradeStarted(TransactionView.of(transaction), None, ProrationView.of(proration))
 
-    async def _cancel_pending_plan_changes(self, uow: UnitOfWork, user_id: str, now) -> list[PaymentSession]:
+    async def _cancel_pending_plan_changes(self, uow: UnitOfWork, user_id: str, now: datetime) -> list[PaymentSession]:
         """Cancel the user's pending plan changes; returns their sessions that were open."""
         closed: list[PaymentSession] = []
         for earlier in await uow.transactions.list_pending_plan_changes(user_id, for_update=True):
