@@ -11,10 +11,13 @@ import gc
 import inspect
 import logging
 from datetime import timedelta
+from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import aiohttp_cors
 from aiohttp import web
+from dependency_injector import providers
 
 from entrypoints.background import BackgroundJobs
 from entrypoints.http import middlewares, operations, provider_pages
@@ -34,6 +37,9 @@ from entrypoints.http.keys import (
 )
 from entrypoints.http.openapi import add_docs_routes
 
+if TYPE_CHECKING:
+    from entrypoints.container import Application
+
 log = logging.getLogger("payments.app")
 MAX_BODY_BYTES = 256 * 1024
 SWEEP_INTERVAL = timedelta(seconds=15)
@@ -46,7 +52,7 @@ USE_CASE_NAMES = ("purchase_receives", "change_plan", "open_session", "cancel_tr
                   "reconcile_payments", "retry_refunds")
 
 
-def create_app(container, *, background_jobs: bool = True) -> web.Application:
+def create_app(container: Application, *, background_jobs: bool = True) -> web.Application:
     config = container.config()
     app = web.Application(
         middlewares=[middlewares.context, middlewares.authentication, middlewares.idempotency,
@@ -64,8 +70,9 @@ def create_app(container, *, background_jobs: bool = True) -> web.Application:
     return app
 
 
-def _resources(container, background_jobs: bool):
-    async def context(app: web.Application):
+def _resources(container: Application, background_jobs: bool
+               ) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
         await container.init_resources()
         use_cases = SimpleNamespace(**{name: await _resolve(getattr(container.use_cases, name))
                                        for name in USE_CASE_NAMES})
@@ -94,7 +101,7 @@ def _resources(container, background_jobs: bool):
     return context
 
 
-async def _resolve(provider):
+async def _resolve(provider: providers.Provider) -> Any:
     """A provider's object; providers that depend on async resources answer with an awaitable."""
     value = provider()
     return await value if inspect.isawaitable(value) else value
@@ -114,7 +121,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_post(f"{api}/cancel", transactions.cancel)
     router.add_get(f"{api}/membership", plans.membership, allow_head=False)
     router.add_get(f"{api}/pricing", catalog.pricing, allow_head=False)
-    router.add_post(f"{api}/webhooks/{{provider}}", webhooks.provider_notification)
+    router.add_post(webhooks.NOTIFY_PATH, webhooks.provider_notification)
     router.add_post("/api/v1/internal/receives/consume", internal.consume)
     router.add_get("/healthz", operations.healthz, allow_head=False)
     router.add_get("/readyz", operations.readyz, allow_head=False)
