@@ -10,8 +10,8 @@ from __future__ import annotations
 import gc
 import inspect
 import logging
-from datetime import timedelta
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,6 @@ from dependency_injector import providers
 
 from entrypoints.background import BackgroundJobs
 from entrypoints.http import middlewares, operations, provider_pages
-from entrypoints.http.resources import catalog, internal, plans, receives, session_events, sessions, transactions, webhooks
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
 from entrypoints.http.keys import (
@@ -36,6 +35,16 @@ from entrypoints.http.keys import (
     USE_CASES,
 )
 from entrypoints.http.openapi import add_docs_routes
+from entrypoints.http.resources import (
+    catalog,
+    internal,
+    plans,
+    receives,
+    session_events,
+    sessions,
+    transactions,
+    webhooks,
+)
 
 if TYPE_CHECKING:
     from entrypoints.container import Application

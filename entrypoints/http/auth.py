@@ -7,8 +7,10 @@ from collections.abc import Callable
 
 import attrs
 import jwt
+from aiohttp import web
 
 from entrypoints.http.errors import forbidden, unauthorized
+from entrypoints.http.keys import PRINCIPAL
 
 ROLES = frozenset({"admin", "service"})
 
@@ -70,3 +72,8 @@ class TokenVerifier:
 def require_role(principal: Principal, role: str) -> None:
     if principal.role != role:
         raise forbidden(f"This needs the {role} role.")
+
+
+def caller(request: web.Request) -> str:
+    """The user id of the request's authenticated caller (set by the authentication middleware)."""
+    return request[PRINCIPAL].user_id

@@ -34,6 +34,7 @@ IDEMPOTENCY_KEY = {
                    "(with `Idempotent-Replayed: true`) for at least 24 hours.",
 }
 BEARER = [{"bearerAuth": []}]
+PAYMENTS_TAG = ["payments"]  # the tag of the payments API's operations
 
 
 def error_responses(*statuses: int) -> dict:

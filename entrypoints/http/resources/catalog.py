@@ -7,27 +7,26 @@ from aiohttp import web
 from entrypoints.http import render
 from entrypoints.http.docs import (
     BEARER,
+    PAYMENTS_TAG,
     docs,
     error_responses,
     response_schema,
 )
-from entrypoints.http.responses import json_response
 from entrypoints.http.keys import USE_CASES
+from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import (
     PaymentMethodsSchema,
     PricingSchema,
 )
 
-TAG = ["payments"]
 
-
-@docs(tags=TAG, summary="The catalog: receive prices and plans", security=BEARER, responses=error_responses(401))
+@docs(tags=PAYMENTS_TAG, summary="The catalog: receive prices and plans", security=BEARER, responses=error_responses(401))
 @response_schema(PricingSchema, 200)
 async def pricing(request: web.Request) -> web.Response:
     return json_response(render.pricing(await request.app[USE_CASES].get_pricing()))
 
 
-@docs(tags=TAG, summary="Payment methods", security=BEARER, responses=error_responses(401))
+@docs(tags=PAYMENTS_TAG, summary="Payment methods", security=BEARER, responses=error_responses(401))
 @response_schema(PaymentMethodsSchema, 200)
 async def list_methods(request: web.Request) -> web.Response:
     methods = await request.app[USE_CASES].list_payment_methods()

@@ -14,8 +14,8 @@ from entrypoints.http.docs import (
     post_errors,
     response_schema,
 )
-from entrypoints.http.responses import json_response
 from entrypoints.http.keys import JSON_BODY, PRINCIPAL, USE_CASES
+from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import (
     ConsumeRequestSchema,
     MembershipSchema,

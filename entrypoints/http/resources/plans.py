@@ -5,33 +5,33 @@ from __future__ import annotations
 from aiohttp import web
 
 from entrypoints.http import render
+from entrypoints.http.auth import caller
 from entrypoints.http.docs import (
     BEARER,
     IDEMPOTENCY_KEY,
+    PAYMENTS_TAG,
     docs,
     error_responses,
     json_schema,
     post_errors,
     response_schema,
 )
+from entrypoints.http.keys import JSON_BODY, USE_CASES
 from entrypoints.http.responses import json_response
-from entrypoints.http.keys import JSON_BODY, PRINCIPAL, USE_CASES
 from entrypoints.http.schemas import (
     ChangePlanRequestSchema,
     MembershipSchema,
     PlanChangeResponseSchema,
 )
-from ports.use_cases.plans.change_plan import ChangePlanCommand, DowngradeScheduled, UpgradeStarted
+from ports.use_cases.plans.change_plan import (
+    ChangePlanCommand,
+    DowngradeScheduled,
+    UpgradeStarted,
+)
 from ports.use_cases.plans.get_membership import GetMembershipQuery
 
-TAG = ["payments"]
 
-
-def _user(request: web.Request) -> str:
-    return request[PRINCIPAL].user_id
-
-
-@docs(tags=TAG, summary="Change plan", security=BEARER, parameters=[IDEMPOTENCY_KEY],
+@docs(tags=PAYMENTS_TAG, summary="Change plan", security=BEARER, parameters=[IDEMPOTENCY_KEY],
       description="Upgrade (201: transaction, session, proration), downgrade at the period end (200: "
                   "transaction, session null, effective_at), or re-choose the current plan to cancel a "
                   "scheduled change (200: membership).",
@@ -43,7 +43,7 @@ def _user(request: web.Request) -> str:
 async def change_plan(request: web.Request) -> web.Response:
     body = request[JSON_BODY]
     result = await request.app[USE_CASES].change_plan(ChangePlanCommand(
-        _user(request), body["new_plan"], body["payment_method"], body["return_url"]))
+        caller(request), body["new_plan"], body["payment_method"], body["return_url"]))
     if isinstance(result, UpgradeStarted):
         return json_response({"transaction": render.transaction(result.transaction),
                               "session": render.session(result.session) if result.session else None,
@@ -54,9 +54,9 @@ async def change_plan(request: web.Request) -> web.Response:
     return json_response({"membership": render.membership(result.membership)})
 
 
-@docs(tags=TAG, summary="The caller's membership and receives balance", security=BEARER,
+@docs(tags=PAYMENTS_TAG, summary="The caller's membership and receives balance", security=BEARER,
       responses=error_responses(401))
 @response_schema(MembershipSchema, 200)
 async def membership(request: web.Request) -> web.Response:
-    view = await request.app[USE_CASES].get_membership(GetMembershipQuery(_user(request)))
+    view = await request.app[USE_CASES].get_membership(GetMembershipQuery(caller(request)))
     return json_response(render.membership(view))

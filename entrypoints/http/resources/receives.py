@@ -5,31 +5,27 @@ from __future__ import annotations
 from aiohttp import web
 
 from entrypoints.http import render
+from entrypoints.http.auth import caller
 from entrypoints.http.docs import (
     BEARER,
     IDEMPOTENCY_KEY,
+    PAYMENTS_TAG,
     docs,
     json_schema,
     post_errors,
     response_schema,
 )
-from entrypoints.http.responses import json_response
 from entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER
-from entrypoints.http.keys import JSON_BODY, PRINCIPAL, USE_CASES
+from entrypoints.http.keys import JSON_BODY, USE_CASES
+from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import (
     PaymentResponseSchema,
     PurchaseReceivesRequestSchema,
 )
 from ports.use_cases.payments.purchase_receives import PurchaseReceivesCommand
 
-TAG = ["payments"]
 
-
-def _user(request: web.Request) -> str:
-    return request[PRINCIPAL].user_id
-
-
-@docs(tags=TAG, summary="Buy receives", security=BEARER, parameters=[IDEMPOTENCY_KEY],
+@docs(tags=PAYMENTS_TAG, summary="Buy receives", security=BEARER, parameters=[IDEMPOTENCY_KEY],
       description="Creates a pending transaction and its payment session. The balance grows when the "
                   "provider confirms the payment.",
       responses=post_errors(409, 502, 503))
@@ -38,7 +34,7 @@ def _user(request: web.Request) -> str:
 async def purchase_receives(request: web.Request) -> web.Response:
     body = request[JSON_BODY]
     result = await request.app[USE_CASES].purchase_receives(PurchaseReceivesCommand(
-        _user(request), body["amount"], body["payment_method"], body["return_url"],
+        caller(request), body["amount"], body["payment_method"], body["return_url"],
         request.headers.get(IDEMPOTENCY_HEADER)))
     return json_response({"transaction": render.transaction(result.transaction),
                           "session": render.session(result.session)}, status=201)

@@ -17,7 +17,8 @@ from aiohttp_sse import sse_response
 
 from entrypoints.http import render
 from entrypoints.http.docs import BEARER, docs, error_responses
-from entrypoints.http.keys import PRINCIPAL, SESSION_FEED, USE_CASES
+from entrypoints.http.auth import caller
+from entrypoints.http.keys import SESSION_FEED, USE_CASES
 from ports.use_cases.sessions.get_session import GetSessionQuery
 
 RECHECK_SECONDS = 5.0
@@ -39,7 +40,7 @@ RECHECK_SECONDS = 5.0
                  **error_responses(401, 404)})
 async def session_events(request: web.Request) -> web.StreamResponse:
     use_cases = request.app[USE_CASES]
-    query = GetSessionQuery(request[PRINCIPAL].user_id, request.match_info["session_id"])
+    query = GetSessionQuery(caller(request), request.match_info["session_id"])
     view = await use_cases.get_session(query)  # 404 before the stream starts
     async with request.app[SESSION_FEED].subscribe(view.id) as changes:
         async with sse_response(request, headers={"Cache-Control": "no-store"}) as stream:

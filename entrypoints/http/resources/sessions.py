@@ -5,17 +5,19 @@ from __future__ import annotations
 from aiohttp import web
 
 from entrypoints.http import render
+from entrypoints.http.auth import caller
 from entrypoints.http.docs import (
     BEARER,
     IDEMPOTENCY_KEY,
+    PAYMENTS_TAG,
     docs,
     error_responses,
     json_schema,
     post_errors,
     response_schema,
 )
+from entrypoints.http.keys import JSON_BODY, USE_CASES
 from entrypoints.http.responses import json_response
-from entrypoints.http.keys import JSON_BODY, PRINCIPAL, USE_CASES
 from entrypoints.http.schemas import (
     OpenSessionRequestSchema,
     PaymentSessionSchema,
@@ -23,27 +25,21 @@ from entrypoints.http.schemas import (
 from ports.use_cases.sessions.get_session import GetSessionQuery
 from ports.use_cases.sessions.open_session import OpenSessionCommand
 
-TAG = ["payments"]
 
-
-def _user(request: web.Request) -> str:
-    return request[PRINCIPAL].user_id
-
-
-@docs(tags=TAG, summary="Open a new payment session for a pending transaction", security=BEARER,
+@docs(tags=PAYMENTS_TAG, summary="Open a new payment session for a pending transaction", security=BEARER,
       parameters=[IDEMPOTENCY_KEY], responses=post_errors(404, 409, 502, 503))
 @json_schema(OpenSessionRequestSchema)
 @response_schema(PaymentSessionSchema, 201)
 async def open_session(request: web.Request) -> web.Response:
     body = request[JSON_BODY]
     session = await request.app[USE_CASES].open_session(OpenSessionCommand(
-        _user(request), body["transaction_id"], body["payment_method"], body["return_url"]))
+        caller(request), body["transaction_id"], body["payment_method"], body["return_url"]))
     return json_response(render.session(session), status=201)
 
 
-@docs(tags=TAG, summary="A payment session and its current status", security=BEARER,
+@docs(tags=PAYMENTS_TAG, summary="A payment session and its current status", security=BEARER,
       description="Cheap: frontends poll it while the payer scans.", responses=error_responses(401, 404))
 @response_schema(PaymentSessionSchema, 200)
 async def get_session(request: web.Request) -> web.Response:
-    session = await request.app[USE_CASES].get_session(GetSessionQuery(_user(request), request.match_info["session_id"]))
+    session = await request.app[USE_CASES].get_session(GetSessionQuery(caller(request), request.match_info["session_id"]))
     return json_response(render.session(session))

@@ -5,9 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from entrypoints.http import render
+from entrypoints.http.auth import caller
 from entrypoints.http.docs import (
     BEARER,
     IDEMPOTENCY_KEY,
+    PAYMENTS_TAG,
     docs,
     error_responses,
     json_schema,
@@ -15,8 +17,8 @@ from entrypoints.http.docs import (
     querystring_schema,
     response_schema,
 )
+from entrypoints.http.keys import JSON_BODY, QUERY, USE_CASES
 from entrypoints.http.responses import json_response
-from entrypoints.http.keys import JSON_BODY, PRINCIPAL, QUERY, USE_CASES
 from entrypoints.http.schemas import (
     CancelRequestSchema,
     TransactionDetailSchema,
@@ -28,41 +30,35 @@ from ports.use_cases.payments.cancel_transaction import CancelTransactionCommand
 from ports.use_cases.payments.get_transaction import GetTransactionQuery
 from ports.use_cases.payments.list_transactions import ListTransactionsQuery
 
-TAG = ["payments"]
 
-
-def _user(request: web.Request) -> str:
-    return request[PRINCIPAL].user_id
-
-
-@docs(tags=TAG, summary="Transaction history", security=BEARER, description="Newest first.",
+@docs(tags=PAYMENTS_TAG, summary="Transaction history", security=BEARER, description="Newest first.",
       responses=error_responses(401, 422))
 @querystring_schema(TransactionListQuerySchema)
 @response_schema(TransactionPageSchema, 200)
 async def list_transactions(request: web.Request) -> web.Response:
     query = request[QUERY]
     page = await request.app[USE_CASES].list_transactions(ListTransactionsQuery(
-        _user(request), tuple(query["type"]), tuple(query["status"]), query["date_from"], query["date_to"],
+        caller(request), tuple(query["type"]), tuple(query["status"]), query["date_from"], query["date_to"],
         query["page"], query["limit"]))
     return json_response(render.transaction_page(page))
 
 
-@docs(tags=TAG, summary="One transaction with its sessions", security=BEARER,
+@docs(tags=PAYMENTS_TAG, summary="One transaction with its sessions", security=BEARER,
       responses=error_responses(401, 404))
 @response_schema(TransactionDetailSchema, 200)
 async def get_transaction(request: web.Request) -> web.Response:
     detail = await request.app[USE_CASES].get_transaction(GetTransactionQuery(
-        _user(request), request.match_info["transaction_id"]))
+        caller(request), request.match_info["transaction_id"]))
     return json_response({"transaction": render.transaction(detail.transaction),
                           "sessions": [render.session(s) for s in detail.sessions]})
 
 
-@docs(tags=TAG, summary="Cancel a pending transaction", security=BEARER, parameters=[IDEMPOTENCY_KEY],
+@docs(tags=PAYMENTS_TAG, summary="Cancel a pending transaction", security=BEARER, parameters=[IDEMPOTENCY_KEY],
       responses=post_errors(404, 409))
 @json_schema(CancelRequestSchema)
 @response_schema(TransactionResponseSchema, 200)
 async def cancel(request: web.Request) -> web.Response:
     body = request[JSON_BODY]
     transaction = await request.app[USE_CASES].cancel_transaction(CancelTransactionCommand(
-        _user(request), body["transaction_id"], body["reason"]))
+        caller(request), body["transaction_id"], body["reason"]))
     return json_response({"transaction": render.transaction(transaction)})
