@@ -130,18 +130,23 @@ class SqlTransactionRepository:
 
     async def claim_expirable(self, now: datetime, limit: int) -> list[Transaction]:
         t, s = transactions, payment_sessions
-        lapsed_session = sa.exists().where(s.c.transaction_id == t.c.id, s.c.status == _OPEN, s.c.expires_at <= now)
-        last_expiry = sa.select(sa.func.max(s.c.expires_at)).where(s.c.transaction_id == t.c.id).scalar_subquery()
-        open_now = sa.exists().where(s.c.transaction_id == t.c.id, s.c.status == _OPEN, s.c.expires_at > now)
-        attempts_lapsed = sa.and_(t.c.status == _PENDING, ~open_now, last_expiry <= now)  # none: no sessions
-        query = sa.select(t).where(sa.or_(lapsed_session, attempts_lapsed)).order_by(t.c.created_at, t.c.id)
+        # Candidates from two small index scans (open sessions past their expiry; pending
+        # transactions), never a scan of every transaction.
+        lapsed_sessions = sa.select(s.c.transaction_id).where(s.c.status == _OPEN, s.c.expires_at <= now)
+        p = transactions.alias("p")
+        last_expiry = sa.select(sa.func.max(s.c.expires_at)).where(s.c.transaction_id == p.c.id).scalar_subquery()
+        open_now = sa.exists().where(s.c.transaction_id == p.c.id, s.c.status == _OPEN, s.c.expires_at > now)
+        lapsed_attempts = sa.select(p.c.id).where(p.c.status == _PENDING, ~open_now, last_expiry <= now)
+        query = (sa.select(t).where(t.c.id.in_(sa.union(lapsed_sessions, lapsed_attempts)))
+                 .order_by(t.c.created_at, t.c.id))
         return await self._whole(query.limit(limit), for_update=True, skip_locked=True)
 
     async def claim_due_for_check(self, now: datetime, limit: int) -> list[Transaction]:
         t, s = transactions, payment_sessions
+        due = sa.select(s.c.transaction_id).where(s.c.next_check_at <= now)
         first_due = (sa.select(sa.func.min(s.c.next_check_at))
                      .where(s.c.transaction_id == t.c.id, s.c.next_check_at <= now).scalar_subquery())
-        query = sa.select(t).where(first_due.is_not(None)).order_by(first_due, t.c.id)
+        query = sa.select(t).where(t.c.id.in_(due)).order_by(first_due, t.c.id)
         return await self._whole(query.limit(limit), for_update=True, skip_locked=True)
 
     async def _whole(self, query: Select, *, for_update: bool, skip_locked: bool = False) -> list[Transaction]:
