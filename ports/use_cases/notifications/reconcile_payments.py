@@ -2,9 +2,10 @@
 lost notification still credits and a payment made just before an order closed is not lost.
 
 Each session carries `next_check_at` (see `domain.session.CHECK_DELAYS`). The transactions with
-due sessions are claimed in one unit of work (locked rows are skipped, so several processes split the work)
-and their next check is scheduled; then each provider is queried outside any unit of work, and
-what it reports is applied exactly like a notification (de-duplicated, matched, idempotent).
+due sessions are claimed in one unit of work (locked rows are skipped, so several processes split
+the work) and the next checks are scheduled; then each provider is queried outside any unit of
+work, and what it reports is applied exactly like a notification (de-duplicated, matched,
+idempotent).
 """
 from __future__ import annotations
 
