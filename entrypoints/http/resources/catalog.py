@@ -20,7 +20,8 @@ from entrypoints.http.schemas import (
 )
 
 
-@docs(tags=PAYMENTS_TAG, summary="The catalog: receive prices and plans", security=BEARER, responses=error_responses(401))
+@docs(tags=PAYMENTS_TAG, summary="The catalog: receive prices and plans", security=BEARER,
+      responses=error_responses(401))
 @response_schema(PricingSchema, 200)
 async def pricing(request: web.Request) -> web.Response:
     return json_response(render.pricing(await request.app[USE_CASES].get_pricing()))

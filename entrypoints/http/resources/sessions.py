@@ -41,5 +41,6 @@ async def open_session(request: web.Request) -> web.Response:
       description="Cheap: frontends poll it while the payer scans.", responses=error_responses(401, 404))
 @response_schema(PaymentSessionSchema, 200)
 async def get_session(request: web.Request) -> web.Response:
-    session = await request.app[USE_CASES].get_session(GetSessionQuery(caller(request), request.match_info["session_id"]))
+    query = GetSessionQuery(caller(request), request.match_info["session_id"])
+    session = await request.app[USE_CASES].get_session(query)
     return json_response(render.session(session))
