@@ -14,7 +14,8 @@ from entrypoints.config import Config, load_config
 from entrypoints.logs import configure_logging
 
 log = logging.getLogger("payments.server")
-MIGRATE_SCRIPT = "import sys; from adapters.sql.migration import migrate; migrate(sys.argv[1])"
+# The URL goes through the environment: a process's arguments are public (`ps`, /proc/<pid>/cmdline).
+MIGRATE_SCRIPT = "import os; from adapters.sql.migration import migrate; migrate(os.environ['PAYMENTS_DATABASE_URL'])"
 
 
 async def app_factory(config: Config | None = None) -> web.Application:
@@ -53,7 +54,8 @@ def serve(config: Config, *, workers: int = 1) -> int:
         log.error("--workers must be at least 1")
         return 2
     # In a child process: the workers fork from this one, and must not inherit alembic and psycopg.
-    migration = subprocess.run([sys.executable, "-c", MIGRATE_SCRIPT, config.database_url], check=False)
+    migration = subprocess.run([sys.executable, "-c", MIGRATE_SCRIPT], check=False,
+                               env={**os.environ, "PAYMENTS_DATABASE_URL": config.database_url})
     if migration.returncode != 0:
         log.error("the database migration failed (exit code %s)", migration.returncode)
         return 1
