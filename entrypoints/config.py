@@ -1,11 +1,13 @@
 """Configuration from `PAYMENTS_*` environment variables, checked once at start-up.
 
 Every problem stops start-up with one line naming the variable (`ConfigError`).
-`PAYMENTS_ENV=production` refuses the development defaults: the development JWT secret and any
-payment method routed to the mock provider; it has no default routes and no default CORS origins.
+`PAYMENTS_ENV=production` refuses the development defaults: the development JWT and id secrets
+and any payment method routed to the mock provider; it has no default routes and no default CORS origins.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -14,6 +16,7 @@ import attrs
 from domain.catalog import PAYMENT_METHODS
 
 DEVELOPMENT_JWT_SECRET = "development-jwt-secret-not-for-production"
+DEVELOPMENT_ID_SECRET = "development-id-secret-not-for-production"
 DEVELOPMENT_ROUTES = "wechat_pay=mock,alipay=mock,credit_card=mock,mock=mock"
 DEVELOPMENT_CORS_ORIGINS = "http://localhost:3000,http://127.0.0.1:3000"
 ENVIRONMENTS = ("development", "production")
@@ -31,6 +34,8 @@ class Config:
     port: int
     public_url: str
     jwt_secret: str = attrs.field(repr=False)
+    # The key of the HMAC that derives ids from an Idempotency-Key (adapters.ids).
+    id_secret: str = attrs.field(repr=False, kw_only=True, default=DEVELOPMENT_ID_SECRET)
     mock_webhook_secret: str | None = attrs.field(repr=False)
     session_ttl: timedelta
     cors_origins: tuple[str, ...]
@@ -66,6 +71,7 @@ def load_config(environ: Mapping[str, str], *, host: str | None = None, port: in
     if production and "mock" in routes.values():
         raise ConfigError("PAYMENTS_METHOD_ROUTES routes a payment method to the mock provider, "
                           "which is refused in production")
+    id_secret = _id_secret(environ, jwt_secret, production)
     return Config(
         env=env,
         database_url=environ.get("PAYMENTS_DATABASE_URL", "sqlite:///./payments.db"),
@@ -73,6 +79,7 @@ def load_config(environ: Mapping[str, str], *, host: str | None = None, port: in
         port=port,
         public_url=(environ.get("PAYMENTS_PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
         jwt_secret=jwt_secret,
+        id_secret=id_secret,
         mock_webhook_secret=environ.get("PAYMENTS_MOCK_WEBHOOK_SECRET"),
         session_ttl=timedelta(seconds=_integer(environ, "PAYMENTS_SESSION_TTL_SECONDS", 3600, 60, 7 * 86400)),
         cors_origins=_list(environ.get("PAYMENTS_CORS_ORIGINS", "" if production else DEVELOPMENT_CORS_ORIGINS)),
@@ -81,6 +88,22 @@ def load_config(environ: Mapping[str, str], *, host: str | None = None, port: in
         method_routes=routes,
         environ={k: v for k, v in environ.items() if k.startswith("PAYMENTS_")},
     )
+
+
+def _id_secret(environ: Mapping[str, str], jwt_secret: str, production: bool) -> str:
+    """The key of derived ids. In production the development default and short keys are refused;
+    an unset one is derived from the (checked) JWT secret, so the ids stay keyed with a secret of
+    the server's (a separate `PAYMENTS_ID_SECRET` lets the JWT secret rotate without changing
+    them)."""
+    id_secret = environ.get("PAYMENTS_ID_SECRET")
+    if not production:
+        return id_secret or DEVELOPMENT_ID_SECRET
+    if id_secret is None or id_secret == "":
+        return hmac.new(jwt_secret.encode(), b"payments id secret", hashlib.sha256).hexdigest()
+    if id_secret == DEVELOPMENT_ID_SECRET or len(id_secret) < 32:
+        raise ConfigError("PAYMENTS_ID_SECRET must be at least 32 characters in production "
+                          "(the development secret is refused)")
+    return id_secret
 
 
 def _integer(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

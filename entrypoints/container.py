@@ -138,7 +138,7 @@ class Adapters(containers.DeclarativeContainer):
     config = providers.Dependency(instance_of=Config)
     metrics = providers.Dependency(instance_of=Metrics)
     clock = providers.Singleton(SystemClock)
-    ids = providers.Singleton(RandomIdGenerator)
+    ids = providers.Singleton(RandomIdGenerator, config.provided.id_secret)
     database = providers.Resource(database_resource, config.provided.database_url)
     http = providers.Resource(http_client_resource)
     session_feed = providers.Resource(session_feed_resource, config.provided.database_url)
@@ -159,7 +159,7 @@ class InMemoryAdapters(containers.DeclarativeContainer):
     config = providers.Dependency(instance_of=Config)
     metrics = providers.Dependency(instance_of=Metrics)
     clock = providers.Singleton(SystemClock)
-    ids = providers.Singleton(RandomIdGenerator)
+    ids = providers.Singleton(RandomIdGenerator, config.provided.id_secret)
     session_feed = providers.Singleton(InProcessSessionFeed)
     dispatcher = providers.Singleton(EventDispatcher, providers.List(
         metrics.provided.observe_events, providers.Callable(session_changes, session_feed)))

@@ -46,23 +46,29 @@ class PurchaseReceives:
         return_url = self._settings.check_return_url(cmd.return_url)
         provider = self._providers.for_method(cmd.payment_method)
         now = self._clock.now()
-        # The body is part of the seed: a key reused for another purchase (after it was purged)
-        # makes new objects, never the old ones.
+        # The body is part of the seed: a key reused for another purchase makes new objects,
+        # never the old ones (and so does the same purchase once the key was purged: RequestIds).
         ids = RequestIds.of(self._ids, cmd.user_id, f"purchase_receives/{cmd.quantity}/{cmd.payment_method}/"
                             f"{cmd.return_url}", cmd.request_key)
         async with self._uow() as uow:
             # Locking the membership serialises this user's purchases, so the pending limit holds
             # across processes.
             await current_membership(uow, cmd.user_id, catalog, now)
-            try:
-                transaction = await self._create(uow, cmd, ids, quote, provider.name, return_url, now)
-            except DuplicateKeyError:
-                # Derived ids are taken when an earlier attempt of this request committed: finish
-                # that one instead (its ids conflict before the pending limit is looked at).
-                earlier = await uow.transactions.get(ids.id("txn"), user_id=cmd.user_id) if ids.derived else None
-                if earlier is None:
-                    raise
-                transaction = earlier
+            while True:
+                try:
+                    transaction = await self._create(uow, cmd, ids, quote, provider.name, return_url, now)
+                    break
+                except DuplicateKeyError:
+                    # Derived ids are taken when an earlier attempt of this request committed:
+                    # finish that one instead (its ids conflict before the pending limit is looked
+                    # at); ids taken by an earlier use of the key (purged since) are not ours.
+                    earlier = await uow.transactions.get(ids.id("txn"), user_id=cmd.user_id) if ids.derived else None
+                    if earlier is None:
+                        raise
+                    if ids.resumes(earlier.created_at, now):
+                        transaction = earlier
+                        break
+                    ids = ids.next_generation()
         return await self._finish(transaction, transaction.sessions[0])
 
     async def _create(self, uow: UnitOfWork, cmd: PurchaseReceivesCommand, ids: RequestIds, quote: ReceivesQuote,
