@@ -294,6 +294,11 @@ class InMemoryRefundRepository:
         found = next((r for r in self._s.rows("refunds") if r.refund_order_id == refund_order_id), None)
         return await self.get(found.id, for_update=True) if found is not None and for_update else found
 
+    async def claim_follow_ups(self, now: datetime, limit: int) -> list[Refund]:
+        due = [r for r in self._s.rows("refunds")
+               if r.status is RefundStatus.PENDING and r.next_attempt_at is not None and r.next_attempt_at <= now]
+        return await self._s.claim("refunds", sorted(due, key=lambda r: (r.next_attempt_at, r.id)), limit)
+
 
 
 class InMemoryUnitOfWork:

@@ -4,11 +4,16 @@ Refunds are asynchronous at every provider: a refund is `pending` until the prov
 `succeeded` or `failed`. Its `refund_order_id` is our refund number at the provider (WeChat Pay's
 `out_refund_no`, Alipay's `out_request_no`, Stripe's idempotency key), so retrying a refund can
 never refund twice.
+
+A pending refund is followed up (the provider is asked, `ports.use_cases.refunds`) at
+`next_attempt_at`: first a minute after it was made, then waiting as long again as the refund is
+old (1, 2, 4, 8 … minutes, at most an hour). One still pending `FOLLOW_UP_LIMIT` (72 hours) after
+it was made is marked `failed`, for an admin to settle by hand.
 """
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -29,6 +34,10 @@ class RefundReason(str, enum.Enum):
     STALE_PLAN_CHANGE = "stale_plan_change"
     REQUESTED_BY_CUSTOMER = "requested_by_customer"
 
+
+FIRST_FOLLOW_UP = timedelta(minutes=1)
+MAX_FOLLOW_UP_WAIT = timedelta(hours=1)
+FOLLOW_UP_LIMIT = timedelta(hours=72)  # then the refund is `failed`, for an admin
 
 R = RefundStatus
 TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
@@ -54,6 +63,7 @@ class Refund:
     updated_at: datetime
     completed_at: datetime | None = None
     provider_reference: str | None = None
+    next_attempt_at: datetime | None = None  # the next follow-up while pending
     version: int = 0
     events: list[events.Event] = attrs.field(factory=list)
 
@@ -70,7 +80,8 @@ class Refund:
         refund = cls(id=id, refund_order_id=refund_order_id, transaction_id=session.transaction_id,
                      session_id=session.id, user_id=session.user_id, provider=session.provider,
                      payment_order_id=session.order_id, amount=session.amount,
-                     reason=RefundReason.DUPLICATE_PAYMENT, status=R.PENDING, created_at=now, updated_at=now)
+                     reason=RefundReason.DUPLICATE_PAYMENT, status=R.PENDING, created_at=now, updated_at=now,
+                     next_attempt_at=now + FIRST_FOLLOW_UP)
         refund.events.append(events.DuplicatePaymentRefunded(now, session.transaction_id, session.id, id))
         return refund
 
@@ -82,7 +93,8 @@ class Refund:
         return cls(id=id, refund_order_id=refund_order_id, transaction_id=session.transaction_id,
                    session_id=session.id, user_id=session.user_id, provider=session.provider,
                    payment_order_id=session.order_id, amount=session.amount,
-                   reason=RefundReason.STALE_PLAN_CHANGE, status=R.PENDING, created_at=now, updated_at=now)
+                   reason=RefundReason.STALE_PLAN_CHANGE, status=R.PENDING, created_at=now, updated_at=now,
+                   next_attempt_at=now + FIRST_FOLLOW_UP)
 
     @property
     def status(self) -> RefundStatus:
@@ -92,8 +104,26 @@ class Refund:
         check_transition(TRANSITIONS, "refund", self._status, R.SUCCEEDED)
         self._status, self.provider_reference = R.SUCCEEDED, provider_reference
         self.updated_at = self.completed_at = now
+        self.next_attempt_at = None
 
     def fail(self, now: datetime) -> None:
         check_transition(TRANSITIONS, "refund", self._status, R.FAILED)
         self._status = R.FAILED
         self.updated_at = self.completed_at = now
+        self.next_attempt_at = None
+
+    def take_follow_up(self, now: datetime) -> bool:
+        """Take the follow-up due at `now`: True, and the next one is scheduled (backing off), if
+        the provider is to be asked now; False if the refund ended, or (still pending
+        `FOLLOW_UP_LIMIT` after it was made) is given up: `failed`, for an admin."""
+        if self._status is not R.PENDING:
+            return False
+        if self.next_attempt_at is None or self.next_attempt_at > now:
+            raise ValueError(f"refund {self.id}: no follow-up due at {now.isoformat()}")
+        age = now - self.created_at
+        if age >= FOLLOW_UP_LIMIT:
+            self.fail(now)
+            return False
+        self.next_attempt_at = now + min(max(age, FIRST_FOLLOW_UP), MAX_FOLLOW_UP_WAIT)
+        self.updated_at = now
+        return True

@@ -120,3 +120,9 @@ class RefundRepository(Protocol):
     async def update(self, refund: Refund) -> None: ...
 
     async def get_by_refund_order_id(self, refund_order_id: str, *, for_update: bool = False) -> Refund | None: ...
+
+    async def claim_follow_ups(self, now: datetime, limit: int) -> list[Refund]:
+        """Up to `limit` pending refunds whose `next_attempt_at` is at or before `now`, the
+        earliest first, locked for this unit of work; rows another one holds are skipped (`FOR
+        UPDATE SKIP LOCKED`), so several workers split the follow-ups between them."""
+        ...

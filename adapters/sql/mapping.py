@@ -158,7 +158,7 @@ def refund_to_row(r: Refund) -> dict[str, Any]:
         "payment_order_id": r.payment_order_id, "currency": r.amount.currency.code, "amount_minor": r.amount.amount,
         "reason": r.reason.value, "status": r.status.value, "provider_reference": r.provider_reference,
         "created_at": r.created_at, "updated_at": r.updated_at, "completed_at": r.completed_at,
-        "version": r.version,
+        "next_attempt_at": r.next_attempt_at, "version": r.version,
     }
 
 
@@ -170,5 +170,6 @@ def refund_from_row(row: Row) -> Refund:
         amount=Money(int(row["amount_minor"]), Currency.of(row["currency"].strip())),
         reason=RefundReason(row["reason"]), status=RefundStatus(row["status"]),
         created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]),
-        completed_at=as_utc(row["completed_at"]), provider_reference=row["provider_reference"], version=row["version"],
+        completed_at=as_utc(row["completed_at"]), provider_reference=row["provider_reference"],
+        next_attempt_at=as_utc(row["next_attempt_at"]), version=row["version"],
     )

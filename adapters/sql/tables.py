@@ -234,11 +234,14 @@ payment_refunds = sa.Table(
     sa.Column("provider_reference", sa.String(255)),
     *_audit(),
     sa.Column("completed_at", UtcDateTime()),
+    sa.Column("next_attempt_at", UtcDateTime()),  # the next follow-up of a pending refund
     sa.Column("version", sa.Integer, nullable=False),
     sa.UniqueConstraint("refund_order_id"),
     sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
     sa.Index("ix_payment_refunds_transaction", "transaction_id", "created_at", "id"),
     sa.Index("ix_payment_refunds_pending", "created_at", "id", postgresql_where=sa.text("status = 'pending'"),
+             sqlite_where=sa.text("status = 'pending'")),
+    sa.Index("ix_payment_refunds_follow_up", "next_attempt_at", "id", postgresql_where=sa.text("status = 'pending'"),
              sqlite_where=sa.text("status = 'pending'")),
 )
 

@@ -2,18 +2,19 @@
 
 A refund row is committed first (status `pending`); the provider is called outside any unit of
 work with the refund's own `refund_order_id` as its idempotency key, so sending it again (after
-a crash or a timeout) can never refund twice. A refund still pending a while later is followed
-up: the provider is asked about it (`query_refund`); one it never received is sent again.
+a crash or a timeout) can never refund twice. A refund still pending at its `next_attempt_at` is
+followed up: the provider is asked about it (`query_refund`); one it never received is sent
+again. The follow-ups back off (`domain.refund`), are claimed with `SKIP LOCKED` (each by one
+worker), and a refund still pending 72 hours after it was made is marked `failed` for an admin.
 """
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 import attrs
 
 from domain.errors import ProviderError, RefundNotFoundError
-from domain.refund import Refund, RefundStatus
+from domain.refund import FOLLOW_UP_LIMIT, Refund, RefundStatus
 from ports.clock import Clock
 from ports.payment_provider import PaymentProvider, ProviderRegistry, RefundOrder, RefundResult, RefundState
 from ports.queries import PaymentQueries
@@ -52,6 +53,23 @@ class SubmitRefund:
             log.warning("could not ask %s about refund %s: %s", refund.provider, refund.id, error)
             return refund.status
         return await self._record(refund_id, result)
+
+    async def claim_follow_ups(self, limit: int) -> list[str]:
+        """Claim the pending refunds due for a follow-up (skipping those another worker holds),
+        schedule their next one, and give up those pending too long. Returns the ids to follow."""
+        now = self._clock.now()
+        to_follow: list[str] = []
+        async with self._uow() as uow:
+            for refund in await uow.refunds.claim_follow_ups(now, limit):
+                if refund.take_follow_up(now):
+                    to_follow.append(refund.id)
+                else:
+                    log.error("refund %s (%s at %s, order %s) still pending %s after it was made: marked failed, "
+                              "for an admin to settle", refund.id, refund.amount, refund.provider,
+                              refund.refund_order_id, FOLLOW_UP_LIMIT)
+                await uow.refunds.update(refund)
+            await uow.commit()
+        return to_follow
 
     async def _pending(self, refund_id: str) -> tuple[Refund, PaymentProvider | None]:
         """The refund, and its provider while it is pending (None once it ended)."""
@@ -94,18 +112,18 @@ class SubmitRefund:
 
 @attrs.define
 class RetryRefunds:
-    """Follow up the refunds still pending a while after they were created (the provider was
-    down, or answered "pending"): the provider is asked, and one it never received is sent
-    again; the same refund number never refunds twice. Run periodically."""
+    """Follow up the pending refunds that are due (the provider was down, or answered
+    "pending"): the provider is asked, and one it never received is sent again; the same refund
+    number never refunds twice. Each is claimed by one worker, backing off between follow-ups;
+    one pending 72 hours is marked failed. Run periodically; returns how many were followed."""
 
-    _queries: PaymentQueries
+    _queries: PaymentQueries  # kept for the composition root's wiring; the claim is a write
     _submit: SubmitRefund
     _clock: Clock
-    min_age: timedelta = timedelta(minutes=1)
     batch_size: int = 50
 
     async def __call__(self) -> int:
-        pending = await self._queries.refunds_pending(self._clock.now() - self.min_age, self.batch_size)
-        for refund in pending:
-            await self._submit.follow(refund.id)
-        return len(pending)
+        due = await self._submit.claim_follow_ups(self.batch_size)
+        for refund_id in due:
+            await self._submit.follow(refund_id)
+        return len(due)

@@ -116,3 +116,33 @@ def test_each_move_is_allowed_exactly_when_the_table_allows_it(current, target):
             MOVES[target](refund, LATER)
         assert (raised.value.current, raised.value.target) == (current.value, target.value)
         assert snapshot(refund) == before
+
+
+# ---------------------------------------------------------------------- following a pending refund
+def test_a_new_refund_is_first_followed_a_minute_after_it_was_made():
+    assert pending_refund().next_attempt_at == T0 + timedelta(minutes=1)
+
+
+def test_each_follow_up_waits_longer_up_to_an_hour_and_an_ended_refund_has_none():
+    from domain.refund import FOLLOW_UP_LIMIT, MAX_FOLLOW_UP_WAIT
+
+    refund = pending_refund()
+    waits = []
+    now = refund.next_attempt_at
+    while refund.take_follow_up(now):
+        waits.append(refund.next_attempt_at - now)
+        now = refund.next_attempt_at
+    assert waits == sorted(waits) and waits[0] <= timedelta(minutes=2) and max(waits) == MAX_FOLLOW_UP_WAIT
+    assert len(waits) < 100  # not one a minute for 72 hours
+    assert now - T0 >= FOLLOW_UP_LIMIT == timedelta(hours=72)
+    assert (refund.status, refund.next_attempt_at, refund.completed_at) == (R.FAILED, None, now)
+
+    settled = pending_refund()
+    settled.succeed("re_1", LATER)
+    assert settled.next_attempt_at is None and settled.take_follow_up(LATER + timedelta(hours=1)) is False
+
+
+def test_a_follow_up_taken_before_it_is_due_is_refused():
+    refund = pending_refund()
+    with pytest.raises(ValueError):
+        refund.take_follow_up(T0)

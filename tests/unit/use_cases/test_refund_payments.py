@@ -181,3 +181,20 @@ async def test_following_a_refund_whose_provider_cannot_answer_leaves_it_pending
 
     assert await world.submit_refund.follow(the_refund(world).id) is RefundStatus.PENDING
     assert await world.submit_refund.follow(the_refund(world).id) is RefundStatus.SUCCEEDED  # sent again
+
+
+async def test_a_refund_the_provider_never_settles_is_followed_with_backoff_then_failed_for_an_admin():
+    world = World()
+    world.mock.inject_fault("refund", ProviderUnavailableError("timeout"), times=10_000)
+    world.mock.inject_fault("query_refund", ProviderUnavailableError("timeout"), times=10_000)
+    await pay_twice(world)
+
+    followed = []
+    for _ in range(73 * 60):  # the job runs every minute for 73 hours
+        world.advance(minutes=1)
+        followed.append(await world.retry_refunds())
+
+    assert sum(followed) < 120  # backing off, not one call a minute (4380)
+    assert followed[-60:] == [0] * 60  # given up after 72 hours
+    refund = the_refund(world)
+    assert (refund.status, refund.next_attempt_at) == (RefundStatus.FAILED, None)
