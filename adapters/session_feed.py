@@ -46,5 +46,10 @@ class InProcessSessionFeed:
             for waiter in self._waiters.get(session_id, ()):
                 waiter.wake()
 
+    def wake_all(self) -> None:
+        """Wake every subscriber of this process: each re-reads its session (after hints may
+        have been lost)."""
+        self.wake(list(self._waiters))
+
     async def publish(self, session_ids: Iterable[str]) -> None:
         self.wake(session_ids)

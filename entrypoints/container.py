@@ -88,10 +88,12 @@ async def unused_resource() -> AsyncIterator[None]:
     yield None
 
 
-async def session_feed_resource(url: str) -> AsyncIterator[object]:
-    """Across processes on PostgreSQL; in-process on SQLite (one process writes it anyway)."""
+async def session_feed_resource(url: str, metrics: Metrics) -> AsyncIterator[object]:
+    """Across processes on PostgreSQL (its health exported as metrics); in-process on SQLite (one
+    process writes it anyway)."""
     if url_dialect(url) == "postgresql":
         async for feed in postgres_session_feed(url):
+            metrics.watch_session_feed(feed)
             yield feed
     else:
         yield InProcessSessionFeed()
@@ -103,6 +105,16 @@ def database_readiness(database: Database) -> Callable[[], Awaitable[bool]]:
             return await database.fetch_val("SELECT 1") == 1
         except Exception:  # any failure means "not ready"; the reason is in the database's logs
             return False
+    return check
+
+
+def database_and_feed_readiness(database: Database, session_feed: object) -> Callable[[], Awaitable[bool]]:
+    """Ready when the database answers and the session feed listens (a feed reconnecting after a
+    dropped connection is not: its event streams only poll meanwhile). In-process feeds always listen."""
+    database_ready = database_readiness(database)
+
+    async def check() -> bool:
+        return getattr(session_feed, "listening", True) and await database_ready()
     return check
 
 
@@ -141,7 +153,7 @@ class Adapters(containers.DeclarativeContainer):
     ids = providers.Singleton(RandomIdGenerator, config.provided.id_secret)
     database = providers.Resource(database_resource, config.provided.database_url)
     http = providers.Resource(http_client_resource)
-    session_feed = providers.Resource(session_feed_resource, config.provided.database_url)
+    session_feed = providers.Resource(session_feed_resource, config.provided.database_url, metrics)
     dispatcher = providers.Singleton(EventDispatcher, providers.List(
         metrics.provided.observe_events, providers.Callable(session_changes, session_feed)))
     uow = providers.Singleton(sql_uow_factory, database, dispatcher,
@@ -152,7 +164,7 @@ class Adapters(containers.DeclarativeContainer):
     payment_providers = providers.Singleton(load_providers, config, http, clock)
     registry = providers.Singleton(ProviderRegistry, payment_providers, config.provided.method_routes,
                                    providers.Object(PAYMENT_METHODS))
-    readiness = providers.Singleton(database_readiness, database)
+    readiness = providers.Singleton(database_and_feed_readiness, database, session_feed)
 
 
 class InMemoryAdapters(containers.DeclarativeContainer):
