@@ -2,7 +2,9 @@
 may have changed, in this process and in every other process of the service.
 
 Delivery is a hint, not data: a subscriber re-reads the session when woken, and also re-reads
-it now and then on its own, so a lost hint only delays an update.
+it now and then on its own, so a lost hint only delays an update. A feed that carries hints
+between processes over a connection wakes every subscriber when it gets that connection back
+(hints sent meanwhile were lost), and may say whether it is connected (`listening`).
 """
 from __future__ import annotations
 

@@ -123,12 +123,16 @@ class PostgresSessionFeed(InProcessSessionFeed):
 
     async def _supervise(self) -> None:
         while True:
-            reason = await self._until_lost()
-            connection, self._connection = self._connection, None
-            log.warning("the session feed lost its LISTEN connection (%s); reconnecting", reason)
-            if connection is not None:
-                connection.terminate()  # no polite close: it may never answer
-            await self._reconnect()
+            try:
+                reason = await self._until_lost()
+                connection, self._connection = self._connection, None
+                log.warning("the session feed lost its LISTEN connection (%s); reconnecting", reason)
+                if connection is not None:
+                    connection.terminate()  # no polite close: it may never answer
+                await self._reconnect()
+            except Exception:  # never let the supervisor die: the feed would stay deaf
+                log.exception("the session feed's supervisor failed; it goes on")
+                await asyncio.sleep(self._first_retry)
 
     async def _until_lost(self) -> str:
         """Wait until the connection is lost (closed by the server, or a probe failed); why."""
@@ -147,16 +151,16 @@ class PostgresSessionFeed(InProcessSessionFeed):
                 return f"a probe failed: {type(error).__name__}: {error}"
 
     async def _reconnect(self) -> None:
-        attempt = 0
+        attempt, delay = 0, 0.0
         while True:
-            if attempt:
-                await asyncio.sleep(self._retry_delay(attempt))
+            await asyncio.sleep(delay)
             attempt += 1
-            try:
-                await self._listen()
+            try:  # bounded: a server that accepts and then never answers is retried too
+                await asyncio.wait_for(self._listen(), CONNECT_TIMEOUT_SECONDS + self._probe_timeout)
             except Exception as error:  # the server may be down for a while: keep trying
-                log.warning("the session feed could not reconnect (attempt %d: %s: %s); retrying in up to %.1f s",
-                            attempt, type(error).__name__, error, self._retry_delay(attempt))
+                delay = self._retry_delay(attempt)
+                log.warning("the session feed could not reconnect (attempt %d: %s: %s); retrying in %.2f s",
+                            attempt, type(error).__name__, error, delay)
                 continue
             self.reconnects += 1
             log.warning("the session feed is listening again (after %d attempt%s); waking every subscriber",
