@@ -5,8 +5,12 @@ the `IdempotencyStore` port (so they hold across processes) and kept at least 24
 with the same body (the same JSON value) replays the first answer with `Idempotent-Replayed:
 true`; another body → 422 `idempotency_key_reused`; a repeat while the first is running → 409
 `idempotency_request_in_progress`. Answers 400, 401, 403, 404 and 422 keep nothing, so the
-request can be corrected and retried with the same key. A claim carries a lease: if its process
-dies, the key can be claimed again once the lease has run out.
+request can be corrected and retried with the same key; a 5xx keeps nothing either (contract
+v1.1): the work may have stopped half-way after a commit (the database failed while a session's
+instructions were stored), and the retry with the same key resumes it (its ids derive from the
+key, `ports.use_cases.payments.request_ids`) instead of being answered the failure for 24 hours.
+A claim carries a lease: if its process dies, the key can be claimed again once the lease has run
+out.
 """
 from __future__ import annotations
 
@@ -39,6 +43,12 @@ def fingerprint(body: bytes, parsed: Any) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+def keeps(status: int) -> bool:
+    """Whether an answer is kept and replayed: 2xx and 409 state conflicts are, 400, 401, 403,
+    404, 422 and every 5xx are not (the retry runs, and resumes what the failed attempt began)."""
+    return status not in NOT_KEPT and status < 500
+
+
 def valid_key(key: str) -> bool:
     return 1 <= len(key) <= 255 and all(32 <= ord(c) <= 126 for c in key)
 
@@ -64,7 +74,7 @@ class IdempotencyGuard:
             response = await handler(request)
         except Exception as error:  # every answer, errors included, is kept or released below
             response = errors.response_for(error, request)
-        if response.status in NOT_KEPT or not isinstance(response, web.Response):
+        if not keeps(response.status) or not isinstance(response, web.Response):
             await self._store.release(claim)
         else:
             headers = {name: response.headers[name] for name in REPLAYED_HEADERS if name in response.headers}

@@ -98,6 +98,11 @@ class HandleNotification:
     _ids: IdGenerator
     _settings: UseCaseSettings
 
+    @property
+    def orders(self) -> ProviderOrders:
+        """The provider side of sessions it ends (the reconciler also opens orders again with it)."""
+        return self._orders
+
     async def __call__(self, cmd: HandleNotificationCommand) -> NotificationResult:
         provider = self._providers.get(cmd.provider)
         if provider is None:

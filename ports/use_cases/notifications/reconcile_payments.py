@@ -6,10 +6,17 @@ due sessions are claimed in one unit of work (locked rows are skipped, so severa
 the work) and the next checks are scheduled; then each provider is queried outside any unit of
 work, and what it reports is applied exactly like a notification (de-duplicated, matched,
 idempotent).
+
+A due session that is still open but has no payment instructions was committed and never
+completed (the database failed while its instructions were attached, or the process died, and
+no retry came): its provider order is opened again under the same order id (the provider
+answers the same order) and the instructions are stored; a provider that refuses ends it
+`failed` (`ProviderOrders.open`). Either way it no longer sits open and unpayable.
 """
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import attrs
 
@@ -42,19 +49,32 @@ class ReconcilePayments:
 
     async def __call__(self) -> ReconcileReport:
         now = self._clock.now()
-        due: list[PaymentSession] = []
+        due: list[tuple[PaymentSession, str]] = []  # with its transaction's description
         async with self._uow() as uow:
             for transaction in await uow.transactions.claim_due_for_check(now, self.batch_size):
-                due.extend(transaction.take_due_checks(now))
+                due.extend((session, transaction.description) for session in transaction.take_due_checks(now))
                 await uow.transactions.update(transaction)
             await uow.commit()
         applied = 0
-        for session in due:
-            if await self._check(session):
+        for session, description in due:
+            if await self._check(session, description, now):
                 applied += 1
         return ReconcileReport(len(due), applied)
 
-    async def _check(self, session: PaymentSession) -> bool:
+    async def _complete(self, session: PaymentSession, description: str) -> bool:
+        """Open the provider order of a session left without instructions again (same order id)."""
+        try:
+            await self._notifications.orders.open(session, description)
+        except ProviderError as error:  # the session ended `failed`; its order was closed if it may exist
+            log.warning("could not open order %s at %s again: %s", session.order_id, session.provider, error)
+            return True
+        log.info("completed session %s: order %s at %s opened again, its instructions stored",
+                 session.id, session.order_id, session.provider)
+        return True
+
+    async def _check(self, session: PaymentSession, description: str, now: datetime) -> bool:
+        if session.is_open_at(now) and session.payment_url is None and session.qr_code is None:
+            return await self._complete(session, description)
         provider = self._providers.get(session.provider)
         if provider is None or not provider.capabilities.can_query:
             return False
