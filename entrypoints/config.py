@@ -36,6 +36,8 @@ class Config:
     jwt_secret: str = attrs.field(repr=False)
     # The key of the HMAC that derives ids from an Idempotency-Key (adapters.ids).
     id_secret: str = attrs.field(repr=False, kw_only=True, default=DEVELOPMENT_ID_SECRET)
+    # Tokens whose `exp` is further ahead than this are refused (no token lives forever).
+    jwt_max_ttl_seconds: int = attrs.field(kw_only=True, default=86400)
     mock_webhook_secret: str | None = attrs.field(repr=False)
     session_ttl: timedelta
     cors_origins: tuple[str, ...]
@@ -80,6 +82,7 @@ def load_config(environ: Mapping[str, str], *, host: str | None = None, port: in
         public_url=(environ.get("PAYMENTS_PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
         jwt_secret=jwt_secret,
         id_secret=id_secret,
+        jwt_max_ttl_seconds=_integer(environ, "PAYMENTS_JWT_MAX_TTL_SECONDS", 86400, 60, 30 * 86400),
         mock_webhook_secret=environ.get("PAYMENTS_MOCK_WEBHOOK_SECRET"),
         session_ttl=timedelta(seconds=_integer(environ, "PAYMENTS_SESSION_TTL_SECONDS", 3600, 60, 7 * 86400)),
         cors_origins=_list(environ.get("PAYMENTS_CORS_ORIGINS", "" if production else DEVELOPMENT_CORS_ORIGINS)),

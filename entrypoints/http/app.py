@@ -20,7 +20,7 @@ from aiohttp import web
 from dependency_injector import providers
 
 from entrypoints.background import BackgroundJobs
-from entrypoints.http import middlewares, operations, provider_pages
+from entrypoints.http import middlewares, operations, protocol_errors, provider_pages
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
 from entrypoints.http.keys import (
@@ -71,8 +71,9 @@ def create_app(container: Application, *, background_jobs: bool = True) -> web.A
     app[CONTAINER] = container
     app[CONFIG] = config
     app[METRICS] = container.metrics()
-    app[TOKENS] = TokenVerifier(config.jwt_secret)
+    app[TOKENS] = TokenVerifier(config.jwt_secret, max_ttl_seconds=config.jwt_max_ttl_seconds)
     app.on_response_prepare.append(middlewares.add_request_id)
+    protocol_errors.install(app)  # aiohttp's own 400s in the contract's shape too
     app.cleanup_ctx.append(_resources(container, background_jobs))
     _add_routes(app)
     _add_cors(app, config.cors_origins)

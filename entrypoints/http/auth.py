@@ -1,5 +1,7 @@
 """Bearer JWT verification: HS256 only (the algorithm is pinned, `alg: none` and every other one
-refused), `exp` and `sub` required. Roles: `admin`, `service`."""
+refused), `exp` and `sub` required, `exp` at most `PAYMENTS_JWT_MAX_TTL_SECONDS` (default 24 h)
+ahead, so no token lives forever. Roles: `admin`, `service`; a `role` that is not a string is
+refused (401)."""
 from __future__ import annotations
 
 import time
@@ -13,6 +15,7 @@ from entrypoints.http.errors import forbidden, unauthorized
 from entrypoints.http.keys import PRINCIPAL
 
 ROLES = frozenset({"admin", "service"})
+DEFAULT_MAX_TTL_SECONDS = 24 * 3600  # PAYMENTS_JWT_MAX_TTL_SECONDS
 
 
 @attrs.frozen
@@ -27,9 +30,11 @@ class TokenVerifier:
 
     CACHE_SIZE = 4096
 
-    def __init__(self, secret: str, now: Callable[[], float] = time.time) -> None:
+    def __init__(self, secret: str, now: Callable[[], float] = time.time, *,
+                 max_ttl_seconds: float = DEFAULT_MAX_TTL_SECONDS) -> None:
         self._secret = secret
         self._now = now
+        self._max_ttl = max_ttl_seconds
         self._verified: dict[str, tuple[Principal, float]] = {}
 
     def verify(self, token: str) -> Principal:
@@ -55,9 +60,14 @@ class TokenVerifier:
         expires = claims["exp"]  # a NumericDate: seconds, possibly fractional
         if isinstance(expires, bool) or not isinstance(expires, (int, float)) or expires <= self._now():
             raise unauthorized("The bearer token is missing, expired or invalid.")
+        if expires > self._now() + self._max_ttl:
+            raise unauthorized("The bearer token lives too long (its exp is too far ahead).")
         subject, role = claims.get("sub"), claims.get("role")
-        if not isinstance(subject, str) or not subject or len(subject) > 255:
+        # NUL is refused because PostgreSQL cannot store it (SQLite can): both answer alike.
+        if not isinstance(subject, str) or not subject or len(subject) > 255 or "\x00" in subject:
             raise unauthorized("The bearer token has no valid subject.")
+        if role is not None and not isinstance(role, str):
+            raise unauthorized("The bearer token's role is not a string.")
         return Principal(subject, role if role in ROLES else None), expires
 
     def from_header(self, header: str | None) -> Principal:

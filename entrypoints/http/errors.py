@@ -3,8 +3,9 @@
     {"error": {"code": "validation_error", "message": "…", "details": {"amount": ["…"]}}}
 
 One table maps exceptions to (status, code), resolved along the exception's MRO; aiohttp's own
-HTTP errors (unknown route, wrong method, oversized body) are translated too. Anything else is a
-500 `internal_error` that leaks nothing and is logged with the request id.
+HTTP errors (unknown route, wrong method, oversized body) are translated too. A provider failure
+(502/503) answers a fixed message and logs the provider's own text. Anything else is a 500
+`internal_error` that leaks nothing and is logged with the request id.
 """
 from __future__ import annotations
 
@@ -80,6 +81,11 @@ STATUS_BY_ERROR: dict[type[Exception], int] = {
     domain_errors.ProviderError: 502,
 }
 
+PROVIDER_MESSAGES = {
+    502: "The payment provider refused or failed; nothing was charged twice. Try again or choose another method.",
+    503: "The payment provider is unavailable; nothing was charged twice. Try again shortly.",
+}
+
 HTTP_CODES = {400: "malformed_json", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "invalid_state", 413: "payload_too_large",
               415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited"}
@@ -104,6 +110,11 @@ def response_for(error: BaseException, request: web.Request) -> web.Response:
         return error_response(error.status, error.code, error.message, error.details, error.headers)
     if isinstance(error, domain_errors.PaymentsError):
         status = next((STATUS_BY_ERROR[cls] for cls in type(error).__mro__ if cls in STATUS_BY_ERROR), 500)
+        if status in PROVIDER_MESSAGES:
+            # A provider's text may name merchant ids, keys, hosts or its own internals: logged, never sent.
+            log.warning("provider failure in %s %s (request id %s): %s", request.method, request.path,
+                        request.get(REQUEST_ID), error.message)
+            return error_response(status, error.code, PROVIDER_MESSAGES[status])
         if status != 500:
             return error_response(status, error.code, error.message, error.details)
     if isinstance(error, web.HTTPException) and error.status >= 400:

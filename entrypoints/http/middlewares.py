@@ -21,8 +21,16 @@ from marshmallow import ValidationError
 from webargs.aiohttpparser import AIOHTTPParser
 
 from entrypoints.http import errors
-from entrypoints.http.body import NOT_JSON, parsed_body
-from entrypoints.http.keys import IDEMPOTENCY, METRICS, PRINCIPAL, REQUEST_ID, TOKENS, VALIDATED
+from entrypoints.http.body import MAX_DEPTH, NOT_JSON, parsed_body
+from entrypoints.http.keys import (
+    IDEMPOTENCY,
+    METRICS,
+    PRINCIPAL,
+    REQUEST_ID,
+    TOKENS,
+    VALIDATED,
+)
+from entrypoints.http.protocol_errors import add_security_headers
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 access_log = logging.getLogger("payments.access")
@@ -51,9 +59,11 @@ async def context(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """`on_response_prepare`: every response, streamed ones included, names its request."""
+    """`on_response_prepare`: every response, streamed ones included, names its request and
+    carries the security headers (`protocol_errors.add_security_headers`)."""
     if REQUEST_ID in request:
         response.headers["X-Request-ID"] = request[REQUEST_ID]
+    add_security_headers(response)
 
 
 @web.middleware
@@ -63,10 +73,20 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     path = request.path
     if path.startswith(API_PREFIX) and not path.startswith(WEBHOOK_PREFIX) and request.method != "OPTIONS":
         header = request.headers.get("Authorization")
-        if header is None and path.endswith("/events") and "access_token" in request.query:
+        if header is None and _is_event_stream(request) and "access_token" in request.query:
             header = f"Bearer {request.query['access_token']}"  # EventSource cannot send headers
         request[PRINCIPAL] = request.app[TOKENS].from_header(header)
     return await handler(request)
+
+
+EVENT_STREAM_ROUTE = "/api/v1/payments/sessions/{session_id}/events"
+
+
+def _is_event_stream(request: web.Request) -> bool:
+    """Whether the request is for the session event stream, the one route that takes the token as
+    `access_token` (by its route, not by how its path ends: `/transactions/events` is not it)."""
+    resource = request.match_info.route.resource
+    return request.method == "GET" and resource is not None and resource.canonical == EVENT_STREAM_ROUTE
 
 
 @web.middleware
@@ -89,22 +109,53 @@ def _query_error(error: ValidationError, request, schema, *, error_status_code=N
 
 @web.middleware
 async def validation(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # NUL: PostgreSQL cannot store it (SQLite can), so it is refused here, before any storage, for
+    # both to answer alike: an id with one names nothing (404), a value with one is invalid (422).
+    if any(NUL in value for value in request.match_info.values()):
+        raise errors.ApiError(404, "not_found", "There is nothing at this address.")
     for entry in getattr(request.match_info.handler, "__schemas__", ()):
         if entry["location"] == "json":
+            body = await json_object(request)
+            with_nul = _fields_with_nul(body)
+            if with_nul:
+                raise errors.validation_error({field: [NO_NUL] for field in with_nul})
             try:
-                request[VALIDATED[entry["put_into"]]] = entry["schema"].load(await json_object(request))
+                request[VALIDATED[entry["put_into"]]] = entry["schema"].load(body)
             except ValidationError as error:
                 raise errors.validation_error(error.normalized_messages()) from None
         else:
+            with_nul = [name for name, value in request.query.items() if NUL in name or NUL in value]
+            if with_nul:
+                raise errors.validation_error({name.replace(NUL, "\\0"): [NO_NUL] for name in with_nul})
             request[VALIDATED[entry["put_into"]]] = await _query_parser.parse(entry["schema"], request, location=entry["location"])
     return await handler(request)
+
+
+NUL = "\x00"
+NO_NUL = "Must not contain NUL characters."
+
+
+def _fields_with_nul(value: object, name: str = "") -> list[str]:
+    """The fields of a parsed JSON body (nested ones dotted, list items indexed) whose name or
+    string value holds a NUL character."""
+    if isinstance(value, str):
+        return [name or "body"] if NUL in value else []
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            field = f"{name}.{key}" if name else key
+            found += [field.replace(NUL, "\\0")] if NUL in key else _fields_with_nul(item, field)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _fields_with_nul(item, f"{name}[{index}]")
+    return found
 
 
 async def json_object(request: web.Request) -> dict:
     """The body as a JSON object, whatever its declared content type; else 400 `malformed_json`."""
     data = await parsed_body(request)
     if data is NOT_JSON:
-        raise errors.malformed_json("The body is not valid JSON.")
+        raise errors.malformed_json(f"The body is not valid JSON (or nests deeper than {MAX_DEPTH} levels).")
     if not isinstance(data, dict):
         raise errors.malformed_json("The body must be a JSON object.")
     return data

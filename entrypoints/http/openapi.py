@@ -8,19 +8,20 @@ the build runs on copies of their `__apispec__`; and it writes request bodies as
 from __future__ import annotations
 
 import importlib.util
-import re
 from pathlib import Path
 
 import orjson
 from aiohttp import web
 
 from entrypoints.http.keys import CONFIG
+from ports.use_cases.settings import return_url_pattern
 
 TITLE = "membership-payments API"
 VERSION = "1.0.0"
 SPEC_PATH = "/api/docs/swagger.json"
 UI_PATH = "/api/docs"
 STATIC_PATH = "/api/docs/static"
+NO_NUL_PATTERN = "^[^\\u0000]*$"  # request strings never hold NUL (refused with 422)
 
 
 _documents: dict[frozenset[str], bytes] = {}
@@ -79,17 +80,20 @@ def _body_parameter_to_request_body(operation: dict) -> None:
 
 def _describe_what_marshmallow_cannot(document: dict, return_url_hosts: frozenset[str]) -> None:
     """Rules the request schemas enforce in code, written into the document so that clients
-    (and schemathesis) know them: the `return_url` hosts, ISO dates or date-times in filters,
-    and `payment_method` being required for upgrades."""
+    (and schemathesis) know them: the `return_url` hosts, no NUL in request strings, ISO dates
+    or date-times in filters, and `payment_method` being required for upgrades."""
     schemas = document["components"]["schemas"]
-    hosts = "|".join(re.escape(h) for h in sorted(return_url_hosts)) or "(?!)"
     return_url = {"type": "string", "nullable": True, "maxLength": 2048,
-                  "pattern": f"^https?://({hosts})(:[0-9]{{1,5}})?([/?#][\\x21-\\x7e]*)?$",
+                  "pattern": return_url_pattern(return_url_hosts),
                   "description": "Where a redirect flow sends the payer back; its host must be one of "
                                  "PAYMENTS_RETURN_URL_HOSTS (no open redirects)."}
-    for schema in schemas.values():
+    for name, schema in schemas.items():
         if "return_url" in schema.get("properties", {}):
             schema["properties"]["return_url"] = return_url
+        if name.endswith("Request"):
+            for prop in schema.get("properties", {}).values():
+                if prop.get("type") == "string" and "enum" not in prop and "pattern" not in prop:
+                    prop["pattern"] = NO_NUL_PATTERN
     change = schemas.get("ChangePlanRequest")
     if change is not None:
         paid = [p for p in change["properties"]["new_plan"]["enum"] if p != "basic"]

@@ -88,7 +88,8 @@ _DATE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(
 
 
 class DateOrDateTime(fields.Field):
-    """An ISO 8601 / RFC 3339 date (a whole UTC day) or date-time (no offset means UTC);
+    """An ISO 8601 / RFC 3339 date (a whole UTC day) or date-time (no offset means UTC; an offset
+    is at most 23:59 either way);
     `end_of_day` makes a date mean its last instant, so that `date_to=2026-11-27` includes that
     whole day. A leap second (:60) counts as :59."""
 
@@ -113,6 +114,8 @@ class DateOrDateTime(fields.Field):
             if offset in (None, "Z", "z"):
                 return moment.replace(tzinfo=timezone.utc)
             sign = 1 if offset[0] == "+" else -1
+            if int(offset[1:3]) > 23 or int(offset[4:6]) > 59:  # RFC 3339: an offset is 00:00-23:59
+                raise ValueError(offset)
             shift = timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
             return (moment - sign * shift).replace(tzinfo=timezone.utc)
         except (ValueError, OverflowError):

@@ -67,3 +67,11 @@ def test_production_has_no_default_routes_or_cors_origins():
 def test_the_secrets_never_show_in_the_config_repr():
     config = load_config({"PAYMENTS_JWT_SECRET": STRONG, "PAYMENTS_MOCK_WEBHOOK_SECRET": "m" * 20})
     assert STRONG not in repr(config) and "m" * 20 not in repr(config)
+
+
+def test_the_longest_token_lifetime_defaults_to_a_day_and_is_checked():
+    assert load_config({}).jwt_max_ttl_seconds == 86400
+    assert load_config({"PAYMENTS_JWT_MAX_TTL_SECONDS": "600"}).jwt_max_ttl_seconds == 600
+    for bad in ("0", "59", "2592001", "forever"):
+        with pytest.raises(ConfigError, match="PAYMENTS_JWT_MAX_TTL_SECONDS"):
+            load_config({"PAYMENTS_JWT_MAX_TTL_SECONDS": bad})
