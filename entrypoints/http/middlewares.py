@@ -132,19 +132,30 @@ async def validation(request: web.Request, handler: Handler) -> web.StreamRespon
 
 
 NUL = "\x00"
-NO_NUL = "Must not contain NUL characters."
+NO_NUL = "Must be text without NUL characters."
+
+
+def _storable(text: str) -> bool:
+    """No NUL and no lone surrogate (`"\\ud800"` is valid JSON but no text: UTF-8 cannot hold it)."""
+    if NUL in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _fields_with_nul(value: object, name: str = "") -> list[str]:
     """The fields of a parsed JSON body (nested ones dotted, list items indexed) whose name or
-    string value holds a NUL character."""
+    string value holds a NUL character or a lone surrogate."""
     if isinstance(value, str):
-        return [name or "body"] if NUL in value else []
+        return [] if _storable(value) else [name or "body"]
     found: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
             field = f"{name}.{key}" if name else key
-            found += [field.replace(NUL, "\\0")] if NUL in key else _fields_with_nul(item, field)
+            found += _fields_with_nul(item, field) if _storable(key) else ["(a field name)"]
     elif isinstance(value, list):
         for index, item in enumerate(value):
             found += _fields_with_nul(item, f"{name}[{index}]")

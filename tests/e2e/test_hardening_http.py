@@ -142,6 +142,12 @@ async def nul_answers(api_like) -> None:
     ]:
         error = await error_of(await api_like.post(path, body), 422, "validation_error")
         assert field in error["details"], error
+    for path, raw, field in [  # lone surrogates: JSON allows the escapes, but they are no text to store
+            (CANCEL, b'{"transaction_id": "txn_1", "reason": "a\\ud800b"}', "reason"),
+            (SESSIONS, b'{"transaction_id": "txn_\\udfff"}', "transaction_id"),
+            (CONSUME, b'{"user_id": "u1", "count": 1, "reference": "r\\udc00"}', "reference")]:
+        response = await api_like.post(path, data=raw, headers={"Content-Type": "application/json"}, role="service")
+        assert field in (await error_of(response, 422, "validation_error"))["details"]
     error = await error_of(await api_like.post(CONSUME, {"user_id": "u\u00001", "count": 1, "reference": "r\u0000"},
                                                user="backend", role="service"), 422, "validation_error")
     assert {"user_id", "reference"} <= set(error["details"]), error
