@@ -64,7 +64,8 @@ async def cancel(service, user: str, transaction_id: str) -> None:
 async def test_pushes_resume_across_processes_within_seconds_of_a_dropped_database_connection(
         postgres_database_factory, tmp_path):
     database_url = postgres_database_factory("drop")
-    async with aiohttp.ClientSession() as http, \
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=20)  # fail fast, not after 5 min
+    async with aiohttp.ClientSession(timeout=timeout) as http, \
             serve_process(http, tmp_path, "a", PAYMENTS_DATABASE_URL=database_url) as a, \
             serve_process(http, tmp_path, "b", PAYMENTS_DATABASE_URL=database_url) as b:
         # Four sessions: streams on A and B; each is cancelled through the other process.
