@@ -35,6 +35,9 @@ from domain.session import PaymentSession, SessionStatus
 from domain.transitions import check_transition
 
 
+MAX_SESSIONS = 20  # payment attempts one transaction may have; then the payer starts a new purchase
+
+
 class TransactionType(str, enum.Enum):
     PURCHASE_RECEIVES = "purchase_receives"
     PLAN_UPGRADE = "plan_upgrade"
@@ -256,12 +259,18 @@ class Transaction:
     def open_session(self, *, id: str, order_id: str, payment_method: str, provider: str,
                      return_url: str | None, ttl: timedelta, now: datetime) -> SessionOpened:
         """A new attempt to pay, open for `ttl`, with its own provider order id. Only a pending
-        transaction whose attempts have not all lapsed can be paid; the attempts still open are
+        transaction whose attempts have not all lapsed can be paid, in at most `MAX_SESSIONS`
+        attempts (churn is bounded: each is stored and shown); the attempts still open are
         replaced, and the payment method and provider become the new session's."""
         status = self.status_at(now)
         if status is not S.PENDING:
             raise InvalidTransitionError("transaction", status.value, "paying",
                                          f"Only a pending transaction can be paid; this one is {status.value}.")
+        if len(self.sessions) >= MAX_SESSIONS:
+            raise InvalidTransitionError(
+                "transaction", status.value, "paying",
+                f"A transaction may have at most {MAX_SESSIONS} payment sessions and this one has had them all; "
+                "pay in its open session or start a new purchase.")
         replaced = self.replace_open_sessions(now)
         session = PaymentSession.open(id=id, transaction_id=self.id, user_id=self.user_id, order_id=order_id,
                                       payment_method=payment_method, provider=provider, amount=self.total,

@@ -22,12 +22,13 @@ def timestamp(moment: datetime | None) -> str | None:
 _DARK_RUN = re.compile(rb"\x00+")  # in zxing-cpp's image a dark module is 0, a light one 255
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=1024)  # about 2.5 KB each: 2.5 MB at most
 def qr_code_image(payload: str) -> str:
     """An SVG data URI of a QR code for `payload`, quiet zone included. zxing-cpp encodes it
     (about 0.2 ms); each horizontal run of dark modules becomes one stroke of a single path,
-    which is a third smaller and quicker to make than zxing-cpp's own SVG. Cached because
-    frontends poll the same session many times."""
+    which is a third smaller and quicker to make than zxing-cpp's own SVG. Drawn once per
+    payload (a session's code never changes): frontends poll the same session many times, and a
+    transaction's read shows all of its sessions (at most `domain.transaction.MAX_SESSIONS`)."""
     image = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode).to_image(scale=1, add_quiet_zones=True)
     height, width = image.shape
     # The quiet zone is light on every side, so a run never wraps from one row to the next.

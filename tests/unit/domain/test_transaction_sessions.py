@@ -11,7 +11,7 @@ from domain import events
 from domain.catalog import DEFAULT_CATALOG
 from domain.errors import InvalidTransitionError
 from domain.session import SessionStatus
-from domain.transaction import Confirmation, Transaction, TransactionStatus
+from domain.transaction import MAX_SESSIONS, Confirmation, Transaction, TransactionStatus
 
 T0 = datetime(2025, 1, 31, 10, tzinfo=timezone.utc)
 TTL = timedelta(minutes=30)
@@ -85,6 +85,21 @@ def test_a_transaction_whose_attempts_lapsed_reads_expired_and_gets_no_new_sessi
     assert transaction.status is TransactionStatus.PENDING
     with pytest.raises(InvalidTransitionError, match="expired"):
         opened(transaction, 2, after)
+
+
+def test_a_transaction_gets_at_most_twenty_sessions_then_a_clear_invalid_state():
+    transaction = pending()
+    for n in range(MAX_SESSIONS):
+        opened(transaction, n, T0 + timedelta(seconds=n))
+
+    with pytest.raises(InvalidTransitionError, match="at most 20 payment sessions") as refused:
+        opened(transaction, MAX_SESSIONS, T0 + timedelta(minutes=1))
+
+    assert MAX_SESSIONS == 20 and refused.value.code == "invalid_state"
+    assert len(transaction.sessions) == 20
+    assert transaction.sessions[-1].status is SessionStatus.OPEN  # the last attempt is still payable
+    transaction.confirm_payment(transaction.sessions[-1].id, T0 + timedelta(minutes=2))
+    assert transaction.status is TransactionStatus.SUCCEEDED
 
 
 def test_a_confirmed_payment_pays_the_transaction_and_ends_the_other_attempts():
@@ -224,7 +239,8 @@ def test_whatever_happens_a_transaction_is_paid_at_most_once_and_no_confirmed_pa
     for action, index in steps:
         now += timedelta(seconds=30)
         session_id = transaction.sessions[min(index, len(transaction.sessions) - 1)].id
-        if action == "open" and transaction.status_at(now) is TransactionStatus.PENDING:
+        if (action == "open" and transaction.status_at(now) is TransactionStatus.PENDING
+                and len(transaction.sessions) < MAX_SESSIONS):
             opened(transaction, len(transaction.sessions), now)
         elif action == "confirm":
             transaction.confirm_payment(session_id, now)
