@@ -13,9 +13,12 @@ service's error format.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from domain.errors import ProviderError, ProviderUnavailableError, RefundNotFoundError
 from plugins.mock import wire
@@ -183,6 +186,17 @@ class MockProvider:
     def checkout_url(self, session_id: str) -> str:
         """The checkout page of the order opened for `session_id` (its `payment_url` and QR code)."""
         return f"{self._public_url}/mock-checkout/{session_id}"
+
+    @property
+    def public_origin(self) -> str:
+        """Scheme, host and port of the public URL (where the checkout page's form posts)."""
+        parts = urlsplit(self._public_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def checkout_form_token(self, session_id: str) -> str:
+        """The checkout page's form token for `session_id`: a keyed hash only this mock can make,
+        which a cross-site form cannot know (see `checkout`)."""
+        return hmac.new(self._secret, b"mock-checkout-form:" + session_id.encode(), hashlib.sha256).hexdigest()[:32]
 
     def web_routes(self) -> list[Any]:
         """The port's page hook: the hosted checkout page (see `checkout`)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -95,7 +96,9 @@ async def test_the_page_in_chromium_shows_the_amount_the_order_the_qr_code_and_b
         ("button", "Pay", "succeeded")
     assert (page.elements["decline"].tag, page.text_of("decline"), page.elements["decline"].attrs["value"]) == \
         ("button", "Decline", "failed")
-    assert [(form["method"], form["action"]) for form in page.forms] == [("post", bought["session"]["payment_url"])]
+    (form,) = page.forms  # it posts to the page's own URL, with the page's form token (issue 11)
+    assert form["method"] == "post"
+    assert re.fullmatch(re.escape(bought["session"]["payment_url"]) + r"\?token=[0-9a-f]{32}", form["action"])
 
 
 @needs_chromium
