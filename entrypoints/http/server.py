@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import sys
 from aiohttp import web
 
 from entrypoints.config import Config, load_config
-from entrypoints.logs import configure_logging
+from entrypoints.logs import configure_logging, gunicorn_logger_class
 
 log = logging.getLogger("payments.server")
 # The URL goes through the environment: a process's arguments are public (`ps`, /proc/<pid>/cmdline).
@@ -19,11 +20,16 @@ MIGRATE_SCRIPT = "import os; from adapters.sql.migration import migrate; migrate
 
 
 async def app_factory(config: Config | None = None) -> web.Application:
-    """Build the application (in a gunicorn worker: from the environment, after the fork)."""
+    """Build the application (in a gunicorn worker: from the environment, after the fork), with
+    the deadline on reading request bodies (`entrypoints/http/timeouts.py`)."""
     from entrypoints.container import build_container
+    from entrypoints.http import timeouts
     from entrypoints.http.app import create_app
 
-    return create_app(build_container(config or load_config(os.environ)))
+    config = config or load_config(os.environ)
+    app = create_app(build_container(config))
+    timeouts.install(app, timeouts.Timeouts.from_environ(config.environ))
+    return app
 
 
 def check_plugins(config: Config) -> str | None:
@@ -47,6 +53,13 @@ def serve(config: Config, *, workers: int = 1) -> int:
     if problem is not None:
         print(f"payments: cannot start: {problem}", file=sys.stderr)
         return 2
+    from entrypoints.http.timeouts import Timeouts
+
+    try:
+        limits = Timeouts.from_environ(config.environ)
+    except ValueError as error:
+        print(f"payments: cannot start: {error}", file=sys.stderr)
+        return 2
     configure_logging()
     if config.uses_development_jwt_secret:
         log.warning("PAYMENTS_JWT_SECRET is not set: using the development secret (refused in production)")
@@ -64,9 +77,10 @@ def serve(config: Config, *, workers: int = 1) -> int:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-        web.run_app(app_factory(config), host=config.host, port=config.port, access_log=None, print=None)
+        web.run_app(app_factory(config), host=config.host, port=config.port, access_log=None, print=None,
+                    keepalive_timeout=limits.header_seconds)  # also bounds reading a request's headers
         return 0
-    _GunicornServer(config, workers).run()
+    _GunicornServer(config, workers, limits.header_seconds).run()
     return 0
 
 
@@ -77,9 +91,10 @@ def _gunicorn_base():
 
 
 class _GunicornServer(_gunicorn_base()):  # type: ignore[misc]
-    def __init__(self, config: Config, workers: int) -> None:
+    def __init__(self, config: Config, workers: int, header_timeout: float) -> None:
         self._config = config
         self._workers = workers
+        self._header_timeout = header_timeout
         # Workers read the same checked settings from the environment; flags become variables.
         os.environ["PAYMENTS_HOST"], os.environ["PAYMENTS_PORT"] = config.host, str(config.port)
         super().__init__()
@@ -89,6 +104,8 @@ class _GunicornServer(_gunicorn_base()):  # type: ignore[misc]
         self.cfg.set("workers", self._workers)
         self.cfg.set("worker_class", "aiohttp.GunicornUVLoopWebWorker")
         self.cfg.set("accesslog", None)
+        self.cfg.set("logger_class", gunicorn_logger_class)  # its handlers redact tokens too (entrypoints/logs.py)
+        self.cfg.set("keepalive", max(1, math.ceil(self._header_timeout)))  # aiohttp's keepalive_timeout: also bounds reading headers
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("timeout", 60)
         self.cfg.set("control_socket_disable", True)  # one shared ~/.gunicorn socket would mix servers
