@@ -156,3 +156,37 @@ async def test_a_connection_that_died_silently_is_found_by_a_probe_and_replaced(
             assert await woken(subscription)
     finally:
         await feed.close()
+
+
+async def test_readiness_and_metrics_report_a_feed_that_cannot_reconnect(make_sql_app, clean_postgres_url):
+    from entrypoints.http.keys import SESSION_FEED
+
+    app = await make_sql_app(clean_postgres_url)
+    feed = app.app[SESSION_FEED]
+    http = app.service.http
+
+    async def readyz() -> int:
+        async with http.get(app.service.url("/readyz")) as response:
+            return response.status
+
+    async def metrics() -> str:
+        async with http.get(app.service.url("/metrics")) as response:
+            return await response.text()
+
+    assert await readyz() == 200
+    assert "payments_session_feed_listening 1.0" in await metrics()
+    connect = feed._connect
+
+    async def refused():
+        raise ConnectionRefusedError("the server is down")
+
+    feed._connect = refused  # the server refuses new connections; the pool's next ones still work
+    try:
+        drop_connections(clean_postgres_url)
+        await eventually(readyz, lambda status: status == 503, what="/readyz to report the deaf feed")
+        text = await metrics()
+        assert "payments_session_feed_listening 0.0" in text and "payments_session_feed_reconnects_total 0.0" in text
+    finally:
+        feed._connect = connect
+    await eventually(readyz, lambda status: status == 200, what="/readyz once the feed listens again")
+    assert "payments_session_feed_reconnects_total 1.0" in await metrics()
