@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import time
 from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 
-from live import serve_process
+from live import PAYMENTS_BIN, serve_process
 
 LIMITS = {"PAYMENTS_HTTP_HEADER_TIMEOUT_SECONDS": "1", "PAYMENTS_HTTP_BODY_TIMEOUT_SECONDS": "1"}
 GIVE_UP = 8.0  # far above the limits, far below the minutes a trickle would take
@@ -89,3 +91,15 @@ async def test_a_request_sent_at_once_is_answered_as_before(service):
     assert (await service.get("/api/v1/payments/pricing"))["currency"] == "CNY"
     assert (await service.post("/api/v1/payments/receives", {"amount": 10, "payment_method": "wechat_pay"},
                                expect=201))["session"]["status"] == "open"
+
+
+def test_serve_refuses_a_limit_that_is_not_a_number_of_seconds_in_one_line(tmp_path):
+    env = {**os.environ, "PAYMENTS_DATABASE_URL": f"sqlite:///{tmp_path}/payments.db",
+           "PAYMENTS_MOCK_STATE_PATH": str(tmp_path / "mock.sqlite3"), "PAYMENTS_HTTP_BODY_TIMEOUT_SECONDS": "soon"}
+    done = subprocess.run([str(PAYMENTS_BIN), "serve", "--port", "1"], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "payments: cannot start: PAYMENTS_HTTP_BODY_TIMEOUT_SECONDS must be a number of seconds between 0 and 3600,"
+        " not 'soon'"]
