@@ -213,8 +213,7 @@ class UseCases(containers.DeclarativeContainer):
                                             orders=orders, refunds=submit_refund, clock=adapters.clock,
                                             ids=adapters.ids, settings=settings)
     expire_sessions = providers.Factory(ExpireSessions, uow=adapters.uow, orders=orders, clock=adapters.clock)
-    retry_refunds = providers.Factory(RetryRefunds, queries=adapters.queries, submit=submit_refund,
-                                      clock=adapters.clock)
+    retry_refunds = providers.Factory(RetryRefunds, submit=submit_refund)
     reconcile_payments = providers.Factory(ReconcilePayments, uow=adapters.uow, providers=adapters.registry,
                                            notifications=handle_notification, clock=adapters.clock)
 

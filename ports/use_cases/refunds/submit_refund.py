@@ -117,9 +117,7 @@ class RetryRefunds:
     number never refunds twice. Each is claimed by one worker, backing off between follow-ups;
     one pending 72 hours is marked failed. Run periodically; returns how many were followed."""
 
-    _queries: PaymentQueries  # kept for the composition root's wiring; the claim is a write
     _submit: SubmitRefund
-    _clock: Clock
     batch_size: int = 50
 
     async def __call__(self) -> int:
