@@ -124,15 +124,18 @@ async def test_a_state_conflict_is_kept_and_replayed(make_api):
     assert await transaction_count(api) == 1
 
 
-async def test_a_provider_failure_is_kept_and_replayed(api):
+async def test_a_provider_failure_keeps_nothing_and_the_retry_resumes_the_same_purchase(api):
+    """Contract v1.1: a 5xx keeps no response; a retry with the same key reuses the transaction and
+    session the failed attempt made (here a session that failed at the provider), never a second."""
     (await mock_provider(api)).inject_fault("open_payment", ProviderUnavailableError("timed out"), times=OPEN_ATTEMPTS)
     failed = await api.post(RECEIVES, BODY, headers=keyed("k-1"))
     await error_of(failed, 503, "provider_unavailable")
 
-    replayed = await api.post(RECEIVES, BODY, headers=keyed("k-1"))
+    retried = await api.post(RECEIVES, BODY, headers=keyed("k-1"))
 
-    assert (replayed.status, replayed.headers["Idempotent-Replayed"]) == (503, "true")
-    assert await replayed.read() == await failed.read()
+    resumed = await ok(retried, 201)
+    assert "Idempotent-Replayed" not in retried.headers
+    assert resumed["session"]["status"] == "failed"  # the failed attempt, reused: pay it with a new session
     assert await transaction_count(api) == 1
 
 
