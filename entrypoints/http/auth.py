@@ -22,6 +22,7 @@ DEFAULT_MAX_TTL_SECONDS = 24 * 3600  # PAYMENTS_JWT_MAX_TTL_SECONDS
 class Principal:
     user_id: str
     role: str | None = None
+    expires_at: float | None = attrs.field(default=None, eq=False)  # the token's `exp`, epoch seconds
 
 
 class TokenVerifier:
@@ -68,7 +69,7 @@ class TokenVerifier:
             raise unauthorized("The bearer token has no valid subject.")
         if role is not None and not isinstance(role, str):
             raise unauthorized("The bearer token's role is not a string.")
-        return Principal(subject, role if role in ROLES else None), expires
+        return Principal(subject, role if role in ROLES else None, expires), expires
 
     def from_header(self, header: str | None) -> Principal:
         if not header:

@@ -140,3 +140,16 @@ async def test_someone_elses_session_stream_is_not_found_exactly_like_a_missing_
 
     assert as_other == {**as_missing, "message": as_missing["message"].replace(missing, theirs)}
     assert (await session(live_api, theirs, user="u1"))["status"] == "open"
+
+
+async def test_the_stream_ends_when_its_token_expires_even_while_the_session_is_open(live_api):
+    bought = await buy(live_api, 5)
+    sid = bought["session"]["id"]
+    token = live_api.token("u1", ttl=2)
+
+    response = await live_api.client.get(events_path(sid), headers={"Authorization": f"Bearer {token}"})
+    events = server_sent_events(response)
+    assert (await next_event(events)).json()["status"] == "open"
+
+    assert await stream_ends(events, timeout=FEED_WAIT) == []  # at the token's exp, not the session's
+    assert (await session(live_api, sid))["status"] == "open"

@@ -1,7 +1,8 @@
 """`GET /api/v1/payments/sessions/{id}/events`: the push alternative to polling a session.
 
 A `text/event-stream` that sends the session as an event `session` at once and on every status
-change, and ends when the session is no longer open. Changes made by any process reach it
+change, and ends when the session is no longer open, or when the bearer token expires (a stream
+never outlives its token; the client reconnects with a fresh one). Changes made by any process reach it
 through the session feed (PostgreSQL LISTEN/NOTIFY, or in-process); it also re-reads the session
 every few seconds and at `expires_at`, so a lost hint or a time-based expiry is never missed.
 A browser's EventSource cannot send headers, so the token may come as `access_token` in the
@@ -9,6 +10,7 @@ query string (never logged).
 """
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 
 import orjson
@@ -18,7 +20,7 @@ from aiohttp_sse import sse_response
 from entrypoints.http import render
 from entrypoints.http.docs import BEARER, docs, error_responses
 from entrypoints.http.auth import caller
-from entrypoints.http.keys import SESSION_FEED, USE_CASES
+from entrypoints.http.keys import PRINCIPAL, SESSION_FEED, USE_CASES
 from ports.use_cases.sessions.get_session import GetSessionQuery
 
 RECHECK_SECONDS = 5.0
@@ -46,9 +48,14 @@ async def session_events(request: web.Request) -> web.StreamResponse:
         async with sse_response(request, headers={"Cache-Control": "no-store"}) as stream:
             await stream.send(orjson.dumps(render.session(view)).decode(), event="session")
             sent = view.status
+            token_expires = request[PRINCIPAL].expires_at
             while sent == "open" and stream.is_connected():
-                until_expiry = (view.expires_at - datetime.now(timezone.utc)).total_seconds()
-                await changes.wait(max(0.05, min(RECHECK_SECONDS, until_expiry + 0.05)))
+                now = datetime.now(timezone.utc)
+                until_token_expiry = math.inf if token_expires is None else token_expires - now.timestamp()
+                if until_token_expiry <= 0:
+                    break  # a stream never outlives its token: the client reconnects with a new one
+                until_expiry = (view.expires_at - now).total_seconds()
+                await changes.wait(max(0.05, min(RECHECK_SECONDS, until_expiry + 0.05, until_token_expiry)))
                 view = await use_cases.get_session(query)
                 if view.status != sent:
                     await stream.send(orjson.dumps(render.session(view)).decode(), event="session")
