@@ -153,3 +153,29 @@ async def test_the_stream_ends_when_its_token_expires_even_while_the_session_is_
 
     assert await stream_ends(events, timeout=FEED_WAIT) == []  # at the token's exp, not the session's
     assert (await session(live_api, sid))["status"] == "open"
+
+
+async def test_a_re_read_that_fails_once_leaves_the_stream_open_and_the_next_change_arrives(live_api):
+    bought = await buy(live_api, 5)
+    sid = bought["session"]["id"]
+    use_cases = live_api.use_cases
+    real_get_session = use_cases.get_session
+    calls = 0
+
+    async def flaky_get_session(query):
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the first re-read after the stream began: the database connection dropped
+            raise ConnectionError("connection was closed in the middle of operation")
+        return await real_get_session(query)
+
+    use_cases.get_session = flaky_get_session
+    response = await live_api.get(events_path(sid))
+    events = server_sent_events(response)
+    assert (await next_event(events)).json()["status"] == "open"
+
+    await ok(await live_api.post(CANCEL, {"transaction_id": bought["transaction"]["id"]}), 200)  # fails the re-read
+
+    changed = await next_event(events, FEED_WAIT)  # read again soon, not at the next (far) re-read
+    assert calls >= 3
+    assert (changed.json()["id"], changed.json()["status"]) == (sid, "cancelled")

@@ -10,6 +10,7 @@ query string (never logged).
 """
 from __future__ import annotations
 
+import logging
 import math
 from datetime import datetime, timezone
 
@@ -23,7 +24,9 @@ from entrypoints.http.auth import caller
 from entrypoints.http.keys import PRINCIPAL, SESSION_FEED, USE_CASES
 from ports.use_cases.sessions.get_session import GetSessionQuery
 
+log = logging.getLogger("payments.session_events")
 RECHECK_SECONDS = 5.0
+RETRY_SECONDS = 0.5  # after a re-read that failed
 
 
 @docs(tags=["payments"], summary="Stream a payment session's status (server-sent events)", security=BEARER,
@@ -49,14 +52,22 @@ async def session_events(request: web.Request) -> web.StreamResponse:
             await stream.send(orjson.dumps(render.session(view)).decode(), event="session")
             sent = view.status
             token_expires = request[PRINCIPAL].expires_at
+            next_read = RECHECK_SECONDS
             while sent == "open" and stream.is_connected():
                 now = datetime.now(timezone.utc)
                 until_token_expiry = math.inf if token_expires is None else token_expires - now.timestamp()
                 if until_token_expiry <= 0:
                     break  # a stream never outlives its token: the client reconnects with a new one
                 until_expiry = (view.expires_at - now).total_seconds()
-                await changes.wait(max(0.05, min(RECHECK_SECONDS, until_expiry + 0.05, until_token_expiry)))
-                view = await use_cases.get_session(query)
+                await changes.wait(max(0.05, min(next_read, until_expiry + 0.05, until_token_expiry)))
+                try:
+                    view = await use_cases.get_session(query)
+                except Exception:  # a read that met a dropped database connection: the stream stays
+                    log.warning("could not re-read session %s for its event stream; reading again soon",
+                                view.id, exc_info=True)
+                    next_read = RETRY_SECONDS  # what woke it may be missed: read again soon
+                    continue
+                next_read = RECHECK_SECONDS
                 if view.status != sent:
                     await stream.send(orjson.dumps(render.session(view)).decode(), event="session")
                     sent = view.status
