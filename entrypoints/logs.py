@@ -3,8 +3,9 @@ where there is one, and any `extra` fields. Secrets never go through here.
 
 Nothing a client sent reaches the logs unredacted: a malformed request line or header makes
 aiohttp's parser log the raw line in its exception (`aiohttp.server`, or gunicorn's error log in
-a worker), token included. `RedactingFilter`, on every handler (ours and gunicorn's), rewrites
-each record's message, arguments, exception text, stack and extra fields: bearer tokens,
+a worker), token included. `JsonFormatter` redacts all it prints (message, extra fields,
+exception); `RedactingFilter`, on gunicorn's handlers (which format records their own way),
+rewrites each record's message, arguments, exception text, stack and extra fields. Bearer tokens,
 `access_token=` values and Authorization header values become `[REDACTED]`."""
 from __future__ import annotations
 
@@ -79,8 +80,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO", access_log: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter())  # redacts what it prints: no filter needed here as well
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
