@@ -1,6 +1,7 @@
 """Helpers of the live tests, where the service runs on a real port and the mock provider calls it
 back over HTTP as a real provider would: free ports, bounded waits on a condition, the mock's
-checkout page as a payer's browser sees it, and a reader of server-sent events.
+checkout page as a payer's browser sees it, a reader of server-sent events, and headless Chromium
+driven over the DevTools protocol.
 
 Used by tests/e2e (in-memory adapters) and tests/integration (PostgreSQL, real processes).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +23,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import attrs
+import pytest
 
 T = TypeVar("T")
 
@@ -162,6 +165,8 @@ async def pay_through_page(browser: aiohttp.ClientSession, payment_url: str,
 class ServerSentEvent:
     event: str
     data: str
+    id: str | None = None  # the stream's last event id when this one was dispatched (EventSource's lastEventId)
+    retry: int | None = None  # the last `retry:` the stream sent, in milliseconds
 
     def json(self) -> Any:
         return json.loads(self.data)
@@ -170,12 +175,12 @@ class ServerSentEvent:
 async def server_sent_events(response: aiohttp.ClientResponse) -> AsyncIterator[ServerSentEvent]:
     """The events of a `text/event-stream` response, as an EventSource would dispatch them (comments
     such as pings are skipped); ends when the server ends the stream."""
-    event, data = "message", []
+    event, data, last_id, retry = "message", [], None, None
     async for raw in response.content:
         line = raw.decode().rstrip("\r\n")
         if not line:
             if data:
-                yield ServerSentEvent(event, "\n".join(data))
+                yield ServerSentEvent(event, "\n".join(data), last_id, retry)
             event, data = "message", []
             continue
         if line.startswith(":"):
@@ -186,6 +191,10 @@ async def server_sent_events(response: aiohttp.ClientResponse) -> AsyncIterator[
             event = value
         elif name == "data":
             data.append(value)
+        elif name == "id" and "\0" not in value:
+            last_id = value
+        elif name == "retry" and value.isdigit():
+            retry = int(value)
 
 
 async def next_event(events: AsyncIterator[ServerSentEvent], timeout: float = WAIT_SECONDS) -> ServerSentEvent:
@@ -296,4 +305,99 @@ async def serve_process(http: aiohttp.ClientSession, workdir: Path, name: str = 
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------- headless Chromium
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                  "--window-size=480,760")
+# Outside CI a machine without Chromium skips the browser tests; CI (`.ci/run` installs it) never does.
+needs_chromium = pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI", "").lower() != "true",
+                                    reason="Chromium is not installed (`apt-get install chromium`)")
+
+
+async def chromium(tmp_path: Path, *args: str, timeout: float = 60) -> bytes:
+    """Run Chromium headless once (a profile of its own); its stdout."""
+    assert CHROMIUM is not None, "CI=true: Chromium must be installed (.ci/run installs Debian's chromium)"
+    profile = tmp_path / f"profile-{os.urandom(4).hex()}"
+    process = await asyncio.create_subprocess_exec(
+        CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    finally:
+        if process.returncode is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
+    return stdout
+
+
+class DevToolsPage:
+    """One page of a Chromium driven over the DevTools protocol (a WebSocket)."""
+
+    def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+        self._socket = socket
+        self._next_id = 0
+
+    async def evaluate(self, expression: str, **options):
+        """The value of `expression` in the page. With `while_navigating=X`, X when the page is
+        being replaced (the form was submitted) and the expression could not run."""
+        self._next_id += 1
+        await self._socket.send_json({"id": self._next_id, "method": "Runtime.evaluate",
+                                      "params": {"expression": expression, "returnByValue": True}})
+        while True:
+            message = json.loads((await asyncio.wait_for(self._socket.receive(), 10)).data)
+            if message.get("id") == self._next_id:
+                break
+        if "while_navigating" in options and _navigating(message):
+            return options["while_navigating"]
+        assert "error" not in message and "exceptionDetails" not in message["result"], message
+        return message["result"]["result"].get("value")
+
+    async def location(self) -> str | None:
+        """The page's URL once it has loaded (None while it is loading or being replaced)."""
+        return await self.evaluate("document.readyState === 'complete' ? location.href : null",
+                                   while_navigating=None)
+
+
+def _navigating(message: dict) -> bool:
+    error = message.get("error") or {}
+    return "navigated" in error.get("message", "") or "Execution context was destroyed" in json.dumps(message)
+
+
+@asynccontextmanager
+async def devtools_page(tmp_path: Path, url: str, *args: str) -> AsyncIterator[DevToolsPage]:
+    """Chromium (with the extra command-line `args`) opened at `url`, listening for the DevTools
+    protocol on a port of its choosing."""
+    assert CHROMIUM is not None, "CI=true: Chromium must be installed (.ci/run installs Debian's chromium)"
+    profile = tmp_path / f"devtools-profile-{os.urandom(4).hex()}"
+    process = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
+                                *args, url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        async with aiohttp.ClientSession() as http:
+            active = profile / "DevToolsActivePort"
+
+            async def port() -> int | None:
+                assert process.poll() is None, f"chromium exited with {process.returncode}"
+                lines = active.read_text().split() if active.exists() else []
+                return int(lines[0]) if lines else None
+            devtools = await eventually(port, bool, timeout=30, what="Chromium's DevTools port")
+
+            async def page_target() -> str | None:
+                async with http.get(f"http://127.0.0.1:{devtools}/json/list") as response:
+                    targets = await response.json()
+                return next((t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"), None)
+            target = await eventually(page_target, bool, what="the page target")
+            async with http.ws_connect(target, max_msg_size=0) as socket:
+                yield DevToolsPage(socket)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
