@@ -34,6 +34,7 @@ from adapters.sql.session_feed import in_transaction_hooks, postgres_session_fee
 from adapters.sql.unit_of_work import sql_uow_factory
 from domain.catalog import PAYMENT_METHODS
 from entrypoints.config import Config
+from entrypoints.http.assets import icon_urls
 from entrypoints.http.metrics import Metrics
 from entrypoints.http_client import LazyHttpClient
 from plugins.mock import DEVELOPMENT_WEBHOOK_SECRET, MockProvider
@@ -205,7 +206,8 @@ class UseCases(containers.DeclarativeContainer):
     get_membership = providers.Factory(GetMembership, queries=adapters.queries, uow=adapters.uow,
                                        clock=adapters.clock, settings=settings)
     get_pricing = providers.Factory(GetPricing, settings=settings)
-    list_payment_methods = providers.Factory(ListPaymentMethods, providers=adapters.registry)
+    list_payment_methods = providers.Factory(ListPaymentMethods, providers=adapters.registry,
+                                             icons=providers.Callable(icon_urls, adapters.config.provided.public_url))
     consume_receives = providers.Factory(ConsumeReceives, uow=adapters.uow, clock=adapters.clock, settings=settings)
     submit_refund = providers.Factory(SubmitRefund, uow=adapters.uow, queries=adapters.queries,
                                       providers=adapters.registry, clock=adapters.clock, settings=settings)

@@ -20,7 +20,7 @@ from aiohttp import web
 from dependency_injector import providers
 
 from entrypoints.background import BackgroundJobs
-from entrypoints.http import middlewares, operations, protocol_errors, provider_pages
+from entrypoints.http import assets, middlewares, operations, protocol_errors, provider_pages
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
 from entrypoints.http.keys import (
@@ -137,6 +137,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get("/readyz", operations.readyz, allow_head=False)
     router.add_get("/metrics", operations.metrics, allow_head=False)
     add_docs_routes(app)
+    assets.mount(app)  # the payment methods' icons (every environment)
     if not app[CONFIG].is_production:
         provider_pages.mount(app)  # the plugins' own pages (the mock's checkout page)
 

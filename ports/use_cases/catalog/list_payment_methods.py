@@ -1,6 +1,13 @@
 """The payment methods, built from the loaded providers' declared capabilities and the routes:
-a method no enabled provider serves is listed with `available: false`."""
+a method no enabled provider serves is listed with `available: false`.
+
+Icons: a provider's own `icon_url` for a method (its capability's), when it declares one, wins;
+otherwise the service's own icon for that method (`icons`, absolute URLs the composition root
+hands over: the icons the service ships and serves), whether or not the method is available.
+"""
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import attrs
 
@@ -20,13 +27,15 @@ class PaymentMethodView:
 @attrs.define
 class ListPaymentMethods:
     _providers: ProviderRegistry
+    _icons: Mapping[str, str] = attrs.field(factory=dict)  # method id → the service's icon URL
 
     async def __call__(self) -> list[PaymentMethodView]:
         views = []
         for method, name, capability, capabilities in self._providers.method_listing():
+            own_icon = capability.icon_url if capability else None
             views.append(PaymentMethodView(
                 id=method, name=capability.name if capability else name, available=capability is not None,
-                icon_url=capability.icon_url if capability else None,
+                icon_url=own_icon or self._icons.get(method),
                 flows=tuple(f.value for f in capability.flows) if capability else (),
                 currencies=tuple(capabilities.currencies) if capabilities else (),
             ))
