@@ -75,8 +75,9 @@ def _audit() -> list[sa.Column]:
     ]
 
 
+# `membership_transactions` in the customer's schema (renamed from `transactions` by revision 0007).
 transactions = sa.Table(
-    "transactions", metadata,
+    "membership_transactions", metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("order_id", ORDER_ID, nullable=False),
     sa.Column("user_id", USER_ID, nullable=False),
@@ -107,24 +108,24 @@ transactions = sa.Table(
     sa.CheckConstraint("subtotal_minor >= 0 AND discount_minor >= 0 AND total_minor >= 0 AND refunded_minor >= 0",
                        name="amounts_not_negative"),
     # list_expirable: the sweeper walks pending transactions oldest first.
-    sa.Index("ix_transactions_pending_created", "created_at", "id",
+    sa.Index("ix_membership_transactions_pending_created", "created_at", "id",
              postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
 )
 
 # GET /payments/transactions: one user's page, newest first, ties by id, and its total. Type and
 # status filters are applied while walking it; on PostgreSQL they are carried in the index
 # (INCLUDE), so the total is counted by an index-only scan however long the history.
-sa.Index("ix_transactions_history", transactions.c.user_id, transactions.c.created_at.desc(),
+sa.Index("ix_membership_transactions_history", transactions.c.user_id, transactions.c.created_at.desc(),
          transactions.c.id.desc(), postgresql_include=["type", "status"])
 # The same walk for one status (a rare status of a long history would otherwise be searched for);
 # also how count_pending and list_pending_plan_changes find a user's pending transactions.
-sa.Index("ix_transactions_history_status", transactions.c.user_id, transactions.c.status,
+sa.Index("ix_membership_transactions_history_status", transactions.c.user_id, transactions.c.status,
          transactions.c.created_at.desc(), transactions.c.id.desc())
 
 payment_sessions = sa.Table(
     "payment_sessions", metadata,
     sa.Column("id", ID, primary_key=True),
-    sa.Column("transaction_id", ID, _fk("transactions.id"), nullable=False),
+    sa.Column("transaction_id", ID, _fk("membership_transactions.id"), nullable=False),
     sa.Column("user_id", USER_ID, nullable=False),
     sa.Column("order_id", ORDER_ID, nullable=False),
     sa.Column("status", NAME, nullable=False),
@@ -222,7 +223,7 @@ payment_refunds = sa.Table(
     "payment_refunds", metadata,
     sa.Column("id", ID, primary_key=True),
     sa.Column("refund_order_id", ORDER_ID, nullable=False),
-    sa.Column("transaction_id", ID, _fk("transactions.id"), nullable=False),
+    sa.Column("transaction_id", ID, _fk("membership_transactions.id"), nullable=False),
     sa.Column("session_id", ID, _fk("payment_sessions.id"), nullable=False),
     sa.Column("user_id", USER_ID, nullable=False),
     sa.Column("provider", NAME, nullable=False),

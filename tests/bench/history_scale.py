@@ -105,7 +105,7 @@ async def load(connection: asyncpg.Connection, rng: random.Random, first: int, c
     batch = 100_000
     for offset in range(0, count, batch):
         rows = generate(rng, first + offset, min(batch, count - offset), users)
-        await connection.copy_records_to_table("transactions", records=rows, columns=columns)
+        await connection.copy_records_to_table("membership_transactions", records=rows, columns=columns)
     await connection.execute("VACUUM ANALYZE transactions")  # the steady state autovacuum keeps
     return time.perf_counter() - started
 
@@ -137,9 +137,9 @@ async def time_adapter(uow_factory, users: list[str], query: TransactionQuery, r
 
 
 async def measure(url: str, connection: asyncpg.Connection, scale: str, typical: list[str], runs: int) -> None:
-    rows = await connection.fetchval("SELECT count(*) FROM transactions")
-    mine = await connection.fetchval("SELECT count(*) FROM transactions WHERE user_id = $1", typical[0])
-    heavy = await connection.fetchval("SELECT count(*) FROM transactions WHERE user_id = $1", HEAVY_USER)
+    rows = await connection.fetchval("SELECT count(*) FROM membership_transactions")
+    mine = await connection.fetchval("SELECT count(*) FROM membership_transactions WHERE user_id = $1", typical[0])
+    heavy = await connection.fetchval("SELECT count(*) FROM membership_transactions WHERE user_id = $1", HEAVY_USER)
     print(f"\n=== {scale}: {rows:,} rows; typical user {typical[0]} has {mine} rows, {HEAVY_USER} has {heavy} ===")
     for label, query in QUERIES.items():
         await explain(connection, typical[0], label, query)
@@ -186,7 +186,7 @@ async def main() -> None:
             await measure(url, connection, scale(args.small), typical, args.runs)
             seconds = await load(connection, rng, args.small, args.rows - args.small, args.users)
             print(f"\nloaded {args.rows - args.small:,} more rows in {seconds:.1f} s (COPY into the indexed table)")
-            size = await connection.fetchval("SELECT pg_size_pretty(pg_total_relation_size('transactions'))")
+            size = await connection.fetchval("SELECT pg_size_pretty(pg_total_relation_size('membership_transactions'))")
             print(f"transactions with its indexes: {size}")
             await measure(url, connection, scale(args.rows), typical, args.runs)
         finally:

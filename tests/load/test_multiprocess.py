@@ -155,7 +155,7 @@ async def test_200_identical_purchases_with_one_idempotency_key_create_one_trans
 
     transaction_id = first.json()["transaction"]["id"]
     assert listed["total"] == 1 and [t["id"] for t in listed["items"]] == [transaction_id]
-    assert server.sql("SELECT id FROM transactions WHERE user_id = %s", user) == [(transaction_id,)]
+    assert server.sql("SELECT id FROM membership_transactions WHERE user_id = %s", user) == [(transaction_id,)]
     assert server.sql("SELECT count(*) FROM payment_sessions WHERE user_id = %s", user) == [(1,)]
     assert server.sql("SELECT response_status, locked_until FROM idempotency_keys WHERE user_id = %s",
                       user) == [(201, None)]
@@ -216,7 +216,7 @@ async def test_a_notification_delivered_20_times_at_once_for_each_of_50_payments
     for user in users:
         assert memberships[user]["receives"]["purchased_remaining"] == 1 + 2 + 3 + 4 + 5
     ids = [payment["transaction"]["id"] for payment in bought]
-    assert server.sql("SELECT status, count(*) FROM transactions WHERE id = ANY(%s) GROUP BY status",
+    assert server.sql("SELECT status, count(*) FROM membership_transactions WHERE id = ANY(%s) GROUP BY status",
                       ids) == [("succeeded", 50)]
     assert server.sql("SELECT status, count(*) FROM payment_sessions WHERE transaction_id = ANY(%s) GROUP BY status",
                       ids) == [("completed", 50)]
@@ -322,10 +322,10 @@ async def test_a_worker_killed_mid_load_is_replaced_and_nothing_is_lost_or_credi
     assert [(key, status, lease) for key, status, lease in keys if status is None or lease is not None] == []
 
     # Every payment the client made was credited exactly once; nothing else was credited.
-    transactions = dict(server.sql("SELECT id, status FROM transactions WHERE user_id = ANY(%s)", users))
+    transactions = dict(server.sql("SELECT id, status FROM membership_transactions WHERE user_id = ANY(%s)", users))
     assert {transactions[tid] for tid in paid} == {"succeeded"}
-    succeeded = server.sql("SELECT id, receives FROM transactions WHERE user_id = ANY(%s) AND status = 'succeeded' "
-                           "AND type = 'purchase_receives'", users)
+    succeeded = server.sql("SELECT id, receives FROM membership_transactions WHERE user_id = ANY(%s) "
+                           "AND status = 'succeeded' AND type = 'purchase_receives'", users)
     assert dict(succeeded) == paid
     credits = Counter(dict(server.sql(
         "SELECT reference, count(*) FROM receives_ledger WHERE kind = 'purchase' AND user_id = ANY(%s) "

@@ -89,7 +89,7 @@ async def test_a_failure_after_commit_is_resumed_by_the_retry_or_completed_by_th
 
         await eventually(still_stranded, lambda rows: rows == [], timeout=40,
                          what="the reconciler to complete every session left without instructions")
-        per_user = sql(database_url, "SELECT user_id, count(*) FROM transactions GROUP BY user_id")
+        per_user = sql(database_url, "SELECT user_id, count(*) FROM membership_transactions GROUP BY user_id")
         assert sorted(per_user) == sorted((user, 1) for user in users)
         sessions = sql(database_url, "SELECT user_id, status, payment_url IS NOT NULL FROM payment_sessions")
         assert sorted(sessions) == sorted((user, "open", True) for user in users)

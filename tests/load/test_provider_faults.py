@@ -148,7 +148,7 @@ async def test_provider_faults_never_make_a_second_order_lose_a_payment_or_credi
     paid_sessions = {session_id for _, session_id, order_state, _ in orders if order_state == "succeeded"}
     completed = {sid for sid, _, _, status in sessions if status in ("completed", "refunded")}
     assert paid_sessions == completed == {sid for sid, choice in opened.items() if choice == "succeeded"}
-    succeeded = dict(sql(database_url, "SELECT id, receives FROM transactions WHERE user_id = ANY(%s) "
+    succeeded = dict(sql(database_url, "SELECT id, receives FROM membership_transactions WHERE user_id = ANY(%s) "
                                        "AND status = 'succeeded'", users))
     assert set(succeeded) == {tid for sid, tid, _, _ in sessions if sid in completed}
     credits = Counter(dict(sql(database_url, "SELECT reference, count(*) FROM receives_ledger WHERE kind = 'purchase' "
