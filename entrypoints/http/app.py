@@ -15,12 +15,11 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-import aiohttp_cors
 from aiohttp import web
 from dependency_injector import providers
 
 from entrypoints.background import BackgroundJobs
-from entrypoints.http import assets, middlewares, operations, protocol_errors, provider_pages
+from entrypoints.http import assets, cors, middlewares, operations, protocol_errors, provider_pages
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
 from entrypoints.http.keys import (
@@ -143,14 +142,5 @@ def _add_routes(app: web.Application) -> None:
 
 
 def _add_cors(app: web.Application, origins: tuple[str, ...]) -> None:
-    if not origins:
-        return
-    options = aiohttp_cors.ResourceOptions(
-        allow_credentials=False, expose_headers=("X-Request-ID", "Idempotent-Replayed"),
-        allow_headers=("Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"),
-        allow_methods=("GET", "POST"), max_age=600)
-    cors = aiohttp_cors.setup(app, defaults={origin: options for origin in origins})
-    for route in list(app.router.routes()):
-        if route.resource is not None and route.resource.canonical.startswith("/api/v1/"):
-            cors.add(route)
+    cors.install(app, origins)  # preflights, and the headers on every API and error answer
 

@@ -2,6 +2,10 @@
 
     {"error": {"code": "validation_error", "message": "…", "details": {"amount": ["…"]}}}
 
+`details` is always there: `{}` when there is nothing more to say. The `message` is in the
+request's language (`Accept-Language`, `language.py`; the Chinese sentences are in `texts.py`), so
+every error answer says `Vary: Accept-Language`; codes and `details` never change with it.
+
 One table maps exceptions to (status, code), resolved along the exception's MRO; aiohttp's own
 HTTP errors (unknown route, wrong method, oversized body) are translated too. A provider failure
 (502/503) answers a fixed message and logs the provider's own text. Anything else is a 500
@@ -16,7 +20,9 @@ import orjson
 from aiohttp import web
 
 from domain import errors as domain_errors
+from entrypoints.http import texts
 from entrypoints.http.keys import REQUEST_ID
+from entrypoints.http.language import ENGLISH, headers_for, language_of
 
 log = logging.getLogger("payments.http")
 
@@ -92,47 +98,54 @@ HTTP_CODES = {400: "malformed_json", 401: "unauthorized", 403: "forbidden", 404:
 
 
 def error_body(code: str, message: str, details: Mapping[str, list[str]] | None = None) -> bytes:
-    error: dict[str, object] = {"code": code, "message": message}
-    if details:
-        error["details"] = details
-    return orjson.dumps({"error": error})
+    return orjson.dumps({"error": {"code": code, "message": message, "details": details or {}}})
 
 
 def error_response(status: int, code: str, message: str, details: Mapping[str, list[str]] | None = None,
-                   headers: Mapping[str, str] | None = None) -> web.Response:
+                   headers: Mapping[str, str] | None = None, *, language: str | None = None) -> web.Response:
+    """An error answer; with `language` (the request's), its message in that language and the
+    headers saying so (without, the English `message` as it is)."""
+    if language is not None:
+        message = texts.error_message(code, message, language)
+        headers = {**headers_for(language), **(headers or {})}
     return web.Response(status=status, body=error_body(code, message, details),
                         content_type="application/json", charset="utf-8", headers=headers)
 
 
 def response_for(error: BaseException, request: web.Request) -> web.Response:
     """The contract's answer to an exception raised while handling `request`."""
+    language = language_of(request)
     if isinstance(error, ApiError):
-        return error_response(error.status, error.code, error.message, error.details, error.headers)
+        return error_response(error.status, error.code, error.message, error.details, error.headers,
+                              language=language)
     if isinstance(error, domain_errors.PaymentsError):
         status = next((STATUS_BY_ERROR[cls] for cls in type(error).__mro__ if cls in STATUS_BY_ERROR), 500)
         if status in PROVIDER_MESSAGES:
             # A provider's text may name merchant ids, keys, hosts or its own internals: logged, never sent.
             log.warning("provider failure in %s %s (request id %s): %s", request.method, request.path,
                         request.get(REQUEST_ID), error.message)
-            return error_response(status, error.code, PROVIDER_MESSAGES[status])
+            return error_response(status, error.code, PROVIDER_MESSAGES[status], language=language)
         if status != 500:
-            return error_response(status, error.code, error.message, error.details)
+            return error_response(status, error.code, error.message, error.details, language=language)
     if isinstance(error, web.HTTPException) and error.status >= 400:
-        return _from_aiohttp(error)
+        return _from_aiohttp(error, language)
     log.exception("unhandled error in %s %s (request id %s)", request.method, request.path,
                   request.get(REQUEST_ID), exc_info=error)
-    return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+    return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.",
+                          language=language)
 
 
-def _from_aiohttp(error: web.HTTPException) -> web.Response:
+def _from_aiohttp(error: web.HTTPException, language: str = ENGLISH) -> web.Response:
     status = error.status
     if status == 404:
-        return error_response(404, "not_found", "There is nothing at this address.")
+        return error_response(404, "not_found", "There is nothing at this address.", language=language)
     if status == 405:
         allowed = ", ".join(sorted(getattr(error, "allowed_methods", ()) or ()))
-        return error_response(405, "method_not_allowed", f"Method not allowed here (allowed: {allowed}).",
-                              headers={"Allow": allowed} if allowed else None)
+        message = (f"Method not allowed here (allowed: {allowed})." if language == ENGLISH
+                   else texts.METHOD_NOT_ALLOWED.format(allowed=allowed))  # already in its language
+        headers = {**headers_for(language), **({"Allow": allowed} if allowed else {})}
+        return error_response(405, "method_not_allowed", message, headers=headers)
     if status == 413:
-        return error_response(413, "payload_too_large", "The request body is too large.")
+        return error_response(413, "payload_too_large", "The request body is too large.", language=language)
     code = HTTP_CODES.get(status, "malformed_json" if status == 400 else "internal_error")
-    return error_response(status, code, error.reason or "The request could not be handled.")
+    return error_response(status, code, error.reason or "The request could not be handled.", language=language)

@@ -6,7 +6,11 @@
 3. `idempotency`: `Idempotency-Key` on authenticated POSTs.
 4. `validation`: JSON bodies must be objects and match the handler's schema (unknown fields
    refused); query strings are parsed by their schema. Results land in `request["json"]` /
-   `request["querystring"]`.
+   `request["querystring"]`. An unknown query parameter is refused like an unknown body field
+   (422, `{"name": ["Unknown field."]}`) on every `/api/v1` route, those that take none included;
+   the webhooks are left alone (providers add parameters of their own), and the event stream
+   takes `access_token`. Pages outside the API (health, metrics, docs, the mock's checkout) take
+   what they like.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from marshmallow import ValidationError
+from marshmallow import RAISE, ValidationError
 from webargs.aiohttpparser import AIOHTTPParser
 
 from entrypoints.http import errors
@@ -97,7 +101,10 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     return await request.app[IDEMPOTENCY](request, principal.user_id, handler)
 
 
-_query_parser = AIOHTTPParser()
+_query_parser = AIOHTTPParser(unknown=RAISE)  # whatever a query schema's own `unknown` says
+UNKNOWN_FIELD = "Unknown field."  # marshmallow's words for an unknown field
+# The query parameters of the API routes that have no query schema (by route; every other takes none).
+QUERY_PARAMETERS = {EVENT_STREAM_ROUTE: frozenset({"access_token"})}
 
 
 @_query_parser.error_handler
@@ -113,7 +120,12 @@ async def validation(request: web.Request, handler: Handler) -> web.StreamRespon
     # both to answer alike: an id with one names nothing (404), a value with one is invalid (422).
     if any(NUL in value for value in request.match_info.values()):
         raise errors.ApiError(404, "not_found", "There is nothing at this address.")
-    for entry in getattr(request.match_info.handler, "__schemas__", ()):
+    schemas = getattr(request.match_info.handler, "__schemas__", ())
+    if request.query_string and _refuses_unknown_query(request, schemas):
+        unknown = [name for name in request.query if name not in _query_parameters(request)]
+        if unknown:
+            raise errors.validation_error({name.replace(NUL, "\\0"): [UNKNOWN_FIELD] for name in unknown})
+    for entry in schemas:
         if entry["location"] == "json":
             body = await json_object(request)
             with_nul = _fields_with_nul(body)
@@ -129,6 +141,20 @@ async def validation(request: web.Request, handler: Handler) -> web.StreamRespon
                 raise errors.validation_error({name.replace(NUL, "\\0"): [NO_NUL] for name in with_nul})
             request[VALIDATED[entry["put_into"]]] = await _query_parser.parse(entry["schema"], request, location=entry["location"])
     return await handler(request)
+
+
+def _refuses_unknown_query(request: web.Request, schemas) -> bool:
+    """Whether the query is checked here: on an API route other than the webhooks', that has no
+    query schema (a schema refuses unknown parameters itself), and not for a preflight (a browser
+    sends it with the query of the request to come, which must get the answer, CORS headers and all)."""
+    path = request.path
+    return (path.startswith(API_PREFIX) and not path.startswith(WEBHOOK_PREFIX) and request.method != "OPTIONS"
+            and not any(entry["location"] == "querystring" for entry in schemas))
+
+
+def _query_parameters(request: web.Request) -> frozenset[str]:
+    resource = request.match_info.route.resource
+    return QUERY_PARAMETERS.get(resource.canonical, frozenset()) if resource is not None else frozenset()
 
 
 NUL = "\x00"

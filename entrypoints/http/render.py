@@ -10,6 +10,8 @@ from functools import lru_cache
 import zxingcpp
 
 from domain.catalog import Catalog
+from entrypoints.http.language import ENGLISH
+from entrypoints.http.texts import plan_name
 from ports.use_cases.views import MembershipView, Page, ProrationView, SessionView, TransactionView
 
 
@@ -86,7 +88,8 @@ def transaction_page(page: Page) -> dict:
             "total": page.total, "has_more": page.has_more}
 
 
-def pricing(catalog: Catalog) -> dict:
+def pricing(catalog: Catalog, language: str = ENGLISH) -> dict:
+    """The price list, plan names in `language`."""
     receives = catalog.receives
     return {
         "currency": catalog.currency.code,
@@ -96,6 +99,7 @@ def pricing(catalog: Catalog) -> dict:
             "tiers": [{"min_amount": t.min_quantity, "discount_percent": t.discount_percent}
                       for t in sorted(receives.tiers, key=lambda t: t.min_quantity)],
         },
-        "plans": [{"id": p.id.value, "name": p.name, "price": p.price.amount, "interval": "month",
-                   "monthly_receives": p.monthly_receives} for p in sorted(catalog.plans, key=lambda p: p.rank)],
+        "plans": [{"id": p.id.value, "name": plan_name(p.id.value, p.name, language), "price": p.price.amount,
+                   "interval": "month", "monthly_receives": p.monthly_receives}
+                  for p in sorted(catalog.plans, key=lambda p: p.rank)],
     }

@@ -124,7 +124,7 @@ class DateOrDateTime(fields.Field):
 
 class TransactionListQuerySchema(Schema):
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE  # an unknown query parameter is refused like an unknown body field
 
     type = SeparatedList(fields.String(validate=validate.OneOf(TYPES)), load_default=list,
                          metadata={"description": "Repeatable or comma-separated."})
