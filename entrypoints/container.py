@@ -50,6 +50,8 @@ from ports.use_cases.plans.consume_receives import ConsumeReceives
 from ports.use_cases.sessions.expire_sessions import ExpireSessions
 from ports.use_cases.plans.get_membership import GetMembership
 from ports.use_cases.catalog.get_pricing import GetPricing
+from ports.use_cases.catalog.quote_receives import QuoteReceives
+from ports.use_cases.plans.quote_plan_change import QuotePlanChange
 from ports.use_cases.sessions.get_session import GetSession
 from ports.use_cases.payments.get_transaction import GetTransaction
 from ports.use_cases.notifications.handle_notification import HandleNotification
@@ -206,6 +208,9 @@ class UseCases(containers.DeclarativeContainer):
     get_membership = providers.Factory(GetMembership, queries=adapters.queries, uow=adapters.uow,
                                        clock=adapters.clock, settings=settings)
     get_pricing = providers.Factory(GetPricing, settings=settings)
+    quote_receives = providers.Factory(QuoteReceives, settings=settings)
+    quote_plan_change = providers.Factory(QuotePlanChange, queries=adapters.queries, clock=adapters.clock,
+                                          settings=settings)
     list_payment_methods = providers.Factory(ListPaymentMethods, providers=adapters.registry,
                                              icons=providers.Callable(icon_urls, adapters.config.provided.public_url))
     consume_receives = providers.Factory(ConsumeReceives, uow=adapters.uow, clock=adapters.clock, settings=settings)

@@ -1,6 +1,9 @@
 """Change plan: upgrade (prorated, paid through a session), downgrade (scheduled for the period
 end, settled at once with a zero transaction) or re-choose the current plan (cancels a scheduled
-change). A new plan change cancels the user's earlier pending plan-change transaction."""
+change). A new plan change cancels the user's earlier pending plan-change transaction.
+
+What a change would do (its kind, proration, effective time) comes from `plan_change_terms`, which
+QuotePlanChange reports without acting on it."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,6 +21,7 @@ from ports.ids import IdGenerator
 from ports.payment_provider import ProviderRegistry
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import current_membership
+from ports.use_cases.plans.plan_change_terms import plan_change_terms
 from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import MembershipView, ProrationView, SessionView, TransactionView
@@ -71,7 +75,8 @@ class ChangePlan:
         now = self._clock.now()
         async with self._uow() as uow:
             membership = await current_membership(uow, cmd.user_id, catalog, now)
-            kind = membership.classify_change(new_plan, catalog)
+            terms = plan_change_terms(membership, new_plan, catalog, now)
+            kind = terms.kind
             if kind is PlanChangeKind.UNCHANGED:
                 if not membership.cancel_scheduled_change(now):
                     raise PlanUnchangedError(new_plan.id.value)
@@ -94,7 +99,8 @@ class ChangePlan:
                 await uow.commit()
                 await self._orders.close(superseded)
                 return DowngradeScheduled(TransactionView.of(transaction), change.effective_at)
-            proration = membership.quote_upgrade(new_plan, catalog, now)
+            proration = terms.proration
+            assert proration is not None  # an upgrade's terms always carry one
             if proration.charge.is_zero:
                 return await self._upgrade_for_free(uow, membership, new_plan, proration, cmd, superseded, now)
             transaction = Transaction.plan_upgrade(
