@@ -49,6 +49,7 @@ ERROR_MESSAGES = {
     "risk_declined": "出于风控原因，此次支付被拒绝。",
     "provider_error": "支付服务商拒绝或处理失败，不会重复扣款。请重试或选择其他支付方式。",
     "provider_unavailable": "支付服务商暂时无法响应，不会重复扣款。请稍后再试。",
+    "refund_not_found": "支付服务商没有这笔退款的记录。",
     "internal_error": "服务器内部出错，已记录日志。",
 }
 
