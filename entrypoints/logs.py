@@ -6,7 +6,11 @@ aiohttp's parser log the raw line in its exception (`aiohttp.server`, or gunicor
 a worker), token included. `JsonFormatter` redacts all it prints (message, extra fields,
 exception); `RedactingFilter`, on gunicorn's handlers (which format records their own way),
 rewrites each record's message, arguments, exception text, stack and extra fields. Bearer tokens,
-`access_token=` values and Authorization header values become `[REDACTED]`."""
+`access_token=` values and Authorization header values become `[REDACTED]`.
+
+Terminal colours stay out of the lines: the `color_message` extra that `databases` (and uvicorn)
+attach for coloured consoles is dropped, and ANSI escape sequences are taken out of every string
+printed."""
 from __future__ import annotations
 
 import logging
@@ -18,6 +22,8 @@ from typing import Any
 import orjson
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_NOT_PRINTED = _STANDARD | {"color_message"}  # a copy of the message with ANSI colours, for terminals
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")  # CSI sequences: colours, bold, cursor moves
 REDACTED = "[REDACTED]"
 # A secret runs to whitespace, a quote or a separator; a backslash is part of it, so a control
 # byte shown escaped (`\x01`) and whatever follows it is redacted too.
@@ -38,8 +44,9 @@ def redact(text: str) -> str:
     return _PATTERN.sub(_keep, text)
 
 
-def _redacted(value: Any) -> Any:
-    return redact(value) if isinstance(value, str) else value
+def _printable(value: Any) -> Any:
+    """`value` redacted and, if a string, without ANSI escape sequences."""
+    return _ANSI_ESCAPE.sub("", redact(value)) if isinstance(value, str) else value
 
 
 class RedactingFilter(logging.Filter):
@@ -70,9 +77,9 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": redact(record.getMessage()),
+            "message": _printable(record.getMessage()),
         }
-        line.update({k: _redacted(v) for k, v in vars(record).items() if k not in _STANDARD})
+        line.update({k: _printable(v) for k, v in vars(record).items() if k not in _NOT_PRINTED})
         if record.exc_info or record.exc_text:
             line["exception"] = redact(record.exc_text or self.formatException(record.exc_info))
         return orjson.dumps(line, default=str).decode()
