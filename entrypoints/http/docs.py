@@ -5,31 +5,79 @@ aiohttp-apispec's decorators of the same names record (`__apispec__`, `__schemas
 `openapi.py` builds the document with aiohttp-apispec. They are defined here so that serving
 never imports aiohttp-apispec, apispec and jinja2: the document is built on its first request,
 which keeps every worker process ~4 MB lighter.
+
+Besides the OpenAPI operation fields, `docs` takes one key of its own, `request_examples`
+(named examples of the JSON body), which `openapi.py` moves into the request body. An
+`operationId` given to `docs` wins over the one `openapi.py` derives from the handler's name.
+Error responses carry an example per error code they can answer (`error_responses`), in the
+contract's shape, `details` included.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from entrypoints.http.schemas import ErrorSchema
 
-ERROR_DESCRIPTIONS = {
-    400: "`malformed_json`: the body is not JSON or not an object.",
-    401: "`unauthorized`: missing, expired or invalid bearer token.",
-    403: "`forbidden`: the token's role does not allow this.",
-    404: "`not_found`: no such object, or not yours.",
-    409: "A state conflict: `invalid_state`, `plan_unchanged`, `too_many_pending`, "
-         "`idempotency_request_in_progress` or `insufficient_receives`.",
-    413: "`payload_too_large`: the body is larger than the service accepts.",
-    422: "`validation_error` (with `details` per field), `idempotency_key_reused` or "
-         "`payment_method_unavailable`.",
-    502: "`provider_error`: the payment provider refused; nothing was charged twice.",
-    503: "`provider_unavailable`: the provider did not answer; nothing was charged twice.",
+# The codes each status can answer (the contract's error table), and what each means.
+ERROR_CODES: dict[int, tuple[str, ...]] = {
+    400: ("malformed_json",),
+    401: ("unauthorized",),
+    403: ("forbidden",),
+    404: ("not_found",),
+    405: ("method_not_allowed",),
+    409: ("invalid_state", "plan_unchanged", "too_many_pending", "idempotency_request_in_progress",
+          "insufficient_receives"),
+    413: ("payload_too_large",),
+    422: ("validation_error", "idempotency_key_reused", "payment_method_unavailable"),
+    429: ("rate_limited",),
+    502: ("provider_error",),
+    503: ("provider_unavailable",),
+}
+
+# A message the service really answers with each code, and its `details` (`{}`: nothing more to say).
+ERROR_EXAMPLES: dict[str, tuple[str, dict[str, list[str]]]] = {
+    "malformed_json": ("The body is not valid JSON (or nests deeper than 32 levels).", {}),
+    "unauthorized": ("A valid bearer token is required.", {}),
+    "forbidden": ("This needs the service role.", {}),
+    "not_found": ("There is nothing at this address.", {}),
+    "method_not_allowed": ("Method not allowed here (allowed: POST).", {}),
+    "invalid_state": ("A transaction cannot move from succeeded to cancelled.", {}),
+    "plan_unchanged": ("You are already on the pro plan and no change is scheduled.", {}),
+    "too_many_pending": ("At most 5 pending transactions are allowed; pay or cancel one first.", {}),
+    "idempotency_request_in_progress": ("A request with this Idempotency-Key is still being processed.", {}),
+    "insufficient_receives": ("Cannot consume 3 receives: the balance is 2.", {}),
+    "payload_too_large": ("The request body is too large.", {}),
+    "validation_error": ("The request is invalid.",
+                         {"amount": ["Must be greater than or equal to 1 and less than or equal to 100."]}),
+    "idempotency_key_reused": ("This Idempotency-Key was used with a different request body.", {}),
+    "payment_method_unavailable": ("Payment method 'credit_card' is not available right now.",
+                                   {"payment_method": ["Not available."]}),
+    "rate_limited": ("Too many requests; try again in 12 seconds.", {}),
+    "provider_error": ("The payment provider refused or failed; nothing was charged twice. "
+                       "Try again or choose another method.", {}),
+    "provider_unavailable": ("The payment provider is unavailable; nothing was charged twice. "
+                             "Try again shortly.", {}),
+}
+
+ERROR_MEANINGS = {
+    400: "the body is not JSON or not an object.",
+    401: "missing, expired or invalid bearer token.",
+    403: "the token's role does not allow this.",
+    404: "no such object, or not yours.",
+    405: "this path does not take this method (the `Allow` header names those it takes).",
+    409: "a state conflict; nothing was changed.",
+    413: "the body is larger than the service accepts.",
+    422: "well-formed but wrong input (`details` names the fields).",
+    429: "too many requests; wait `Retry-After` seconds.",
+    502: "the payment provider refused; nothing was charged twice.",
+    503: "the provider did not answer; nothing was charged twice.",
 }
 
 IDEMPOTENCY_KEY = {
     "in": "header", "name": "Idempotency-Key", "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7E]+$"},
+    "example": "buy-2026-11-27-0001",
     "description": "Makes the POST safe to retry: the same key and body replay the first answer "
                    "(with `Idempotent-Replayed: true`) for at least 24 hours.",
 }
@@ -37,13 +85,29 @@ BEARER = [{"bearerAuth": []}]
 PAYMENTS_TAG = ["payments"]  # the tag of the payments API's operations
 
 
-def error_responses(*statuses: int) -> dict:
-    return {str(s): {"schema": ErrorSchema, "description": ERROR_DESCRIPTIONS[s]} for s in statuses}
+def error_example(code: str) -> dict:
+    message, details = ERROR_EXAMPLES[code]
+    return {"error": {"code": code, "message": message, "details": details}}
 
 
-def post_errors(*statuses: int) -> dict:
-    """What any authenticated POST with a JSON body can answer, plus `statuses`."""
-    return error_responses(400, 401, 413, 422, *statuses)
+def error_response(status: int, codes: Iterable[str] | None = None) -> dict:
+    """One error response: `codes` (default: every code of `status`), each with an example."""
+    codes = tuple(codes or ERROR_CODES[status])
+    listed = ", ".join(f"`{code}`" for code in codes)
+    return {"schema": ErrorSchema, "description": f"{listed}: {ERROR_MEANINGS[status]}",
+            "examples": {code: {"summary": code, "value": error_example(code)} for code in codes}}
+
+
+def error_responses(*statuses: int, conflicts: Iterable[str] = ()) -> dict:
+    """Error responses for `statuses`; a 409 answers only `conflicts`, when given."""
+    return {str(s): error_response(s, conflicts if s == 409 and conflicts else None) for s in statuses}
+
+
+def post_errors(*statuses: int, conflicts: Iterable[str] = ()) -> dict:
+    """What any authenticated POST with a JSON body can answer, plus `statuses`; a repeat of its
+    Idempotency-Key while the first request runs is a 409 too."""
+    conflicts = (*conflicts, "idempotency_request_in_progress") if conflicts else ()
+    return error_responses(400, 401, 413, 422, 409, *statuses, conflicts=conflicts)
 
 
 def _annotations(handler: Callable) -> dict[str, Any]:
@@ -54,7 +118,8 @@ def _annotations(handler: Callable) -> dict[str, Any]:
 
 
 def docs(**fields: Any) -> Callable[[Callable], Callable]:
-    """Operation fields: tags, summary, description, security, parameters, responses, …"""
+    """Operation fields: tags, summary, description, security, parameters, responses, operationId,
+    and `request_examples` ({name: {"summary", "value"}}, the JSON body's examples)."""
     def decorate(handler: Callable) -> Callable:
         annotations = _annotations(handler)
         annotations["parameters"].extend(fields.pop("parameters", []))
@@ -89,3 +154,38 @@ def response_schema(schema: Any, code: int = 200, description: str = "") -> Call
                                                          "description": description}
         return handler
     return decorate
+
+
+# Examples of the response objects (schema-level: a document's tools compose the responses that
+# nest them). Tests check each against its schema.
+_TXN = "txn_fd58dacddb45833b74e2f4df"
+_SESSION = "ps_f2ab8309811cc6eba8664a2d"
+RESPONSE_EXAMPLES: dict[str, dict] = {
+    "Transaction": {
+        "id": _TXN, "order_id": "P20261127VOZBT2H7X5XV", "type": "purchase_receives", "status": "pending",
+        "receives": 10, "plan_from": None, "plan_to": None, "subtotal": 2000, "discount": 300, "total": 1700,
+        "currency": "CNY", "payment_method": "wechat_pay", "provider": "mock", "refunded_amount": 0,
+        "cancel_reason": None, "failure_reason": None, "created_at": "2026-11-27T04:58:47Z",
+        "updated_at": "2026-11-27T04:58:47Z", "completed_at": None},
+    "PaymentSession": {
+        "id": _SESSION, "transaction_id": _TXN, "order_id": "S20261127Y95UR7AXTZ4V", "status": "open",
+        "payment_method": "wechat_pay", "provider": "mock", "amount": 1700, "currency": "CNY",
+        "payment_url": f"http://127.0.0.1:8080/mock-checkout/{_SESSION}",
+        "qr_code": f"http://127.0.0.1:8080/mock-checkout/{_SESSION}",
+        "qr_code_image": "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciLz4=",
+        "expires_at": "2026-11-27T05:58:47Z", "created_at": "2026-11-27T04:58:47Z", "completed_at": None},
+    "Proration": {"credit": 1450, "debit": 2950, "charge": 1500, "period_end": "2026-12-12T00:00:00Z"},
+    "ScheduledChange": {"plan": "basic", "effective_at": "2026-12-12T00:00:00Z"},
+    "ReceivesBalance": {"balance": 27, "allowance_remaining": 15, "purchased_remaining": 12,
+                        "monthly_allowance": 20},
+    "Membership": {
+        "plan": "pro", "status": "active", "current_period_start": "2026-11-12T00:00:00Z",
+        "current_period_end": "2026-12-12T00:00:00Z", "scheduled_change": None,
+        "receives": {"balance": 27, "allowance_remaining": 15, "purchased_remaining": 12, "monthly_allowance": 20}},
+    "PaymentMethod": {"id": "wechat_pay", "name": "WeChat Pay", "available": True,
+                      "icon_url": "http://127.0.0.1:8080/assets/methods/wechat_pay-5f0c2a9e7b13d4c8.svg",
+                      "flows": ["qr_code"], "currencies": ["CNY"]},
+    "Tier": {"min_amount": 10, "discount_percent": 15},
+    "Plan": {"id": "pro", "name": "Pro", "price": 2900, "interval": "month", "monthly_receives": 20},
+    "NotificationAck": {"received": True},
+}

@@ -42,37 +42,42 @@ class RequestSchema(Schema):
 # ---------------------------------------------------------------------------- requests
 class PurchaseReceivesRequestSchema(RequestSchema):
     amount = StrictInteger(required=True, validate=validate.Range(1, 100),
-                           metadata={"description": "Number of receives to buy (1-100)."})
-    payment_method = StrictString(required=True, validate=validate.OneOf(METHOD_IDS))
+                           metadata={"description": "Number of receives to buy (1-100).", "example": 10})
+    payment_method = StrictString(required=True, validate=validate.OneOf(METHOD_IDS),
+                                  metadata={"example": "wechat_pay"})
     return_url = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=2048),
                               metadata={"description": "Where a redirect flow sends the payer back; "
                                                        "its host must be in PAYMENTS_RETURN_URL_HOSTS."})
 
 
 class ChangePlanRequestSchema(RequestSchema):
-    new_plan = StrictString(required=True, validate=validate.OneOf(PLAN_IDS))
+    new_plan = StrictString(required=True, validate=validate.OneOf(PLAN_IDS), metadata={"example": "pro"})
     payment_method = StrictString(load_default=None, allow_none=True, validate=validate.OneOf(METHOD_IDS),
-                                  metadata={"description": "Required for upgrades only."})
+                                  metadata={"description": "Required for upgrades only.", "example": "wechat_pay"})
     return_url = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=2048))
 
 
 class OpenSessionRequestSchema(RequestSchema):
-    transaction_id = StrictString(required=True, validate=validate.Length(1, 64))
+    transaction_id = StrictString(required=True, validate=validate.Length(1, 64),
+                                  metadata={"example": "txn_fd58dacddb45833b74e2f4df"})
     payment_method = StrictString(load_default=None, allow_none=True, validate=validate.OneOf(METHOD_IDS),
-                                  metadata={"description": "Default: the transaction's."})
+                                  metadata={"description": "Default: the transaction's.", "example": "alipay"})
     return_url = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=2048))
 
 
 class CancelRequestSchema(RequestSchema):
-    transaction_id = StrictString(required=True, validate=validate.Length(1, 64))
-    reason = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    transaction_id = StrictString(required=True, validate=validate.Length(1, 64),
+                                  metadata={"example": "txn_fd58dacddb45833b74e2f4df"})
+    reason = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=500),
+                          metadata={"example": "changed my mind"})
 
 
 class ConsumeRequestSchema(RequestSchema):
-    user_id = StrictString(required=True, validate=validate.Length(1, 255))
-    count = StrictInteger(required=True, validate=validate.Range(1, 100))
+    user_id = StrictString(required=True, validate=validate.Length(1, 255), metadata={"example": "u1"})
+    count = StrictInteger(required=True, validate=validate.Range(1, 100), metadata={"example": 1})
     reference = StrictString(required=True, validate=validate.Length(1, 255),
-                             metadata={"description": "Unique per user: the same reference never consumes twice."})
+                             metadata={"description": "Unique per user: the same reference never consumes twice.",
+                                       "example": "match-123"})
 
 
 class SeparatedList(fields.List):

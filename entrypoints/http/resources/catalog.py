@@ -24,7 +24,7 @@ from entrypoints.http.texts import method_name
 
 
 @docs(tags=PAYMENTS_TAG, summary="The catalog: receive prices and plans", security=BEARER,
-      responses=error_responses(401))
+      operationId="getPricing", responses=error_responses(401))
 @response_schema(PricingSchema, 200)
 async def pricing(request: web.Request) -> web.Response:
     language = language_of(request)

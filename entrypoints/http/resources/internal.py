@@ -26,7 +26,7 @@ from ports.use_cases.plans.consume_receives import ConsumeReceivesCommand
 @docs(tags=["internal"], summary="Consume receives (role service)", security=BEARER, parameters=[IDEMPOTENCY_KEY],
       description="Idempotent by `reference`: the same reference again consumes nothing more and answers "
                   "the current membership.",
-      responses=post_errors(403, 409))
+      operationId="consumeReceives", responses=post_errors(403, 409, conflicts=["insufficient_receives"]))
 @json_schema(ConsumeRequestSchema)
 @response_schema(MembershipSchema, 200)
 async def consume(request: web.Request) -> web.Response:

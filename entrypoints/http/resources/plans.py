@@ -35,7 +35,11 @@ from ports.use_cases.plans.get_membership import GetMembershipQuery
       description="Upgrade (201: transaction, session, proration), downgrade at the period end (200: "
                   "transaction, session null, effective_at), or re-choose the current plan to cancel a "
                   "scheduled change (200: membership).",
-      responses={**post_errors(409, 502, 503),
+      request_examples={
+          "upgrade": {"summary": "Upgrade to Pro (201)", "value": {
+              "new_plan": "pro", "payment_method": "wechat_pay", "return_url": "http://localhost:3000/checkout/done"}},
+          "downgrade": {"summary": "Back to Basic at the period end (200)", "value": {"new_plan": "basic"}}},
+      responses={**post_errors(409, 502, 503, conflicts=["plan_unchanged", "too_many_pending"]),
                  "200": {"schema": PlanChangeResponseSchema,
                          "description": "A downgrade was scheduled, or a scheduled change was cancelled."}})
 @json_schema(ChangePlanRequestSchema)
@@ -55,7 +59,7 @@ async def change_plan(request: web.Request) -> web.Response:
 
 
 @docs(tags=PAYMENTS_TAG, summary="The caller's membership and receives balance", security=BEARER,
-      responses=error_responses(401))
+      operationId="getMembership", responses=error_responses(401))
 @response_schema(MembershipSchema, 200)
 async def membership(request: web.Request) -> web.Response:
     view = await request.app[USE_CASES].get_membership(GetMembershipQuery(caller(request)))

@@ -28,7 +28,7 @@ from ports.use_cases.payments.purchase_receives import PurchaseReceivesCommand
 @docs(tags=PAYMENTS_TAG, summary="Buy receives", security=BEARER, parameters=[IDEMPOTENCY_KEY],
       description="Creates a pending transaction and its payment session. The balance grows when the "
                   "provider confirms the payment.",
-      responses=post_errors(409, 502, 503))
+      responses=post_errors(409, 502, 503, conflicts=["too_many_pending"]))
 @json_schema(PurchaseReceivesRequestSchema)
 @response_schema(PaymentResponseSchema, 201, description="The transaction and its session.")
 async def purchase_receives(request: web.Request) -> web.Response:

@@ -27,7 +27,7 @@ from ports.use_cases.sessions.open_session import OpenSessionCommand
 
 
 @docs(tags=PAYMENTS_TAG, summary="Open a new payment session for a pending transaction", security=BEARER,
-      parameters=[IDEMPOTENCY_KEY], responses=post_errors(404, 409, 502, 503))
+      parameters=[IDEMPOTENCY_KEY], responses=post_errors(404, 409, 502, 503, conflicts=["invalid_state"]))
 @json_schema(OpenSessionRequestSchema)
 @response_schema(PaymentSessionSchema, 201)
 async def open_session(request: web.Request) -> web.Response:

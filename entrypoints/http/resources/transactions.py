@@ -54,7 +54,7 @@ async def get_transaction(request: web.Request) -> web.Response:
 
 
 @docs(tags=PAYMENTS_TAG, summary="Cancel a pending transaction", security=BEARER, parameters=[IDEMPOTENCY_KEY],
-      responses=post_errors(404, 409))
+      operationId="cancelTransaction", responses=post_errors(404, 409, conflicts=["invalid_state"]))
 @json_schema(CancelRequestSchema)
 @response_schema(TransactionResponseSchema, 200)
 async def cancel(request: web.Request) -> web.Response:
