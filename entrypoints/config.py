@@ -10,6 +10,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -19,6 +20,8 @@ DEVELOPMENT_JWT_SECRET = "development-jwt-secret-not-for-production"
 DEVELOPMENT_ID_SECRET = "development-id-secret-not-for-production"
 DEVELOPMENT_ROUTES = "wechat_pay=mock,alipay=mock,credit_card=mock,mock=mock"
 DEVELOPMENT_CORS_ORIGINS = "http://localhost:3000,http://127.0.0.1:3000"
+DEFAULT_DATABASE_URL = "sqlite:///./payments.db"
+DATABASE_SCHEMES = ("postgresql", "postgres", "sqlite")  # a driver may follow: postgresql+asyncpg://
 ENVIRONMENTS = ("development", "production")
 
 
@@ -76,7 +79,7 @@ def load_config(environ: Mapping[str, str], *, host: str | None = None, port: in
     id_secret = _id_secret(environ, jwt_secret, production)
     return Config(
         env=env,
-        database_url=environ.get("PAYMENTS_DATABASE_URL", "sqlite:///./payments.db"),
+        database_url=_database_url(environ.get("PAYMENTS_DATABASE_URL") or DEFAULT_DATABASE_URL),
         host=host,
         port=port,
         public_url=(environ.get("PAYMENTS_PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
@@ -107,6 +110,30 @@ def _id_secret(environ: Mapping[str, str], jwt_secret: str, production: bool) ->
         raise ConfigError("PAYMENTS_ID_SECRET must be at least 32 characters in production "
                           "(the development secret is refused)")
     return id_secret
+
+
+def redacted_url(url: str) -> str:
+    """A database URL without its password, for messages (also when the URL does not parse)."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    return f"{scheme}{sep}{credentials.split(':')[0]}@{host}"
+
+
+def _database_url(url: str) -> str:
+    """The URL if it parses and names a database we speak; whether it answers is checked where
+    it is first used (`payments migrate`, and `payments serve` before it migrates)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what checks it
+    except ValueError as error:
+        raise ConfigError(f"PAYMENTS_DATABASE_URL is not a valid URL ({error}): {redacted_url(url)}") from None
+    scheme = parts.scheme.split("+", 1)[0].lower()
+    if scheme not in DATABASE_SCHEMES:
+        raise ConfigError(f"PAYMENTS_DATABASE_URL has an unknown scheme {parts.scheme or '(none)'!r} "
+                          f"(use postgresql://user@host:5432/db or sqlite:///./payments.db): {redacted_url(url)}")
+    return url
 
 
 def _integer(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
