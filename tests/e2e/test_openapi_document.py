@@ -17,6 +17,7 @@ from openapi_spec_validator import validate
 
 from e2e_support import JWT_SECRET
 from entrypoints.cli import mint_token
+from live import devtools_page, eventually, needs_chromium
 
 SPEC = "/api/docs/swagger.json"
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -216,3 +217,30 @@ async def test_try_it_out_with_the_request_examples_succeeds(live_api, browser):
             answered[operation["operationId"]] = response.status
             assert response.status < 300, await response.text()
     assert answered == expected
+
+
+@needs_chromium
+async def test_swagger_uis_try_it_out_of_buy_receives_succeeds_in_a_browser(live_api, tmp_path):
+    """Headless Chromium opens Swagger UI at /api/docs, is given a bearer token, opens Buy
+    receives, presses "Try it out" and "Execute" with the example as it stands, and sees 201."""
+    token = mint_token(JWT_SECRET, "swagger-ui-user", None, 600)
+    operation = "#operations-payments-purchaseReceives"
+    async with devtools_page(tmp_path, f"{live_api.base_url}/api/docs#/payments/purchaseReceives") as page:
+        async def shown(selector: str) -> bool:
+            return await page.evaluate(f"!!document.querySelector({json.dumps(selector)})", while_navigating=False)
+
+        await eventually(lambda: shown(f"{operation} .try-out__btn"), bool, timeout=30, what="Buy receives, opened")
+        await page.evaluate(f"ui.preauthorizeApiKey('bearerAuth', {json.dumps(token)}); "
+                            f"document.querySelector('{operation} .try-out__btn').click()")
+        await eventually(lambda: shown(f"{operation} .execute"), bool, what="the Execute button")
+        await page.evaluate(f"document.querySelector('{operation} .execute').click()")
+
+        status = f"{operation} .live-responses-table .response .response-col_status"
+
+        async def answered() -> str | None:
+            return await page.evaluate(f"document.querySelector('{status}')?.textContent.trim() ?? null")
+        assert await eventually(answered, bool, what="the response of Execute") == "201"
+        body = json.loads(await page.evaluate(
+            f"document.querySelector('{operation} .live-responses-table .response-col_description pre').textContent"))
+    assert body["transaction"]["receives"] == 10 and body["transaction"]["total"] == 1700
+    assert body["session"]["payment_method"] == "wechat_pay" and body["session"]["status"] == "open"
