@@ -299,3 +299,51 @@ class NotificationAckSchema(Schema):
 
 class HealthSchema(Schema):
     status = fields.String(required=True)
+
+
+# ---------------------------------------------------------------------------- quotes
+class QueryInteger(fields.Integer):
+    """A whole number in a query string: ASCII digits, optionally signed ("7", "-1"). "7.0", "1e2",
+    "1_0", " 7" and other digits than 0-9 are refused, though Python's int() takes some of them."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or re.fullmatch(r"[+-]?[0-9]{1,18}", value) is None:
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class ReceivesQuoteQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE  # an unknown query parameter is refused like an unknown body field
+
+    amount = QueryInteger(required=True, validate=validate.Range(1, 100),
+                          metadata={"description": "Number of receives to price (1-100).", "example": 7})
+
+
+class PlanQuoteQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    new_plan = fields.String(required=True, validate=validate.OneOf(PLAN_IDS),
+                             metadata={"description": "The plan to price a change to.", "example": "vip"})
+
+
+class ReceivesQuoteSchema(Schema):
+    amount = fields.Integer(required=True, metadata={"description": "Number of receives.", "example": 7})
+    subtotal = fields.Integer(required=True, metadata={"description": "Minor units (fen).", "example": 1400})
+    discount = fields.Integer(required=True, metadata={"example": 140})
+    total = fields.Integer(required=True, metadata={"example": 1260})
+    currency = fields.String(required=True, metadata={"example": "CNY"})
+
+
+class PlanQuoteSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(["upgrade", "downgrade", "unchanged"]),
+                         metadata={"example": "upgrade"})
+    proration = fields.Nested(ProrationSchema, required=True, allow_none=True,
+                              metadata={"description": "An upgrade's figures, as POST /plan would charge them; "
+                                                       "null otherwise."})
+    effective_at = fields.String(required=True, allow_none=True,
+                                 metadata={"format": "date-time", "example": None,
+                                           "description": "When a downgrade would take effect (the period "
+                                                          "end); null otherwise."})
+    currency = fields.String(required=True, metadata={"example": "CNY"})

@@ -1,5 +1,5 @@
-"""Handlers of `POST /plan`, `GET /membership`: change plan and read the membership. Each parses (the
-schemas did it), calls a use case and renders."""
+"""Handlers of `POST /plan`, `GET /plan/quote`, `GET /membership`: change plan, price a change without
+making it, and read the membership. Each parses (the schemas did it), calls a use case and renders."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -11,17 +11,21 @@ from entrypoints.http.docs import (
     IDEMPOTENCY_KEY,
     PAYMENTS_TAG,
     docs,
+    error_response,
     error_responses,
     json_schema,
     post_errors,
+    querystring_schema,
     response_schema,
 )
-from entrypoints.http.keys import JSON_BODY, USE_CASES
+from entrypoints.http.keys import JSON_BODY, QUERY, USE_CASES
 from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import (
     ChangePlanRequestSchema,
     MembershipSchema,
     PlanChangeResponseSchema,
+    PlanQuoteQuerySchema,
+    PlanQuoteSchema,
 )
 from ports.use_cases.plans.change_plan import (
     ChangePlanCommand,
@@ -29,6 +33,7 @@ from ports.use_cases.plans.change_plan import (
     UpgradeStarted,
 )
 from ports.use_cases.plans.get_membership import GetMembershipQuery
+from ports.use_cases.plans.quote_plan_change import QuotePlanChangeQuery
 
 
 @docs(tags=PAYMENTS_TAG, summary="Change plan", security=BEARER, parameters=[IDEMPOTENCY_KEY],
@@ -56,6 +61,23 @@ async def change_plan(request: web.Request) -> web.Response:
         return json_response({"transaction": render.transaction(result.transaction), "session": None,
                               "effective_at": render.timestamp(result.effective_at)})
     return json_response({"membership": render.membership(result.membership)})
+
+
+@docs(tags=PAYMENTS_TAG, summary="Quote a plan change", security=BEARER, operationId="quotePlanChange",
+      description="What `POST /plan` with this `new_plan` would do now, against the active plan (an unpaid "
+                  "upgrade does not change it): `upgrade` with the proration it would charge, `downgrade` "
+                  "with the period end it would take effect at, or `unchanged` (the current plan, whether or "
+                  "not a change is scheduled) with neither. Nothing is stored; a pending plan change stays "
+                  "pending.",
+      responses={"401": error_response(401), "422": error_response(422, ["validation_error"])})
+@querystring_schema(PlanQuoteQuerySchema)
+@response_schema(PlanQuoteSchema, 200, description="What the change would be.")
+async def quote_plan_change(request: web.Request) -> web.Response:
+    quote = await request.app[USE_CASES].quote_plan_change(QuotePlanChangeQuery(
+        caller(request), request[QUERY]["new_plan"]))
+    return json_response({"kind": quote.kind.value,
+                          "proration": render.proration(quote.proration) if quote.proration else None,
+                          "effective_at": render.timestamp(quote.effective_at), "currency": quote.currency.code})
 
 
 @docs(tags=PAYMENTS_TAG, summary="The caller's membership and receives balance", security=BEARER,

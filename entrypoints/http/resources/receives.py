@@ -1,5 +1,5 @@
-"""Handlers of `POST /receives`: buy receives. Each parses (the schemas did it), calls a use case and
-renders."""
+"""Handlers of `POST /receives` and `GET /receives/quote`: buy receives, and price a purchase without
+making it. Each parses (the schemas did it), calls a use case and renders."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -11,17 +11,22 @@ from entrypoints.http.docs import (
     IDEMPOTENCY_KEY,
     PAYMENTS_TAG,
     docs,
+    error_response,
     json_schema,
     post_errors,
+    querystring_schema,
     response_schema,
 )
 from entrypoints.http.idempotency import HEADER as IDEMPOTENCY_HEADER
-from entrypoints.http.keys import JSON_BODY, USE_CASES
+from entrypoints.http.keys import JSON_BODY, QUERY, USE_CASES
 from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import (
     PaymentResponseSchema,
     PurchaseReceivesRequestSchema,
+    ReceivesQuoteQuerySchema,
+    ReceivesQuoteSchema,
 )
+from ports.use_cases.catalog.quote_receives import QuoteReceivesQuery
 from ports.use_cases.payments.purchase_receives import PurchaseReceivesCommand
 
 
@@ -38,3 +43,16 @@ async def purchase_receives(request: web.Request) -> web.Response:
         request.headers.get(IDEMPOTENCY_HEADER)))
     return json_response({"transaction": render.transaction(result.transaction),
                           "session": render.session(result.session)}, status=201)
+
+
+@docs(tags=PAYMENTS_TAG, summary="Quote a purchase of receives", security=BEARER, operationId="quoteReceives",
+      description="What `POST /receives` with this `amount` would charge now: the subtotal, the discount of "
+                  "its tier and the total. Nothing is created or stored.",
+      responses={"401": error_response(401), "422": error_response(422, ["validation_error"])})
+@querystring_schema(ReceivesQuoteQuerySchema)
+@response_schema(ReceivesQuoteSchema, 200, description="The figures the purchase would have.")
+async def quote_receives(request: web.Request) -> web.Response:
+    quote = await request.app[USE_CASES].quote_receives(QuoteReceivesQuery(request[QUERY]["amount"]))
+    return json_response({"amount": quote.quantity, "subtotal": quote.subtotal.amount,
+                          "discount": quote.discount.amount, "total": quote.total.amount,
+                          "currency": quote.total.currency.code})
