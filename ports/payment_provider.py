@@ -71,6 +71,10 @@ Optional members (1.1; the service looks them up with `getattr`):
   in-memory set-up registers the mock under every provider name), each handler is tried in turn and
   one that raises `aiohttp.web.HTTPNotFound` passes the request to the next.
 
+Added in 1.2 (a plugin that ignores it keeps working): `PaymentOrder.lines`, how the amount is made
+up (receives and their bulk discount; a plan and the credit for the unused part of the current
+one), for pages and receipts the payer sees. Display only: the amount to collect is `amount`.
+
 Notifications (`parse_notification`):
 - Verified over the raw bytes, then translated: event kind, our `order_id` (and `refund_order_id`),
   the amount read exactly as integer minor units of the currency the notification names (another
@@ -96,7 +100,7 @@ import attrs
 from domain.errors import PaymentMethodUnavailableError
 from domain.money import Money
 
-PORT_VERSION = (1, 1)  # (major, minor): see "Port versions" above
+PORT_VERSION = (1, 2)  # (major, minor): see "Port versions" above
 FRESHNESS_SECONDS = 300  # a notification's signed time may be this far from now, either way (inclusive)
 
 
@@ -133,12 +137,40 @@ class ProviderCapabilities:
         return next((m for m in self.methods if m.id == method_id), None)
 
 
+class LineKind(str, enum.Enum):
+    """What a line of an order's breakdown stands for (port 1.2)."""
+
+    RECEIVES = "receives"  # `quantity` receives at the list price: the subtotal
+    DISCOUNT = "discount"  # the bulk discount on them, taken off
+    PLAN = "plan"  # the new `plan` for its period (or what is left of the current one)
+    PLAN_CREDIT = "plan_credit"  # the unused part of the current `plan`, taken off
+
+    @property
+    def reduces(self) -> bool:
+        """Whether the line is taken off the others (discounts, credits)."""
+        return self in (LineKind.DISCOUNT, LineKind.PLAN_CREDIT)
+
+
+@attrs.frozen
+class OrderLine:
+    """One line of how an order's amount is made up (port 1.2). `amount` is never negative; a
+    line whose kind `reduces` is taken off. `quantity` is set for RECEIVES, `plan` (a plan id:
+    `basic`, `pro`, `vip`) for PLAN and PLAN_CREDIT."""
+
+    kind: LineKind
+    amount: Money
+    quantity: int | None = None
+    plan: str | None = None
+
+
 @attrs.frozen
 class PaymentOrder:
     """What we ask a provider to collect.
 
     `order_id` is the merchant order number (6-32 of `[A-Za-z0-9]`), unique per attempt;
-    `session_id` is ours, for URLs that name the session (the mock's checkout page).
+    `session_id` is ours, for URLs that name the session (the mock's checkout page). `lines`
+    (port 1.2; may be empty) break `amount` down for the payer's eyes: the lines that add, less
+    those that reduce, make `amount`. The same order opened again carries the same lines.
     """
 
     order_id: str
@@ -149,6 +181,7 @@ class PaymentOrder:
     expires_at: datetime
     notify_url: str
     return_url: str | None = None
+    lines: tuple[OrderLine, ...] = ()
 
 
 @attrs.frozen

@@ -69,7 +69,7 @@ CAPABILITIES = ProviderCapabilities(
 class MockProvider:
     """See the module docstring."""
 
-    requires_port = (1, 1)  # web_routes() and the acknowledgement of RETRY
+    requires_port = (1, 2)  # web_routes(), the acknowledgement of RETRY (1.1), the orders' lines (1.2)
 
     def __init__(self, *, webhook_secret: str, public_url: str, clock: Clock, name: str = "mock",
                  http: httpx.AsyncClient | None = None, remote: InMemoryRemote | SqliteRemote | None = None,

@@ -6,6 +6,7 @@ run as several processes), `InMemoryRemote` keeps it in one process (tests, in-m
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from datetime import datetime
@@ -13,7 +14,7 @@ from datetime import datetime
 import attrs
 
 from domain.money import Currency, Money
-from ports.payment_provider import PaymentOrder, PaymentState
+from ports.payment_provider import LineKind, OrderLine, PaymentOrder, PaymentState
 
 
 @attrs.frozen
@@ -70,13 +71,13 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mock_orders (
     order_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,
     description TEXT NOT NULL, payment_method TEXT NOT NULL, expires_at TEXT NOT NULL, notify_url TEXT NOT NULL,
-    return_url TEXT, state TEXT NOT NULL, refunded INTEGER NOT NULL DEFAULT 0);
+    return_url TEXT, state TEXT NOT NULL, refunded INTEGER NOT NULL DEFAULT 0, lines TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS mock_orders_session ON mock_orders (session_id);
 CREATE TABLE IF NOT EXISTS mock_refunds (
     refund_order_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, amount INTEGER NOT NULL);
 """
 _COLUMNS = ("order_id, session_id, amount, currency, description, payment_method, expires_at, notify_url, "
-            "return_url, state, refunded")
+            "return_url, state, refunded, lines")
 
 
 class SqliteRemote:
@@ -90,6 +91,9 @@ class SqliteRemote:
             self._connection.execute("PRAGMA journal_mode = WAL")
             self._connection.execute("PRAGMA synchronous = OFF")
             self._connection.executescript(_SCHEMA)
+            columns = {row[1] for row in self._connection.execute("PRAGMA table_info(mock_orders)")}
+            if "lines" not in columns:  # a file written before the orders had lines
+                self._connection.execute("ALTER TABLE mock_orders ADD COLUMN lines TEXT NOT NULL DEFAULT '[]'")
 
     def close(self) -> None:
         with self._lock:
@@ -104,10 +108,10 @@ class SqliteRemote:
             return self._connection.execute(sql, args).rowcount
 
     def open(self, order: PaymentOrder) -> MockOrder:
-        if self._run(f"INSERT OR IGNORE INTO mock_orders ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,0)",
+        if self._run(f"INSERT OR IGNORE INTO mock_orders ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,0,?)",
                   order.order_id, order.session_id, order.amount.amount, order.amount.currency.code,
                   order.description, order.payment_method, order.expires_at.isoformat(), order.notify_url,
-                  order.return_url, PaymentState.PENDING.value):
+                  order.return_url, PaymentState.PENDING.value, _lines_json(order.lines)):
             return MockOrder(order, PaymentState.PENDING, 0)
         found = self.get(order.order_id)
         assert found is not None
@@ -147,8 +151,15 @@ def _order(row: tuple | None) -> MockOrder | None:
     if row is None:
         return None
     (order_id, session_id, amount, currency, description, method, expires_at, notify_url, return_url,
-     state, refunded) = row
+     state, refunded, lines) = row
     order = PaymentOrder(order_id=order_id, session_id=session_id, amount=Money(amount, Currency.of(currency)),
                          description=description, payment_method=method,
-                         expires_at=datetime.fromisoformat(expires_at), notify_url=notify_url, return_url=return_url)
+                         expires_at=datetime.fromisoformat(expires_at), notify_url=notify_url, return_url=return_url,
+                         lines=tuple(OrderLine(LineKind(line["kind"]), Money(line["amount"], Currency.of(line["currency"])),
+                                               line["quantity"], line["plan"]) for line in json.loads(lines)))
     return MockOrder(order, PaymentState(state), refunded)
+
+
+def _lines_json(lines: tuple[OrderLine, ...]) -> str:
+    return json.dumps([{"kind": line.kind.value, "amount": line.amount.amount, "currency": line.amount.currency.code,
+                        "quantity": line.quantity, "plan": line.plan} for line in lines])

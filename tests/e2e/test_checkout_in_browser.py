@@ -2,43 +2,46 @@
 
 The first test needs no browser: `payments serve --port P` without PAYMENTS_PUBLIC_URL hands out
 payment URLs on port P that work. The others drive headless Chromium (Debian's `chromium`, through
-its command line and the DevTools protocol): the page's DOM shows the amount, the order, the QR
-code and both buttons; a screenshot renders a QR code that a scanner reads back as the page's own
-URL; and clicking Pay in the browser credits the receives. Without Chromium they are skipped,
-with the reason: the browser is an optional layer of these tests.
+its command line and the DevTools protocol; the helpers are in `live`): the page's DOM, in English
+and, for a browser that asks for it (`--accept-lang=zh-CN`), in Chinese, shows the method's display
+name, the amount and its breakdown, a running countdown, the QR code and both buttons; a
+screenshot renders a QR code that a scanner reads back as the session's `payment_url`; clicking
+Pay in the browser credits the receives; and with a `return_url` the browser lands back on it
+(303) after Pay or Decline. Without Chromium they are skipped, with the reason, except under
+CI=true, where they fail: the browser is an optional layer of these tests only outside CI.
 """
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import re
 import shutil
-import signal
 import struct
-import subprocess
 import zlib
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 import pytest
 import zxingcpp
+from aiohttp import web
 
-from live import CheckoutPage, eventually, open_checkout, pay_through_page, serve_process
+from live import (
+    CheckoutPage,
+    chromium,
+    devtools_page,
+    eventually,
+    free_port,
+    needs_chromium,
+    open_checkout,
+    pay_through_page,
+    serve_process,
+)
 from qr_reading import read_qr
 
 RECEIVES = "/api/v1/payments/receives"
 MEMBERSHIP = "/api/v1/payments/membership"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                  "--window-size=480,760")
-# Outside CI a machine without Chromium skips these; CI (`.ci/run` installs it) never does.
-needs_chromium = pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI", "").lower() != "true",
-                                    reason="Chromium is not installed (`apt-get install chromium`)")
 # Where the screenshot is kept for a human to look at (set PAYMENTS_TEST_SCREENSHOT_DIR to keep it).
 SCREENSHOT_DIR = os.environ.get("PAYMENTS_TEST_SCREENSHOT_DIR")
+COUNTDOWN = {"en": re.compile(r"^Time left (59|60):\d\d$"), "zh-CN": re.compile(r"^剩余时间 (59|60):\d\d$")}
 
 
 @pytest.fixture
@@ -64,32 +67,28 @@ async def test_serve_with_only_a_port_hands_out_checkout_urls_on_that_port(servi
 
 
 # ---------------------------------------------------------------------- Chromium
-async def chromium(tmp_path: Path, *args: str, timeout: float = 60) -> bytes:
-    """Run Chromium headless once (a profile of its own); its stdout."""
-    assert CHROMIUM is not None, "CI=true: Chromium must be installed (.ci/run installs Debian's chromium)"
-    profile = tmp_path / f"profile-{os.urandom(4).hex()}"
-    process = await asyncio.create_subprocess_exec(
-        CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
-    finally:
-        if process.returncode is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
-    return stdout
+def html_lang(dom: str) -> str:
+    match = re.search(r'<html lang="([^"]+)"', dom)
+    assert match, dom[:200]
+    return match.group(1)
 
 
 @needs_chromium
-async def test_the_page_in_chromium_shows_the_amount_the_order_the_qr_code_and_both_buttons(service, tmp_path):
+async def test_the_page_in_chromium_shows_the_method_the_amount_its_breakdown_a_countdown_the_qr_code_and_both_buttons(
+        service, tmp_path):
     bought = await purchase(service)
 
     dom = (await chromium(tmp_path, "--dump-dom", bought["session"]["payment_url"])).decode()
 
     page = CheckoutPage.parse(200, "text/html", dom)
+    assert html_lang(dom) == "en"
     assert page.title == f"Mock checkout – {bought['session']['order_id']}"
+    assert page.text_of("method") == "WeChat Pay"
     assert page.text_of("amount") == "17.00 CNY"
+    assert [(page.text_of(f"line-{kind}-label"), page.text_of(f"line-{kind}-amount"))
+            for kind in ("receives", "discount", "total")] == \
+        [("10 receives", "20.00 CNY"), ("Bulk discount", "−3.00 CNY"), ("Total", "17.00 CNY")]
+    assert COUNTDOWN["en"].match(page.text_of("countdown")), page.text_of("countdown")  # the script ran
     assert page.text_of("order") == bought["session"]["order_id"]
     assert read_qr(page.elements["qr"].attrs["src"]) == [bought["session"]["payment_url"]]
     assert (page.elements["pay"].tag, page.text_of("pay"), page.elements["pay"].attrs["value"]) == \
@@ -99,6 +98,29 @@ async def test_the_page_in_chromium_shows_the_amount_the_order_the_qr_code_and_b
     (form,) = page.forms  # it posts to the page's own URL, with the page's form token (issue 11)
     assert form["method"] == "post"
     assert re.fullmatch(re.escape(bought["session"]["payment_url"]) + r"\?token=[0-9a-f]{32}", form["action"])
+
+
+@needs_chromium
+async def test_a_browser_that_asks_for_chinese_gets_the_whole_page_in_chinese(service, tmp_path):
+    bought = await purchase(service)
+
+    dom = (await chromium(tmp_path, "--accept-lang=zh-CN", "--dump-dom", bought["session"]["payment_url"])).decode()
+
+    page = CheckoutPage.parse(200, "text/html", dom)
+    assert html_lang(dom) == "zh-CN"
+    assert page.title == f"模拟收银台 – {bought['session']['order_id']}"
+    assert page.text_of("method") == "微信支付"
+    assert page.text_of("amount") == "17.00 CNY"
+    assert [(page.text_of(f"line-{kind}-label"), page.text_of(f"line-{kind}-amount"))
+            for kind in ("receives", "discount", "total")] == \
+        [("10 次收信", "20.00 CNY"), ("批量折扣", "−3.00 CNY"), ("合计", "17.00 CNY")]
+    assert COUNTDOWN["zh-CN"].match(page.text_of("countdown")), page.text_of("countdown")
+    assert (page.text_of("pay"), page.text_of("decline")) == ("支付", "拒绝")
+    assert page.elements["qr"].attrs["alt"] == "本页面的二维码"
+    assert read_qr(page.elements["qr"].attrs["src"]) == [bought["session"]["payment_url"]]
+    visible = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style|title)>.*?</\1>", " ", dom, flags=re.S))
+    english = set(re.findall(r"[A-Za-z]{3,}", visible.replace(bought["session"]["order_id"], " "))) - {"CNY"}
+    assert not english, english  # no English word left on the page (amounts and the order id aside)
 
 
 @needs_chromium
@@ -141,67 +163,47 @@ async def test_clicking_pay_in_chromium_pays_and_the_receives_are_credited(servi
     assert [s["status"] for s in detail["sessions"]] == ["completed"]
 
 
+@pytest.fixture
+async def merchant(aiohttp_server):
+    """The merchant's site the payer returns to: it records the requests it gets."""
+    visits: list[str] = []
+
+    async def back(request: web.Request) -> web.Response:
+        visits.append(str(request.rel_url))
+        return web.Response(text="<!doctype html><title>back at the shop</title><p id=back>thanks</p>",
+                            content_type="text/html")
+    app = web.Application()
+    app.router.add_get("/paid", back)
+    port = free_port()
+    await aiohttp_server(app, port=port)
+    return f"http://127.0.0.1:{port}", visits
+
+
+@needs_chromium
+@pytest.mark.parametrize("button, language, status", [("pay", "en-US", "completed"), ("decline", "zh-CN", "failed")])
+async def test_after_pay_or_decline_chromium_lands_on_the_return_url(service, tmp_path, merchant, button, language,
+                                                                     status):
+    shop, visits = merchant
+    return_url = f"{shop}/paid?order=42"
+    bought = await service.post(RECEIVES, {"amount": 5, "payment_method": "alipay", "return_url": return_url},
+                                expect=201)
+    payment_url = bought["session"]["payment_url"]
+
+    async with devtools_page(tmp_path, payment_url, f"--accept-lang={language}") as page:
+        await eventually(page.location, lambda href: href == payment_url, what="the checkout page to load")
+        await page.evaluate(f"document.getElementById('{button}').click()", while_navigating=None)
+        landed = await eventually(page.location, lambda href: href is not None and href != payment_url,
+                                  what="the browser to leave the checkout page")
+        assert landed == return_url
+        assert await page.evaluate("document.title") == "back at the shop"
+
+    assert visits == ["/paid?order=42"]  # the browser followed the 303 with a GET to it, once
+    detail = await eventually(lambda: service.get(f"/api/v1/payments/transactions/{bought['transaction']['id']}"),
+                              lambda d: d["sessions"][0]["status"] != "open", what="the notification")
+    assert detail["sessions"][0]["status"] == status
+
+
 # ---------------------------------------------------------------------- helpers
-class DevToolsPage:
-    """One page of a Chromium driven over the DevTools protocol (a WebSocket)."""
-
-    def __init__(self, socket: aiohttp.ClientWebSocketResponse) -> None:
-        self._socket = socket
-        self._next_id = 0
-
-    async def evaluate(self, expression: str, **options):
-        """The value of `expression` in the page. With `while_navigating=X`, X when the page is
-        being replaced (the form was submitted) and the expression could not run."""
-        self._next_id += 1
-        await self._socket.send_json({"id": self._next_id, "method": "Runtime.evaluate",
-                                      "params": {"expression": expression, "returnByValue": True}})
-        while True:
-            message = json.loads((await asyncio.wait_for(self._socket.receive(), 10)).data)
-            if message.get("id") == self._next_id:
-                break
-        if "while_navigating" in options and _navigating(message):
-            return options["while_navigating"]
-        assert "error" not in message and "exceptionDetails" not in message["result"], message
-        return message["result"]["result"].get("value")
-
-
-def _navigating(message: dict) -> bool:
-    error = message.get("error") or {}
-    return "navigated" in error.get("message", "") or "Execution context was destroyed" in json.dumps(message)
-
-
-@asynccontextmanager
-async def devtools_page(tmp_path: Path, url: str):
-    """Chromium opened at `url`, listening for the DevTools protocol on a port of its choosing."""
-    profile = tmp_path / "devtools-profile"
-    process = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                                url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        async with aiohttp.ClientSession() as http:
-            active = profile / "DevToolsActivePort"
-
-            async def port() -> int | None:
-                assert process.poll() is None, f"chromium exited with {process.returncode}"
-                lines = active.read_text().split() if active.exists() else []
-                return int(lines[0]) if lines else None
-            devtools = await eventually(port, bool, timeout=30, what="Chromium's DevTools port")
-
-            async def page_target() -> str | None:
-                async with http.get(f"http://127.0.0.1:{devtools}/json/list") as response:
-                    targets = await response.json()
-                return next((t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"), None)
-            target = await eventually(page_target, bool, what="the page target")
-            async with http.ws_connect(target, max_msg_size=0) as socket:
-                yield DevToolsPage(socket)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 def png_grayscale(data: bytes) -> tuple[int, int, bytes]:
     """Decode an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium writes) to luminance bytes."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"

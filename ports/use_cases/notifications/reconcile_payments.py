@@ -23,9 +23,17 @@ import attrs
 from domain.errors import ProviderError
 from domain.session import PaymentSession
 from ports.clock import Clock
-from ports.payment_provider import PaymentState, PaymentStatus, ProviderEvent, ProviderEventKind, ProviderRegistry
+from ports.payment_provider import (
+    OrderLine,
+    PaymentState,
+    PaymentStatus,
+    ProviderEvent,
+    ProviderEventKind,
+    ProviderRegistry,
+)
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.notifications.handle_notification import HandleNotification, NotificationEffect
+from ports.use_cases.sessions.provider_orders import order_lines
 
 log = logging.getLogger("payments.reconciler")
 _KINDS = {PaymentState.SUCCEEDED: ProviderEventKind.PAYMENT_SUCCEEDED,
@@ -49,22 +57,23 @@ class ReconcilePayments:
 
     async def __call__(self) -> ReconcileReport:
         now = self._clock.now()
-        due: list[tuple[PaymentSession, str]] = []  # with its transaction's description
+        due: list[tuple[PaymentSession, str, tuple[OrderLine, ...]]] = []  # with its transaction's description, lines
         async with self._uow() as uow:
             for transaction in await uow.transactions.claim_due_for_check(now, self.batch_size):
-                due.extend((session, transaction.description) for session in transaction.take_due_checks(now))
+                due.extend((session, transaction.description, order_lines(transaction))
+                           for session in transaction.take_due_checks(now))
                 await uow.transactions.update(transaction)
             await uow.commit()
         applied = 0
-        for session, description in due:
-            if await self._check(session, description, now):
+        for session, description, lines in due:
+            if await self._check(session, description, lines, now):
                 applied += 1
         return ReconcileReport(len(due), applied)
 
-    async def _complete(self, session: PaymentSession, description: str) -> bool:
+    async def _complete(self, session: PaymentSession, description: str, lines: tuple[OrderLine, ...]) -> bool:
         """Open the provider order of a session left without instructions again (same order id)."""
         try:
-            await self._notifications.orders.open(session, description)
+            await self._notifications.orders.open(session, description, lines)
         except ProviderError as error:  # the session ended `failed`; its order was closed if it may exist
             log.warning("could not open order %s at %s again: %s", session.order_id, session.provider, error)
             return True
@@ -72,9 +81,10 @@ class ReconcilePayments:
                  session.id, session.order_id, session.provider)
         return True
 
-    async def _check(self, session: PaymentSession, description: str, now: datetime) -> bool:
+    async def _check(self, session: PaymentSession, description: str, lines: tuple[OrderLine, ...],
+                     now: datetime) -> bool:
         if session.is_open_at(now) and session.payment_url is None and session.qr_code is None:
-            return await self._complete(session, description)
+            return await self._complete(session, description, lines)
         provider = self._providers.get(session.provider)
         if provider is None or not provider.capabilities.can_query:
             return False

@@ -17,7 +17,7 @@ from ports.repositories import DuplicateKeyError
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.payments.request_ids import RequestIds
 from ports.use_cases.plans.membership_access import current_membership
-from ports.use_cases.sessions.provider_orders import ProviderOrders
+from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import PaymentView, SessionView, TransactionView
 
@@ -85,5 +85,6 @@ class PurchaseReceives:
 
     async def _finish(self, transaction: Transaction, session: PaymentSession) -> PaymentView:
         if session.is_open_at(self._clock.now()) and session.payment_url is None and session.qr_code is None:
-            session = await self._orders.open(session, transaction.description)  # the same order id again
+            session = await self._orders.open(session, transaction.description,  # the same order id again
+                                              order_lines(transaction))
         return PaymentView(TransactionView.of(transaction), SessionView.of(session, self._clock.now()))

@@ -22,7 +22,7 @@ from ports.payment_provider import ProviderRegistry
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import current_membership
 from ports.use_cases.plans.plan_change_terms import plan_change_terms
-from ports.use_cases.sessions.provider_orders import ProviderOrders
+from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import MembershipView, ProrationView, SessionView, TransactionView
 
@@ -115,7 +115,7 @@ class ChangePlan:
                 raise TooManyPendingError(self._settings.max_pending)  # the unit of work rolls back
             await uow.commit()
         await self._orders.close(superseded)
-        session = await self._orders.open(session, transaction.description)
+        session = await self._orders.open(session, transaction.description, order_lines(transaction))
         return UpgradeStarted(TransactionView.of(transaction), SessionView.of(session, self._clock.now()),
                               ProrationView.of(proration))
 

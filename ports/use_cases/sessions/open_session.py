@@ -10,7 +10,7 @@ from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.payment_provider import ProviderRegistry
 from ports.unit_of_work import UnitOfWorkFactory
-from ports.use_cases.sessions.provider_orders import ProviderOrders
+from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import SessionView
 
@@ -48,5 +48,5 @@ class OpenSession:
             await uow.transactions.update(transaction)
             await uow.commit()
         await self._orders.close(opened.replaced)
-        session = await self._orders.open(opened.session, transaction.description)
+        session = await self._orders.open(opened.session, transaction.description, order_lines(transaction))
         return SessionView.of(session, self._clock.now())

@@ -15,8 +15,9 @@ import attrs
 
 from domain.errors import ProviderError, ProviderUnavailableError
 from domain.session import PaymentSession
+from domain.transaction import Transaction, TransactionType
 from ports.clock import Clock
-from ports.payment_provider import PaymentOrder, ProviderRegistry
+from ports.payment_provider import LineKind, OrderLine, PaymentOrder, ProviderRegistry
 from ports.repositories import InstructionsRepository
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.settings import UseCaseSettings
@@ -36,6 +37,21 @@ class RetryPolicy:
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
 
 
+def order_lines(transaction: Transaction) -> tuple[OrderLine, ...]:
+    """How `transaction`'s total is made up, for the provider to show the payer: the receives and
+    their discount, or the new plan and the credit for the current one (lines of 0 are left out)."""
+    if transaction.type is TransactionType.PURCHASE_RECEIVES:
+        lines = [OrderLine(LineKind.RECEIVES, transaction.subtotal, quantity=transaction.receives),
+                 OrderLine(LineKind.DISCOUNT, transaction.discount)]
+    elif transaction.proration is not None and transaction.plan_to is not None:
+        lines = [OrderLine(LineKind.PLAN, transaction.proration.debit, plan=transaction.plan_to.value),
+                 OrderLine(LineKind.PLAN_CREDIT, transaction.proration.credit,
+                           plan=transaction.plan_from.value if transaction.plan_from else None)]
+    else:
+        return ()
+    return tuple(line for line in lines if line.amount.amount or not line.kind.reduces)
+
+
 @attrs.frozen
 class ProviderOrders:
     _uow: UnitOfWorkFactory
@@ -45,17 +61,19 @@ class ProviderOrders:
     _settings: UseCaseSettings
     _retry: RetryPolicy = RetryPolicy()
 
-    async def open(self, session: PaymentSession, description: str) -> PaymentSession:
+    async def open(self, session: PaymentSession, description: str,
+                   lines: tuple[OrderLine, ...] = ()) -> PaymentSession:
         """Create the provider order for a committed open session and store its instructions.
         A provider failure ends the session `failed` (its transaction stays pending and
-        records why) and is raised again for the caller to report."""
+        records why) and is raised again for the caller to report. `lines`: `order_lines` of
+        the session's transaction (the same every time its order is opened)."""
         provider = self._providers.get(session.provider)
         if provider is None:
             raise ProviderError(f"provider {session.provider!r} is not loaded")
         order = PaymentOrder(
             order_id=session.order_id, session_id=session.id, amount=session.amount, description=description,
             payment_method=session.payment_method, expires_at=session.expires_at,
-            notify_url=self._settings.notify_url(provider.name), return_url=session.return_url,
+            notify_url=self._settings.notify_url(provider.name), return_url=session.return_url, lines=lines,
         )
         for attempt in range(1, self._retry.attempts + 1):
             try:
