@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="print a development bearer token for USER")
     token.add_argument("user", metavar="USER", help="the user id (the token's `sub`)")
     token.add_argument("--role", choices=ROLES, help="grant a role")
-    token.add_argument("--ttl", type=int, default=86400, help="lifetime in seconds (default 86400)")
+    token.add_argument("--ttl", type=int, default=86400,
+                       help="lifetime in seconds, 1 to PAYMENTS_JWT_MAX_TTL_SECONDS (default 86400)")
     return parser
 
 
@@ -46,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"payments: configuration error: {error}", file=sys.stderr)
         return 2
     if args.command == "token":
+        if not 1 <= args.ttl <= config.jwt_max_ttl_seconds:  # the server would refuse the token (401)
+            print(f"payments: --ttl must be between 1 and {config.jwt_max_ttl_seconds} seconds "
+                  f"(PAYMENTS_JWT_MAX_TTL_SECONDS), not {args.ttl}", file=sys.stderr)
+            return 2
         print(mint_token(config.jwt_secret, args.user, args.role, args.ttl))
         return 0
     if args.command == "migrate":

@@ -3,7 +3,8 @@ human line, once it serves, where it listens, where the docs are, which database
 password) and which providers, once however many workers; a `PAYMENTS_DATABASE_URL` it cannot
 use (unknown scheme, not a URL, a server that does not answer, a database that does not exist,
 a SQLite file that cannot be created) stops `serve` and `migrate` with one line naming the
-problem and the URL without its password, a non-zero exit and no traceback; `payments --version`."""
+problem and the URL without its password, a non-zero exit and no traceback; `payments token
+--ttl` refuses a lifetime the server would refuse; `payments --version`."""
 from __future__ import annotations
 
 import json
@@ -42,7 +43,7 @@ def until(condition: Callable[[], object], what: str, timeout: float = 30) -> ob
     return found
 
 
-def get(url: str) -> tuple[int, bytes]:
+def get(url: str | urllib.request.Request) -> tuple[int, bytes]:
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.status, response.read()
 
@@ -81,6 +82,11 @@ def test_serve_says_once_it_serves_where_it_listens_the_docs_the_database_and_th
         assert line == (f"payments: serving on {base} — docs {base}/api/docs — database "
                         f"sqlite:///{tmp_path}/payments.db — providers mock (wechat_pay, alipay, credit_card, mock)")
         assert get(f"{base}/api/docs")[0] == 200
+        token = subprocess.run([str(PAYMENTS_BIN), "token", "alice", "--ttl", "60"], capture_output=True, text=True,
+                               timeout=60, env=environment(tmp_path), check=True).stdout.strip()
+        request = urllib.request.Request(f"{base}/api/v1/payments/membership",
+                                         headers={"Authorization": f"Bearer {token}"})
+        assert get(request)[0] == 200  # the README's next step: a token, and a first call
         assert out.read_text().splitlines() == [line]  # stdout has the one human line; the JSON logs are on stderr
         assert all(json.loads(log)["level"] for log in err.read_text().splitlines())
 
@@ -128,6 +134,15 @@ def test_with_several_workers_the_ready_line_is_printed_once_even_when_a_worker_
         until(lambda: _connected(err) >= 3, "the new worker to start")
         assert get(f"http://127.0.0.1:{port}/readyz")[0] == 200
         assert ready_lines(out, process, err) == [line]
+
+
+@pytest.mark.parametrize("ttl", ["0", "-5", "86401"])
+def test_a_token_lifetime_the_server_would_refuse_is_refused_in_one_line(tmp_path: Path, ttl: str):
+    result = subprocess.run([str(PAYMENTS_BIN), "token", "alice", "--ttl", ttl], capture_output=True, text=True,
+                            timeout=60, env=environment(tmp_path))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("payments: --ttl must be between 1 and 86400 seconds (PAYMENTS_JWT_MAX_TTL_SECONDS), "
+                             f"not {ttl}\n")
 
 
 def test_version_prints_the_installed_version():
