@@ -30,8 +30,8 @@ def history_values(user_id: str, query: TransactionQuery) -> dict[str, Any]:
 def _history_select(shape: HistoryShape, *, page: bool) -> Select:
     """A user's history of this shape: the page (newest first, ties by id descending) with the
     count of all matches in each row (`total_`, an uncorrelated subquery run once), or that
-    count alone. Served by `ix_transactions_history` (user_id, created_at DESC, id DESC), or
-    `ix_transactions_history_status` with a status filter; the count by an index-only scan."""
+    count alone. Served by `ix_membership_transactions_history` (user_id, created_at DESC, id DESC), or
+    `ix_membership_transactions_history_status` with a status filter; the count by an index-only scan."""
     t = transactions
     types, statuses, has_from, has_to = shape
     def value(name: str, column: sa.Column) -> sa.BindParameter:
