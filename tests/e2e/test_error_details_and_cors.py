@@ -8,7 +8,6 @@ import asyncio
 import json
 
 import pytest
-
 from e2e_support import CONSUME, MEMBERSHIP, PLAN, RECEIVES, error_of, mock_provider
 
 ALLOWED = "http://localhost:3000"

@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from domain.errors import ProviderUnavailableError
 from e2e_support import (
     CONSUME,
     MEMBERSHIP,
@@ -20,6 +18,8 @@ from e2e_support import (
     mock_provider,
     ok,
 )
+
+from domain.errors import ProviderUnavailableError
 
 CHINESE_METHODS = {"wechat_pay": "微信支付", "alipay": "支付宝", "credit_card": "银行卡", "mock": "模拟支付"}
 ENGLISH_METHODS = {"wechat_pay": "WeChat Pay", "alipay": "Alipay", "credit_card": "Card", "mock": "Mock"}

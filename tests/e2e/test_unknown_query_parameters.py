@@ -6,7 +6,6 @@ server."""
 from __future__ import annotations
 
 import pytest
-
 from e2e_support import (
     CANCEL,
     CONSUME,

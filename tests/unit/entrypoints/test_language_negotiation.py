@@ -13,7 +13,13 @@ from domain import errors as domain_errors
 from domain.catalog import PAYMENT_METHODS, PlanId
 from entrypoints.http import texts
 from entrypoints.http.errors import HTTP_CODES
-from entrypoints.http.language import CHINESE, ENGLISH, LANGUAGES, headers_for, negotiate
+from entrypoints.http.language import (
+    CHINESE,
+    ENGLISH,
+    LANGUAGES,
+    headers_for,
+    negotiate,
+)
 
 
 @pytest.mark.parametrize("header", [
