@@ -176,10 +176,10 @@ async def test_the_current_plan_is_quoted_unchanged_and_a_scheduled_change_stays
 
 # ---------------------------------------------------------------- 401 and 422
 @pytest.mark.parametrize(("path", "params"), [(RECEIVES_QUOTE, {"amount": "7"}), (PLAN_QUOTE, {"new_plan": "vip"})])
-async def test_a_quote_needs_the_bearer_token(api, path, params):
-    await error_of(await api.get(path, params=params, user=None), 401, "unauthorized")
-    await error_of(await api.get(path, params=params, headers={"Authorization": "Bearer not-a-token"}, user=None),
-                   401, "unauthorized")
+async def test_a_quote_needs_the_bearer_token(sql_api, path, params):
+    await error_of(await sql_api.get(path, params=params, user=None), 401, "unauthorized")
+    await error_of(await sql_api.get(path, params=params, headers={"Authorization": "Bearer not-a-token"},
+                                     user=None), 401, "unauthorized")
 
 
 @pytest.mark.parametrize("query", [
