@@ -71,12 +71,17 @@ def openapi_document(app: web.Application, return_url_hosts: frozenset[str]) -> 
     """The document for `app`'s routes, whose `return_url` rule depends on the configured hosts
     (built once per process and host set: every app of this service has the same routes)."""
     if return_url_hosts not in _documents:
-        document, request_examples = _build(app)
-        _describe_what_marshmallow_cannot(document, return_url_hosts)
-        _fit_for_generators(document)
-        _complete_operations(document, request_examples, example_return_url(return_url_hosts))
-        _documents[return_url_hosts] = orjson.dumps(document)
+        _documents[return_url_hosts] = orjson.dumps(build_document(app, return_url_hosts))
     return _documents[return_url_hosts]
+
+
+def build_document(app: web.Application, return_url_hosts: frozenset[str]) -> dict:
+    """The document of `app`'s routes, built anew."""
+    document, request_examples = _build(app)
+    _describe_what_marshmallow_cannot(document, return_url_hosts)
+    _fit_for_generators(document)
+    _complete_operations(document, request_examples, example_return_url(return_url_hosts))
+    return document
 
 
 def _build(app: web.Application) -> tuple[dict, dict]:
@@ -87,7 +92,9 @@ def _build(app: web.Application) -> tuple[dict, dict]:
     apispec = AiohttpApiSpec(url=None, title=TITLE, version=VERSION, openapi_version="3.0.3",
                              info={"description": DESCRIPTION})
     apispec.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
-    routes = [route for route in app.router.routes() if hasattr(route.handler, "__apispec__")]
+    # (aiohttp's automatic HEAD beside a GET is not an operation of its own)
+    routes = [route for route in app.router.routes()
+              if hasattr(route.handler, "__apispec__") and route.method not in ("HEAD", "OPTIONS")]
     derived: dict[tuple[str, str], tuple[str, str]] = {}
     request_examples: dict[tuple[str, str], dict] = {}
     for route in routes:
@@ -161,7 +168,7 @@ def _describe_what_marshmallow_cannot(document: dict, return_url_hosts: frozense
     """Rules the request schemas enforce in code, written into the document so that clients
     (and schemathesis) know them: the `return_url` hosts, no NUL in request strings, ISO dates
     or date-times in filters, and `payment_method` being required for upgrades."""
-    schemas = document["components"]["schemas"]
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
     return_url = {"type": "string", "nullable": True, "maxLength": 2048,
                   "pattern": return_url_pattern(return_url_hosts),
                   "example": example_return_url(return_url_hosts),

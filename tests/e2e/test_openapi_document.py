@@ -12,11 +12,14 @@ import json
 import re
 
 import pytest
+from aiohttp import web
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from e2e_support import JWT_SECRET
 from entrypoints.cli import mint_token
+from entrypoints.http.docs import docs
+from entrypoints.http.openapi import build_document
 from live import devtools_page, eventually, needs_chromium
 
 SPEC = "/api/docs/swagger.json"
@@ -244,3 +247,33 @@ async def test_swagger_uis_try_it_out_of_buy_receives_succeeds_in_a_browser(live
             f"document.querySelector('{operation} .live-responses-table .response-col_description pre').textContent"))
     assert body["transaction"]["receives"] == 10 and body["transaction"]["total"] == 1700
     assert body["session"]["payment_method"] == "wechat_pay" and body["session"]["status"] == "open"
+
+
+def _handler(name: str, module: str, **fields):
+    async def handler(request):
+        return web.json_response({})
+    handler.__name__, handler.__module__ = name, f"entrypoints.http.resources.{module}"
+    return docs(tags=["payments"], summary=name, **fields)(handler)
+
+
+def test_operation_ids_come_from_handler_names_qualified_by_module_where_two_share_one():
+    app = web.Application()
+    app.router.add_get("/api/v1/payments/receives/quote", _handler("quote", "receives"))
+    app.router.add_get("/api/v1/payments/plan/quote", _handler("quote", "plans"))
+    app.router.add_get("/api/v1/payments/receives/ledger", _handler("receives_ledger", "receives"))
+    app.router.add_get("/api/v1/payments/refunds", _handler("refunds", "refunds", operationId="listRefunds"))
+
+    document = build_document(app, frozenset({"localhost"}))
+
+    assert {path: ops["get"]["operationId"] for path, ops in document["paths"].items()} == {
+        "/api/v1/payments/receives/quote": "receivesQuote", "/api/v1/payments/plan/quote": "plansQuote",
+        "/api/v1/payments/receives/ledger": "receivesLedger", "/api/v1/payments/refunds": "listRefunds"}
+
+
+def test_two_operations_named_alike_stop_the_build():
+    app = web.Application()
+    app.router.add_get("/api/v1/a", _handler("first", "a", operationId="same"))
+    app.router.add_get("/api/v1/b", _handler("second", "b", operationId="same"))
+
+    with pytest.raises(ValueError, match="same"):
+        build_document(app, frozenset({"localhost"}))
