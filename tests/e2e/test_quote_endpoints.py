@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from dependency_injector import providers
-
 from e2e_support import (
+    JWT_SECRET,
+    MOCK_SECRET,
     PLAN,
     RECEIVES,
     buy,
@@ -22,10 +23,10 @@ from e2e_support import (
     session,
     transaction,
 )
+
 from entrypoints.config import load_config
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
-from conftest import JWT_SECRET, MOCK_SECRET, Api
 
 RECEIVES_QUOTE = f"{RECEIVES}/quote"
 PLAN_QUOTE = f"{PLAN}/quote"
@@ -39,15 +40,15 @@ def sql_url(request) -> str:
 
 
 @pytest.fixture
-async def sql_api(sql_url, aiohttp_client, tmp_path, clock) -> Api:
+async def sql_api(sql_url, api, aiohttp_client, tmp_path, clock):
     """The app over the SQL adapter (as `payments serve` builds it) on the fixed `clock`, served by a
-    real test server."""
+    real test server, with the `api` fixture's client helpers."""
     config = load_config({"PAYMENTS_JWT_SECRET": JWT_SECRET, "PAYMENTS_MOCK_WEBHOOK_SECRET": MOCK_SECRET,
                           "PAYMENTS_PUBLIC_URL": "http://payments.test", "PAYMENTS_DATABASE_URL": sql_url,
                           "PAYMENTS_MOCK_STATE_PATH": str(tmp_path / "mock.sqlite3")})
     container = build_container(config)
     container.adapters.clock.override(providers.Object(clock))
-    return Api(await aiohttp_client(create_app(container, background_jobs=False)), container)
+    return type(api)(await aiohttp_client(create_app(container, background_jobs=False)), container)
 
 
 def database_rows(url: str) -> dict[str, list[str]]:

@@ -5,16 +5,17 @@ from datetime import datetime, timedelta, timezone
 
 import attrs
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from builders import all_transactions, become, buy, detail, session, upgrade
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from world import START, World
+
 from domain.errors import DomainValidationError
 from domain.membership import PlanChangeKind
 from domain.money import CNY, Money
 from ports.use_cases.catalog.quote_receives import QuoteReceivesQuery
 from ports.use_cases.plans.change_plan import ChangePlanCommand, DowngradeScheduled, UpgradeStarted
 from ports.use_cases.plans.quote_plan_change import QuotePlanChangeQuery
-from world import START, World
 
 FEB_28 = datetime(2026, 2, 28, 10, tzinfo=timezone.utc)  # end of the period that starts at START
 PERIOD_SECONDS = int((FEB_28 - START).total_seconds())
