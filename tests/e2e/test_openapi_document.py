@@ -111,6 +111,28 @@ def test_every_example_is_valid_against_its_schema(spec):
     assert checked > 50  # the response objects, every request body and every error response
 
 
+def schemas_within(node, where: str = ""):
+    """Every schema object in `node` (a schema, or a part of the document holding schemas)."""
+    if isinstance(node, dict):
+        if any(key in node for key in ("type", "$ref", "allOf", "anyOf", "oneOf", "enum")):
+            yield where, node
+        for key, value in node.items():
+            if key != "example":
+                yield from schemas_within(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from schemas_within(value, f"{where}/{index}")
+
+
+def test_every_field_example_is_valid_against_its_field(spec):
+    checked = 0
+    for where, schema in schemas_within({"components": spec["components"]["schemas"], "paths": spec["paths"]}):
+        if "example" in schema and "$ref" not in schema:
+            assert_valid(spec, schema, schema["example"], where)
+            checked += 1
+    assert checked > 20  # the request fields', the response objects', the parameters'
+
+
 def test_every_request_body_and_error_response_has_an_example(spec):
     for method, path, operation in operations(spec):
         media = operation.get("requestBody", {}).get("content", {}).get("application/json")
