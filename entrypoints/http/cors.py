@@ -7,6 +7,13 @@ shows a page none of them unless they carry the headers too, so the frontend cou
 their error code. `complete_headers`, a response hook that runs after aiohttp-cors's, adds the same
 headers to every error answer and every `/api/v1` answer that lacks them, when the request's
 `Origin` is allowed; and says `Vary: Origin` on them, since what they carry depends on it.
+
+A browser sends a preflight before any request with a token, and reads the answer only if the
+preflight passed; aiohttp-cors answers no preflight for a path that matches no route, so
+`preflight_anywhere_in_the_api` answers those (under `/api/v1`, from an allowed origin, for `GET`
+or `POST` and headers we allow) as aiohttp-cors would for any route: the request that follows
+then gets its 404 with the CORS headers, readable. As GitHub's API does, the preflight tells what
+the API allows in general; the answer to the request tells the truth about the path.
 """
 from __future__ import annotations
 
@@ -14,6 +21,8 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp_cors
 from aiohttp import hdrs, web
+
+from entrypoints.http import middlewares
 
 API_PREFIX = "/api/v1/"
 EXPOSED_HEADERS = ("X-Request-ID", "Idempotent-Replayed", "Retry-After")
@@ -23,6 +32,7 @@ ALLOWED_METHODS = ("GET", "POST")
 MAX_AGE_SECONDS = 600
 
 ResponseHook = Callable[[web.Request, web.StreamResponse], Awaitable[None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def install(app: web.Application, origins: tuple[str, ...]) -> None:
@@ -39,6 +49,9 @@ def install(app: web.Application, origins: tuple[str, ...]) -> None:
             cors.add(route)
     # After aiohttp-cors's own hook (appended by `setup`), which refuses to run on headers already set.
     app.on_response_prepare.append(complete_headers(frozenset(origins)))
+    # Inside the request context (request id, access log), before authentication refuses the path.
+    app.middlewares.insert(app.middlewares.index(middlewares.context) + 1,
+                           preflight_anywhere_in_the_api(frozenset(origins)))
 
 
 def complete_headers(origins: frozenset[str]) -> ResponseHook:
@@ -57,6 +70,30 @@ def complete_headers(origins: frozenset[str]) -> ResponseHook:
             response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = exposed
 
     return add_missing
+
+
+def preflight_anywhere_in_the_api(origins: frozenset[str]):
+    """A middleware answering the preflights of `/api/v1` paths that match no route."""
+    allowed_headers = frozenset(name.lower() for name in ALLOWED_HEADERS)
+
+    @web.middleware
+    async def preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method != hdrs.METH_OPTIONS or request.match_info.http_exception is None \
+                or not request.path.startswith(API_PREFIX):
+            return await handler(request)
+        origin = request.headers.get(hdrs.ORIGIN)
+        method = request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_METHOD)
+        asked = request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_HEADERS, "")
+        names = {name.strip().lower() for name in asked.split(",") if name.strip()}
+        if origin not in origins or method not in ALLOWED_METHODS or not names <= allowed_headers:
+            return await handler(request)  # not a preflight we allow: the path's own answer (404)
+        headers = {hdrs.ACCESS_CONTROL_ALLOW_ORIGIN: origin, hdrs.ACCESS_CONTROL_ALLOW_METHODS: method,
+                   hdrs.ACCESS_CONTROL_MAX_AGE: str(MAX_AGE_SECONDS)}
+        if names:
+            headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = ",".join(sorted(names)).upper()
+        return web.Response(status=200, headers=headers)
+
+    return preflight
 
 
 def add_vary(response: web.StreamResponse, header: str) -> None:

@@ -201,3 +201,39 @@ async def test_aiohttps_own_400_has_empty_details_too(api):
     assert status_line.split()[1] == b"400"
     error = json.loads(rest.partition(b"\r\n\r\n")[2])["error"]
     assert error["code"] == "malformed_json" and error["details"] == {}
+
+
+async def test_a_preflight_of_an_unknown_api_path_passes_so_the_404_that_follows_is_readable(api):
+    path = "/api/v1/payments/nope"
+
+    preflight = await api.client.options(path, headers={
+        "Origin": ALLOWED, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"})
+    response = await api.get(path, headers={"Origin": ALLOWED})
+
+    assert preflight.status == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert preflight.headers["Access-Control-Allow-Methods"] == "GET"
+    assert preflight.headers["Access-Control-Allow-Headers"].lower() == "authorization"
+    await error_of(response, 404, "not_found")
+    assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+
+
+@pytest.mark.parametrize(("origin", "method", "headers"), [
+    (OTHER, "GET", "authorization"),
+    (ALLOWED, "DELETE", "authorization"),
+    (ALLOWED, "GET", "authorization, x-secret"),
+])
+async def test_a_preflight_of_an_unknown_api_path_we_would_not_allow_is_the_paths_404(api, origin, method, headers):
+    response = await api.client.options("/api/v1/payments/nope", headers={
+        "Origin": origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": headers})
+
+    await error_of(response, 404, "not_found")
+    assert "Access-Control-Allow-Methods" not in response.headers
+
+
+async def test_a_preflight_outside_the_api_is_not_answered(api):
+    response = await api.client.options("/nope", headers={
+        "Origin": ALLOWED, "Access-Control-Request-Method": "GET"})
+
+    await error_of(response, 404, "not_found")
+    assert "Access-Control-Allow-Methods" not in response.headers
