@@ -77,7 +77,6 @@ ERROR_MEANINGS = {
 IDEMPOTENCY_KEY = {
     "in": "header", "name": "Idempotency-Key", "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7E]+$"},
-    "example": "buy-2026-11-27-0001",
     "description": "Makes the POST safe to retry: the same key and body replay the first answer "
                    "(with `Idempotent-Replayed: true`) for at least 24 hours.",
 }
