@@ -1,14 +1,18 @@
 """Issue 12, the contract's "Frontend conveniences": every error carries `details` (`{}` when there
 is nothing more to say), and every error answer, 404 and 405 for unknown routes included, carries
 the CORS headers of an allowed origin, so a browser page can read the error code. Through a real
-aiohttp server."""
+aiohttp server; and in Chromium, a page of an allowed origin reads every error with fetch(), a page
+of another origin nothing."""
 from __future__ import annotations
 
 import asyncio
 import json
 
 import pytest
+from aiohttp import web
+
 from e2e_support import CONSUME, MEMBERSHIP, PLAN, RECEIVES, error_of, mock_provider
+from live import devtools_page, eventually, free_port, needs_chromium
 
 ALLOWED = "http://localhost:3000"
 OTHER = "https://evil.example"
@@ -237,3 +241,83 @@ async def test_a_preflight_outside_the_api_is_not_answered(api):
 
     await error_of(response, 404, "not_found")
     assert "Access-Control-Allow-Methods" not in response.headers
+
+
+# ---------------------------------------------------------------------- in a browser
+FRONTEND_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>frontend</title></head><body><script>
+const api = "API_URL", token = "TOKEN";
+async function probe(method, path, {body = null, language = null, bearer = true} = {}) {
+  const headers = {};
+  if (bearer) headers["Authorization"] = "Bearer " + token;
+  if (body !== null) headers["Content-Type"] = "application/json";
+  if (language !== null) headers["Accept-Language"] = language;
+  try {
+    const response = await fetch(api + path, {method, headers, body});
+    return {status: response.status, body: await response.json(), requestId: response.headers.get("X-Request-ID")};
+  } catch (error) {
+    return {failed: String(error)};
+  }
+}
+(async () => {
+  const results = {};
+  results.unknownRoute = await probe("GET", "/api/v1/payments/nope");
+  results.wrongMethod = await probe("GET", "/api/v1/payments/receives");
+  results.unknownQuery = await probe("GET", "/api/v1/payments/membership?x=1");
+  results.noToken = await probe("GET", "/api/v1/payments/membership", {bearer: false});
+  results.invalid = await probe("POST", "/api/v1/payments/receives", {body: JSON.stringify({amount: 0, payment_method: "wechat_pay"})});
+  results.conflict = await probe("POST", "/api/v1/payments/plan", {body: JSON.stringify({new_plan: "basic"})});
+  results.methodsInChinese = await probe("GET", "/api/v1/payments/methods", {language: "zh-CN"});
+  window.results = results;
+})();
+</script></body></html>"""
+
+
+async def frontend_results(live, tmp_path, host: str, port: int) -> dict:
+    """What the page above, served at http://{host}:{port}/, read of the API with fetch() in Chromium."""
+    html = FRONTEND_PAGE.replace("API_URL", live.base_url).replace("TOKEN", live.token("u1"))
+
+    async def serve_page(request: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", serve_page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with devtools_page(tmp_path, f"http://{host}:{port}/") as page:
+            return await eventually(lambda: page.evaluate("window.results || null"), bool, timeout=30,
+                                    what="the page's fetches")
+    finally:
+        await runner.cleanup()
+
+
+@needs_chromium
+async def test_a_page_of_an_allowed_origin_reads_every_error_in_chromium(make_live_api, tmp_path):
+    frontend_port = free_port()
+    live = await make_live_api(PAYMENTS_CORS_ORIGINS=f"http://127.0.0.1:{frontend_port}")
+    results = await frontend_results(live, tmp_path, "127.0.0.1", frontend_port)
+
+    expected = {"unknownRoute": (404, "not_found"), "wrongMethod": (405, "method_not_allowed"),
+                "unknownQuery": (422, "validation_error"), "noToken": (401, "unauthorized"),
+                "invalid": (422, "validation_error"), "conflict": (409, "plan_unchanged")}
+    for name, (status, code) in expected.items():
+        result = results[name]
+        assert "failed" not in result, (name, result)
+        assert (result["status"], result["body"]["error"]["code"]) == (status, code), (name, result)
+        assert isinstance(result["body"]["error"]["details"], dict), (name, result)
+        assert result["requestId"], (name, result)  # exposed to the page
+    assert results["unknownQuery"]["body"]["error"]["details"] == {"x": ["Unknown field."]}
+    methods = results["methodsInChinese"]
+    assert methods["status"] == 200
+    assert {m["id"]: m["name"] for m in methods["body"]["methods"]}["wechat_pay"] == "微信支付"
+
+
+@needs_chromium
+async def test_a_page_of_another_origin_reads_nothing_in_chromium(make_live_api, tmp_path):
+    frontend_port = free_port()
+    live = await make_live_api(PAYMENTS_CORS_ORIGINS=f"http://127.0.0.1:{frontend_port}")
+
+    results = await frontend_results(live, tmp_path, "localhost", frontend_port)  # another origin
+
+    assert all("failed" in result for result in results.values()), results

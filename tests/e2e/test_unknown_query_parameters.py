@@ -6,6 +6,7 @@ server."""
 from __future__ import annotations
 
 import pytest
+
 from e2e_support import (
     CANCEL,
     CONSUME,
