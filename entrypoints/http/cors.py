@@ -2,9 +2,9 @@
 
 aiohttp-cors answers the preflights of the `/api/v1` routes and adds the CORS headers to the
 responses of those routes. It does not see the answers to requests that matched no route (404),
-that matched a route with the wrong method (405), or whose route is not an API one: yet a browser
-shows a page none of them unless they carry the headers too, so the frontend could not read
-their error code. `complete_headers`, a response hook that runs after aiohttp-cors's, adds the same
+that matched a route with the wrong method (405), or whose route is not an API one; and a
+browser hides from the page any answer without them, so the frontend could not read their error
+code. `complete_headers`, a response hook that runs after aiohttp-cors's, adds the same
 headers to every error answer and every `/api/v1` answer that lacks them, when the request's
 `Origin` is allowed; and says `Vary: Origin` on them, since what they carry depends on it.
 
