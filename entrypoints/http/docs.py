@@ -6,8 +6,9 @@ aiohttp-apispec's decorators of the same names record (`__apispec__`, `__schemas
 never imports aiohttp-apispec, apispec and jinja2: the document is built on its first request,
 which keeps every worker process ~4 MB lighter.
 
-Besides the OpenAPI operation fields, `docs` takes one key of its own, `request_examples`
-(named examples of the JSON body), which `openapi.py` moves into the request body. An
+Besides the OpenAPI operation fields, `docs` takes two keys of its own, `request_examples`
+(named examples of the JSON body) and `response_examples` (named examples per status, where one
+schema has several shapes), which `openapi.py` moves into the request body and the responses. An
 `operationId` given to `docs` wins over the one `openapi.py` derives from the handler's name.
 Error responses carry an example per error code they can answer (`error_responses`), in the
 contract's shape, `details` included.
@@ -118,7 +119,8 @@ def _annotations(handler: Callable) -> dict[str, Any]:
 
 def docs(**fields: Any) -> Callable[[Callable], Callable]:
     """Operation fields: tags, summary, description, security, parameters, responses, operationId,
-    and `request_examples` ({name: {"summary", "value"}}, the JSON body's examples)."""
+    `request_examples` ({name: {"summary", "value"}}, the JSON body's examples) and
+    `response_examples` ({status: {name: {"summary", "value"}}})."""
     def decorate(handler: Callable) -> Callable:
         annotations = _annotations(handler)
         annotations["parameters"].extend(fields.pop("parameters", []))
@@ -187,4 +189,20 @@ RESPONSE_EXAMPLES: dict[str, dict] = {
     "Tier": {"min_amount": 10, "discount_percent": 15},
     "Plan": {"id": "pro", "name": "Pro", "price": 2900, "interval": "month", "monthly_receives": 20},
     "NotificationAck": {"received": True},
+}
+
+_UPGRADE = {**RESPONSE_EXAMPLES["Transaction"], "type": "plan_upgrade", "receives": None, "plan_from": "basic",
+            "plan_to": "pro", "subtotal": 2900, "discount": 0, "total": 2900}
+_DOWNGRADE = {**RESPONSE_EXAMPLES["Transaction"], "type": "plan_downgrade", "status": "succeeded", "receives": None,
+              "plan_from": "pro", "plan_to": "basic", "subtotal": 0, "discount": 0, "total": 0,
+              "payment_method": None, "provider": None, "completed_at": "2026-11-27T04:58:47Z"}
+# The three answers of a plan change (`@docs(response_examples=…)`: {status: {name: example}}).
+PLAN_CHANGE_EXAMPLES = {
+    "201": {"upgrade": {"summary": "From Basic to Pro: pay it through the session", "value": {
+        "transaction": _UPGRADE, "session": {**RESPONSE_EXAMPLES["PaymentSession"], "amount": 2900},
+        "proration": {"credit": 0, "debit": 2900, "charge": 2900, "period_end": None}}}},
+    "200": {"downgrade": {"summary": "From Pro to Basic at the period end", "value": {
+        "transaction": _DOWNGRADE, "session": None, "effective_at": "2026-12-12T00:00:00Z"}},
+        "change_cancelled": {"summary": "The current plan again: the scheduled change is cancelled", "value": {
+            "membership": RESPONSE_EXAMPLES["Membership"]}}},
 }

@@ -15,8 +15,8 @@ Swagger UI's "Try it out" need:
   POST with an `Idempotency-Key` replays, `Retry-After` on 429 and 503), and 405, 422 (unknown
   query parameters are refused everywhere) and 429 responses;
 - examples: the request body's (from its fields' examples, or `@docs(request_examples=…)`), one
-  per error code of each error response (with `details` fitted to the operation's own input), and
-  the response objects' (`docs.RESPONSE_EXAMPLES`);
+  per error code of each error response (with `details` fitted to the operation's own input), the
+  response objects' (`docs.RESPONSE_EXAMPLES`) and an operation's own (`@docs(response_examples=…)`);
 - `servers: [{"url": "/"}]`: the origin the document was read from, so "Try it out" calls the
   server that served it, whatever name it was reached by.
 """
@@ -77,15 +77,16 @@ def openapi_document(app: web.Application, return_url_hosts: frozenset[str]) -> 
 
 def build_document(app: web.Application, return_url_hosts: frozenset[str]) -> dict:
     """The document of `app`'s routes, built anew."""
-    document, request_examples = _build(app)
+    document, examples = _build(app)
     _describe_what_marshmallow_cannot(document, return_url_hosts)
     _fit_for_generators(document)
-    _complete_operations(document, request_examples, example_return_url(return_url_hosts))
+    _complete_operations(document, examples, example_return_url(return_url_hosts))
     return document
 
 
 def _build(app: web.Application) -> tuple[dict, dict]:
-    """aiohttp-apispec's document of `app`, and the operations' own request examples."""
+    """aiohttp-apispec's document of `app`, and the operations' own examples (`request_examples`,
+    `response_examples`), by (method, path)."""
     from aiohttp_apispec import AiohttpApiSpec
     from aiohttp_apispec.utils import get_path
 
@@ -96,15 +97,15 @@ def _build(app: web.Application) -> tuple[dict, dict]:
     routes = [route for route in app.router.routes()
               if hasattr(route.handler, "__apispec__") and route.method not in ("HEAD", "OPTIONS")]
     derived: dict[tuple[str, str], tuple[str, str]] = {}
-    request_examples: dict[tuple[str, str], dict] = {}
+    examples: dict[tuple[str, str], dict] = {}
     for route in routes:
         handler, method = route.handler, route.method.lower()
         original = handler.__apispec__
         annotations = {**original, "schemas": list(original["schemas"]),
                        "parameters": list(original["parameters"]), "responses": dict(original["responses"])}
         key = (method, get_path(route))
-        if "request_examples" in annotations:
-            request_examples[key] = annotations.pop("request_examples")
+        examples[key] = {name: annotations.pop(name) for name in ("request_examples", "response_examples")
+                         if name in annotations}
         derived[key] = (handler.__name__, handler.__module__.rsplit(".", 1)[-1])
         handler.__apispec__ = annotations
         try:
@@ -116,7 +117,7 @@ def _build(app: web.Application) -> tuple[dict, dict]:
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             _body_parameter_to_request_body(operation)
-    return document, request_examples
+    return document, examples
 
 
 def camel_case(name: str) -> str:
@@ -245,7 +246,7 @@ def _fit_for_generators(document: dict) -> None:
     fit(document.get("paths", {}))
 
 
-def _complete_operations(document: dict, request_examples: dict, return_url: str) -> None:
+def _complete_operations(document: dict, examples: dict, return_url: str) -> None:
     document["servers"] = SERVERS
     components = document["components"]
     components["headers"] = HEADERS
@@ -255,8 +256,11 @@ def _complete_operations(document: dict, request_examples: dict, return_url: str
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             body = _request_body_schema(document, operation)
-            _add_request_example(operation, body, request_examples.get((method, path)), return_url)
+            own = examples.get((method, path), {})
+            _add_request_example(operation, body, own.get("request_examples"), return_url)
             responses = operation.setdefault("responses", {})
+            for status, named in own.get("response_examples", {}).items():
+                responses[status]["content"]["application/json"]["examples"] = named
             for status in ALWAYS:
                 if status != 422 or "security" in operation:  # the query parameters of the API's own routes
                     responses.setdefault(str(status), _plain(error_response(status)))

@@ -10,6 +10,7 @@ from entrypoints.http.docs import (
     BEARER,
     IDEMPOTENCY_KEY,
     PAYMENTS_TAG,
+    PLAN_CHANGE_EXAMPLES,
     docs,
     error_response,
     error_responses,
@@ -44,6 +45,7 @@ from ports.use_cases.plans.quote_plan_change import QuotePlanChangeQuery
           "upgrade": {"summary": "Upgrade to Pro (201)", "value": {
               "new_plan": "pro", "payment_method": "wechat_pay", "return_url": "http://localhost:3000/checkout/done"}},
           "downgrade": {"summary": "Back to Basic at the period end (200)", "value": {"new_plan": "basic"}}},
+      response_examples=PLAN_CHANGE_EXAMPLES,
       responses={**post_errors(409, 502, 503, conflicts=["plan_unchanged", "too_many_pending"]),
                  "200": {"schema": PlanChangeResponseSchema,
                          "description": "A downgrade was scheduled, or a scheduled change was cancelled."}})
