@@ -342,16 +342,19 @@ class DevToolsPage:
         self._socket = socket
         self._next_id = 0
 
-    async def evaluate(self, expression: str, **options):
-        """The value of `expression` in the page. With `while_navigating=X`, X when the page is
-        being replaced (the form was submitted) and the expression could not run."""
+    async def call(self, method: str, **params) -> dict:
+        """Send one DevTools command (`Page.navigate`, `Emulation.…`) and return its whole answer."""
         self._next_id += 1
-        await self._socket.send_json({"id": self._next_id, "method": "Runtime.evaluate",
-                                      "params": {"expression": expression, "returnByValue": True}})
+        await self._socket.send_json({"id": self._next_id, "method": method, "params": params})
         while True:
             message = json.loads((await asyncio.wait_for(self._socket.receive(), 10)).data)
             if message.get("id") == self._next_id:
-                break
+                return message
+
+    async def evaluate(self, expression: str, **options):
+        """The value of `expression` in the page. With `while_navigating=X`, X when the page is
+        being replaced (the form was submitted) and the expression could not run."""
+        message = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
         if "while_navigating" in options and _navigating(message):
             return options["while_navigating"]
         assert "error" not in message and "exceptionDetails" not in message["result"], message

@@ -124,6 +124,29 @@ async def test_a_browser_that_asks_for_chinese_gets_the_whole_page_in_chinese(se
 
 
 @needs_chromium
+async def test_with_scripts_disabled_the_page_says_until_when_it_can_be_paid_and_pay_still_works(service, tmp_path):
+    bought = await purchase(service, 5)
+    payment_url = bought["session"]["payment_url"]
+
+    async with devtools_page(tmp_path, "about:blank") as page:
+        assert "error" not in await page.call("Emulation.setScriptExecutionDisabled", value=True)
+        await page.call("Page.navigate", url=payment_url)
+        await eventually(page.location, lambda href: href == payment_url, what="the checkout page to load")
+        countdown = await page.evaluate("document.getElementById('countdown').textContent")
+        assert countdown == f"Pay before {bought['session']['expires_at'].replace('T', ' ').removesuffix('Z')} UTC"
+        await page.evaluate("document.getElementById('pay').click()", while_navigating=None)
+        outcome = await eventually(
+            lambda: page.evaluate("(document.getElementById('outcome') || {dataset: {}}).dataset.outcome || null",
+                                  while_navigating=None),
+            lambda value: value is not None, what="the outcome page")
+        assert outcome == "succeeded"
+
+    credited = await eventually(lambda: service.get(MEMBERSHIP), lambda m: m["receives"]["purchased_remaining"] == 5,
+                                what="the credit")
+    assert credited["receives"]["balance"] == 8
+
+
+@needs_chromium
 async def test_a_screenshot_of_the_page_shows_a_qr_code_that_scans_as_the_pages_url(service, tmp_path):
     bought = await purchase(service)
     shot = tmp_path / "checkout.png"
