@@ -8,6 +8,7 @@ real plugin). ExamplePay's server side is the plugin's in-memory fake, reached b
 the app's own httpx client: no change to the core, no network."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,8 @@ async def test_the_methods_list_alipay_as_served_by_the_example_plugin(api):
 
     assert methods["alipay"] == {"id": "alipay", "name": "Alipay", "available": True, "icon_url": ICON_URL,
                                  "flows": ["qr_code", "redirect"], "currencies": ["CNY"]}
-    assert methods["mock"]["available"] is True and methods["mock"]["icon_url"] is None
+    assert methods["mock"]["available"] is True  # the mock declares no icon: the service's own is listed
+    assert re.fullmatch(r"http://payments\.test/assets/methods/mock-[0-9a-f]{16}\.svg", methods["mock"]["icon_url"])
     assert (methods["wechat_pay"]["available"], methods["credit_card"]["available"]) == (False, False)
 
 
