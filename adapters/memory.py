@@ -25,7 +25,7 @@ from domain.session import PaymentSession, SessionStatus
 from domain.transaction import PLAN_CHANGE_TYPES, Transaction
 from ports.idempotency import IdempotencyClaim, IdempotencyRecord, IdempotencyScope, StoredResponse
 from ports.events import EventDispatcher
-from ports.queries import TransactionQuery
+from ports.queries import LedgerLine, TransactionQuery, ledger_id, ledger_sequence, read_at
 from ports.repositories import ConcurrentUpdateError, DuplicateKeyError
 
 
@@ -380,16 +380,52 @@ class InMemoryQueries:
         return copy.deepcopy(found)
 
     async def history(self, user_id: str, query: TransactionQuery) -> tuple[list[Transaction], int]:
-        matching = [t for t in self._store.transactions.values() if t.user_id == user_id and _matches(t, query)]
+        matching = self._history(user_id, query)
+        return matching[query.offset:query.offset + query.limit], len(matching)
+
+    async def history_after(self, user_id: str, query: TransactionQuery,
+                            starting_after: str) -> tuple[list[Transaction], bool] | None:
+        cursor = self._store.transactions.get(starting_after)
+        if cursor is None or cursor.user_id != user_id:
+            return None
+        after = [t for t in self._history(user_id, query) if (t.created_at, t.id) < (cursor.created_at, cursor.id)]
+        return after[:query.limit], len(after) > query.limit
+
+    def _history(self, user_id: str, query: TransactionQuery) -> list[Transaction]:
+        """Every match, newest first, as read at `query.as_of`, without sessions (copies)."""
+        read = [t if query.as_of is None else read_at(t, query.as_of)
+                for t in self._store.transactions.values() if t.user_id == user_id]
+        matching = [attrs.evolve(copy.deepcopy(t), sessions=[]) for t in read if _matches(t, query)]
         matching.sort(key=lambda t: (t.created_at, t.id), reverse=True)
-        page = [attrs.evolve(copy.deepcopy(t), sessions=[]) for t in matching[query.offset:query.offset + query.limit]]
-        return page, len(matching)
+        return matching
 
     async def membership(self, user_id: str) -> Membership | None:
         return copy.deepcopy(self._store.memberships.get(user_id))
 
     async def ledger(self, user_id: str) -> list[LedgerEntry]:
         return [entry for entry in self._store.ledger if entry.user_id == user_id]
+
+    async def ledger_page(self, user_id: str, page: int, limit: int) -> tuple[list[LedgerLine], int]:
+        lines = self._ledger_lines(user_id)
+        return lines[(page - 1) * limit:page * limit], len(lines)
+
+    async def ledger_after(self, user_id: str, starting_after: str,
+                           limit: int) -> tuple[list[LedgerLine], bool] | None:
+        lines = self._ledger_lines(user_id)
+        position = next((i for i, line in enumerate(lines) if line.id == starting_after), None)
+        if position is None or ledger_sequence(starting_after) is None:
+            return None
+        after = lines[position + 1:]
+        return after[:limit], len(after) > limit
+
+    def _ledger_lines(self, user_id: str) -> list[LedgerLine]:
+        """The user's lines, newest first; an entry's id is its place in the store's ledger."""
+        lines, balance = [], 0
+        for sequence, entry in enumerate(self._store.ledger, start=1):
+            if entry.user_id == user_id:
+                balance += entry.delta
+                lines.append(LedgerLine(ledger_id(sequence), entry, balance))
+        return lines[::-1]
 
     async def refunds_pending(self, created_before: datetime, limit: int) -> list[Refund]:
         pending = [r for r in self._store.refunds.values()

@@ -52,6 +52,7 @@ from ports.use_cases.plans.get_membership import GetMembership
 from ports.use_cases.catalog.get_pricing import GetPricing
 from ports.use_cases.catalog.quote_receives import QuoteReceives
 from ports.use_cases.plans.quote_plan_change import QuotePlanChange
+from ports.use_cases.plans.receives_ledger import ReceivesLedger
 from ports.use_cases.sessions.get_session import GetSession
 from ports.use_cases.payments.get_transaction import GetTransaction
 from ports.use_cases.notifications.handle_notification import HandleNotification
@@ -204,7 +205,9 @@ class UseCases(containers.DeclarativeContainer):
     cancel_transaction = providers.Factory(CancelTransaction, uow=adapters.uow, orders=orders, clock=adapters.clock)
     get_session = providers.Factory(GetSession, queries=adapters.queries, clock=adapters.clock)
     get_transaction = providers.Factory(GetTransaction, queries=adapters.queries, clock=adapters.clock)
-    list_transactions = providers.Factory(ListTransactions, queries=adapters.queries)
+    list_transactions = providers.Factory(ListTransactions, queries=adapters.queries, clock=adapters.clock)
+    receives_ledger = providers.Factory(ReceivesLedger, queries=adapters.queries, uow=adapters.uow,
+                                        clock=adapters.clock, settings=settings)
     get_membership = providers.Factory(GetMembership, queries=adapters.queries, uow=adapters.uow,
                                        clock=adapters.clock, settings=settings)
     get_pricing = providers.Factory(GetPricing, settings=settings)

@@ -7,6 +7,11 @@ snapshots the use cases turn into views (`ports.use_cases.views`). Changing a re
 changes nothing stored.
 
     session = await queries.session(session_id, user_id=user_id)   # None: not found or not theirs
+
+Lists come two ways (`docs/http-api.md`, "Pagination"): pages (`page`, `limit`, with the total)
+and keyset pages after a cursor, an item the caller was given (`history_after`, `ledger_after`):
+the items that follow it in the list's order, found through an index whatever the depth, and the
+same while new items arrive. A cursor that is not one of the user's items reads as None.
 """
 from __future__ import annotations
 
@@ -21,11 +26,17 @@ from domain.refund import Refund
 from domain.session import PaymentSession
 from domain.transaction import Transaction, TransactionStatus, TransactionType
 
+LEDGER_ID_PREFIX = "rle_"
+
 
 @attrs.frozen
 class TransactionQuery:
     """Filters and page of a user's transaction history (newest first). `date_from`/`date_to`
-    bound `created_at` inclusively; empty tuples mean "any"."""
+    bound `created_at` inclusively; empty tuples mean "any".
+
+    With `as_of`, transactions are read as at that instant (`read_at`): a pending one whose
+    attempts have all lapsed by then is `expired`, in the items and in the `statuses` filter
+    (`expired` includes it, `pending` leaves it out). Without it, statuses are as stored."""
 
     types: tuple[TransactionType, ...] = ()
     statuses: tuple[TransactionStatus, ...] = ()
@@ -33,10 +44,48 @@ class TransactionQuery:
     date_to: datetime | None = None
     page: int = 1
     limit: int = 20
+    as_of: datetime | None = None
 
     @property
     def offset(self) -> int:
         return (self.page - 1) * self.limit
+
+
+@attrs.frozen
+class LedgerLine:
+    """A ledger entry as its owner reads it: its opaque, stable `id` (`ledger_id`) and the user's
+    total balance right after it (the sum of their entries up to and including it)."""
+
+    id: str
+    entry: LedgerEntry
+    balance_after: int
+
+
+def ledger_id(sequence: int) -> str:
+    """The public id of the ledger entry stored `sequence`-th (`rle_42`)."""
+    return f"{LEDGER_ID_PREFIX}{sequence}"
+
+
+def ledger_sequence(entry_id: str) -> int | None:
+    """The stored sequence number a `ledger_id` stands for; None for anything else."""
+    digits = entry_id[len(LEDGER_ID_PREFIX):] if entry_id.startswith(LEDGER_ID_PREFIX) else ""
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 18 or digits.startswith("0"):
+        return None
+    return int(digits)
+
+
+def read_at(transaction: Transaction, now: datetime) -> Transaction:
+    """`transaction` (with its sessions) as a reader sees it at `now`: a pending one whose attempts
+    have all lapsed reads `expired` at once (`Transaction.status_at`), last updated when its last
+    attempt lapsed (its sessions' latest `expires_at`), never completed. The expiry sweep stores
+    the same status a little later, with its own time as `updated_at`. Anything else is returned
+    as it is."""
+    if transaction.status_at(now) is transaction.status:
+        return transaction
+    lapsed_at = max(s.expires_at for s in transaction.sessions)
+    return attrs.evolve(transaction, status=TransactionStatus.EXPIRED,
+                        updated_at=max(transaction.updated_at, lapsed_at),
+                        events=[], sessions=list(transaction.sessions))
 
 
 class PaymentQueries(Protocol):
@@ -55,6 +104,15 @@ class PaymentQueries(Protocol):
         descending), without their sessions, and the total number that match."""
         ...
 
+    async def history_after(self, user_id: str, query: TransactionQuery,
+                            starting_after: str) -> tuple[list[Transaction], bool] | None:
+        """Up to `query.limit` of the user's transactions matching `query` that come after
+        transaction `starting_after` in the history's order (created_at, id; newest first),
+        without their sessions, and whether more follow; `query.page` is ignored. The cursor
+        need not match the filters. None when `starting_after` is not one of the user's
+        transactions."""
+        ...
+
     async def membership(self, user_id: str) -> Membership | None:
         """The membership as stored (it may be behind the current period: see
         `Membership.is_current_at`)."""
@@ -62,6 +120,17 @@ class PaymentQueries(Protocol):
 
     async def ledger(self, user_id: str) -> list[LedgerEntry]:
         """The user's receives ledger, oldest first."""
+        ...
+
+    async def ledger_page(self, user_id: str, page: int, limit: int) -> tuple[list[LedgerLine], int]:
+        """Page `page` (of `limit` lines) of the user's ledger, newest first, and how many lines
+        it has in all."""
+        ...
+
+    async def ledger_after(self, user_id: str, starting_after: str,
+                           limit: int) -> tuple[list[LedgerLine], bool] | None:
+        """Up to `limit` lines of the user's ledger older than line `starting_after`, newest
+        first, and whether more follow; None when it is not one of the user's lines."""
         ...
 
     async def refunds_pending(self, created_before: datetime, limit: int) -> list[Refund]:

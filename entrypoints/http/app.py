@@ -37,6 +37,7 @@ from entrypoints.http.openapi import add_docs_routes
 from entrypoints.http.resources import (
     catalog,
     internal,
+    ledger,
     plans,
     receives,
     session_events,
@@ -57,7 +58,8 @@ PURGE_INTERVAL = timedelta(hours=1)
 USE_CASE_NAMES = ("purchase_receives", "change_plan", "open_session", "cancel_transaction", "get_session",
                   "get_transaction", "list_transactions", "get_membership", "get_pricing", "list_payment_methods",
                   "consume_receives", "handle_notification", "expire_sessions", "submit_refund",
-                  "reconcile_payments", "retry_refunds", "quote_receives", "quote_plan_change")
+                  "reconcile_payments", "retry_refunds", "quote_receives", "quote_plan_change",
+                  "receives_ledger")
 
 
 def create_app(container: Application, *, background_jobs: bool = True) -> web.Application:
@@ -121,6 +123,7 @@ def _add_routes(app: web.Application) -> None:
     router = app.router
     router.add_post(f"{api}/receives", receives.purchase_receives)
     router.add_get(f"{api}/receives/quote", receives.quote_receives, allow_head=False)
+    router.add_get(f"{api}/receives/ledger", ledger.receives_ledger, allow_head=False)
     router.add_post(f"{api}/plan", plans.change_plan)
     router.add_get(f"{api}/plan/quote", plans.quote_plan_change, allow_head=False)
     router.add_get(f"{api}/transactions", transactions.list_transactions, allow_head=False)

@@ -138,8 +138,12 @@ class TransactionListQuerySchema(Schema):
     date_from = DateOrDateTime(load_default=None, metadata={"type": "string", "description": "Inclusive, on created_at: an ISO date or date-time."})
     date_to = DateOrDateTime(end_of_day=True, load_default=None,
                              metadata={"type": "string", "description": "Inclusive; a date includes that whole UTC day."})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    page = fields.Integer(load_default=None, validate=validate.Range(min=1, max=1_000_000),
+                          metadata={"description": "1 when omitted. Not with starting_after."})
     limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    starting_after = fields.String(load_default=None, metadata={
+        "description": "Cursor: the id of one of your transactions; answers the ones after it (newest first) "
+                       "as {items, has_more, next_cursor}. Not with page.", "example": None})
 
 
 # ---------------------------------------------------------------------------- responses
@@ -347,3 +351,61 @@ class PlanQuoteSchema(Schema):
                                            "description": "When a downgrade would take effect (the period "
                                                           "end); null otherwise."})
     currency = fields.String(required=True, metadata={"example": "CNY"})
+
+
+# ---------------------------------------------------------------------------- cursor pagination, the ledger
+class TransactionListSchema(Schema):
+    """A numbered page (page, limit, total, has_more) or, with starting_after, the items after the
+    cursor (has_more, next_cursor)."""
+
+    items = fields.List(fields.Nested(TransactionSchema), required=True)
+    has_more = fields.Boolean(required=True)
+    page = fields.Integer(metadata={"description": "Numbered pages only."})
+    limit = fields.Integer(metadata={"description": "Numbered pages only."})
+    total = fields.Integer(metadata={"description": "Numbered pages only."})
+    next_cursor = fields.String(allow_none=True, metadata={
+        "description": "With starting_after only: the last item's id when has_more (the next starting_after), "
+                       "else null."})
+
+
+class LedgerQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE  # an unknown query parameter is refused like an unknown body field
+
+    page = fields.Integer(load_default=None, validate=validate.Range(min=1, max=1_000_000),
+                          metadata={"description": "1 when omitted. Not with starting_after."})
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    starting_after = fields.String(load_default=None, metadata={
+        "description": "Cursor: the id of one of your ledger lines; answers the older ones as "
+                       "{items, has_more, next_cursor}. Not with page.", "example": None})
+
+
+LEDGER_KINDS = ["allowance_grant", "allowance_expiry", "purchase", "consumption", "refund_hold", "refund_release"]
+
+
+class LedgerLineSchema(Schema):
+    id = fields.String(required=True, metadata={"example": "rle_42"})
+    kind = fields.String(required=True, validate=validate.OneOf(LEDGER_KINDS), metadata={"example": "purchase"})
+    delta = fields.Integer(required=True, metadata={"description": "Receives added (negative: taken).",
+                                                    "example": 10})
+    balance_after = fields.Integer(required=True, metadata={
+        "description": "The balance right after this line: the sum of the deltas up to it.", "example": 27})
+    transaction_id = fields.String(required=True, allow_none=True, metadata={
+        "description": "The transaction that caused it (a purchase, a refund), else null.", "example": None})
+    reference = fields.String(required=True, metadata={
+        "description": "The cause: the consumer's reference, the allowance period, the transaction id.",
+        "example": "match-123"})
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class LedgerListSchema(Schema):
+    """A numbered page (page, limit, total, has_more) or, with starting_after, the items after the
+    cursor (has_more, next_cursor)."""
+
+    items = fields.List(fields.Nested(LedgerLineSchema), required=True)
+    has_more = fields.Boolean(required=True)
+    page = fields.Integer(metadata={"description": "Numbered pages only."})
+    limit = fields.Integer(metadata={"description": "Numbered pages only."})
+    total = fields.Integer(metadata={"description": "Numbered pages only."})
+    next_cursor = fields.String(allow_none=True, metadata={
+        "description": "With starting_after only: the last item's id when has_more, else null."})

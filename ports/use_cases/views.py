@@ -8,10 +8,13 @@ from datetime import datetime
 import attrs
 
 from domain.catalog import Catalog
+from domain.errors import DomainValidationError
+from domain.ledger import LedgerKind
 from domain.membership import Membership, Proration
 from domain.money import Money
 from domain.session import PaymentSession
 from domain.transaction import Transaction
+from ports.queries import LedgerLine
 
 
 @attrs.frozen
@@ -121,8 +124,38 @@ class PaymentView:
     session: SessionView
 
 
+MAX_LIMIT = 100  # items of a list per call
+
+
+def bounded(value: int, field: str, low: int, high: int | None) -> int:
+    """`value` when it is a whole number from `low` to `high` (None: no upper bound)."""
+    if type(value) is not int or value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise DomainValidationError(f"Must be {bound}.", field=field)
+    return value
+
+
+def checked_cursor(starting_after: str | None, page: int | None) -> str | None:
+    """`starting_after` when it may be used: not beside `page`, and a plausible id (a NUL never
+    reaches storage); an impossible one is refused like an unknown one."""
+    if starting_after is None:
+        return None
+    if page is not None:
+        raise DomainValidationError("Cannot be combined with page.", field="starting_after")
+    if not starting_after or "\x00" in starting_after or len(starting_after) > 255:
+        raise unknown_cursor()
+    return starting_after
+
+
+def unknown_cursor() -> DomainValidationError:
+    """A cursor that is not one of the caller's items of the list (unknown, or someone else's)."""
+    return DomainValidationError("Must be the id of one of your items in this list.", field="starting_after")
+
+
 @attrs.frozen
 class Page:
+    """A numbered page of a list (a caller may go on by cursor from its last item)."""
+
     items: Sequence
     page: int
     limit: int
@@ -131,6 +164,53 @@ class Page:
     @property
     def has_more(self) -> bool:
         return self.page * self.limit < self.total
+
+
+@attrs.frozen
+class CursorPage:
+    """The items after a cursor (`starting_after`), and whether more follow: no page, no total."""
+
+    items: Sequence
+    has_more: bool
+
+    @property
+    def next_cursor(self) -> str | None:
+        """The last item's id when more follow (the next call's `starting_after`), else None."""
+        return self.items[-1].id if self.has_more and self.items else None
+
+
+@attrs.frozen
+class LedgerLineView:
+    """A line of the receives ledger as the contract names it: `kind` is the contract's (the
+    domain's `refund`, receives taken back from a refunded purchase, is `refund_hold`);
+    `transaction_id` is set for the entries a transaction caused (a purchase and its refund,
+    whose `reference` is that transaction), `reference` is the entry's cause as stored (the
+    consumer's reference, `period:…` for an allowance, the transaction id)."""
+
+    id: str
+    kind: str
+    delta: int
+    balance_after: int
+    transaction_id: str | None
+    reference: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, line: LedgerLine) -> LedgerLineView:
+        entry = line.entry
+        return cls(id=line.id, kind=LEDGER_KINDS[entry.kind], delta=entry.delta, balance_after=line.balance_after,
+                   transaction_id=entry.reference if entry.kind in _FROM_A_TRANSACTION else None,
+                   reference=entry.reference, created_at=entry.created_at)
+
+
+LEDGER_KINDS = {
+    LedgerKind.ALLOWANCE_GRANT: "allowance_grant",
+    LedgerKind.ALLOWANCE_EXPIRY: "allowance_expiry",
+    LedgerKind.PURCHASE: "purchase",
+    LedgerKind.CONSUMPTION: "consumption",
+    LedgerKind.REFUND: "refund_hold",
+}
+_FROM_A_TRANSACTION = frozenset({LedgerKind.PURCHASE, LedgerKind.REFUND})
 
 
 @attrs.frozen

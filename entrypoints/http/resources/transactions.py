@@ -2,6 +2,9 @@
 transactions. Each parses (the schemas did it), calls a use case and renders."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from aiohttp import web
 
 from entrypoints.http import render
@@ -23,24 +26,37 @@ from entrypoints.http.schemas import (
     CancelRequestSchema,
     TransactionDetailSchema,
     TransactionListQuerySchema,
-    TransactionPageSchema,
+    TransactionListSchema,
     TransactionResponseSchema,
 )
 from ports.use_cases.payments.cancel_transaction import CancelTransactionCommand
 from ports.use_cases.payments.get_transaction import GetTransactionQuery
 from ports.use_cases.payments.list_transactions import ListTransactionsQuery
+from ports.use_cases.views import CursorPage, Page
 
 
-@docs(tags=PAYMENTS_TAG, summary="Transaction history", security=BEARER, description="Newest first.",
+@docs(tags=PAYMENTS_TAG, summary="Transaction history", security=BEARER,
+      description="Newest first; a pending transaction whose sessions have all lapsed reads expired. "
+                  "By page (page, limit) or after a cursor (starting_after, limit).",
       responses=error_responses(401, 422))
 @querystring_schema(TransactionListQuerySchema)
-@response_schema(TransactionPageSchema, 200)
+@response_schema(TransactionListSchema, 200)
 async def list_transactions(request: web.Request) -> web.Response:
     query = request[QUERY]
-    page = await request.app[USE_CASES].list_transactions(ListTransactionsQuery(
+    listed = await request.app[USE_CASES].list_transactions(ListTransactionsQuery(
         caller(request), tuple(query["type"]), tuple(query["status"]), query["date_from"], query["date_to"],
-        query["page"], query["limit"]))
-    return json_response(render.transaction_page(page))
+        query["page"], query["limit"], query["starting_after"]))
+    return json_response(listing(listed, render.transaction))
+
+
+def listing(listed: Page | CursorPage, item: Callable[[Any], dict]) -> dict:
+    """A list answer: a numbered page as the contract's Pagination has it, or the items after a
+    cursor as its cursor pagination has them (no page, limit or total)."""
+    items = [item(x) for x in listed.items]
+    if isinstance(listed, CursorPage):
+        return {"items": items, "has_more": listed.has_more, "next_cursor": listed.next_cursor}
+    return {"items": items, "page": listed.page, "limit": listed.limit, "total": listed.total,
+            "has_more": listed.has_more}
 
 
 @docs(tags=PAYMENTS_TAG, summary="One transaction with its sessions", security=BEARER,

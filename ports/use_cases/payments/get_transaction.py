@@ -1,11 +1,12 @@
-"""Read one transaction of the caller's with all its payment sessions."""
+"""Read one transaction of the caller's with all its payment sessions, as of now: a pending one
+whose attempts have all lapsed reads `expired` before the sweep stores it (`ports.queries.read_at`)."""
 from __future__ import annotations
 
 import attrs
 
 from domain.errors import TransactionNotFoundError
 from ports.clock import Clock
-from ports.queries import PaymentQueries
+from ports.queries import PaymentQueries, read_at
 from ports.use_cases.views import SessionView, TransactionView
 
 
@@ -31,4 +32,5 @@ class GetTransaction:
         if transaction is None:
             raise TransactionNotFoundError(query.transaction_id)
         now = self._clock.now()
-        return TransactionDetail(TransactionView.of(transaction), tuple(SessionView.of(s, now) for s in transaction.sessions))
+        return TransactionDetail(TransactionView.of(read_at(transaction, now)),
+                                 tuple(SessionView.of(s, now) for s in transaction.sessions))

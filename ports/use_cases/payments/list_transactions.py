@@ -1,4 +1,8 @@
-"""The caller's transaction history, newest first, filtered and paginated."""
+"""The caller's transaction history, newest first, filtered, by page or after a cursor.
+
+Statuses are read as of now: a pending transaction whose payment attempts have all lapsed is
+listed, and filtered, as `expired` before the expiry sweep stores it so (`ports.queries.read_at`).
+"""
 from __future__ import annotations
 
 import enum
@@ -9,35 +13,48 @@ import attrs
 
 from domain.errors import DomainValidationError
 from domain.transaction import TransactionStatus, TransactionType
+from ports.clock import Clock
 from ports.queries import PaymentQueries, TransactionQuery
-from ports.use_cases.views import Page, TransactionView
+from ports.use_cases.views import MAX_LIMIT, CursorPage, Page, TransactionView, bounded, checked_cursor, unknown_cursor
 
-MAX_LIMIT = 100
 E = TypeVar("E", bound=enum.Enum)
 
 
 @attrs.frozen
 class ListTransactionsQuery:
+    """`page` None means the first; with `starting_after` (an id the caller was given) it must
+    stay None."""
+
     user_id: str
     types: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     date_from: datetime | None = None
     date_to: datetime | None = None
-    page: int = 1
+    page: int | None = None
     limit: int = 20
+    starting_after: str | None = None
 
 
 @attrs.define
 class ListTransactions:
     _queries: PaymentQueries
+    _clock: Clock
 
-    async def __call__(self, query: ListTransactionsQuery) -> Page:
+    async def __call__(self, query: ListTransactionsQuery) -> Page | CursorPage:
+        cursor = checked_cursor(query.starting_after, query.page)
         repository_query = TransactionQuery(
             types=tuple(_parse(TransactionType, v, "type") for v in query.types),
             statuses=tuple(_parse(TransactionStatus, v, "status") for v in query.statuses),
             date_from=query.date_from, date_to=query.date_to,
-            page=_bounded(query.page, "page", 1, None), limit=_bounded(query.limit, "limit", 1, MAX_LIMIT),
+            page=bounded(1 if query.page is None else query.page, "page", 1, None),
+            limit=bounded(query.limit, "limit", 1, MAX_LIMIT), as_of=self._clock.now(),
         )
+        if cursor is not None:
+            found = await self._queries.history_after(query.user_id, repository_query, cursor)
+            if found is None:
+                raise unknown_cursor()
+            items, has_more = found
+            return CursorPage([TransactionView.of(t) for t in items], has_more)
         items, total = await self._queries.history(query.user_id, repository_query)
         return Page([TransactionView.of(t) for t in items], repository_query.page, repository_query.limit, total)
 
@@ -48,10 +65,3 @@ def _parse(enum_type: type[E], value: str, field: str) -> E:
     except ValueError:
         allowed = ", ".join(member.value for member in enum_type)
         raise DomainValidationError(f"Must be one of: {allowed}.", field=field) from None
-
-
-def _bounded(value: int, field: str, low: int, high: int | None) -> int:
-    if type(value) is not int or value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise DomainValidationError(f"Must be {bound}.", field=field)
-    return value

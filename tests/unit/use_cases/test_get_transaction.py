@@ -42,7 +42,7 @@ async def test_sessions_are_shown_with_their_status_as_of_now():
     found = await detail(world, "alice", bought.transaction.id)
 
     assert found.sessions[0].status == "expired"
-    assert found.transaction.status == "pending"  # only the sweep moves the transaction
+    assert found.transaction.status == "expired"  # at once, before the sweep stores it (issue 12)
 
 
 async def test_a_downgrade_has_no_sessions():
