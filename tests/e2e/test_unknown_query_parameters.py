@@ -139,3 +139,11 @@ async def test_pages_outside_the_api_ignore_query_parameters(api, path):
     response = await api.client.get(path, params={"foo": "1"})
 
     assert response.status == 200
+
+
+async def test_the_mock_checkout_page_ignores_query_parameters(api):
+    bought = await buy(api, 1, "mock")
+
+    response = await api.client.get(f"/mock-checkout/{bought['session']['id']}", params={"utm_source": "qr"})
+
+    assert response.status == 200 and response.content_type == "text/html"
