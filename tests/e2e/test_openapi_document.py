@@ -3,7 +3,8 @@ valid OpenAPI 3.0 document (openapi-spec-validator), a unique and stable `operat
 operation, every example valid against its schema, the response headers and the 405/422/429
 answers every operation can give, error examples with the codes the service really answers, a
 `servers` entry that makes "Try it out" call the server that served the document, no repository
-paths; and the request examples, sent as Swagger UI's "Try it out" sends them, succeed.
+paths; and the request examples, sent as Swagger UI's "Try it out" sends them, succeed (Buy
+receives also in Swagger UI itself, in headless Chromium).
 
 The list is read from the app under test, so operations added later are held to the same rules."""
 from __future__ import annotations
@@ -40,6 +41,9 @@ STABLE_IDS = {
     ("get", "/api/v1/payments/pricing"): "getPricing",
     ("post", "/api/v1/payments/webhooks/{provider}"): "providerNotification",
     ("post", "/api/v1/internal/receives/consume"): "consumeReceives",
+    ("get", "/api/v1/payments/receives/quote"): "quoteReceives",
+    ("get", "/api/v1/payments/plan/quote"): "quotePlanChange",
+    ("get", "/api/v1/payments/receives/ledger"): "getReceivesLedger",
 }
 # The contract's error table: the codes each status answers with.
 CODES = {400: {"malformed_json"}, 401: {"unauthorized"}, 403: {"forbidden", "risk_declined"}, 404: {"not_found"},
