@@ -16,8 +16,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from contract_support import (
+    HOUR,
+    MINUTE,
+    STATUS,
+    T0,
+    TYPES,
+    Backend,
+    a_membership,
+    a_purchase,
+    a_transaction,
+    ids,
+    open_on,
+    store,
+)
 
-from contract_support import HOUR, MINUTE, STATUS, T0, TYPES, Backend, a_membership, a_purchase, a_transaction, ids, open_on, store
 from domain.catalog import DEFAULT_CATALOG
 from domain.ledger import LedgerKind
 from domain.transaction import Transaction

@@ -10,13 +10,13 @@
   stores the same status.
 """
 import pytest
-
 from builders import buy, detail
+from world import World
+
 from domain.errors import DomainValidationError
 from ports.use_cases.payments.list_transactions import ListTransactionsQuery
 from ports.use_cases.sessions.open_session import OpenSessionCommand
 from ports.use_cases.views import CursorPage, Page
-from world import World
 
 
 async def listed(world, user="alice", **query):

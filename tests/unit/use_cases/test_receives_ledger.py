@@ -10,13 +10,13 @@ line with the balance right after it.
   period ended is rolled forward first, as reading the membership does.
 """
 import pytest
-
 from builders import become, buy_and_pay
+from world import World
+
 from domain.errors import DomainValidationError
 from ports.use_cases.plans.consume_receives import ConsumeReceivesCommand
 from ports.use_cases.plans.receives_ledger import ReceivesLedgerQuery
 from ports.use_cases.views import CursorPage, Page
-from world import World
 
 
 async def ledger(world, user="alice", **query):
