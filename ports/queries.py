@@ -82,7 +82,12 @@ def read_at(transaction: Transaction, now: datetime) -> Transaction:
     as it is."""
     if transaction.status_at(now) is transaction.status:
         return transaction
-    lapsed_at = max(s.expires_at for s in transaction.sessions)
+    return lapsed(transaction, max(s.expires_at for s in transaction.sessions))
+
+
+def lapsed(transaction: Transaction, lapsed_at: datetime) -> Transaction:
+    """A copy of the pending `transaction` as read once its last attempt lapsed at `lapsed_at`
+    (`read_at`, for a reader that knows that moment without the sessions)."""
     return attrs.evolve(transaction, status=TransactionStatus.EXPIRED,
                         updated_at=max(transaction.updated_at, lapsed_at),
                         events=[], sessions=list(transaction.sessions))

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import attrs
 import sqlalchemy as sa
 from databases import Database
 
@@ -37,7 +36,7 @@ from domain.membership import Membership
 from domain.refund import Refund, RefundStatus
 from domain.session import PaymentSession
 from domain.transaction import Transaction, TransactionStatus
-from ports.queries import LedgerLine, TransactionQuery, ledger_id, ledger_sequence
+from ports.queries import LedgerLine, TransactionQuery, lapsed, ledger_id, ledger_sequence
 
 _REFUNDS_PENDING = prepared("refunds_pending", lambda dialect: (
     sa.select(payment_refunds)
@@ -127,12 +126,13 @@ def _history(shape: HistoryShape) -> Prepared:
 
 
 def _transaction_read(row: Mapping[str, Any], as_of: datetime | None) -> Transaction:
-    """The row's transaction, as read at `as_of` (see `ports.queries.read_at`)."""
+    """The row's transaction, as read at `as_of` (`ports.queries.read_at`: expired once its
+    sessions' latest `expires_at`, `attempts_end_`, has passed)."""
     transaction = mapping.transaction_from_row(row)
     attempts_end = row["attempts_end_"] if as_of is not None else None
     if attempts_end is None or attempts_end > as_of:
         return transaction
-    return attrs.evolve(transaction, status=EXPIRED, updated_at=max(transaction.updated_at, attempts_end))
+    return lapsed(transaction, attempts_end)
 
 
 def _ledger_select(mode: str) -> sa.Select:
