@@ -27,7 +27,8 @@ class Lines(logging.Handler):
 async def test_the_databases_librarys_connection_records_print_without_color_message_or_escapes(tmp_path: Path):
     handler, logger = Lines(), logging.getLogger("databases")
     logger.addHandler(handler)
-    level, logger.level = logger.level, logging.INFO
+    level = logger.level
+    logger.setLevel(logging.INFO)  # setLevel, not `.level =`: only it clears isEnabledFor's cache
     try:
         database = Database(f"sqlite+aiosqlite:///{tmp_path / 'colours.db'}")
         await database.connect()
