@@ -75,6 +75,17 @@ Added in 1.2 (a plugin that ignores it keeps working): `PaymentOrder.lines`, how
 up (receives and their bulk discount; a plan and the credit for the unused part of the current
 one), for pages and receipts the payer sees. Display only: the amount to collect is `amount`.
 
+Added in 1.3 (each optional for a plugin; one that ignores them keeps working):
+- `Flow.MOBILE_REDIRECT` (a phone's browser) and `PaymentOrder.flow`, the flow the payer asked for,
+  always one the method's capability lists (the core checks it; None only from an older core: take
+  the method's first flow). Alipay chooses precreate, page pay or wap pay by it.
+- `payer_id` on `ProviderEvent` and `PaymentStatus`: the provider's stable id of the payer (WeChat
+  `openid`, Alipay `buyer_id`, Stripe customer), for risk rules. The core never stores it raw.
+- `async prepare_notification(headers, body) -> None`, an optional member called just before
+  `parse_notification` (which is synchronous): a plugin whose verification keys can change fetches
+  here what the notification names (WeChat Pay platform certificates by `Wechatpay-Serial`). It
+  raises nothing: whatever it could not fetch, `parse_notification` then refuses.
+
 Notifications (`parse_notification`):
 - Verified over the raw bytes, then translated: event kind, our `order_id` (and `refund_order_id`),
   the amount read exactly as integer minor units of the currency the notification names (another
@@ -100,7 +111,7 @@ import attrs
 from domain.errors import PaymentMethodUnavailableError
 from domain.money import Money
 
-PORT_VERSION = (1, 2)  # (major, minor): see "Port versions" above
+PORT_VERSION = (1, 3)  # (major, minor): see "Port versions" above
 FRESHNESS_SECONDS = 300  # a notification's signed time may be this far from now, either way (inclusive)
 
 
@@ -111,7 +122,8 @@ def port_supports(required: tuple[int, int]) -> bool:
 
 class Flow(str, enum.Enum):
     QR_CODE = "qr_code"  # show a code for the payer's phone to scan
-    REDIRECT = "redirect"  # send the payer's browser to `payment_url`
+    REDIRECT = "redirect"  # send the payer's browser to `payment_url` (a desktop page)
+    MOBILE_REDIRECT = "mobile_redirect"  # send a phone's browser to `payment_url` (port 1.3)
 
 
 @attrs.frozen
@@ -182,6 +194,7 @@ class PaymentOrder:
     notify_url: str
     return_url: str | None = None
     lines: tuple[OrderLine, ...] = ()
+    flow: Flow | None = None  # port 1.3: the flow asked for, one the method offers; None: its first
 
 
 @attrs.frozen
@@ -209,6 +222,7 @@ class PaymentStatus:
     provider_reference: str | None = None
     paid_at: datetime | None = None
     failure_reason: str | None = None
+    payer_id: str | None = None  # port 1.3: the provider's id of the payer, for risk rules
 
 
 @attrs.frozen
@@ -262,6 +276,7 @@ class ProviderEvent:
     refund_order_id: str | None = None
     failure_reason: str | None = None
     occurred_at: datetime | None = None
+    payer_id: str | None = None  # port 1.3: the provider's id of the payer (openid, buyer_id, …)
 
 
 class NotificationOutcome(str, enum.Enum):
@@ -351,6 +366,23 @@ class ProviderWithPages(PaymentProvider, Protocol):
         """`aiohttp.web.RouteDef`s on absolute paths; a handler raises `web.HTTPNotFound` for what
         is not its own (another provider offering the same path is then tried)."""
         ...
+
+
+class ProviderWithRotatingKeys(PaymentProvider, Protocol):
+    """A provider whose verification keys can change under it (optional, port 1.3)."""
+
+    async def prepare_notification(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Fetch what verifying this notification needs and is not held yet (WeChat Pay platform
+        certificates by `Wechatpay-Serial`). Never raises: `parse_notification` refuses what it
+        still cannot verify."""
+        ...
+
+
+async def prepare_notification(provider: PaymentProvider, headers: Mapping[str, str], body: bytes) -> None:
+    """Call the provider's optional `prepare_notification` (port 1.3), if it has one."""
+    prepare = getattr(provider, "prepare_notification", None)
+    if prepare is not None:
+        await prepare(headers, body)
 
 
 class ProviderRegistry:

@@ -35,6 +35,7 @@ from ports.payment_provider import (
     ProviderEvent,
     ProviderEventKind,
     ProviderRegistry,
+    prepare_notification,
 )
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import current_membership
@@ -107,6 +108,10 @@ class HandleNotification:
         provider = self._providers.get(cmd.provider)
         if provider is None:
             raise ProviderNotFoundError(cmd.provider)
+        try:
+            await prepare_notification(provider, cmd.headers, cmd.body)
+        except Exception:  # the hook must not raise; if it does, verification decides alone
+            log.exception("%s could not prepare to verify a notification", provider.name)
         try:
             event = provider.parse_notification(cmd.headers, cmd.body)
         except InvalidSignatureError as error:
