@@ -1,0 +1,328 @@
+"""The Stripe provider: the port's calls over Stripe Checkout Sessions (PROTOCOLS.md §4).
+
+- `open_payment`: `POST /v1/checkout/sessions` (`mode=payment`, one CNY line item of the amount,
+  `payment_method_types` by method, `client_reference_id` and `metadata` = our order and session
+  ids, `expires_at` clamped into Stripe's 30 min – 24 h window, `success_url`/`cancel_url` = the
+  order's `return_url`), `Idempotency-Key: checkout-<order id>`. The payer pays (3-D Secure
+  included) on Stripe's hosted page, the session's `url`; `provider_reference` is its `cs_…` id.
+- The port names orders by our order id; Stripe names sessions by its own id and cannot filter
+  them by `client_reference_id`. So the plugin remembers the sessions it opened or was notified
+  about (this process, bounded), and otherwise looks the order up among the sessions created in
+  the last 25 hours (`GET /v1/checkout/sessions?created[gte]=…`, newest first; sessions live at
+  most 24 h). See docs/providers/stripe.md, "Finding a session by our order id".
+- `query_payment`/`close_payment`: retrieve the session (`status`, `payment_status`; its payment
+  intent's latest charge expanded for the paid time and the payer's fingerprint), expire it
+  (`POST …/expire`, `Idempotency-Key: expire-<order id>`).
+- `refund`/`query_refund`: refunds on the session's payment intent, found again by
+  `metadata[refund_order_id]` before any POST (so a retry after Stripe forgot the idempotency key,
+  24 h on, still never refunds twice), `Idempotency-Key: refund-<refund order id>`.
+- Notifications: `Stripe-Signature` (`signature`), events in the port's terms (`events`).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from domain.errors import InvalidSignatureError, ProviderError, RefundNotFoundError
+from plugins.stripe import events, signature
+from plugins.stripe.client import StripeApi, StripeError, StripeIdempotencyError, StripeNotFoundError
+from plugins.stripe.settings import StripeSettings, read_settings
+from ports.clock import Clock
+from ports.payment_provider import (
+    Acknowledgement,
+    Flow,
+    MethodCapability,
+    NotificationOutcome,
+    PaymentInstructions,
+    PaymentOrder,
+    PaymentState,
+    PaymentStatus,
+    ProviderCapabilities,
+    ProviderEvent,
+    RefundOrder,
+    RefundResult,
+    RefundState,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["CAPABILITIES", "StripeProvider"]
+
+_FLOWS = (Flow.REDIRECT, Flow.MOBILE_REDIRECT)  # Stripe's hosted page serves desktops and phones alike
+CAPABILITIES = ProviderCapabilities(
+    methods=(
+        MethodCapability("credit_card", "Card", _FLOWS),
+        MethodCapability("wechat_pay", "WeChat Pay", _FLOWS),
+        MethodCapability("alipay", "Alipay", _FLOWS),
+    ),
+    currencies=("CNY",),
+)
+PAYMENT_METHOD_TYPES = {"credit_card": "card", "wechat_pay": "wechat_pay", "alipay": "alipay"}
+# Stripe's reasons for a refund; ours travel in metadata[reason] as well
+REFUND_REASONS = {"duplicate_payment": "duplicate", "requested_by_customer": "requested_by_customer"}
+REFUND_STATES = {"succeeded": RefundState.SUCCEEDED, "pending": RefundState.PENDING,
+                 "requires_action": RefundState.PENDING, "failed": RefundState.FAILED,
+                 "canceled": RefundState.FAILED}
+
+MIN_LIFETIME = timedelta(minutes=30)  # Stripe's window for expires_at, from the session's creation
+MAX_LIFETIME = timedelta(hours=24)
+CLAMP_MARGIN = timedelta(minutes=1)  # off each end of the window, for the clocks' difference
+CLAMP_STEP = 300  # a clamped time is rounded to 5 minutes, so that a retry soon after sends the same one
+LOOKUP_WINDOW = timedelta(hours=25)  # sessions live 24 h at most
+LOOKUP_PAGES = 20  # of 100 sessions each
+REMEMBERED = 10_000  # order ids → session ids kept in memory, and payers found for notifications
+_JSON = "application/json; charset=utf-8"
+_PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+_CHARGE = "payment_intent.latest_charge"
+
+
+class StripeProvider:
+    """See the module docstring."""
+
+    requires_port = (1, 3)  # Flow.MOBILE_REDIRECT, payer_id, prepare_notification
+
+    def __init__(self, settings: StripeSettings, *, http: httpx.AsyncClient, clock: Clock, name: str = "stripe",
+                 ) -> None:
+        self.name = name
+        self._settings = settings
+        self._clock = clock
+        self._api = StripeApi(http, secret_key=settings.secret_key, api_base=settings.api_base)
+        self._sessions: OrderedDict[str, str] = OrderedDict()  # our order id → cs_…
+        self._payers: OrderedDict[str, str] = OrderedDict()  # cs_… → payer id found by prepare_notification
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, str], *, http: httpx.AsyncClient, clock: Clock,
+                      production: bool = False) -> StripeProvider:
+        """PAYMENTS_STRIPE_SECRET_KEY, PAYMENTS_STRIPE_WEBHOOK_SECRETS (comma-separated),
+        PAYMENTS_STRIPE_API_BASE (default https://api.stripe.com) and the shared PAYMENTS_PUBLIC_URL
+        (where the payer returns when an order has no return URL). A test key is refused in production."""
+        return cls(read_settings(settings, production=production), http=http, clock=clock)
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        return CAPABILITIES
+
+    @property
+    def merchant_id(self) -> str | None:
+        return None  # events carry no account id outside Stripe Connect
+
+    # ------------------------------------------------------------------ orders
+    async def open_payment(self, order: PaymentOrder) -> PaymentInstructions:
+        method_type = PAYMENT_METHOD_TYPES.get(order.payment_method)
+        if method_type is None:
+            raise ProviderError(f"Stripe does not serve the payment method {order.payment_method!r} here")
+        try:
+            session = await self._api.post("/v1/checkout/sessions", params=self.session_params(order, method_type),
+                                           idempotency_key=f"checkout-{order.order_id}")
+        except StripeIdempotencyError:
+            # The key was first used with other parameters (a clamped expires_at moves with the
+            # time): the session made then is the order's.
+            found = await self._find_session(order.order_id)
+            if found is None:
+                raise
+            session = found
+        url, reference = session.get("url"), session.get("id")
+        if not (isinstance(url, str) and url and isinstance(reference, str) and reference.startswith("cs_")):
+            raise ProviderError("Stripe answered a Checkout Session without its url or id")
+        self._remember(self._sessions, order.order_id, reference)
+        return PaymentInstructions(payment_url=url, qr_code=None, provider_reference=reference)
+
+    def session_params(self, order: PaymentOrder, method_type: str) -> dict[str, Any]:
+        """The form parameters of the order's Checkout Session."""
+        ids = {"order_id": order.order_id, "session_id": order.session_id}
+        return_url = order.return_url or self._settings.public_url
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [{"quantity": 1, "price_data": {
+                "currency": order.amount.currency.code.lower(), "unit_amount": order.amount.amount,
+                "product_data": {"name": order.description or f"Order {order.order_id}"}}}],
+            "payment_method_types": [method_type],
+            "client_reference_id": order.order_id,
+            "metadata": ids,
+            "payment_intent_data": {"metadata": ids},
+            "expires_at": self.stripe_expires_at(order.expires_at),
+            "success_url": return_url,
+            "cancel_url": return_url,
+        }
+        if method_type == "wechat_pay":
+            params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
+        return params
+
+    def stripe_expires_at(self, expires_at: datetime) -> int:
+        """Our expiry as Stripe's `expires_at`, clamped into its window (30 min – 24 h from now, a
+        minute inside each end). An earlier expiry of ours still holds: the core closes the order
+        (`close_payment`, which expires the session) when ours passes."""
+        now = int(self._clock.now().timestamp())
+        ours = int(expires_at.timestamp())
+        earliest = now + int((MIN_LIFETIME + CLAMP_MARGIN).total_seconds())
+        latest = now + int((MAX_LIFETIME - CLAMP_MARGIN).total_seconds())
+        if ours < earliest:
+            return -(-earliest // CLAMP_STEP) * CLAMP_STEP  # rounded up
+        if ours > latest:
+            return latest // CLAMP_STEP * CLAMP_STEP  # rounded down
+        return ours
+
+    async def query_payment(self, order_id: str) -> PaymentStatus:
+        session = await self._find_session(order_id, expand=True)
+        if session is None:
+            return PaymentStatus(order_id, PaymentState.PENDING)
+        return events.session_status(order_id, session)
+
+    async def close_payment(self, order_id: str) -> None:
+        session = await self._find_session(order_id)
+        if session is None or session.get("status") == "expired":
+            return
+        if session.get("status") == "open":
+            try:
+                await self._api.post("/v1/checkout/sessions/{}/expire", session["id"],
+                                     idempotency_key=f"expire-{order_id}")
+                return
+            except StripeError:  # only an open session can be expired: it may have just ended
+                session = await self._retrieve(session["id"]) or session
+                if session.get("status") == "expired":
+                    return
+                if session.get("status") == "open":
+                    raise
+        raise ProviderError(f"Stripe Checkout Session of order {order_id} is complete "
+                            f"({session.get('payment_status')}) and cannot be closed")
+
+    # ------------------------------------------------------------------ refunds
+    async def refund(self, refund: RefundOrder) -> RefundResult:
+        session = None
+        if refund.provider_reference and refund.provider_reference.startswith("cs_"):
+            session = await self._retrieve(refund.provider_reference)
+        if session is None or events.session_order_id(session) != refund.payment_order_id:
+            session = await self._find_session(refund.payment_order_id)
+        intent = _paid_intent(session)
+        if intent is None:
+            raise ProviderError(f"order {refund.payment_order_id} is not paid at Stripe: nothing to refund")
+        made = await self._refund_of(intent, refund.refund_order_id)
+        if made is None:
+            params = {"payment_intent": intent, "amount": refund.amount.amount,
+                      "reason": REFUND_REASONS.get(refund.reason),
+                      "metadata": {"order_id": refund.payment_order_id, "refund_order_id": refund.refund_order_id,
+                                   "reason": refund.reason}}
+            made = await self._api.post("/v1/refunds", params=params,
+                                        idempotency_key=f"refund-{refund.refund_order_id}")
+        return _refund_result(refund.refund_order_id, made)
+
+    async def query_refund(self, refund_order_id: str, payment_order_id: str) -> RefundResult:
+        intent = _paid_intent(await self._find_session(payment_order_id))
+        made = await self._refund_of(intent, refund_order_id) if intent else None
+        if made is None:
+            raise RefundNotFoundError(f"Stripe has no refund {refund_order_id} of order {payment_order_id}")
+        return _refund_result(refund_order_id, made)
+
+    async def _refund_of(self, payment_intent: str, refund_order_id: str) -> dict[str, Any] | None:
+        """The refund of `payment_intent` made under `refund_order_id`, if any."""
+        params: dict[str, Any] = {"payment_intent": payment_intent, "limit": 100}
+        for _ in range(LOOKUP_PAGES):
+            page = await self._api.get("/v1/refunds", params=params)
+            refunds = [r for r in page.get("data") or () if isinstance(r, dict)]
+            for refund in refunds:
+                metadata = refund.get("metadata") if isinstance(refund.get("metadata"), dict) else {}
+                if metadata.get("refund_order_id") == refund_order_id:
+                    return refund
+            if not page.get("has_more") or not refunds:
+                return None
+            params["starting_after"] = refunds[-1].get("id")
+        return None
+
+    # ------------------------------------------------------------------ sessions by our order id
+    async def _retrieve(self, session_id: str, *, expand: bool = False) -> dict[str, Any] | None:
+        try:
+            return await self._api.get("/v1/checkout/sessions/{}", session_id,
+                                       params={"expand": [_CHARGE]} if expand else None)
+        except StripeNotFoundError:
+            return None
+
+    async def _find_session(self, order_id: str, *, expand: bool = False) -> dict[str, Any] | None:
+        """The Checkout Session of our order `order_id`, or None when Stripe has none."""
+        known = self._sessions.get(order_id)
+        if known is not None:
+            session = await self._retrieve(known, expand=expand)
+            if session is not None and events.session_order_id(session) == order_id:
+                return session
+            self._sessions.pop(order_id, None)
+        since = int((self._clock.now() - LOOKUP_WINDOW).timestamp())
+        params: dict[str, Any] = {"limit": 100, "created": {"gte": since}}
+        for _ in range(LOOKUP_PAGES):
+            page = await self._api.get("/v1/checkout/sessions", params=params)
+            sessions = [s for s in page.get("data") or () if isinstance(s, dict)]
+            for session in sessions:
+                if events.session_order_id(session) == order_id and isinstance(session.get("id"), str):
+                    self._remember(self._sessions, order_id, session["id"])
+                    return await self._retrieve(session["id"], expand=True) if expand else session
+            if not page.get("has_more") or not sessions:
+                return None
+            params["starting_after"] = sessions[-1].get("id")
+        return None
+
+    @staticmethod
+    def _remember(memory: OrderedDict[str, str], key: str, value: str) -> None:
+        memory[key] = value
+        memory.move_to_end(key)
+        while len(memory) > REMEMBERED:
+            memory.popitem(last=False)
+
+    # ------------------------------------------------------------------ notifications
+    async def prepare_notification(self, headers: Mapping[str, str], body: bytes) -> None:
+        """For an authentic payment of a session without a customer, find the payer's fingerprint
+        (the event's session does not carry its charge): retrieve the session with its payment
+        intent's latest charge. Also remembers the session of the order. Never raises: without it
+        the event still parses, with no payer id."""
+        try:
+            signature.verify(headers, body, self._settings.webhook_secrets, int(self._clock.now().timestamp()))
+            event = events.read_event(body)
+            session = event["data"]["object"]
+            order_id, session_id = events.session_order_id(session), session.get("id")
+            if not (event["type"].startswith("checkout.session.") and order_id and isinstance(session_id, str)):
+                return
+            self._remember(self._sessions, order_id, session_id)
+            if event["type"] in _PAID_EVENTS and not events.session_payer(session):
+                expanded = await self._retrieve(session_id, expand=True)
+                payer = events.session_payer(expanded) if expanded else None
+                if payer:
+                    self._remember(self._payers, session_id, payer)
+        except Exception:  # noqa: BLE001 - the hook never raises; parse_notification decides
+            return
+
+    def parse_notification(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        signature.verify(headers, body, self._settings.webhook_secrets, int(self._clock.now().timestamp()))
+        event = events.read_event(body)
+        try:
+            return events.to_provider_event(event, dict(self._payers))
+        except InvalidSignatureError:
+            raise
+        except Exception as error:  # an authentic event of an unexpected shape: refused, never a crash
+            raise InvalidSignatureError(f"The Stripe event {event['id']} is unreadable "
+                                        f"({type(error).__name__}).") from None
+
+    def acknowledge(self, outcome: NotificationOutcome) -> Acknowledgement:
+        if outcome is NotificationOutcome.ACCEPTED:
+            return Acknowledgement(200, _JSON, b'{"received": true}')
+        if outcome is NotificationOutcome.REJECTED:
+            return Acknowledgement(401, _JSON, b'{"error": {"code": "unauthorized", '
+                                               b'"message": "Invalid or stale Stripe-Signature."}}')
+        return Acknowledgement(503, _JSON, b'{"error": {"code": "provider_unavailable", '
+                                           b'"message": "Try again later."}}')
+
+
+def _paid_intent(session: dict[str, Any] | None) -> str | None:
+    """The payment intent id of a paid session."""
+    if session is None or session.get("payment_status") != "paid":
+        return None
+    intent = session.get("payment_intent")
+    intent = intent.get("id") if isinstance(intent, dict) else intent
+    return intent if isinstance(intent, str) and intent else None
+
+
+def _refund_result(refund_order_id: str, refund: dict[str, Any]) -> RefundResult:
+    state = REFUND_STATES.get(refund.get("status"))
+    if state is None:
+        raise ProviderError(f"Stripe answered refund {refund_order_id} in an unknown status")
+    reference = refund.get("id")
+    return RefundResult(refund_order_id, state, reference if isinstance(reference, str) else None)
