@@ -11,6 +11,7 @@ Swagger UI's "Try it out" need:
 - an `operationId`: the handler's name in camelCase (`purchase_receives` → `purchaseReceives`)
   unless `@docs(operationId=…)` names one; a name two handlers share is qualified with the
   handler's module (`receives.quote` → `receivesQuote`);
+- the `Accept-Language` request header (Chinese names and messages) on the API's own routes;
 - the headers of its responses (`X-Request-ID` on all, `Idempotent-Replayed` on the answers a
   POST with an `Idempotency-Key` replays, `Retry-After` on 429 and 503), and 405, 422 (unknown
   query parameters are refused everywhere) and 429 responses;
@@ -57,6 +58,12 @@ HEADERS = {
                             "required": False, "schema": {"type": "string", "enum": ["true"]}},
     "Retry-After": {"description": "Seconds to wait before trying again.", "required": False,
                     "schema": {"type": "integer", "minimum": 0}, "example": 12},
+}
+ACCEPT_LANGUAGE = {
+    "name": "Accept-Language", "in": "header", "required": False,
+    "description": "`zh-CN` (or any `zh`) for Chinese method and plan names and error messages; "
+                   "English otherwise. Codes, ids and amounts are the same in every language.",
+    "schema": {"type": "string"}, "example": "zh-CN,zh;q=0.9,en;q=0.8",
 }
 REPLAYED_STATUSES = re.compile(r"^(2\d\d|409)$")  # the answers an Idempotency-Key keeps and replays
 ALWAYS = (405, 422, 429)  # statuses every operation may answer
@@ -264,6 +271,8 @@ def _complete_operations(document: dict, examples: dict, return_url: str) -> Non
             for status in ALWAYS:
                 if status != 422 or "security" in operation:  # the query parameters of the API's own routes
                     responses.setdefault(str(status), _plain(error_response(status)))
+            if "security" in operation:  # the API's own routes answer in the negotiated language
+                operation.setdefault("parameters", []).append(dict(ACCEPT_LANGUAGE))
             idempotent = any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", []))
             for status, response in responses.items():
                 _move_examples_into_content(response)

@@ -150,7 +150,9 @@ class TransactionListQuerySchema(Schema):
 class ErrorDetailSchema(Schema):
     code = fields.String(required=True)
     message = fields.String(required=True)
-    details = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    details = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True,
+                          metadata={"description": "The fields at fault and what is wrong with each; "
+                                                   "`{}` when no field is."})
 
 
 class ErrorSchema(Schema):

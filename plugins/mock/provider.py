@@ -52,6 +52,9 @@ DEFAULT_STATE_PATH = "./payments-mock.sqlite3"
 # Seconds before each delivery attempt of a notification (the first one at once).
 REDELIVERY_DELAYS = (0, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 _JSON = "application/json; charset=utf-8"
+# Refusals in the service's own error shape (`details` on every error)
+_REFUSED = b'{"error": {"code": "unauthorized", "message": "Invalid Mock-Signature.", "details": {}}}'
+_TRY_AGAIN = b'{"error": {"code": "provider_unavailable", "message": "Try again later.", "details": {}}}'
 
 log = logging.getLogger("payments.mock")
 
@@ -278,5 +281,5 @@ class MockProvider:
         if outcome is NotificationOutcome.ACCEPTED:
             return Acknowledgement(200, _JSON, b'{"received": true}')
         if outcome is NotificationOutcome.REJECTED:
-            return Acknowledgement(401, _JSON, b'{"error": {"code": "unauthorized", "message": "Invalid Mock-Signature."}}')
-        return Acknowledgement(503, _JSON, b'{"error": {"code": "provider_unavailable", "message": "Try again later."}}')
+            return Acknowledgement(401, _JSON, _REFUSED)
+        return Acknowledgement(503, _JSON, _TRY_AGAIN)

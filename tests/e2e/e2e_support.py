@@ -107,11 +107,11 @@ async def error_of(response, status: int, code: str, *, charset: str | None = "u
         assert response.headers["Content-Type"] == JSON_CONTENT_TYPE
     assert set(body) == {"error"}, body
     error = body["error"]
-    assert set(error) <= {"code", "message", "details"} and {"code", "message"} <= set(error), error
+    assert set(error) == {"code", "message", "details"}, error  # `details` on every error, `{}` at least
     assert error["code"] == code, error
     assert isinstance(error["message"], str) and error["message"]
-    if "details" in error:
-        assert all(isinstance(v, list) and all(isinstance(m, str) for m in v) for v in error["details"].values())
+    assert isinstance(error["details"], dict), error
+    assert all(isinstance(v, list) and all(isinstance(m, str) for m in v) for v in error["details"].values())
     return error
 
 

@@ -303,3 +303,11 @@ def test_two_operations_named_alike_stop_the_build():
 
     with pytest.raises(ValueError, match="same"):
         build_document(app, frozenset({"localhost"}))
+
+
+def test_the_api_s_own_operations_document_accept_language_and_errors_always_carry_details(spec):
+    for method, path, operation in operations(spec):
+        names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
+        assert ("Accept-Language" in names) == ("security" in operation), (method, path)
+    detail = spec["components"]["schemas"]["ErrorDetail"]
+    assert set(detail["required"]) == {"code", "message", "details"}
