@@ -24,12 +24,23 @@ def stripe_settings(secret_key: str, webhook_secrets: list[str], **more: str) ->
             "PAYMENTS_STRIPE_API_BASE": API_BASE, "PAYMENTS_PUBLIC_URL": PUBLIC_URL, **more}
 
 
+def fixed_clock() -> FixedClock:
+    return FixedClock(SIGNED_AT)
+
+
+class OrderMaker(BaseHarness):
+    """Only `order()`: orders for a provider built otherwise."""
+
+    def __init__(self, provider: Any) -> None:
+        self.provider, self.clock = provider, fixed_clock()
+
+
 class StripeHarness(BaseHarness):
     """The plugin as the service loads it (`plugins.discover`), its HTTP answered by a `FakeStripe`;
     notifications are the fake's events, signed with the endpoint's secrets."""
 
     def __init__(self, **settings: str) -> None:
-        self.clock = FixedClock(SIGNED_AT)
+        self.clock = fixed_clock()
         self.secret_key = new_secret_key()
         self.webhook_secrets = [new_webhook_secret()]
         self.stripe = FakeStripe(secret_key=self.secret_key, webhook_secrets=self.webhook_secrets,
