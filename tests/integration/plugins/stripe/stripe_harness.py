@@ -3,6 +3,7 @@ kit's harness, plus what the plugin's own tests share: settings with secrets mad
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,8 +25,13 @@ def stripe_settings(secret_key: str, webhook_secrets: list[str], **more: str) ->
             "PAYMENTS_STRIPE_API_BASE": API_BASE, "PAYMENTS_PUBLIC_URL": PUBLIC_URL, **more}
 
 
-def fixed_clock() -> FixedClock:
-    return FixedClock(SIGNED_AT)
+def fixed_clock(at: datetime = SIGNED_AT) -> FixedClock:
+    return FixedClock(at)
+
+
+def now_to_the_second() -> datetime:
+    """Now, on a whole second: for a fixed clock that the SDK's `time.time()` agrees with."""
+    return datetime.fromtimestamp(int(time.time()), timezone.utc)
 
 
 class OrderMaker(BaseHarness):
@@ -39,8 +45,8 @@ class StripeHarness(BaseHarness):
     """The plugin as the service loads it (`plugins.discover`), its HTTP answered by a `FakeStripe`;
     notifications are the fake's events, signed with the endpoint's secrets."""
 
-    def __init__(self, **settings: str) -> None:
-        self.clock = fixed_clock()
+    def __init__(self, *, signed_at: datetime = SIGNED_AT, **settings: str) -> None:
+        self.clock = fixed_clock(signed_at)
         self.secret_key = new_secret_key()
         self.webhook_secrets = [new_webhook_secret()]
         self.stripe = FakeStripe(secret_key=self.secret_key, webhook_secrets=self.webhook_secrets,
