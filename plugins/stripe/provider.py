@@ -304,11 +304,12 @@ class StripeProvider:
     def acknowledge(self, outcome: NotificationOutcome) -> Acknowledgement:
         if outcome is NotificationOutcome.ACCEPTED:
             return Acknowledgement(200, _JSON, b'{"received": true}')
+        # Refusals and retries in the service's error shape (the contract), which Stripe only logs
         if outcome is NotificationOutcome.REJECTED:
             return Acknowledgement(401, _JSON, b'{"error": {"code": "unauthorized", '
-                                               b'"message": "Invalid or stale Stripe-Signature."}}')
+                                               b'"message": "Invalid or stale Stripe-Signature.", "details": {}}}')
         return Acknowledgement(503, _JSON, b'{"error": {"code": "provider_unavailable", '
-                                           b'"message": "Try again later."}}')
+                                           b'"message": "Try again later.", "details": {}}}')
 
 
 def _paid_intent(session: dict[str, Any] | None) -> str | None:
