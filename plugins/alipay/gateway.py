@@ -74,8 +74,11 @@ class Gateway:
         return params
 
     def page_url(self, method: str, biz: Mapping[str, Any], **common: str | None) -> str:
-        """The signed gateway URL a payer's browser is sent to (`alipay.trade.page.pay`/`.wap.pay`)."""
-        return f"{self._settings.gateway}?{urlencode(self.signed_params(method, biz, **common))}"
+        """The signed gateway URL a payer's browser is sent to (`alipay.trade.page.pay`/`.wap.pay`):
+        the parameters sorted, then `sign`, each value `quote_plus`-encoded, as Alipay's SDKs write it."""
+        params = self.signed_params(method, biz, **common)
+        signature = params.pop("sign")
+        return f"{self._settings.gateway}?{urlencode([*sorted(params.items()), ('sign', signature)])}"
 
     async def call(self, method: str, biz: Mapping[str, Any], **common: str | None) -> dict[str, Any]:
         """Call `method` and return its verified response node (`code` 10000); raises
