@@ -78,9 +78,12 @@ class StripeApi:
         """The absolute URL of `path`, its `{}` filled with `ids`, each escaped as one segment."""
         return self._api_base + path.format(*(quote(i, safe="") for i in ids))
 
-    async def get(self, path: str, *ids: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def get(self, path: str, *ids: str, params: Mapping[str, Any] | None = None,
+                  timeout: float | None = None) -> dict[str, Any]:
+        """`timeout` (seconds) replaces the shared client's for this request."""
         query = list(form_pairs(params or {}))
-        return await self._call("GET", self.url(path, *ids), params=query, content=None, idempotency_key=None)
+        return await self._call("GET", self.url(path, *ids), params=query, content=None, idempotency_key=None,
+                                timeout=timeout)
 
     async def post(self, path: str, *ids: str, params: Mapping[str, Any] | None = None,
                    idempotency_key: str) -> dict[str, Any]:
@@ -88,7 +91,7 @@ class StripeApi:
                                 idempotency_key=idempotency_key)
 
     async def _call(self, method: str, url: str, *, params: list[tuple[str, str]] | None, content: bytes | None,
-                    idempotency_key: str | None) -> dict[str, Any]:
+                    idempotency_key: str | None, timeout: float | None = None) -> dict[str, Any]:
         import httpx  # the plugin's module imports stay light; the shared client has loaded it by now
 
         headers = {"Authorization": f"Bearer {self._secret_key}", "Stripe-Version": API_VERSION,
@@ -99,7 +102,9 @@ class StripeApi:
             headers["Idempotency-Key"] = idempotency_key
         what = f"Stripe {method} {url.removeprefix(self._api_base)}"
         try:
-            response = await self._http.request(method, url, params=params, content=content, headers=headers)
+            extra = {"timeout": timeout} if timeout is not None else {}
+            response = await self._http.request(method, url, params=params, content=content, headers=headers,
+                                                **extra)
             raw = response.content
         except httpx.HTTPError as error:  # refused, reset, timed out: the outcome is unknown
             raise StripeUnavailableError(f"{what}: {type(error).__name__}") from None

@@ -73,6 +73,7 @@ CLAMP_MARGIN = timedelta(minutes=1)  # off each end of the window, for the clock
 CLAMP_STEP = 300  # a clamped time is rounded to 5 minutes, so that a retry soon after sends the same one
 LOOKUP_WINDOW = timedelta(hours=25)  # sessions live 24 h at most
 LOOKUP_PAGES = 20  # of 100 sessions each
+PREPARE_TIMEOUT_SECONDS = 3.0  # the payer lookup before parsing must not hold Stripe's delivery long
 REMEMBERED = 10_000  # order ids → session ids kept in memory, and payers found for notifications
 _JSON = "application/json; charset=utf-8"
 _PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
@@ -232,10 +233,11 @@ class StripeProvider:
         return None
 
     # ------------------------------------------------------------------ sessions by our order id
-    async def _retrieve(self, session_id: str, *, expand: bool = False) -> dict[str, Any] | None:
+    async def _retrieve(self, session_id: str, *, expand: bool = False,
+                        timeout: float | None = None) -> dict[str, Any] | None:
         try:
             return await self._api.get("/v1/checkout/sessions/{}", session_id,
-                                       params={"expand": [_CHARGE]} if expand else None)
+                                       params={"expand": [_CHARGE]} if expand else None, timeout=timeout)
         except StripeNotFoundError:
             return None
 
@@ -283,7 +285,7 @@ class StripeProvider:
                 return
             self._remember(self._sessions, order_id, session_id)
             if event["type"] in _PAID_EVENTS and not events.session_payer(session):
-                expanded = await self._retrieve(session_id, expand=True)
+                expanded = await self._retrieve(session_id, expand=True, timeout=PREPARE_TIMEOUT_SECONDS)
                 payer = events.session_payer(expanded) if expanded else None
                 if payer:
                     self._remember(self._payers, session_id, payer)

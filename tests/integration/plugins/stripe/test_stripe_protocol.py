@@ -391,6 +391,9 @@ async def test_the_payer_of_a_notification_is_the_customer_or_the_fingerprint_fo
     assert h.provider.parse_notification(headers, body).payer_id is None  # the event has no charge
     await h.provider.prepare_notification(headers, body)
     assert h.provider.parse_notification(headers, body).payer_id == "fpCARD123"
+    lookup = h.stripe.requests[-1]
+    assert lookup.url.params.get_list("expand[0]") == ["payment_intent.latest_charge"]
+    assert lookup.extensions["timeout"]["read"] == 3.0  # a short wait: Stripe is waiting for our answer
 
     with_customer = parsed(h, h.stripe.event("checkout.session.completed",
                                              h.session_object(h.order(), customer="cus_9")))
