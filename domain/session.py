@@ -2,7 +2,10 @@
 transaction (`domain.transaction`), the aggregate root that opens, loads, locks and stores it.
 
 Each session carries its own `order_id`, the merchant order number its provider order is created
-with (a closed WeChat Pay order number can never be reused, so a retry needs a new one).
+with (a closed WeChat Pay order number can never be reused, so a retry needs a new one), and its
+`flow`, how the payer pays (`qr_code`, `redirect`, `mobile_redirect`: the provider port's flow
+values), which every opening of that order asks for again (None: a session stored before flows
+were kept, whose order takes the method's first flow).
 
 Transition table (`TRANSITIONS`):
 
@@ -76,6 +79,7 @@ class PaymentSession:
     qr_code: str | None = None
     provider_reference: str | None = None
     next_check_at: datetime | None = None  # when to ask the provider about it (see `CHECK_DELAYS`)
+    flow: str | None = None  # how the payer pays: qr_code | redirect | mobile_redirect
     version: int = 0
     events: list[events.Event] = attrs.field(factory=list)
 
@@ -88,11 +92,11 @@ class PaymentSession:
     @classmethod
     def open(cls, *, id: str, transaction_id: str, user_id: str, order_id: str, payment_method: str,
              provider: str, amount: Money, return_url: str | None, expires_at: datetime,
-             now: datetime) -> PaymentSession:
+             now: datetime, flow: str | None = None) -> PaymentSession:
         session = cls(id=id, transaction_id=transaction_id, user_id=user_id, order_id=order_id,
                       status=S.OPEN, payment_method=payment_method, provider=provider, amount=amount,
                       return_url=return_url, expires_at=expires_at, created_at=now, updated_at=now,
-                      next_check_at=now + CHECK_DELAYS[0])
+                      next_check_at=now + CHECK_DELAYS[0], flow=flow)
         session.events.append(events.SessionStatusChanged(now, id, transaction_id, S.OPEN.value))
         return session
 

@@ -257,8 +257,9 @@ class Transaction:
 
     # ------------------------------------------------------------------ its payment sessions
     def open_session(self, *, id: str, order_id: str, payment_method: str, provider: str,
-                     return_url: str | None, ttl: timedelta, now: datetime) -> SessionOpened:
-        """A new attempt to pay, open for `ttl`, with its own provider order id. Only a pending
+                     return_url: str | None, ttl: timedelta, now: datetime, flow: str | None = None) -> SessionOpened:
+        """A new attempt to pay, open for `ttl`, with its own provider order id and the `flow` the
+        payer asked for (the caller checked that the provider offers it). Only a pending
         transaction whose attempts have not all lapsed can be paid, in at most `MAX_SESSIONS`
         attempts (churn is bounded: each is stored and shown); the attempts still open are
         replaced, and the payment method and provider become the new session's."""
@@ -274,7 +275,7 @@ class Transaction:
         replaced = self.replace_open_sessions(now)
         session = PaymentSession.open(id=id, transaction_id=self.id, user_id=self.user_id, order_id=order_id,
                                       payment_method=payment_method, provider=provider, amount=self.total,
-                                      return_url=return_url, expires_at=now + ttl, now=now)
+                                      return_url=return_url, expires_at=now + ttl, now=now, flow=flow)
         self.sessions.append(session)
         self.payment_method, self.provider = payment_method, provider
         self.updated_at = now

@@ -97,7 +97,7 @@ def session_to_row(s: PaymentSession) -> dict[str, Any]:
         "payment_url": s.payment_url, "qr_code": s.qr_code, "provider_reference": s.provider_reference,
         "expires_at": s.expires_at, "next_check_at": s.next_check_at, "created_at": s.created_at,
         "updated_at": s.updated_at,
-        "completed_at": s.completed_at, "version": s.version,
+        "completed_at": s.completed_at, "version": s.version, "flow": s.flow,
     }
 
 
@@ -110,7 +110,7 @@ def session_from_row(row: Row) -> PaymentSession:
         updated_at=as_utc(row["updated_at"]),
         completed_at=as_utc(row["completed_at"]), payment_url=row["payment_url"], qr_code=row["qr_code"],
         provider_reference=row["provider_reference"], next_check_at=as_utc(row["next_check_at"]),
-        version=row["version"],
+        version=row["version"], flow=row["flow"],
     )
 
 

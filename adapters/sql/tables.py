@@ -142,6 +142,9 @@ payment_sessions = sa.Table(
     *_audit(),
     sa.Column("completed_at", UtcDateTime()),
     sa.Column("version", sa.Integer, nullable=False),
+    # qr_code | redirect | mobile_redirect, asked for again whenever its order is opened (0008;
+    # None: stored before flows were kept, the method's first flow)
+    sa.Column("flow", NAME),
     sa.UniqueConstraint("order_id"),
     sa.CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
     sa.Index("ix_payment_sessions_transaction", "transaction_id", "created_at", "id"),

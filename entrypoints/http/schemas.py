@@ -10,11 +10,13 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from domain.catalog import PAYMENT_METHODS, PlanId
 from domain.transaction import TransactionStatus, TransactionType
+from ports.payment_provider import Flow
 
 METHOD_IDS = list(PAYMENT_METHODS)
 PLAN_IDS = [p.value for p in PlanId]
 TYPES = [t.value for t in TransactionType]
 STATUSES = [s.value for s in TransactionStatus]
+FLOWS = [f.value for f in Flow]
 SESSION_STATUSES = ["open", "completed", "expired", "cancelled", "failed", "refunded"]
 
 
@@ -39,6 +41,16 @@ class RequestSchema(Schema):
         unknown = RAISE
 
 
+def flow_field() -> StrictString:
+    """The optional `flow` of the requests that open a payment session."""
+    return StrictString(load_default=None, allow_none=True, validate=validate.OneOf(FLOWS), metadata={
+        "description": "How the payer pays: `qr_code` (a code to scan with a phone), `redirect` (the "
+                       "provider's page in a desktop browser) or `mobile_redirect` (its page in a phone's "
+                       "browser). Default: the method's first flow in `GET /methods`. A flow the method's "
+                       "provider does not offer (see its `flows`) → 422 `validation_error` naming `flow`.",
+        "example": "qr_code"})
+
+
 # ---------------------------------------------------------------------------- requests
 class PurchaseReceivesRequestSchema(RequestSchema):
     amount = StrictInteger(required=True, validate=validate.Range(1, 100),
@@ -48,6 +60,7 @@ class PurchaseReceivesRequestSchema(RequestSchema):
     return_url = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=2048),
                               metadata={"description": "Where a redirect flow sends the payer back; "
                                                        "its host must be in PAYMENTS_RETURN_URL_HOSTS."})
+    flow = flow_field()
 
 
 class ChangePlanRequestSchema(RequestSchema):
@@ -55,6 +68,7 @@ class ChangePlanRequestSchema(RequestSchema):
     payment_method = StrictString(load_default=None, allow_none=True, validate=validate.OneOf(METHOD_IDS),
                                   metadata={"description": "Required for upgrades only.", "example": "wechat_pay"})
     return_url = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=2048))
+    flow = flow_field()
 
 
 class OpenSessionRequestSchema(RequestSchema):
@@ -63,6 +77,7 @@ class OpenSessionRequestSchema(RequestSchema):
     payment_method = StrictString(load_default=None, allow_none=True, validate=validate.OneOf(METHOD_IDS),
                                   metadata={"description": "Default: the transaction's.", "example": "alipay"})
     return_url = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=2048))
+    flow = flow_field()
 
 
 class CancelRequestSchema(RequestSchema):

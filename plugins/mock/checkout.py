@@ -3,8 +3,10 @@ served through the port's page hook: `MockProvider.web_routes()` returns `routes
 
 GET shows what a provider's page shows: the method the payer chose by its display name, the
 amount with its breakdown (the order's `lines`: receives and their discount, or the new plan and
-the credit for the current one, then the total), a countdown to the order's expiry, its QR code
-and two buttons; POST (form field `outcome` = `succeeded` | `failed`) settles the order at the
+the credit for the current one, then the total), a countdown to the order's expiry, a QR code (for
+the `qr_code` flow only) and two buttons. It fits the order's flow (`<body data-flow>`): `qr_code`
+shows the code to scan, `redirect` the desktop page without one, `mobile_redirect` a phone's page
+(full-width, larger buttons); POST (form field `outcome` = `succeeded` | `failed`) settles the order at the
 mock, which sends its signed notification to the webhook at once and re-sends it until
 acknowledged. Then it answers 303 to the order's `return_url` when it has one (as Stripe Checkout
 sends the payer back to `success_url`), else a page showing the outcome. An order that was closed
@@ -44,8 +46,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from plugins.mock.provider import order_flow
 from plugins.mock.texts import Texts, texts
-from ports.payment_provider import PaymentState
+from ports.payment_provider import Flow, PaymentState
 
 if TYPE_CHECKING:
     from plugins.mock.provider import MockProvider
@@ -59,7 +62,9 @@ button{font-size:1.1rem;padding:.6rem 1.4rem;margin-right:.5rem}
 .pay{background:#1a7f37;color:#fff;border:0} .decline{background:#eee;border:1px solid #aaa}
 table{border-collapse:collapse;width:100%} th{text-align:left;font-weight:400} td{text-align:right}
 th,td{padding:.15rem 0} .total th,.total td{font-weight:600;border-top:1px solid #ccc}
-.countdown{color:#555}"""
+.countdown{color:#555}
+.flow-mobile_redirect{max-width:none;margin:1rem auto;font-size:1.15rem}
+.flow-mobile_redirect button{display:block;width:100%;margin:.6rem 0;padding:1rem;font-size:1.3rem}"""
 # Counts down to `data-expires-at` once a second; the page works without it.
 _SCRIPT = """(function () {
   var clock = document.getElementById("countdown");
@@ -85,7 +90,7 @@ _PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>""" + _STYLE.replace("{", "{{").replace("}", "}}") + """</style></head>
-<body><h1>{heading}</h1>
+<body id="checkout" class="flow-{flow}" data-flow="{flow}"><h1>{heading}</h1>
 <p class="method">{pay_with}</p>
 <p class="amount" id="amount">{amount}</p>
 {breakdown}
@@ -113,12 +118,14 @@ def routes(mock: MockProvider) -> list[web.RouteDef]:
             return page(request, found, f'<p id="outcome">{html.escape(said.state[found.state.value])}</p>')
         session_id = found.order.session_id
         action = html.escape(f"{mock.checkout_url(session_id)}?token={mock.checkout_form_token(session_id)}")
-        qr_code = qr_code_image(mock.checkout_url(session_id))  # the session's payment_url
+        # Only a code to scan shows one: a redirect flow's payer is on this page already.
+        qr = (f'<p><img id="qr" alt="{html.escape(said.qr_alt)}" src="{qr_code_image(mock.checkout_url(session_id))}"></p>'
+              if order_flow(found.order) is Flow.QR_CODE else "")  # the code encodes the session's payment_url
         expires_at = found.order.expires_at.astimezone(timezone.utc)
         return page(request, found, f'''<p class="countdown" id="countdown" data-expires-at="{expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")}"
  data-label="{html.escape(said.time_left)}" data-expired="{html.escape(said.expired)}">{html.escape(
             said.pay_before.format(time=expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")))}</p>
-<p><img id="qr" alt="{html.escape(said.qr_alt)}" src="{qr_code}"></p>
+{qr}
 <form method="post" action="{action}">
 <button class="pay" name="outcome" value="succeeded" id="pay">{html.escape(said.pay)}</button>
 <button class="decline" name="outcome" value="failed" id="decline">{html.escape(said.decline)}</button>
@@ -179,7 +186,7 @@ def _page(found: MockOrder, said: Texts, body: str, status: int, headers: dict[s
     method = f'<strong id="method">{html.escape(said.method(order.payment_method))}</strong>'
     return web.Response(status=status, content_type="text/html", headers={**headers, "Content-Language": said.lang},
                         text=_PAGE.format(
-        lang=said.lang, title=html.escape(said.title.format(order_id=order.order_id)), heading=html.escape(said.heading),
+        lang=said.lang, flow=order_flow(order).value, title=html.escape(said.title.format(order_id=order.order_id)), heading=html.escape(said.heading),
         pay_with=html.escape(said.pay_with).replace("{method}", method), amount=html.escape(order.amount.format()),
         breakdown=_breakdown(found, said), order=html.escape(said.order), order_id=html.escape(order.order_id),
         description="" if order.lines else f"{html.escape(order.description)}<br>", body=body))

@@ -5,6 +5,11 @@ reading), `checkout` (its hosted checkout page, served through the port's `web_r
 `remote` (which orders exist, paid, closed or refunded: in memory or in a SQLite file shared by the
 service's processes) and `faults` (fault drills).
 
+It offers every flow for every method (`CAPABILITIES`; each method's first flow is its real
+providers' usual one). An order keeps its flow: `qr_code` answers the page's URL as both
+`payment_url` and `qr_code`, `redirect` and `mobile_redirect` only as `payment_url`, and the page
+fits it (a code to scan, a desktop page, a phone's page).
+
 Its checkout page is `{PAYMENTS_PUBLIC_URL}/mock-checkout/{session_id}`; pressing Pay there settles
 the order and sends the signed notification to the order's `notify_url`, re-sent with back-off until
 acknowledged. Acknowledgements: 200 `{"received": true}`; a refusal 401 and a retry 503, both in the
@@ -58,21 +63,33 @@ _TRY_AGAIN = b'{"error": {"code": "provider_unavailable", "message": "Try again 
 
 log = logging.getLogger("payments.mock")
 
+_QR_FIRST = (Flow.QR_CODE, Flow.REDIRECT, Flow.MOBILE_REDIRECT)
+# Every flow for every method (the real plugins offer fewer); each method's first flow, its
+# default, is the one its real providers start with.
 CAPABILITIES = ProviderCapabilities(
     methods=(
-        MethodCapability("wechat_pay", "WeChat Pay", (Flow.QR_CODE,)),
-        MethodCapability("alipay", "Alipay", (Flow.QR_CODE, Flow.REDIRECT)),
-        MethodCapability("credit_card", "Card", (Flow.REDIRECT,)),
-        MethodCapability("mock", "Mock", (Flow.QR_CODE, Flow.REDIRECT)),
+        MethodCapability("wechat_pay", "WeChat Pay", _QR_FIRST),
+        MethodCapability("alipay", "Alipay", _QR_FIRST),
+        MethodCapability("credit_card", "Card", (Flow.REDIRECT, Flow.MOBILE_REDIRECT, Flow.QR_CODE)),
+        MethodCapability("mock", "Mock", _QR_FIRST),
     ),
     currencies=("CNY",),
 )
 
 
+def order_flow(order: PaymentOrder) -> Flow:
+    """The flow `order` asked for (an older core's order, with none: its method's first)."""
+    if order.flow is not None:
+        return order.flow
+    capability = CAPABILITIES.method(order.payment_method)
+    return capability.flows[0] if capability is not None else Flow.QR_CODE
+
+
 class MockProvider:
     """See the module docstring."""
 
-    requires_port = (1, 2)  # web_routes(), the acknowledgement of RETRY (1.1), the orders' lines (1.2)
+    # web_routes(), the acknowledgement of RETRY (1.1), the orders' lines (1.2), their flow (1.3)
+    requires_port = (1, 3)
 
     def __init__(self, *, webhook_secret: str, public_url: str, clock: Clock, name: str = "mock",
                  http: httpx.AsyncClient | None = None, remote: InMemoryRemote | SqliteRemote | None = None,
@@ -144,7 +161,9 @@ class MockProvider:
             raise ProviderError(f"order {order.order_id} exists with other parameters") from None
         await self._lose_answer("open_payment", fault)
         url = self.checkout_url(order.session_id)
-        return PaymentInstructions(payment_url=url, qr_code=url, provider_reference=f"mock_{order.order_id}")
+        # A code to scan encodes the page; a redirect flow sends the payer's browser to it (no code).
+        qr_code = url if order_flow(order) is Flow.QR_CODE else None
+        return PaymentInstructions(payment_url=url, qr_code=qr_code, provider_reference=f"mock_{order.order_id}")
 
     async def query_payment(self, order_id: str) -> PaymentStatus:
         fault = self._maybe_fail("query_payment")

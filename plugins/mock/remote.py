@@ -14,7 +14,7 @@ from datetime import datetime
 import attrs
 
 from domain.money import Currency, Money
-from ports.payment_provider import LineKind, OrderLine, PaymentOrder, PaymentState
+from ports.payment_provider import Flow, LineKind, OrderLine, PaymentOrder, PaymentState
 
 
 @attrs.frozen
@@ -28,6 +28,12 @@ class OrderConflictError(Exception):
     """The same order id was opened with other parameters."""
 
 
+def same_order(stored: PaymentOrder, asked: PaymentOrder) -> bool:
+    """Whether `asked` is the order `stored` again (an order stored without a flow, by an older
+    core or mock, is the same whatever flow it is asked with now)."""
+    return (stored if stored.flow is not None else attrs.evolve(stored, flow=asked.flow)) == asked
+
+
 class InMemoryRemote:
     def __init__(self) -> None:
         self._orders: dict[str, MockOrder] = {}
@@ -37,7 +43,7 @@ class InMemoryRemote:
     def open(self, order: PaymentOrder) -> MockOrder:
         existing = self._orders.get(order.order_id)
         if existing is not None:
-            if existing.order != order:
+            if not same_order(existing.order, order):
                 raise OrderConflictError(order.order_id)
             return existing
         self._orders[order.order_id] = MockOrder(order, PaymentState.PENDING, 0)
@@ -71,13 +77,14 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mock_orders (
     order_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,
     description TEXT NOT NULL, payment_method TEXT NOT NULL, expires_at TEXT NOT NULL, notify_url TEXT NOT NULL,
-    return_url TEXT, state TEXT NOT NULL, refunded INTEGER NOT NULL DEFAULT 0, lines TEXT NOT NULL DEFAULT '[]');
+    return_url TEXT, state TEXT NOT NULL, refunded INTEGER NOT NULL DEFAULT 0, lines TEXT NOT NULL DEFAULT '[]',
+    flow TEXT);
 CREATE INDEX IF NOT EXISTS mock_orders_session ON mock_orders (session_id);
 CREATE TABLE IF NOT EXISTS mock_refunds (
     refund_order_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, amount INTEGER NOT NULL);
 """
 _COLUMNS = ("order_id, session_id, amount, currency, description, payment_method, expires_at, notify_url, "
-            "return_url, state, refunded, lines")
+            "return_url, state, refunded, lines, flow")
 
 
 class SqliteRemote:
@@ -94,6 +101,8 @@ class SqliteRemote:
             columns = {row[1] for row in self._connection.execute("PRAGMA table_info(mock_orders)")}
             if "lines" not in columns:  # a file written before the orders had lines
                 self._connection.execute("ALTER TABLE mock_orders ADD COLUMN lines TEXT NOT NULL DEFAULT '[]'")
+            if "flow" not in columns:  # … or their flow
+                self._connection.execute("ALTER TABLE mock_orders ADD COLUMN flow TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -108,14 +117,15 @@ class SqliteRemote:
             return self._connection.execute(sql, args).rowcount
 
     def open(self, order: PaymentOrder) -> MockOrder:
-        if self._run(f"INSERT OR IGNORE INTO mock_orders ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,0,?)",
+        if self._run(f"INSERT OR IGNORE INTO mock_orders ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,0,?,?)",
                   order.order_id, order.session_id, order.amount.amount, order.amount.currency.code,
                   order.description, order.payment_method, order.expires_at.isoformat(), order.notify_url,
-                  order.return_url, PaymentState.PENDING.value, _lines_json(order.lines)):
+                  order.return_url, PaymentState.PENDING.value, _lines_json(order.lines),
+                  order.flow.value if order.flow is not None else None):
             return MockOrder(order, PaymentState.PENDING, 0)
         found = self.get(order.order_id)
         assert found is not None
-        if found.order != order:
+        if not same_order(found.order, order):
             raise OrderConflictError(order.order_id)
         return found
 
@@ -151,12 +161,13 @@ def _order(row: tuple | None) -> MockOrder | None:
     if row is None:
         return None
     (order_id, session_id, amount, currency, description, method, expires_at, notify_url, return_url,
-     state, refunded, lines) = row
+     state, refunded, lines, flow) = row
     order = PaymentOrder(order_id=order_id, session_id=session_id, amount=Money(amount, Currency.of(currency)),
                          description=description, payment_method=method,
                          expires_at=datetime.fromisoformat(expires_at), notify_url=notify_url, return_url=return_url,
                          lines=tuple(OrderLine(LineKind(line["kind"]), Money(line["amount"], Currency.of(line["currency"])),
-                                               line["quantity"], line["plan"]) for line in json.loads(lines)))
+                                               line["quantity"], line["plan"]) for line in json.loads(lines)),
+                         flow=Flow(flow) if flow else None)
     return MockOrder(order, PaymentState(state), refunded)
 
 

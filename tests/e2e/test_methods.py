@@ -15,11 +15,12 @@ async def test_with_the_development_routes_every_method_is_available_through_the
         assert method["available"] is True
         assert isinstance(method["name"], str) and method["name"]
         assert method["icon_url"] is None or isinstance(method["icon_url"], str)
-        assert method["flows"] and set(method["flows"]) <= {"qr_code", "redirect"}
+        assert method["flows"] and set(method["flows"]) == {"qr_code", "redirect", "mobile_redirect"}  # the mock: all
         assert method["currencies"] == ["CNY"]
     by_id = {m["id"]: m for m in methods}
     assert by_id["wechat_pay"]["name"] == "WeChat Pay"
-    assert by_id["wechat_pay"]["flows"] == ["qr_code"]
+    assert by_id["wechat_pay"]["flows"] == ["qr_code", "redirect", "mobile_redirect"]
+    assert by_id["credit_card"]["flows"][0] == "redirect"  # each method's first flow, its default, is kept
 
 
 async def test_a_method_no_provider_serves_is_listed_as_unavailable(make_api):

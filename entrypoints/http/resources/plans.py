@@ -54,7 +54,7 @@ from ports.use_cases.plans.quote_plan_change import QuotePlanChangeQuery
 async def change_plan(request: web.Request) -> web.Response:
     body = request[JSON_BODY]
     result = await request.app[USE_CASES].change_plan(ChangePlanCommand(
-        caller(request), body["new_plan"], body["payment_method"], body["return_url"]))
+        caller(request), body["new_plan"], body["payment_method"], body["return_url"], body["flow"]))
     if isinstance(result, UpgradeStarted):
         return json_response({"transaction": render.transaction(result.transaction),
                               "session": render.session(result.session) if result.session else None,

@@ -40,7 +40,7 @@ async def purchase_receives(request: web.Request) -> web.Response:
     body = request[JSON_BODY]
     result = await request.app[USE_CASES].purchase_receives(PurchaseReceivesCommand(
         caller(request), body["amount"], body["payment_method"], body["return_url"],
-        request.headers.get(IDEMPOTENCY_HEADER)))
+        request.headers.get(IDEMPOTENCY_HEADER), body["flow"]))
     return json_response({"transaction": render.transaction(result.transaction),
                           "session": render.session(result.session)}, status=201)
 

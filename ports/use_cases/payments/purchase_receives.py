@@ -17,6 +17,7 @@ from ports.repositories import DuplicateKeyError
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.payments.request_ids import RequestIds
 from ports.use_cases.plans.membership_access import current_membership
+from ports.use_cases.sessions.flows import choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import PaymentView, SessionView, TransactionView
@@ -29,6 +30,7 @@ class PurchaseReceivesCommand:
     payment_method: str
     return_url: str | None = None
     request_key: str | None = None  # the client's Idempotency-Key: a retry resumes, never repeats
+    flow: str | None = None  # qr_code | redirect | mobile_redirect; default the method's first
 
 
 @attrs.define
@@ -45,18 +47,21 @@ class PurchaseReceives:
         quote = catalog.receives.quote(cmd.quantity)
         return_url = self._settings.check_return_url(cmd.return_url)
         provider = self._providers.for_method(cmd.payment_method)
+        flow = choose_flow(provider, cmd.payment_method, cmd.flow)  # refused before anything is written
         now = self._clock.now()
         # The body is part of the seed: a key reused for another purchase makes new objects,
         # never the old ones (and so does the same purchase once the key was purged: RequestIds).
-        ids = RequestIds.of(self._ids, cmd.user_id, f"purchase_receives/{cmd.quantity}/{cmd.payment_method}/"
-                            f"{cmd.return_url}", cmd.request_key)
+        # A flow asked for is part of it too (one left out keeps the seed requests had before flows).
+        body = f"purchase_receives/{cmd.quantity}/{cmd.payment_method}/{cmd.return_url}"
+        ids = RequestIds.of(self._ids, cmd.user_id, body if cmd.flow is None else f"{body}/{cmd.flow}",
+                            cmd.request_key)
         async with self._uow() as uow:
             # Locking the membership serialises this user's purchases, so the pending limit holds
             # across processes.
             await current_membership(uow, cmd.user_id, catalog, now)
             while True:
                 try:
-                    transaction = await self._create(uow, cmd, ids, quote, provider.name, return_url, now)
+                    transaction = await self._create(uow, cmd, ids, quote, provider.name, return_url, flow.value, now)
                     break
                 except DuplicateKeyError:
                     # Derived ids are taken when an earlier attempt of this request committed:
@@ -72,12 +77,13 @@ class PurchaseReceives:
         return await self._finish(transaction, transaction.sessions[0])
 
     async def _create(self, uow: UnitOfWork, cmd: PurchaseReceivesCommand, ids: RequestIds, quote: ReceivesQuote,
-                      provider: str, return_url: str | None, now: datetime) -> Transaction:
+                      provider: str, return_url: str | None, flow: str, now: datetime) -> Transaction:
         transaction = Transaction.purchase_receives(
             id=ids.id("txn"), order_id=ids.order_id("P", now), user_id=cmd.user_id,
             quote=quote, payment_method=cmd.payment_method, provider=provider, now=now)
         transaction.open_session(id=ids.id("ps"), order_id=ids.order_id("S", now), payment_method=cmd.payment_method,
-                                 provider=provider, return_url=return_url, ttl=self._settings.session_ttl, now=now)
+                                 provider=provider, return_url=return_url, ttl=self._settings.session_ttl, now=now,
+                                 flow=flow)
         if await uow.transactions.add(transaction) >= self._settings.max_pending:
             raise TooManyPendingError(self._settings.max_pending)  # the unit of work rolls back
         await uow.commit()

@@ -22,6 +22,7 @@ from ports.payment_provider import ProviderRegistry
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import current_membership
 from ports.use_cases.plans.plan_change_terms import plan_change_terms
+from ports.use_cases.sessions.flows import check_flow_if_served, choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import MembershipView, ProrationView, SessionView, TransactionView
@@ -33,6 +34,7 @@ class ChangePlanCommand:
     new_plan: str
     payment_method: str | None = None
     return_url: str | None = None
+    flow: str | None = None  # qr_code | redirect | mobile_redirect; default the method's first
 
 
 @attrs.frozen
@@ -72,6 +74,9 @@ class ChangePlan:
         catalog = self._settings.catalog
         new_plan = catalog.plan(cmd.new_plan)
         return_url = self._settings.check_return_url(cmd.return_url)
+        # Like a return_url, a flow is checked whatever the change turns out to be (a downgrade
+        # ignores it): the same request may need a payment another time.
+        check_flow_if_served(self._providers, cmd.payment_method, cmd.flow)
         now = self._clock.now()
         async with self._uow() as uow:
             membership = await current_membership(uow, cmd.user_id, catalog, now)
@@ -87,6 +92,7 @@ class ChangePlan:
                 if cmd.payment_method is None:
                     raise DomainValidationError("Required for an upgrade.", field="payment_method")
                 provider = self._providers.for_method(cmd.payment_method)
+                flow = choose_flow(provider, cmd.payment_method, cmd.flow)
             superseded = await self._cancel_pending_plan_changes(uow, cmd.user_id, now)
             plan_from = membership.plan
             if kind is PlanChangeKind.DOWNGRADE:
@@ -110,7 +116,7 @@ class ChangePlan:
             session = transaction.open_session(
                 id=self._ids.new_id("ps"), order_id=self._ids.new_order_id("S", now),
                 payment_method=cmd.payment_method, provider=provider.name, return_url=return_url,
-                ttl=self._settings.session_ttl, now=now).session
+                ttl=self._settings.session_ttl, now=now, flow=flow.value).session
             if await uow.transactions.add(transaction) >= self._settings.max_pending:
                 raise TooManyPendingError(self._settings.max_pending)  # the unit of work rolls back
             await uow.commit()

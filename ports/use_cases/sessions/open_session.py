@@ -1,6 +1,7 @@
 """Open a new payment session for a pending transaction (a retry after a failed or expired
-attempt, or another payment method). The transaction's other open sessions are cancelled and
-their provider orders closed; the new session gets its own order id."""
+attempt, or another payment method or flow). The transaction's other open sessions are cancelled
+and their provider orders closed; the new session gets its own order id. Its flow is the one asked
+for, else the method's first (not the earlier session's: a payer switching devices asks again)."""
 from __future__ import annotations
 
 import attrs
@@ -10,6 +11,7 @@ from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.payment_provider import ProviderRegistry
 from ports.unit_of_work import UnitOfWorkFactory
+from ports.use_cases.sessions.flows import choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import SessionView
@@ -21,6 +23,7 @@ class OpenSessionCommand:
     transaction_id: str
     payment_method: str | None = None
     return_url: str | None = None
+    flow: str | None = None  # qr_code | redirect | mobile_redirect; default the method's first
 
 
 @attrs.define
@@ -42,9 +45,11 @@ class OpenSession:
             method = cmd.payment_method or transaction.payment_method
             assert method is not None  # every payable transaction was created with one
             provider = self._providers.for_method(method)
+            flow = choose_flow(provider, method, cmd.flow)  # refused before anything is written
             opened = transaction.open_session(
                 id=self._ids.new_id("ps"), order_id=self._ids.new_order_id("S", now), payment_method=method,
-                provider=provider.name, return_url=return_url, ttl=self._settings.session_ttl, now=now)
+                provider=provider.name, return_url=return_url, ttl=self._settings.session_ttl, now=now,
+                flow=flow.value)
             await uow.transactions.update(transaction)
             await uow.commit()
         await self._orders.close(opened.replaced)

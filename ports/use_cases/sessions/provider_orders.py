@@ -17,7 +17,7 @@ from domain.errors import ProviderError, ProviderUnavailableError
 from domain.session import PaymentSession
 from domain.transaction import Transaction, TransactionType
 from ports.clock import Clock
-from ports.payment_provider import LineKind, OrderLine, PaymentOrder, ProviderRegistry
+from ports.payment_provider import Flow, LineKind, OrderLine, PaymentOrder, ProviderRegistry
 from ports.repositories import InstructionsRepository
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.settings import UseCaseSettings
@@ -66,7 +66,8 @@ class ProviderOrders:
         """Create the provider order for a committed open session and store its instructions.
         A provider failure ends the session `failed` (its transaction stays pending and
         records why) and is raised again for the caller to report. `lines`: `order_lines` of
-        the session's transaction (the same every time its order is opened)."""
+        the session's transaction (the same every time its order is opened); the flow is the
+        session's own, so an order opened again (a retry, the reconciler) asks for the same one."""
         provider = self._providers.get(session.provider)
         if provider is None:
             raise ProviderError(f"provider {session.provider!r} is not loaded")
@@ -74,6 +75,7 @@ class ProviderOrders:
             order_id=session.order_id, session_id=session.id, amount=session.amount, description=description,
             payment_method=session.payment_method, expires_at=session.expires_at,
             notify_url=self._settings.notify_url(provider.name), return_url=session.return_url, lines=lines,
+            flow=Flow(session.flow) if session.flow is not None else None,
         )
         for attempt in range(1, self._retry.attempts + 1):
             try:

@@ -17,10 +17,10 @@ async def test_with_the_development_routes_every_method_is_served_by_the_mock():
     methods = await world.list_payment_methods()
 
     assert [(m.id, m.name, m.available, m.flows, m.currencies) for m in methods] == [
-        ("wechat_pay", "WeChat Pay", True, ("qr_code",), ("CNY",)),
-        ("alipay", "Alipay", True, ("qr_code", "redirect"), ("CNY",)),
-        ("credit_card", "Card", True, ("redirect",), ("CNY",)),
-        ("mock", "Mock", True, ("qr_code", "redirect"), ("CNY",)),
+        ("wechat_pay", "WeChat Pay", True, ("qr_code", "redirect", "mobile_redirect"), ("CNY",)),
+        ("alipay", "Alipay", True, ("qr_code", "redirect", "mobile_redirect"), ("CNY",)),
+        ("credit_card", "Card", True, ("redirect", "mobile_redirect", "qr_code"), ("CNY",)),
+        ("mock", "Mock", True, ("qr_code", "redirect", "mobile_redirect"), ("CNY",)),
     ]
 
 
