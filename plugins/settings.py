@@ -45,7 +45,7 @@ def pem_bytes(settings: Mapping[str, str], name: str) -> bytes:
     if value.startswith("-----BEGIN"):
         return value.replace("\\n", "\n").encode()
     path = Path(value).expanduser()
-    if path.is_file():
+    if _is_file(path):
         try:
             return path.read_bytes()
         except OSError as error:
@@ -56,6 +56,15 @@ def pem_bytes(settings: Mapping[str, str], name: str) -> bytes:
     except (binascii.Error, ValueError):
         raise SettingError(f"{name} is neither PEM text, a readable PEM file nor a base64 key") from None
     return _wrap_der(body)
+
+
+def _is_file(path: Path) -> bool:
+    """Whether `path` names a file; False for what cannot be a path at all (a bare base64 key has
+    runs longer than a file name may be: ENAMETOOLONG, whose message would echo the key)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _wrap_der(body: str) -> bytes:

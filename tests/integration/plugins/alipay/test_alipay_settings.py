@@ -88,3 +88,15 @@ def test_production_takes_the_real_gateway():
     settings = {**TestKeys.generated().settings(), "PAYMENTS_ALIPAY_GATEWAY": PRODUCTION_GATEWAY}
 
     assert plugins.discover(["alipay"], settings, http=None, clock=SystemClock(), production=True)["alipay"]
+
+
+def test_a_bare_base64_key_longer_than_a_file_name_is_read_as_a_key_and_never_echoed():
+    # The console's bare base64 often has a run of 256+ characters without "/": no file could be
+    # named so (ENAMETOOLONG), which must not stop start-up with the key in the message.
+    body = "A" * 300
+    message = load_error(PAYMENTS_ALIPAY_PUBLIC_KEY=body)
+
+    assert "PAYMENTS_ALIPAY_PUBLIC_KEY is not a PEM public key" in message and body not in message
+    key = TestKeys.generated().alipay
+    slashless = pem_body(public_pem(key)).replace("/", "")  # not the key any more, but as long as one
+    assert "File name too long" not in load_error(PAYMENTS_ALIPAY_PUBLIC_KEY=slashless)
