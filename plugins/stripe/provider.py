@@ -3,7 +3,7 @@
 - `open_payment`: `POST /v1/checkout/sessions` (`mode=payment`, one CNY line item of the amount,
   `payment_method_types` by method, `client_reference_id` and `metadata` = our order and session
   ids, `expires_at` clamped into Stripe's 30 min – 24 h window, `success_url`/`cancel_url` = the
-  order's `return_url`), `Idempotency-Key: checkout-<order id>`. The payer pays (3-D Secure
+  order's `return_url`), `Idempotency-Key: <order id>`. The payer pays (3-D Secure
   included) on Stripe's hosted page, the session's `url`; `provider_reference` is its `cs_…` id.
 - The port names orders by our order id; Stripe names sessions by its own id and cannot filter
   them by `client_reference_id`. So the plugin remembers the sessions it opened or was notified
@@ -15,7 +15,7 @@
   (`POST …/expire`, `Idempotency-Key: expire-<order id>`).
 - `refund`/`query_refund`: refunds on the session's payment intent, found again by
   `metadata[refund_order_id]` before any POST (so a retry after Stripe forgot the idempotency key,
-  24 h on, still never refunds twice), `Idempotency-Key: refund-<refund order id>`.
+  24 h on, still never refunds twice), `Idempotency-Key: <refund order id>`.
 - Notifications: `Stripe-Signature` (`signature`), events in the port's terms (`events`).
 """
 from __future__ import annotations
@@ -117,7 +117,7 @@ class StripeProvider:
             raise ProviderError(f"Stripe does not serve the payment method {order.payment_method!r} here")
         try:
             session = await self._api.post("/v1/checkout/sessions", params=self.session_params(order, method_type),
-                                           idempotency_key=f"checkout-{order.order_id}")
+                                           idempotency_key=order.order_id)
         except StripeIdempotencyError:
             # The key was first used with other parameters (a clamped expires_at moves with the
             # time): the session made then is the order's.
@@ -207,7 +207,7 @@ class StripeProvider:
                       "metadata": {"order_id": refund.payment_order_id, "refund_order_id": refund.refund_order_id,
                                    "reason": refund.reason}}
             made = await self._api.post("/v1/refunds", params=params,
-                                        idempotency_key=f"refund-{refund.refund_order_id}")
+                                        idempotency_key=refund.refund_order_id)
         return _refund_result(refund.refund_order_id, made)
 
     async def query_refund(self, refund_order_id: str, payment_order_id: str) -> RefundResult:
