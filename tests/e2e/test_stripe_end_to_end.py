@@ -137,8 +137,8 @@ async def test_a_lost_event_is_recovered_by_the_reconciler_asking_stripe(world):
     await eventually(world.purchased, lambda n: n == 10, timeout=30, what="the reconciler to credit the payment")
 
     assert (await world.session(session["id"]))["status"] == "completed"
-    retrieved = [r for r in world.stripe.requests[asked:]
-                 if r.method == "GET" and r.url.path == f"/v1/checkout/sessions/{world.stripe.session_of(session['order_id'])['id']}"]
+    session_path = f"/v1/checkout/sessions/{world.stripe.session_of(session['order_id'])['id']}"
+    retrieved = [r for r in world.stripe.requests[asked:] if r.method == "GET" and r.url.path == session_path]
     assert retrieved, "the reconciler asked Stripe for the session"
 
 

@@ -265,7 +265,8 @@ class FakeStripe:
         self.sessions[session_id] = {
             "id": session_id, "object": "checkout.session", "url": f"{CHECKOUT_BASE}/c/pay/{session_id}",
             "mode": "payment", "status": "open", "payment_status": "unpaid", "amount_total": int(amount),
-            "amount_subtotal": int(amount), "currency": currency, "client_reference_id": form.get("client_reference_id"),
+            "amount_subtotal": int(amount), "currency": currency,
+            "client_reference_id": form.get("client_reference_id"),
             "metadata": metadata, "payment_intent": None, "customer": None, "created": created,
             "expires_at": expires_at, "payment_method_types": types, "success_url": form["success_url"],
             "cancel_url": form.get("cancel_url"), "livemode": False, "payment_intent_metadata": intent_metadata,
@@ -302,7 +303,7 @@ class FakeStripe:
                            code="amount_too_large")
         reason = form.get("reason")
         if reason is not None and reason not in ("duplicate", "fraudulent", "requested_by_customer"):
-            raise _invalid(f"Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer", "reason")
+            raise _invalid("Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer", "reason")
         refund_id = self._id("re")
         charge["amount_refunded"] += int(raw)
         charge["refunded"] = charge["amount_refunded"] == charge["amount"]

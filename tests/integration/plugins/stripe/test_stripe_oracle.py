@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 import respx
 import stripe
@@ -58,7 +57,8 @@ async def test_the_plugin_accepts_what_the_sdk_signs_and_refuses_what_the_sdk_re
     cases = {
         "another secret": (stripe.WebhookSignature.generate_signature_header(payload, other, now), body),
         "a tampered body": (good, body.replace(order.order_id.encode(), b"C000000000000000000000")),
-        "301 s old": (stripe.WebhookSignature.generate_signature_header(payload, h.webhook_secrets[0], now - 301), body),
+        "301 s old": (stripe.WebhookSignature.generate_signature_header(payload, h.webhook_secrets[0], now - 301),
+                      body),
     }
     for what, (header, sent) in cases.items():
         with pytest.raises(stripe.SignatureVerificationError):
@@ -133,8 +133,10 @@ async def test_the_sdks_async_client_reads_the_fakes_sessions_refunds_and_errors
         session = await client.v1.checkout.sessions.create_async(params, {"idempotency_key": "checkout-C1"})
         assert (session.status, session.amount_total, session.url) == ("open", 1700, fake.sessions[session.id]["url"])
         fake.pay("C1")
-        paid = await client.v1.checkout.sessions.retrieve_async(session.id, {"expand": ["payment_intent.latest_charge"]})
-        assert paid.payment_status == "paid" and paid.payment_intent.latest_charge.payment_method_details.card.fingerprint
+        paid = await client.v1.checkout.sessions.retrieve_async(session.id,
+                                                                {"expand": ["payment_intent.latest_charge"]})
+        charge = paid.payment_intent.latest_charge
+        assert paid.payment_status == "paid" and charge.payment_method_details.card.fingerprint
 
         refund = await client.v1.refunds.create_async({"payment_intent": paid.payment_intent.id, "amount": 700},
                                                        {"idempotency_key": "refund-R1"})

@@ -187,7 +187,8 @@ async def test_rate_limits_conflicts_in_flight_and_5xx_are_unavailable(status, b
 
 
 @pytest.mark.parametrize(("status", "body", "kind"), [
-    (400, {"error": {"type": "idempotency_error", "message": "Keys for idempotent requests …"}}, StripeIdempotencyError),
+    (400, {"error": {"type": "idempotency_error", "message": "Keys for idempotent requests …"}},
+     StripeIdempotencyError),
     (400, {"error": {"type": "invalid_request_error", "code": "parameter_invalid", "param": "x"}}, ProviderError),
     (401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****abcd"}},
      ProviderError),
@@ -365,9 +366,11 @@ async def test_refund_events_settle_our_refunds_and_ignore_others(h) -> None:
         event = parsed(h, h.stripe.event(event_type, obj))
         assert (event.kind, event.order_id, event.refund_order_id, event.amount, event.provider_reference) == \
             (ProviderEventKind.REFUND_SUCCEEDED, "C123456", "R123456", Money(500, CNY), "re_1"), event_type
-    failed = parsed(h, h.stripe.event("refund.failed", {**refund, "status": "failed", "failure_reason": "expired_or_canceled_card"}))
+    failed = parsed(h, h.stripe.event("refund.failed", {**refund, "status": "failed",
+                                                        "failure_reason": "expired_or_canceled_card"}))
     assert (failed.kind, failed.failure_reason) == (ProviderEventKind.REFUND_FAILED, "expired_or_canceled_card")
-    assert parsed(h, h.stripe.event("refund.updated", {**refund, "status": "pending"})).kind is ProviderEventKind.IGNORED
+    pending = parsed(h, h.stripe.event("refund.updated", {**refund, "status": "pending"}))
+    assert pending.kind is ProviderEventKind.IGNORED
     assert parsed(h, h.stripe.event("refund.updated", {**refund, "metadata": {}})).kind is ProviderEventKind.IGNORED
     assert parsed(h, h.stripe.event("charge.refunded", {**charge, "refunds": None})).kind is ProviderEventKind.IGNORED
 
