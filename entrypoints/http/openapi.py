@@ -32,7 +32,7 @@ from aiohttp import web
 
 from entrypoints.http.docs import ERROR_CODES, RESPONSE_EXAMPLES, error_response
 from entrypoints.http.keys import CONFIG
-from entrypoints.http.schemas import METHOD_IDS, PLAN_IDS, SESSION_STATUSES, STATUSES, TYPES
+from entrypoints.http.schemas import FLOWS, METHOD_IDS, PLAN_IDS, SESSION_STATUSES, STATUSES, TYPES
 from ports.use_cases.settings import return_url_pattern
 
 TITLE = "membership-payments API"
@@ -68,7 +68,7 @@ ACCEPT_LANGUAGE = {
 REPLAYED_STATUSES = re.compile(r"^(2\d\d|409)$")  # the answers an Idempotency-Key keeps and replays
 ALWAYS = (405, 422, 429)  # statuses every operation may answer
 NAMED_ENUMS = {"PlanId": PLAN_IDS, "PaymentMethodId": METHOD_IDS, "TransactionType": TYPES,
-               "TransactionStatus": STATUSES, "SessionStatus": SESSION_STATUSES}
+               "TransactionStatus": STATUSES, "SessionStatus": SESSION_STATUSES, "PaymentFlow": FLOWS}
 
 
 _documents: dict[frozenset[str], bytes] = {}

@@ -280,7 +280,8 @@ class PaymentMethodSchema(Schema):
     name = fields.String(required=True)
     available = fields.Boolean(required=True)
     icon_url = fields.String(required=True, allow_none=True)
-    flows = fields.List(fields.String(), required=True)
+    flows = fields.List(fields.String(validate=validate.OneOf(FLOWS)), required=True, metadata={
+        "description": "The flows its provider offers, the default (used when a request gives no `flow`) first."})
     currencies = fields.List(fields.String(), required=True)
 
 

@@ -40,10 +40,13 @@ from ports.use_cases.plans.quote_plan_change import QuotePlanChangeQuery
 @docs(tags=PAYMENTS_TAG, summary="Change plan", security=BEARER, parameters=[IDEMPOTENCY_KEY],
       description="Upgrade (201: transaction, session, proration), downgrade at the period end (200: "
                   "transaction, session null, effective_at), or re-choose the current plan to cancel a "
-                  "scheduled change (200: membership).",
+                  "scheduled change (200: membership). An upgrade's session is opened with `flow` (default: "
+                  "the method's first); a change that needs no payment ignores `flow` but still refuses one "
+                  "the method's provider does not offer, as the same request could need a payment.",
       request_examples={
           "upgrade": {"summary": "Upgrade to Pro (201)", "value": {
-              "new_plan": "pro", "payment_method": "wechat_pay", "return_url": "http://localhost:3000/checkout/done"}},
+              "new_plan": "pro", "payment_method": "wechat_pay", "flow": "qr_code",
+              "return_url": "http://localhost:3000/checkout/done"}},
           "downgrade": {"summary": "Back to Basic at the period end (200)", "value": {"new_plan": "basic"}}},
       response_examples=PLAN_CHANGE_EXAMPLES,
       responses={**post_errors(409, 502, 503, conflicts=["plan_unchanged", "too_many_pending"]),

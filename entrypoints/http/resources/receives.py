@@ -31,8 +31,9 @@ from ports.use_cases.payments.purchase_receives import PurchaseReceivesCommand
 
 
 @docs(tags=PAYMENTS_TAG, summary="Buy receives", security=BEARER, parameters=[IDEMPOTENCY_KEY],
-      description="Creates a pending transaction and its payment session. The balance grows when the "
-                  "provider confirms the payment.",
+      description="Creates a pending transaction and its payment session, opened with `flow` (default: the "
+                  "method's first flow in `GET /methods`). The balance grows when the provider confirms the "
+                  "payment.",
       responses=post_errors(409, 502, 503, conflicts=["too_many_pending"]))
 @json_schema(PurchaseReceivesRequestSchema)
 @response_schema(PaymentResponseSchema, 201, description="The transaction and its session.")

@@ -27,6 +27,9 @@ from ports.use_cases.sessions.open_session import OpenSessionCommand
 
 
 @docs(tags=PAYMENTS_TAG, summary="Open a new payment session for a pending transaction", security=BEARER,
+      description="Cancels the transaction's open sessions (closing their provider orders) and opens a new one "
+                  "with its own order id, for `payment_method` (default: the transaction's) and `flow` "
+                  "(default: that method's first flow, not the earlier session's).",
       parameters=[IDEMPOTENCY_KEY], responses=post_errors(404, 409, 502, 503, conflicts=["invalid_state"]))
 @json_schema(OpenSessionRequestSchema)
 @response_schema(PaymentSessionSchema, 201)
