@@ -21,7 +21,8 @@ where, for example,
         def forged_notification(self, order): ...
         def stale_notification(self, order, *, age_seconds=301): ...
         def pay_remotely(self, order_id): ...
-        # optional, each enabling more checks: sign_body, signed_refund_notification, fail_remote_with, retime
+        # optional, each enabling more checks: sign_body, signed_refund_notification, fail_remote_with, retime,
+        # open_body and seal_body (a body whose fields travel sealed, as WeChat Pay's encrypted resource)
 
 `harness=` takes any zero-argument factory. Instead, a `def harness(self)` method in the class, or a
 pytest fixture named `harness` (in the module or a conftest, e.g. to parametrise the suite over

@@ -48,6 +48,10 @@ class Harness(Protocol):
       `age_seconds` ago (`age_seconds` is optional: without it, re-deliveries are signed at the same
       time). The kit signs re-deliveries with it, and bodies that only a buggy provider would send
       (the plugin must refuse them, not crash or round).
+    - `open_body(body)` and `seal_body(body, document)` - for a protocol whose notification body
+      carries its fields sealed (WeChat Pay's AES-GCM `resource`): the readable JSON document inside
+      `body`, and `body` with that document replaced, sealed again as the provider would (unsigned:
+      the kit signs it with `sign_body`). Without them the kit reads and writes the body as JSON.
     - `retime(headers, body, timestamp)` - the notification with its signed time changed to the unix
       `timestamp` *without* signing again. `BaseHarness` does it for a time written in a header as
       unix seconds; override it when the time travels otherwise.

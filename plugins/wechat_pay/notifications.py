@@ -151,11 +151,17 @@ def _merchant(resource: Mapping[str, Any], settings: WeChatPaySettings) -> str:
     return mchid
 
 
+_AMOUNT_FIELDS = ("total", "payer_total", "refund", "payer_refund")
+
+
 def _fen(amount: Any, name: str) -> int:
-    value = amount[name]
-    if type(value) is not int or value < 0:  # a float, a string or a bool is refused, never rounded
-        raise TypeError(f"amount.{name} is not a whole number of fen")
-    return value
+    """`amount[name]` in fen. Every amount of the object must be a JSON integer (the one read and
+    those beside it, such as `payer_total`): a float, a string or a bool is refused, never rounded."""
+    for field in (name, *(f for f in _AMOUNT_FIELDS if f in amount)):
+        value = amount[field]
+        if type(value) is not int or value < 0:
+            raise TypeError(f"amount.{field} is not a whole number of fen")
+    return amount[name]
 
 
 def _text(document: Any, name: str) -> str:

@@ -61,6 +61,17 @@ class WeChatPayHarness(BaseHarness):
                                     **self.fake.encrypt(json.dumps(resource).encode(), "transaction")}
         return dict(headers), json.dumps(notification, separators=(",", ":")).encode()
 
+    def open_body(self, body: bytes) -> dict:
+        """The decrypted resource, where the amount is (the kit writes it otherwise there)."""
+        return self.fake.decrypt(body)
+
+    def seal_body(self, body: bytes, document: dict) -> bytes:
+        notification = json.loads(body)
+        notification["resource"] = {"original_type": notification["resource"]["original_type"],
+                                    **self.fake.encrypt(json.dumps(document).encode(),
+                                                        notification["resource"]["associated_data"])}
+        return json.dumps(notification, separators=(",", ":")).encode()
+
     def signed_refund_notification(self, order: PaymentOrder, refund_order_id: str, *,
                                    succeeded: bool = True) -> Notification:
         return self.fake.refund_notification(order.order_id, refund_order_id, order.amount.amount,

@@ -93,6 +93,15 @@ async def test_an_amount_that_is_not_a_whole_number_of_fen_is_refused_never_roun
         r.provider.parse_notification(r.fake.sign(body), body)
 
 
+async def test_an_amount_beside_the_one_read_written_as_a_float_is_refused_too():
+    r = rig()
+    _, body = r.fake.transaction_notification("S20260301A1B2C3D4", 1700)
+    body = resealed(r, body, amount={"total": 1700, "payer_total": 1700.0, "currency": "CNY"})
+
+    with pytest.raises(InvalidSignatureError, match="cannot be read"):
+        r.provider.parse_notification(r.fake.sign(body), body)
+
+
 async def test_a_currency_the_service_does_not_know_is_refused():
     r = rig()
     headers, body = r.fake.transaction_notification("S20260301A1B2C3D4", 1700, currency="XTS")
