@@ -4,7 +4,9 @@ gateway served over real HTTP on 127.0.0.1 (tests/integration/plugins/alipay/ali
 built to the protocol). Keys are generated at test time; our private key reaches the service as
 the path of a PEM file, Alipay's public key as the bare base64 its console shows.
 
-Cases (issue 14, point 6): the QR purchase precreated at Alipay; Alipay's signed notification
+Cases (issue 14, point 6): the QR purchase precreated at Alipay, and redirect purchases (`flow`
+`redirect` and `mobile_redirect`: signed page pay / wap pay URLs the payer's browser opens at the
+gateway, `return_url` passed on); Alipay's signed notification
 credits the member and is answered with the plain text `success`; its re-delivery credits nothing
 more; a tampered one, one for another app and one for another amount credit nothing; a payment
 whose notification is lost is credited by the reconciler (it queries Alipay); a cancelled
@@ -18,6 +20,7 @@ session opened) comes while the other cases run.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import attrs
@@ -140,6 +143,32 @@ async def test_a_qr_purchase_is_precreated_and_alipays_notification_credits_it_o
     # Later, Alipay tells of the same payment again (TRADE_FINISHED: no longer refundable): nothing more.
     finished = world.gateway.trade_notification(world.gateway.trades[order_id], trade_status="TRADE_FINISHED")
     assert (await world.notify(finished))[::2] == (200, "success")
+    assert await world.purchased(user) == 10
+
+
+@pytest.mark.parametrize(("flow", "method", "product_code"), [
+    ("redirect", "alipay.trade.page.pay", "FAST_INSTANT_TRADE_PAY"),
+    ("mobile_redirect", "alipay.trade.wap.pay", "QUICK_WAP_WAY")])
+async def test_a_redirect_purchase_sends_the_payer_to_a_signed_alipay_page_and_is_credited(
+        world, flow, method, product_code):
+    user = f"alipay-{flow}"
+    return_url = "http://localhost:3000/payments/done"
+    bought = await world.service.post(RECEIVES, {"amount": 10, "payment_method": "alipay", "flow": flow,
+                                                 "return_url": return_url}, user=user, expect=201)
+    session = bought["session"]
+    url = session["payment_url"]
+    params = dict(parse_qsl(urlsplit(url).query))
+    assert url.startswith(world.gateway.gateway_url + "?") and session["qr_code"] is None
+    assert (params["method"], params["return_url"], params["notify_url"]) == (method, return_url,
+                                                                               world.service.url(WEBHOOK))
+    assert f'"product_code":"{product_code}"' in params["biz_content"]
+
+    async with world.http.get(url) as cashier:  # the payer's browser opens Alipay's page: it checks the signature
+        assert cashier.status == 200, await cashier.text()
+    world.gateway.pay(session["order_id"])
+    ((status, _, text),) = await world.deliver_outbox()
+
+    assert (status, text) == (200, "success")
     assert await world.purchased(user) == 10
 
 
