@@ -43,17 +43,29 @@ def at_revision(url: str, revision: str, *, down: bool = False) -> None:
         engine.dispose()
 
 
-def rows(url: str) -> dict[str, list[tuple]]:
-    """Every row of every table but alembic's, sorted, by table name."""
+def rows(url: str) -> dict[str, list[dict]]:
+    """Every row of every table but alembic's (as dicts), sorted, by table name."""
     engine = sync_engine(url)
     try:
         meta = sa.MetaData()
         meta.reflect(engine)
         with engine.connect() as connection:
-            return {name: sorted(map(tuple, connection.execute(sa.select(table)).all()), key=repr)
+            return {name: sorted((dict(row._mapping) for row in connection.execute(sa.select(table))), key=repr)
                     for name, table in meta.tables.items() if name != "alembic_version"}
     finally:
         engine.dispose()
+
+
+def like(found: dict[str, list[dict]], shape: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The tables of `found` that `shape` has, each row with only the columns `shape`'s rows have:
+    what later revisions add (a column, a table) is left out of the comparison (the structure is
+    compared whole, against a database migrated from nothing)."""
+    projected = {}
+    for name, shaped in shape.items():
+        columns = set(shaped[0]) if shaped else set()
+        projected[name] = sorted(({k: v for k, v in row.items() if k in columns} for row in found.get(name, [])),
+                                 key=repr)
+    return projected
 
 
 def structure(url: str) -> dict:
@@ -83,11 +95,13 @@ def copy_rows(source: str, target: str, renamed: dict[str, str]) -> None:
         target_meta.reflect(target_engine)
         with source_engine.connect() as reading, target_engine.connect() as writing:
             for table in source_meta.sorted_tables:
-                if table.name == "alembic_version":
+                into = target_meta.tables.get(renamed.get(table.name, table.name))
+                if table.name == "alembic_version" or into is None:  # a table of a later revision
                     continue
-                found = [dict(row._mapping) for row in reading.execute(sa.select(table))]
+                found = [{k: v for k, v in row._mapping.items() if k in into.c}  # nor their columns
+                         for row in reading.execute(sa.select(table))]
                 if found:
-                    writing.execute(sa.insert(target_meta.tables[renamed.get(table.name, table.name)]), found)
+                    writing.execute(sa.insert(into), found)
             if writing.dialect.name == "postgresql":
                 writing.exec_driver_sql("SELECT setval(pg_get_serial_sequence('receives_ledger', 'id'), "
                                         "(SELECT max(id) FROM receives_ledger))")
@@ -154,8 +168,9 @@ async def test_a_database_at_0006_holding_data_is_renamed_kept_and_served_and_go
         assert structure(migrated) == structure(reference)
         renamed = rows(migrated)
         assert "transactions" not in renamed
-        assert renamed == {("membership_transactions" if name == "transactions" else name): found
-                           for name, found in stored.items()}
+        expected = {("membership_transactions" if name == "transactions" else name): found
+                    for name, found in stored.items()}
+        assert like(renamed, expected) == expected
 
         async with serve_process(http, tmp_path, "after", PAYMENTS_DATABASE_URL=migrated, **SERVICE_ENV) as service:
             assert await answers(service, users) == before
@@ -180,5 +195,6 @@ async def test_a_database_at_0006_holding_data_is_renamed_kept_and_served_and_go
     at_revision(migrated, "0006", down=True)
     at_revision(reference, "0006", down=True)
     assert structure(migrated) == structure(reference)
-    assert rows(migrated) == {("transactions" if name == "membership_transactions" else name): found
-                              for name, found in with_dave.items()}
+    back = rows(migrated)
+    assert back == like({("transactions" if name == "membership_transactions" else name): found
+                         for name, found in with_dave.items()}, back)
