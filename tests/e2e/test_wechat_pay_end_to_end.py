@@ -6,7 +6,8 @@ WeChat would POST, which the test delivers (or loses).
 
 buy → `code_url` in the session → notification → receives credited (both verification modes,
 and a rotated platform certificate); tampered, stale, wrong-serial and probe notifications →
-401 in WeChat's format with nothing changed; a lost notification → the reconciler's query
+401 in WeChat's format with nothing changed, authentic ones that do not match
+their order acknowledged with nothing changed; a lost notification → the reconciler's query
 credits; cancel → the WeChat order closed; a second payment of a paid transaction → refunded at
 WeChat and settled by its refund notification. Start-up: a missing or malformed setting stops it
 with one line naming it; `PAYMENTS_ENV=production` with the plugin routed starts.
@@ -148,6 +149,13 @@ async def test_tampered_stale_wrong_serial_and_probe_notifications_are_refused_a
         for what, (case_headers, case_body) in cases.items():
             status, answer = await world.deliver(case_headers, case_body)
             assert_refused(status, answer), what
+
+        # Authentic but not matching the order (amount, merchant's app): acknowledged, nothing changed.
+        other_app = {**world.fake.decrypt(body), "appid": "wxSOMEONEELSE00000"}
+        notification["resource"] = {"original_type": "transaction",
+                                    **world.fake.encrypt(json.dumps(other_app).encode(), "transaction")}
+        for anomaly in (tampered, json.dumps(notification).encode()):
+            assert await world.deliver(world.fake.sign(anomaly), anomaly) == (204, b"")
 
         assert await world.purchased() == 0
         assert (await world.session(bought["session"]["id"]))["status"] == "open"
