@@ -68,11 +68,14 @@ def test_a_small_rsa_key_is_refused(complete):
     assert "PAYMENTS_WECHAT_PAY_PRIVATE_KEY must be an RSA private key of at least 2048 bits" in message
 
 
-def test_production_takes_only_an_https_api_base(complete):
-    message = refused({**complete, "PAYMENTS_WECHAT_PAY_API_BASE": "http://127.0.0.1:9"}, production=True)
+def test_production_takes_an_https_api_base_or_plain_http_to_this_machine_only(complete):
+    message = refused({**complete, "PAYMENTS_WECHAT_PAY_API_BASE": "http://wechat-proxy.internal:8080"},
+                      production=True)
 
-    assert message.endswith("PAYMENTS_WECHAT_PAY_API_BASE must be an https URL in production")
+    assert "PAYMENTS_WECHAT_PAY_API_BASE must be an https URL in production" in message
     assert load(complete, production=True).merchant_id == complete["PAYMENTS_WECHAT_PAY_MCHID"]
+    local = load({**complete, "PAYMENTS_WECHAT_PAY_API_BASE": "http://127.0.0.1:9"}, production=True)
+    assert local._settings.api_base == "http://127.0.0.1:9"  # this machine: a forwarding proxy, a test's fake
 
 
 def test_keys_may_be_pem_files_or_escaped_pem_text_and_the_mode_follows_the_public_key(complete, tmp_path):
