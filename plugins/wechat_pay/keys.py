@@ -101,6 +101,7 @@ class KeyRing:
     def _may_download(self) -> bool:
         now = self._clock.now()
         self._downloads = [at for at in self._downloads if now - at < timedelta(seconds=WINDOW_SECONDS)]
+        self._misses = {serial: at for serial, at in self._misses.items() if now - at < timedelta(seconds=MISS_SECONDS)}
         if len(self._downloads) >= MAX_DOWNLOADS:
             log.warning("WeChat Pay certificate downloads are rate-limited; not downloading again now")
             return False

@@ -18,6 +18,7 @@ and platform certificates by serial), `client` (signed calls, verified answers, 
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = ["CAPABILITIES", "WeChatPayProvider"]
+
+log = logging.getLogger("payments.wechat_pay")
 
 CAPABILITIES = ProviderCapabilities(
     methods=(MethodCapability("wechat_pay", "WeChat Pay", (Flow.QR_CODE,)),),
@@ -156,8 +159,12 @@ class WeChatPayProvider:
         """Port 1.3: download the platform certificates when the notification names a serial we
         do not hold (rotation). Never raises."""
         serial = notifications.serial_of(headers)
-        if serial:
+        if not serial:
+            return
+        try:
             await self._client.ensure_key(serial)
+        except Exception:  # never raises (port 1.3): parse_notification refuses what is still unverifiable
+            log.exception("could not prepare to verify a WeChat Pay notification")
 
     def parse_notification(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
         return notifications.parse(headers, body, keys=self._keys, settings=self._settings, clock=self._clock)
