@@ -17,7 +17,8 @@ class LedgerKind(str, enum.Enum):
     PURCHASE = "purchase"
     ALLOWANCE_GRANT = "allowance_grant"
     CONSUMPTION = "consumption"
-    REFUND = "refund"
+    REFUND = "refund"                  # purchased receives held for (or taken back by) a refund
+    REFUND_RELEASE = "refund_release"  # held receives given back: the refund was rejected or cancelled
     ALLOWANCE_EXPIRY = "allowance_expiry"
 
 

@@ -235,7 +235,41 @@ class Membership:
         self.updated_at = now
         return taken
 
+    def hold_for_refund(self, count: int, reference: str, now: datetime) -> None:
+        """Hold `count` purchased receives for a refund (they leave `purchased_remaining` at once,
+        so they cannot be spent while it waits). All or nothing: receives already used cannot be."""
+        self._require_current(now)
+        _require_positive(count, "receives")
+        if count > self._purchased_remaining:
+            raise InsufficientReceivesError(count, self._purchased_remaining)
+        self._purchased_remaining -= count
+        self._entry(LedgerKind.REFUND, Bucket.PURCHASED, -count, reference, now)
+        self.updated_at = now
+
+    def release_refund_hold(self, count: int, reference: str, now: datetime) -> None:
+        """Give back `count` receives held for a refund that was rejected or cancelled."""
+        self._require_current(now)
+        _require_positive(count, "receives")
+        self._purchased_remaining += count
+        self._entry(LedgerKind.REFUND_RELEASE, Bucket.PURCHASED, count, reference, now)
+        self.updated_at = now
+
     # ------------------------------------------------------------------ plans
+    def end_paid_plan(self, catalog: Catalog, now: datetime) -> None:
+        """A refunded plan ends at once: the membership returns to the free plan in a new period
+        starting `now` (what is left of the old allowance expires; a scheduled change is dropped)."""
+        self._require_current(now)
+        free = catalog.free_plan
+        self._scheduled_change = None
+        self._entry(LedgerKind.ALLOWANCE_EXPIRY, Bucket.ALLOWANCE, -self._allowance_remaining,
+                    self._period_reference(), now)
+        self._allowance_remaining = 0
+        if free.id != self._plan:
+            self.events.append(events.PlanChanged(now, self.user_id, self._plan.value, free.id.value, "refund"))
+            self._plan = free.id
+        self._anchor, self._period_index = now, 0
+        self._begin_period(free, now)
+
     def classify_change(self, new_plan: Plan, catalog: Catalog) -> PlanChangeKind:
         current = catalog.plan(self._plan)
         if new_plan.rank > current.rank:

@@ -14,7 +14,7 @@ from domain.catalog import PlanId
 from domain.ledger import Bucket, LedgerEntry, LedgerKind
 from domain.membership import Membership, Proration, ScheduledChange
 from domain.money import Currency, Money
-from domain.refund import Refund, RefundReason, RefundStatus
+from domain.refund import Refund, RefundKind, RefundReason, RefundStatus
 from domain.session import PaymentSession, SessionStatus
 from domain.transaction import Transaction, TransactionStatus, TransactionType
 
@@ -156,9 +156,13 @@ def refund_to_row(r: Refund) -> dict[str, Any]:
         "id": r.id, "refund_order_id": r.refund_order_id, "transaction_id": r.transaction_id,
         "session_id": r.session_id, "user_id": r.user_id, "provider": r.provider,
         "payment_order_id": r.payment_order_id, "currency": r.amount.currency.code, "amount_minor": r.amount.amount,
-        "reason": r.reason.value, "status": r.status.value, "provider_reference": r.provider_reference,
+        "reason": r.reason if r.kind is RefundKind.AUTOMATIC else RefundReason.REQUESTED_BY_CUSTOMER.value,
+        "request_reason": None if r.kind is RefundKind.AUTOMATIC else r.reason, "status": r.status.value, "provider_reference": r.provider_reference,
         "created_at": r.created_at, "updated_at": r.updated_at, "completed_at": r.completed_at,
         "next_attempt_at": r.next_attempt_at, "version": r.version,
+        "kind": r.kind.value, "receives": r.receives, "ends_plan": r.ends_plan, "requested_by": r.requested_by,
+        "reviewed_by": r.reviewed_by, "review_note": r.review_note, "reviewed_at": r.reviewed_at,
+        "failure_reason": r.failure_reason, "submitted_at": r.submitted_at,
     }
 
 
@@ -168,8 +172,12 @@ def refund_from_row(row: Row) -> Refund:
         session_id=row["session_id"], user_id=row["user_id"], provider=row["provider"],
         payment_order_id=row["payment_order_id"],
         amount=Money(int(row["amount_minor"]), Currency.of(row["currency"].strip())),
-        reason=RefundReason(row["reason"]), status=RefundStatus(row["status"]),
+        reason=row["request_reason"] or row["reason"], status=RefundStatus(row["status"]),
         created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]),
         completed_at=as_utc(row["completed_at"]), provider_reference=row["provider_reference"],
         next_attempt_at=as_utc(row["next_attempt_at"]), version=row["version"],
+        kind=RefundKind(row["kind"]), receives=row["receives"], ends_plan=bool(row["ends_plan"]),
+        requested_by=row["requested_by"], reviewed_by=row["reviewed_by"], review_note=row["review_note"],
+        reviewed_at=as_utc(row["reviewed_at"]), failure_reason=row["failure_reason"],
+        submitted_at=as_utc(row["submitted_at"]),
     )

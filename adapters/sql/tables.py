@@ -233,20 +233,50 @@ payment_refunds = sa.Table(
     sa.Column("payment_order_id", ORDER_ID, nullable=False),
     sa.Column("currency", CURRENCY, nullable=False),
     sa.Column("amount_minor", MINOR, nullable=False),
-    sa.Column("reason", NAME, nullable=False),
+    sa.Column("reason", NAME, nullable=False),  # `domain.refund.RefundReason`
     sa.Column("status", NAME, nullable=False),
     sa.Column("provider_reference", sa.String(255)),
     *_audit(),
     sa.Column("completed_at", UtcDateTime()),
-    sa.Column("next_attempt_at", UtcDateTime()),  # the next follow-up of a pending refund
+    sa.Column("next_attempt_at", UtcDateTime()),  # the next follow-up of a processing refund
     sa.Column("version", sa.Integer, nullable=False),
+    # Refunds with admin approval (revision 0009); the rows stored before are `automatic`.
+    sa.Column("kind", NAME, nullable=False, server_default="automatic"),
+    sa.Column("request_reason", sa.Text),  # the requester's own words (kinds `requested` and `admin`)
+    sa.Column("receives", sa.Integer),
+    sa.Column("ends_plan", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("requested_by", USER_ID),
+    sa.Column("reviewed_by", USER_ID),
+    sa.Column("review_note", sa.Text),
+    sa.Column("reviewed_at", UtcDateTime()),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("submitted_at", UtcDateTime()),
     sa.UniqueConstraint("refund_order_id"),
     sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
     sa.Index("ix_payment_refunds_transaction", "transaction_id", "created_at", "id"),
-    sa.Index("ix_payment_refunds_pending", "created_at", "id", postgresql_where=sa.text("status = 'pending'"),
-             sqlite_where=sa.text("status = 'pending'")),
-    sa.Index("ix_payment_refunds_follow_up", "next_attempt_at", "id", postgresql_where=sa.text("status = 'pending'"),
-             sqlite_where=sa.text("status = 'pending'")),
+    sa.Index("ix_payment_refunds_user", "user_id", "created_at", "id"),
+    sa.Index("ix_payment_refunds_status", "status", "created_at", "id"),
+    sa.Index("ix_payment_refunds_pending", "created_at", "id", postgresql_where=sa.text("status = 'processing'"),
+             sqlite_where=sa.text("status = 'processing'")),
+    sa.Index("ix_payment_refunds_follow_up", "next_attempt_at", "id",
+             postgresql_where=sa.text("status = 'processing'"), sqlite_where=sa.text("status = 'processing'")),
+)
+
+# Every admin action on money (and every automatic refund), appended in the unit of work of the
+# change it records. Append-only: on PostgreSQL a trigger refuses UPDATE and DELETE (revision 0009).
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("actor", USER_ID, nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("object_type", NAME, nullable=False),
+    sa.Column("object_id", ID, nullable=False),
+    sa.Column("details", sa.Text, nullable=False),  # a JSON object
+    sa.Column("request_id", sa.String(255)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_audit_log_created", "created_at", "id"),
+    sa.Index("ix_audit_log_actor", "actor", "created_at", "id"),
+    sa.Index("ix_audit_log_object", "object_id", "created_at", "id"),
 )
 
 # Saved (tokenized) payment methods, for the features to come: only the provider's token and

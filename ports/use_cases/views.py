@@ -209,8 +209,9 @@ LEDGER_KINDS = {
     LedgerKind.PURCHASE: "purchase",
     LedgerKind.CONSUMPTION: "consumption",
     LedgerKind.REFUND: "refund_hold",
+    LedgerKind.REFUND_RELEASE: "refund_release",
 }
-_FROM_A_TRANSACTION = frozenset({LedgerKind.PURCHASE, LedgerKind.REFUND})
+_FROM_A_TRANSACTION = frozenset({LedgerKind.PURCHASE, LedgerKind.REFUND, LedgerKind.REFUND_RELEASE})
 
 
 @attrs.frozen

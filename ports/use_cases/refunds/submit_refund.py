@@ -86,7 +86,7 @@ class SubmitRefund:
         session = transaction.session(refund.session_id)
         order = RefundOrder(
             refund_order_id=refund.refund_order_id, payment_order_id=refund.payment_order_id,
-            amount=refund.amount, payment_total=session.amount, reason=refund.reason.value,
+            amount=refund.amount, payment_total=session.amount, reason=refund.reason,
             provider_reference=session.provider_reference, notify_url=self._settings.notify_url(provider.name))
         try:
             result = await provider.refund(order)

@@ -59,5 +59,5 @@ def test_an_entry_is_an_immutable_fact():
 
 def test_ledger_kinds_and_buckets_have_stable_stored_values():
     assert {kind.value for kind in LedgerKind} == {
-        "purchase", "allowance_grant", "consumption", "refund", "allowance_expiry"}
+        "purchase", "allowance_grant", "consumption", "refund", "refund_release", "allowance_expiry"}
     assert {bucket.value for bucket in Bucket} == {"allowance", "purchased"}

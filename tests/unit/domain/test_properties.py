@@ -333,7 +333,8 @@ def walk(table, start, targets, kind):
          {SessionStatus.COMPLETED, SessionStatus.REFUNDED},
          {SessionStatus.FAILED, SessionStatus.CANCELLED, SessionStatus.EXPIRED},
          {SessionStatus.COMPLETED, SessionStatus.REFUNDED}),
-        (REFUND_TRANSITIONS, RefundStatus.PENDING, {RefundStatus.SUCCEEDED, RefundStatus.FAILED}, set(), set()),
+        (REFUND_TRANSITIONS, RefundStatus.REQUESTED,
+         {RefundStatus.SUCCEEDED, RefundStatus.REJECTED, RefundStatus.CANCELLED}, set(), set()),
     ],
     ids=["transaction", "session", "refund"],
 )

@@ -1,4 +1,5 @@
-"""The refund aggregate: pending until the provider reports succeeded or failed, both final."""
+"""The refund aggregate: requested → processing → succeeded | failed, requested → rejected |
+cancelled, failed → processing again (the same refund number)."""
 import itertools
 from datetime import datetime, timedelta, timezone
 
@@ -7,7 +8,7 @@ import pytest
 from domain import events
 from domain.errors import InvalidTransitionError
 from domain.money import CNY, Money
-from domain.refund import TRANSITIONS, Refund, RefundReason, RefundStatus
+from domain.refund import TRANSITIONS, Refund, RefundKind, RefundReason, RefundStatus
 from domain.session import PaymentSession
 from domain.transitions import check_transition, terminal_states
 
@@ -15,10 +16,19 @@ R = RefundStatus
 T0 = datetime(2025, 1, 31, 10, tzinfo=timezone.utc)
 LATER = T0 + timedelta(minutes=10)
 
-EXPECTED_TRANSITIONS = {R.PENDING: {R.SUCCEEDED, R.FAILED}, R.SUCCEEDED: set(), R.FAILED: set()}
+EXPECTED_TRANSITIONS = {
+    R.REQUESTED: {R.PROCESSING, R.REJECTED, R.CANCELLED},
+    R.PROCESSING: {R.SUCCEEDED, R.FAILED},
+    R.FAILED: {R.PROCESSING},
+    R.SUCCEEDED: set(), R.REJECTED: set(), R.CANCELLED: set(),
+}
 MOVES = {
     R.SUCCEEDED: lambda r, now: r.succeed("re_123", now),
     R.FAILED: lambda r, now: r.fail(now),
+}
+# How a refund reaches each status (from processing, where an automatic one starts).
+PATHS = {
+    R.PROCESSING: [], R.SUCCEEDED: [R.SUCCEEDED], R.FAILED: [R.FAILED],
 }
 
 
@@ -36,8 +46,8 @@ def pending_refund() -> Refund:
 
 def refund_in(status: RefundStatus) -> Refund:
     refund = pending_refund()
-    if status is not R.PENDING:
-        MOVES[status](refund, T0)
+    for step in PATHS[status]:
+        MOVES[step](refund, T0)
     refund.events.clear()
     return refund
 
@@ -50,7 +60,8 @@ def test_a_duplicate_payment_refund_returns_the_whole_session_amount_to_its_paye
     refund = pending_refund()
 
     assert refund.status is R.PENDING
-    assert refund.reason is RefundReason.DUPLICATE_PAYMENT
+    assert refund.reason == RefundReason.DUPLICATE_PAYMENT.value
+    assert (refund.kind, refund.requested_by, refund.receives, refund.ends_plan) == (RefundKind.AUTOMATIC, None, None, False)
     assert refund.amount == Money(1700, CNY)
     assert (refund.transaction_id, refund.session_id, refund.user_id) == ("txn_1", "ps_2", "u1")
     assert (refund.provider, refund.payment_order_id, refund.refund_order_id) == ("mock", "S2", "R1")
@@ -84,13 +95,14 @@ def test_a_refund_can_fail():
 
 
 def test_the_refund_statuses_and_reasons_have_stable_values():
-    assert {s.value for s in R} == {"pending", "succeeded", "failed"}
+    assert {s.value for s in R} == {"requested", "processing", "succeeded", "failed", "rejected", "cancelled"}
+    assert R.PENDING is R.PROCESSING  # the old name
     assert {r.value for r in RefundReason} == {"duplicate_payment", "stale_plan_change", "requested_by_customer"}
 
 
-def test_the_transition_table_is_pending_to_succeeded_or_failed():
+def test_the_transition_table_is_the_refunds_life():
     assert {state: set(targets) for state, targets in TRANSITIONS.items()} == EXPECTED_TRANSITIONS
-    assert terminal_states(TRANSITIONS) == {R.SUCCEEDED, R.FAILED}
+    assert terminal_states(TRANSITIONS) == {R.SUCCEEDED, R.REJECTED, R.CANCELLED}
 
 
 @pytest.mark.parametrize(("current", "target"), list(itertools.product(R, R)))
@@ -102,7 +114,7 @@ def test_the_table_allows_exactly_the_listed_moves(current, target):
             check_transition(TRANSITIONS, "refund", current, target)
 
 
-@pytest.mark.parametrize(("current", "target"), list(itertools.product(R, MOVES)))
+@pytest.mark.parametrize(("current", "target"), list(itertools.product(PATHS, MOVES)))
 def test_each_move_is_allowed_exactly_when_the_table_allows_it(current, target):
     refund = refund_in(current)
     before = snapshot(refund)
