@@ -118,9 +118,12 @@ def routes(mock: MockProvider) -> list[web.RouteDef]:
             return page(request, found, f'<p id="outcome">{html.escape(said.state[found.state.value])}</p>')
         session_id = found.order.session_id
         action = html.escape(f"{mock.checkout_url(session_id)}?token={mock.checkout_form_token(session_id)}")
-        # Only a code to scan shows one: a redirect flow's payer is on this page already.
-        qr = (f'<p><img id="qr" alt="{html.escape(said.qr_alt)}" src="{qr_code_image(mock.checkout_url(session_id))}"></p>'
-              if order_flow(found.order) is Flow.QR_CODE else "")  # the code encodes the session's payment_url
+        # Only a code to scan shows one (it encodes the session's payment_url): a redirect flow's
+        # payer is on this page already.
+        qr = ""
+        if order_flow(found.order) is Flow.QR_CODE:
+            image = qr_code_image(mock.checkout_url(session_id))
+            qr = f'<p><img id="qr" alt="{html.escape(said.qr_alt)}" src="{image}"></p>'
         expires_at = found.order.expires_at.astimezone(timezone.utc)
         return page(request, found, f'''<p class="countdown" id="countdown" data-expires-at="{expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")}"
  data-label="{html.escape(said.time_left)}" data-expired="{html.escape(said.expired)}">{html.escape(

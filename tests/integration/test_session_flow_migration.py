@@ -97,7 +97,8 @@ def copy_rows(source: str, target: str) -> None:
                 into = target_meta.tables.get(table.name)
                 if table.name == "alembic_version" or into is None:  # a table of a later revision
                     continue
-                found = [{k: v for k, v in row._mapping.items() if k in into.c} for row in reading.execute(sa.select(table))]
+                found = [{k: v for k, v in row._mapping.items() if k in into.c}
+                         for row in reading.execute(sa.select(table))]
                 if found:
                     writing.execute(sa.insert(into), found)
             if writing.dialect.name == "postgresql":
