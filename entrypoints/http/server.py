@@ -45,7 +45,8 @@ def check_plugins(config: Config) -> str | None:
 
     client = LazyHttpClient()
     try:
-        discover(set(config.method_routes.values()), config.environ, http=client, clock=SystemClock())
+        discover(set(config.method_routes.values()), config.environ, http=client, clock=SystemClock(),
+                 production=config.is_production)
     except PluginLoadError as error:
         return str(error)
     finally:

@@ -19,6 +19,8 @@ session opened) comes while the other cases run.
 """
 from __future__ import annotations
 
+import asyncio
+import os
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlsplit
 
@@ -38,7 +40,7 @@ from integration.plugins.alipay.alipay_fake_gateway import (
     signed_form,
     web_app,
 )
-from live import Service, eventually, free_port, serve_process
+from live import PAYMENTS_BIN, PROCESS_JWT_SECRET, Service, eventually, free_port, serve_process
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -244,6 +246,10 @@ async def test_a_second_payment_of_a_paid_purchase_is_refunded_at_alipay_with_ou
     assert f'"refund_amount":"17.00","out_request_no":"{next(iter(trade.refunds))}"' in refund["biz_content"]
     assert trade.status == "TRADE_CLOSED" and world.gateway.trades[second["order_id"]].refunds == {}
     assert await world.purchased(user) == 10  # delivered once
+    first_session = await world.service.get(f"{SESSIONS}/{bought['session']['id']}", user=user)
+    assert first_session["status"] == "refunded"
+    detail = await world.transaction(user, bought["transaction"]["id"])
+    assert (detail["transaction"]["status"], detail["transaction"]["refunded_amount"]) == ("succeeded", 0)
 
 
 async def test_a_payment_whose_notification_was_lost_is_credited_by_the_reconciler(world):
@@ -255,6 +261,30 @@ async def test_a_payment_whose_notification_was_lost_is_credited_by_the_reconcil
     order_id = world.lost["session"]["order_id"]
     assert any(c["method"] == "alipay.trade.query" and order_id in c["biz_content"] for c in world.gateway.calls)
     assert (await world.transaction(user, world.lost["transaction"]["id"]))["transaction"]["status"] == "succeeded"
+
+
+# ---------------------------------------------------------------------- start-up
+@pytest.mark.parametrize(("change", "named"), [
+    ({"PAYMENTS_ALIPAY_APP_ID": ""}, "PAYMENTS_ALIPAY_APP_ID is not set"),
+    ({"PAYMENTS_ALIPAY_PRIVATE_KEY": "/nowhere/app_private_key.pem"},
+     "PAYMENTS_ALIPAY_PRIVATE_KEY is neither PEM text, a readable PEM file nor a base64 key"),
+    ({"PAYMENTS_ENV": "production", "PAYMENTS_ALIPAY_GATEWAY": "https://openapi-sandbox.dl.alipaydev.com/gateway.do"},
+     "PAYMENTS_ALIPAY_GATEWAY is Alipay's sandbox, refused in production")])
+async def test_a_missing_or_malformed_setting_stops_start_up_with_one_line_naming_it(tmp_path, change, named):
+    keys = TestKeys.generated()
+    secret = private_pem(keys.app)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYMENTS_")}
+    env.update({"PAYMENTS_DATABASE_URL": f"sqlite:///{tmp_path}/payments.db", "PAYMENTS_JWT_SECRET": PROCESS_JWT_SECRET,
+                "PAYMENTS_METHOD_ROUTES": "alipay=alipay", "PAYMENTS_ALIPAY_APP_ID": APP_ID,
+                "PAYMENTS_ALIPAY_PRIVATE_KEY": secret, "PAYMENTS_ALIPAY_PUBLIC_KEY": public_pem(keys.alipay), **change})
+    process = await asyncio.create_subprocess_exec(str(PAYMENTS_BIN), "serve", "--port", "0", env=env, cwd=tmp_path,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    message = stderr.decode()
+
+    assert process.returncode != 0
+    assert message.strip().count("\n") == 0 and named in message, message
+    assert "BEGIN" not in message and pem_body(secret)[:32] not in message
 
 
 async def _async(value):
