@@ -1,16 +1,22 @@
 """The Alipay provider: the payment provider port over Alipay's gateway (`gateway`) and
-notifications (`notifications`).
+notifications (`notifications`). Our `order_id` is `out_trade_no`, the idempotency key of every
+call about the order.
 
-| port call | Alipay |
-|---|---|
-| `open_payment` | by `PaymentOrder.flow`: `qr_code` → `alipay.trade.precreate` → `qr_code`; `redirect` → a signed `alipay.trade.page.pay` URL; `mobile_redirect` → a signed `alipay.trade.wap.pay` URL (`payment_url`, no server call); `time_expire` = `expires_at`, `return_url` passed on |
-| `query_payment` | `alipay.trade.query`: `ACQ.TRADE_NOT_EXIST` (the payer has not scanned yet) and `WAIT_BUYER_PAY` pending, `TRADE_SUCCESS`/`TRADE_FINISHED` succeeded, `TRADE_CLOSED` closed |
-| `close_payment` | `alipay.trade.close`; `ACQ.TRADE_NOT_EXIST` is nothing to close; a trade whose state refuses closing is queried: closed already is fine, paid raises |
-| `refund` | `alipay.trade.refund`, `out_request_no` = the refund's order id (so partial refunds, and never twice); `fund_change` `Y` succeeded, else pending (a repeat of a refund already made answers `N`) |
-| `query_refund` | `alipay.trade.fastpay.refund.query`: `REFUND_SUCCESS` (or, as Alipay documents, data without a status) succeeded; no refund data, or no trade, `RefundNotFoundError` |
-| `parse_notification` / `acknowledge` | `notifications`; the plain text `success`, anything else (`fail`) makes Alipay re-send |
-
-Our `order_id` is `out_trade_no`, the idempotency key of every call about the order.
+- `open_payment`, by `PaymentOrder.flow`: `qr_code` → `alipay.trade.precreate` → `qr_code`;
+  `redirect` → a signed `alipay.trade.page.pay` URL, `mobile_redirect` → a signed
+  `alipay.trade.wap.pay` URL, as `payment_url` (no server call). `time_expire` = `expires_at`,
+  `return_url` passed on.
+- `query_payment`, `alipay.trade.query`: `ACQ.TRADE_NOT_EXIST` (the payer has not scanned yet) and
+  `WAIT_BUYER_PAY` pending, `TRADE_SUCCESS`/`TRADE_FINISHED` succeeded, `TRADE_CLOSED` closed.
+- `close_payment`, `alipay.trade.close`: `ACQ.TRADE_NOT_EXIST` is nothing to close; a trade whose
+  state refuses closing is queried: closed already is fine, paid raises.
+- `refund`, `alipay.trade.refund` with `out_request_no` = the refund's order id (partial refunds,
+  never twice): `fund_change` `Y` succeeded, else pending (a repeat of a refund already made
+  answers `N`).
+- `query_refund`, `alipay.trade.fastpay.refund.query`: `REFUND_SUCCESS` (or, as Alipay documents,
+  refund data without a status) succeeded; no refund data, or no trade, `RefundNotFoundError`.
+- `parse_notification` / `acknowledge`: `notifications`; the plain text `success`, anything else
+  (`fail`) makes Alipay re-send.
 """
 from __future__ import annotations
 
@@ -96,11 +102,11 @@ class AlipayProvider:
     async def open_payment(self, order: PaymentOrder) -> PaymentInstructions:
         flow = order.flow or CAPABILITIES.methods[0].flows[0]
         biz: dict[str, Any] = {"out_trade_no": order.order_id, "total_amount": _yuan(order.amount),
-                               "subject": _subject(order.description), "time_expire": beijing_time(order.expires_at)}
+                               "subject": _subject(order.description), "time_expire": _beijing(order.expires_at)}
         if flow is Flow.QR_CODE:
             node = await self._gateway.call(PRECREATE, biz, notify_url=order.notify_url)
             qr_code = node.get("qr_code")
-            if not isinstance(qr_code, str) or not qr_code or node.get("out_trade_no", order.order_id) != order.order_id:
+            if not (isinstance(qr_code, str) and qr_code) or node.get("out_trade_no", order.order_id) != order.order_id:
                 raise ProviderError(f"Alipay {PRECREATE} answered no qr_code for {order.order_id}")
             return PaymentInstructions(payment_url=None, qr_code=qr_code)
         if flow not in _PRODUCT_CODES:
@@ -200,6 +206,13 @@ def _yuan(amount: Money) -> str:
         return yuan(amount)
     except WireFormatError as error:
         raise ProviderError(f"Alipay: {error}") from None
+
+
+def _beijing(moment: datetime) -> str:
+    try:
+        return beijing_time(moment)
+    except WireFormatError as error:
+        raise ProviderError(f"Alipay: expires_at: {error}") from None
 
 
 def _subject(description: str) -> str:

@@ -1,13 +1,14 @@
 """The plugin's settings, `PAYMENTS_ALIPAY_*`, read and checked once at start-up; each error is one
 line naming the variable (never its value), which stops start-up.
 
-| variable | meaning |
-|---|---|
-| `PAYMENTS_ALIPAY_APP_ID` | the app's id (digits, from the Alipay open platform console) |
-| `PAYMENTS_ALIPAY_PRIVATE_KEY` | our app private key (RSA 2048), PEM text, a PEM file or the bare base64 the console shows |
-| `PAYMENTS_ALIPAY_PUBLIC_KEY` | Alipay's public key (支付宝公钥), in the same forms |
-| `PAYMENTS_ALIPAY_SELLER_ID` | optional: our seller id (2088…); a notification naming another is not ours |
-| `PAYMENTS_ALIPAY_GATEWAY` | default `https://openapi.alipay.com/gateway.do`; sandbox `https://openapi-sandbox.dl.alipaydev.com/gateway.do` |
+- `PAYMENTS_ALIPAY_APP_ID`: the app's id (digits, from the Alipay open platform console).
+- `PAYMENTS_ALIPAY_PRIVATE_KEY`: our app private key (RSA 2048): PEM text, a PEM file or the bare
+  base64 the console's key tool writes.
+- `PAYMENTS_ALIPAY_PUBLIC_KEY`: Alipay's public key (支付宝公钥), in the same forms.
+- `PAYMENTS_ALIPAY_SELLER_ID`: optional, our seller id (2088…); a notification naming another is
+  not ours.
+- `PAYMENTS_ALIPAY_GATEWAY`: default `https://openapi.alipay.com/gateway.do`; the sandbox is
+  `https://openapi-sandbox.dl.alipaydev.com/gateway.do`.
 
 In production the gateway must be https and not the sandbox's (test credentials are refused there).
 """

@@ -393,7 +393,8 @@ class FakeAlipayGateway:
             "total_amount": yuan(total), "receipt_amount": yuan(total), "invoice_amount": yuan(total),
             "buyer_pay_amount": yuan(total), "point_amount": "0.00", "subject": "10 receives 收款",
             "gmt_create": beijing(now - timedelta(seconds=30)),
-            "fund_bill_list": json.dumps([{"amount": yuan(total), "fundChannel": "ALIPAYACCOUNT"}], separators=(",", ":")),
+            "fund_bill_list": json.dumps([{"amount": yuan(total), "fundChannel": "ALIPAYACCOUNT"}],
+                                         separators=(",", ":")),
         }
         if status in ("TRADE_SUCCESS", "TRADE_FINISHED"):
             fields["gmt_payment"] = beijing(now - timedelta(seconds=2))
@@ -412,7 +413,8 @@ def web_app(gateway: FakeAlipayGateway):
 
     async def call(request: web.Request) -> web.Response:
         body = await request.read()
-        forwarded = httpx.Request("POST", gateway.gateway_url + ("?" + request.query_string if request.query_string else ""),
+        query = "?" + request.query_string if request.query_string else ""
+        forwarded = httpx.Request("POST", gateway.gateway_url + query,
                                   headers={"Content-Type": request.headers.get("Content-Type", "")}, content=body)
         answer = gateway.handle(forwarded)
         return web.Response(status=answer.status_code, body=answer.content,

@@ -49,11 +49,11 @@ async def test_common_parameters_travel_in_the_query_and_biz_content_in_a_form_b
 
     def gateway(request: httpx.Request) -> httpx.Response:
         sent.append(request)
-        return httpx.Response(200, text=signed_response("alipay.trade.precreate", {
-            "code": "10000", "msg": "Success", "out_trade_no": "x", "qr_code": "https://qr.alipay.com/bax1"}, keys.alipay))
+        answer = {"code": "10000", "msg": "Success", "out_trade_no": "x", "qr_code": "https://qr.alipay.com/bax1"}
+        return httpx.Response(200, text=signed_response("alipay.trade.precreate", answer, keys.alipay))
     h = AlipayHarness()
-    provider = plugins.discover(["alipay"], keys.settings(), http=httpx.AsyncClient(transport=httpx.MockTransport(gateway)),
-                                clock=h.clock)["alipay"]
+    http = httpx.AsyncClient(transport=httpx.MockTransport(gateway))
+    provider = plugins.discover(["alipay"], keys.settings(), http=http, clock=h.clock)["alipay"]
 
     await provider.open_payment(h.order(order_id="x"))
 
@@ -99,7 +99,8 @@ async def test_a_redirect_is_a_signed_gateway_url_with_the_return_url_and_no_ser
     assert instructions.qr_code is None and instructions.payment_url.startswith(GATEWAY + "?")
     params = dict(parse_qsl(urlsplit(instructions.payment_url).query))
     biz = json.loads(params["biz_content"])
-    assert (params["method"], params["return_url"], params["notify_url"]) == (method, order.return_url, order.notify_url)
+    assert (params["method"], params["return_url"], params["notify_url"]) == (
+        method, order.return_url, order.notify_url)
     assert (biz["product_code"], biz["out_trade_no"], biz["total_amount"], biz["time_expire"]) == (
         product_code, order.order_id, "17.00", "2026-03-01 21:00:00")
     assert ("quit_url" in biz) is (flow is Flow.MOBILE_REDIRECT)
@@ -209,7 +210,8 @@ async def test_a_refund_alipay_never_received_is_not_found(h):
         await h.provider.query_refund("R9999999999", "C0000000000000000000")
 
 
-@pytest.mark.parametrize(("state", "sub_code"), [("unpaid", "ACQ.TRADE_STATUS_ERROR"), ("unknown", "ACQ.TRADE_NOT_EXIST"),
+@pytest.mark.parametrize(("state", "sub_code"), [("unpaid", "ACQ.TRADE_STATUS_ERROR"),
+                                                 ("unknown", "ACQ.TRADE_NOT_EXIST"),
                                                  ("beyond", "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL")])
 async def test_refusals_of_a_refund_are_provider_errors_naming_alipays_sub_code(h, state, sub_code):
     order = h.order()
@@ -250,7 +252,8 @@ async def test_alipays_system_errors_are_unavailable_the_outcome_unknown(payload
 
 @pytest.mark.parametrize(("payload", "call"), [
     (failure("40002", "isv.invalid-signature"), "query"), (failure("40004", "ACQ.TRADE_HAS_SUCCESS"), "open"),
-    (failure("40004", "ACQ.TRADE_HAS_CLOSE"), "refund"), (failure("40006", "isv.insufficient-isv-permissions"), "query"),
+    (failure("40004", "ACQ.TRADE_HAS_CLOSE"), "refund"),
+    (failure("40006", "isv.insufficient-isv-permissions"), "query"),
     (failure("20001", "aop.invalid-auth-token"), "query")])
 async def test_alipays_refusals_are_provider_errors_whose_outcome_is_known(payload, call):
     method = {"query": "alipay.trade.query", "open": "alipay.trade.precreate", "refund": "alipay.trade.refund"}[call]
@@ -285,7 +288,8 @@ async def test_an_answer_not_signed_by_alipay_is_never_taken_for_a_success(case)
            "foreign key": signed_response("alipay.trade.query", success, keys.stranger),
            "unsigned": json.dumps({"alipay_trade_query_response": success}),
            "error_response unsigned": json.dumps({"error_response": success}),
-           "not json": "<html>gateway</html>", "another node": signed_response("alipay.trade.close", success, keys.alipay),
+           "not json": "<html>gateway</html>",
+           "another node": signed_response("alipay.trade.close", success, keys.alipay),
            "a list": "[]"}[case]
 
     with pytest.raises(ProviderError) as refused:

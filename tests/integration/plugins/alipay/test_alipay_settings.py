@@ -10,13 +10,18 @@ from alipay_fake_gateway import TestKeys, pem_body, private_pem, public_pem
 from plugins.alipay.settings import PRODUCTION_GATEWAY, SANDBOX_GATEWAY
 
 
+def settings_with(**changes: str | None) -> dict[str, str]:
+    """The test keys' settings with `changes` (None: the variable unset)."""
+    return {key: value for key, value in {**TestKeys.generated().settings(), **changes}.items() if value is not None}
+
+
 def load(**changes: str | None):
-    settings = {key: value for key, value in {**TestKeys.generated().settings(), **changes}.items() if value is not None}
+    settings = settings_with(**changes)
     return plugins.discover(["alipay"], settings, http=None, clock=SystemClock())["alipay"]
 
 
 def load_error(production: bool = False, **changes: str | None) -> str:
-    settings = {key: value for key, value in {**TestKeys.generated().settings(), **changes}.items() if value is not None}
+    settings = settings_with(**changes)
     with pytest.raises(plugins.PluginLoadError) as failed:
         plugins.discover(["alipay"], settings, http=None, clock=SystemClock(), production=production)
     message = str(failed.value)
@@ -34,7 +39,8 @@ def load_error(production: bool = False, **changes: str | None) -> str:
      "PAYMENTS_ALIPAY_PUBLIC_KEY is not a PEM public key"),
     ("PAYMENTS_ALIPAY_SELLER_ID", "seller", "PAYMENTS_ALIPAY_SELLER_ID must be a seller id"),
     ("PAYMENTS_ALIPAY_GATEWAY", "openapi.alipay.com/gateway.do", "PAYMENTS_ALIPAY_GATEWAY must be an absolute"),
-    ("PAYMENTS_ALIPAY_GATEWAY", "https://openapi.alipay.com:99999/gateway.do", "PAYMENTS_ALIPAY_GATEWAY is not a valid"),
+    ("PAYMENTS_ALIPAY_GATEWAY", "https://openapi.alipay.com:99999/gateway.do",
+     "PAYMENTS_ALIPAY_GATEWAY is not a valid"),
 ])
 def test_a_missing_or_malformed_setting_stops_start_up_with_one_line_naming_it(variable, value, says):
     message = load_error(**{variable: value})
@@ -56,8 +62,8 @@ def test_the_private_key_is_never_echoed_even_when_it_is_the_wrong_kind():
 def test_our_private_key_is_taken_in_every_form_the_console_and_env_files_give(form, tmp_path):
     key = TestKeys.generated().app
     pem = private_pem(key, pkcs1=form == "pkcs1 pem")
-    value = {"pkcs8 pem": pem, "pkcs1 pem": pem, "bare base64": pem_body(pem), "escaped newlines": pem.replace("\n", "\\n"),
-             "file": str(tmp_path / "app_private_key.pem")}[form]
+    value = {"pkcs8 pem": pem, "pkcs1 pem": pem, "bare base64": pem_body(pem),
+             "escaped newlines": pem.replace("\n", "\\n"), "file": str(tmp_path / "app_private_key.pem")}[form]
     (tmp_path / "app_private_key.pem").write_text(pem)
 
     assert load(PAYMENTS_ALIPAY_PRIVATE_KEY=value).name == "alipay"
