@@ -7,7 +7,8 @@ event is POSTed to the service's webhook. Secrets are made at test time; no netw
 Covered: a card purchase credited by `checkout.session.completed` (once, however often it is
 re-delivered); webhook secrets during a rotation; a tampered event refused 401 with nothing changed;
 a lost event recovered by the reconciler; a cancelled purchase's session expired at Stripe; an
-automatic refund of a duplicate payment; a bad setting stopping start-up in one line. (Saved cards
+automatic refund of a duplicate payment; the methods' flows (a flow Stripe lacks refused 422); a bad setting
+stopping start-up in one line. (Saved cards
 and off-session charges come with issue 17.)
 """
 from __future__ import annotations
@@ -193,3 +194,20 @@ def test_a_missing_secret_key_stops_start_up_in_one_line_naming_it(tmp_path):
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "PAYMENTS_STRIPE_SECRET_KEY is not set" in lines[0], done.stderr
+
+
+async def test_methods_list_stripes_redirect_flows_and_a_flow_it_lacks_is_refused_422(world):
+    listed = {m["id"]: m for m in (await world.service.get("/api/v1/payments/methods"))["methods"]}
+    for method in ("credit_card", "wechat_pay", "alipay"):
+        assert (listed[method]["available"], listed[method]["flows"], listed[method]["currencies"]) == \
+            (True, ["redirect", "mobile_redirect"], ["CNY"]), listed[method]
+
+    phone = await world.service.post(RECEIVES, {"amount": 5, "payment_method": "alipay", "flow": "mobile_redirect"},
+                                     expect=201)
+    at_stripe = world.stripe.session_of(phone["session"]["order_id"])
+    assert (phone["session"]["payment_url"], at_stripe["payment_method_types"]) == (at_stripe["url"], ["alipay"])
+
+    refused = await world.service.post(RECEIVES, {"amount": 5, "payment_method": "wechat_pay", "flow": "qr_code"},
+                                       expect=422)
+    assert refused["error"]["code"] == "validation_error" and "flow" in refused["error"]["details"]
+    assert len(world.stripe.sessions) == 1  # nothing was opened for it
