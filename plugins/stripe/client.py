@@ -106,7 +106,7 @@ class StripeApi:
             response = await self._http.request(method, url, params=params, content=content, headers=headers,
                                                 **extra)
             raw = response.content
-        except httpx.HTTPError as error:  # refused, reset, timed out: the outcome is unknown
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as error:  # refused, reset, timed out
             raise StripeUnavailableError(f"{what}: {type(error).__name__}") from None
         request_id = response.headers.get("Request-Id")
         document = _json_object(raw)

@@ -38,7 +38,8 @@ class StripeSettings:
 def read_settings(settings: Mapping[str, str], *, production: bool = False) -> StripeSettings:
     """The plugin's settings, checked; raises `SettingError` (a one-line `ValueError`)."""
     secret_key = required(settings, SECRET_KEY)
-    if not secret_key.startswith(_KEY_PREFIXES) or any(c.isspace() for c in secret_key):
+    if not (secret_key.startswith(_KEY_PREFIXES) and secret_key.isascii() and secret_key.isprintable()
+            and not any(c.isspace() for c in secret_key)):
         raise SettingError(f"{SECRET_KEY} is not a Stripe secret key (sk_live_… or sk_test_…)")
     if production and secret_key.startswith(("sk_test_", "rk_test_")):
         raise SettingError(f"{SECRET_KEY} is a test-mode key (sk_test_…), refused with PAYMENTS_ENV=production")

@@ -429,6 +429,7 @@ async def test_acknowledgements_are_200_and_a_refusal_is_our_unauthorized_error(
 @pytest.mark.parametrize(("change", "production", "message"), [
     ({"PAYMENTS_STRIPE_SECRET_KEY": ""}, False, "PAYMENTS_STRIPE_SECRET_KEY is not set"),
     ({"PAYMENTS_STRIPE_SECRET_KEY": "pk_test_abc"}, False, "PAYMENTS_STRIPE_SECRET_KEY is not a Stripe secret key"),
+    ({"PAYMENTS_STRIPE_SECRET_KEY": "sk_test_é1"}, False, "PAYMENTS_STRIPE_SECRET_KEY is not a Stripe secret key"),
     ({}, True, "PAYMENTS_STRIPE_SECRET_KEY is a test-mode key"),
     ({"PAYMENTS_STRIPE_WEBHOOK_SECRETS": ""}, False, "PAYMENTS_STRIPE_WEBHOOK_SECRETS is not set"),
     ({"PAYMENTS_STRIPE_WEBHOOK_SECRETS": "whsec_a,notasecret"}, False, "PAYMENTS_STRIPE_WEBHOOK_SECRETS must be"),
