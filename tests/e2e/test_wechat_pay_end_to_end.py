@@ -106,6 +106,10 @@ async def test_a_purchase_shows_the_code_url_and_the_signed_encrypted_notificati
         assert await world.deliver(again, body) == (204, b"")
         assert await world.purchased() == 10
 
+    logged = (tmp_path / "server.log").read_text()
+    assert "WeChat Pay POST /v3/pay/transactions/native -> 200" in logged  # calls are logged (Request-ID)…
+    assert world.fake.api_v3_key not in logged and "PRIVATE KEY" not in logged  # …secrets never
+
 
 async def test_a_notification_signed_by_a_rotated_platform_certificate_is_verified_after_downloading_it(tmp_path):
     async with wechat_world(tmp_path, "certificate") as world:
