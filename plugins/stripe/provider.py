@@ -221,7 +221,7 @@ class StripeProvider:
         """The refund of `payment_intent` made under `refund_order_id`, if any."""
         params: dict[str, Any] = {"payment_intent": payment_intent, "limit": 100}
         for _ in range(LOOKUP_PAGES):
-            page = await self._api.get("/v1/refunds", params=params)
+            page = await self._list("/v1/refunds", params)
             refunds = [r for r in page.get("data") or () if isinstance(r, dict)]
             for refund in refunds:
                 metadata = refund.get("metadata") if isinstance(refund.get("metadata"), dict) else {}
@@ -252,7 +252,7 @@ class StripeProvider:
         since = int((self._clock.now() - LOOKUP_WINDOW).timestamp())
         params: dict[str, Any] = {"limit": 100, "created": {"gte": since}}
         for _ in range(LOOKUP_PAGES):
-            page = await self._api.get("/v1/checkout/sessions", params=params)
+            page = await self._list("/v1/checkout/sessions", params)
             sessions = [s for s in page.get("data") or () if isinstance(s, dict)]
             for session in sessions:
                 if events.session_order_id(session) == order_id and isinstance(session.get("id"), str):
@@ -262,6 +262,13 @@ class StripeProvider:
                 return None
             params["starting_after"] = sessions[-1].get("id")
         return None
+
+    async def _list(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A page of a list; a list Stripe says does not exist (404) is an empty one."""
+        try:
+            return await self._api.get(path, params=params)
+        except StripeNotFoundError:
+            return {"object": "list", "data": [], "has_more": False}
 
     @staticmethod
     def _remember(memory: OrderedDict[str, str], key: str, value: str) -> None:

@@ -453,3 +453,24 @@ def test_a_live_key_loads_in_production() -> None:
     provider = plugins.discover(["stripe"], settings, http=None, clock=fixed_clock(), production=True)
     assert provider["stripe"].name == "stripe"
     assert attrs.has(type(provider["stripe"]._settings)) and "sk_live_" not in repr(provider["stripe"]._settings)
+
+
+async def test_a_stripe_without_list_endpoints_still_refunds_and_reads_an_unknown_order_as_pending(h) -> None:
+    answer = h.stripe.handle
+
+    def without_lists(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path in ("/v1/refunds", "/v1/checkout/sessions"):
+            return httpx.Response(404, json={"error": {"type": "invalid_request_error", "code": "resource_missing"}})
+        return answer(request)
+
+    provider = plugins.discover(["stripe"], stripe_settings(h.secret_key, h.webhook_secrets),
+                                http=httpx.AsyncClient(transport=httpx.MockTransport(without_lists)),
+                                clock=h.clock)["stripe"]
+    order = h.order()
+    instructions = await provider.open_payment(order)
+    h.stripe.pay(order.order_id)
+
+    result = await provider.refund(refund_of(order, instructions))
+
+    assert result.state is RefundState.SUCCEEDED and len(h.stripe.refunds) == 1
+    assert (await provider.query_payment(new_order_id())).state is PaymentState.PENDING
