@@ -17,6 +17,7 @@ from alipay_fake_gateway import APP_ID, GATEWAY, TestKeys, private_pem, public_p
 from alipay_harness import AlipayHarness
 from domain.errors import InvalidSignatureError, ProviderError
 from domain.money import CNY, Money
+from plugins.alipay import signing
 from plugins.alipay.gateway import Gateway
 from ports.payment_provider import Flow, ProviderEventKind, RefundOrder
 
@@ -48,6 +49,8 @@ async def test_a_precreate_request_is_signed_byte_identically_to_the_sdk(h, desc
 
     for pkcs1 in (False, True):  # either form of our private key
         assert dict(parse_qsl(sdk(pkcs1=pkcs1).sign_data(dict(params))))["sign"] == ours
+    # the string signed, as the SDK builds it before signing, is the plugin's
+    assert "&".join(f"{k}={v}" for k, v in sdk()._ordered_data(dict(params))) == signing.sign_content(params)
     assert json.loads(params["biz_content"])["subject"] == description
     if description.startswith("10 个"):
         assert "个收款" in params["biz_content"]  # raw UTF-8 JSON, serialised once, not \u escapes
