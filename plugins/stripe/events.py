@@ -18,12 +18,18 @@ wire), read exactly: a float, a string or a boolean is refused, never rounded.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from domain.errors import InvalidSignatureError
 from domain.money import Currency, Money
-from ports.payment_provider import PaymentState, PaymentStatus, ProviderEvent, ProviderEventKind
+from ports.payment_provider import (
+    PaymentState,
+    PaymentStatus,
+    ProviderEvent,
+    ProviderEventKind,
+)
 
 _KNOWN_CURRENCIES = ("CNY", "USD", "JPY")
 # Stripe's zero-decimal currencies (its amounts are whole units of these), for codes the service does not know
@@ -53,7 +59,7 @@ def read_event(body: bytes) -> dict[str, Any]:
     return event
 
 
-def to_provider_event(event: dict[str, Any], payer_ids: dict[str, str] | None = None) -> ProviderEvent:
+def to_provider_event(event: dict[str, Any], payer_ids: Mapping[str, str] | None = None) -> ProviderEvent:
     """The port's event for a verified Stripe `event`. `payer_ids` maps Checkout Session ids to a
     payer id found before parsing (the card fingerprint, see `StripeProvider.prepare_notification`)."""
     kind, obj = event["type"], event["data"]["object"]

@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from domain.errors import InvalidSignatureError, ProviderError, RefundNotFoundError
 from plugins.stripe import events, signature
-from plugins.stripe.client import StripeApi, StripeError, StripeIdempotencyError, StripeNotFoundError
+from plugins.stripe.client import (
+    StripeApi,
+    StripeError,
+    StripeIdempotencyError,
+    StripeNotFoundError,
+)
 from plugins.stripe.settings import StripeSettings, read_settings
 from ports.clock import Clock
 from ports.payment_provider import (
@@ -303,7 +308,7 @@ class StripeProvider:
         signature.verify(headers, body, self._settings.webhook_secrets, int(self._clock.now().timestamp()))
         event = events.read_event(body)
         try:
-            return events.to_provider_event(event, dict(self._payers))
+            return events.to_provider_event(event, self._payers)
         except InvalidSignatureError:
             raise
         except Exception as error:  # an authentic event of an unexpected shape: refused, never a crash
