@@ -30,8 +30,9 @@ def resealed(r, body: bytes, **changes) -> bytes:
     """`body` with its resource decrypted, changed and encrypted again (then signed anew by the caller)."""
     resource = {**r.fake.decrypt(body), **changes}
     notification = json.loads(body)
-    notification["resource"] = {"original_type": notification["resource"]["original_type"],
-                                **r.fake.encrypt(json.dumps(resource).encode(), notification["resource"]["associated_data"])}
+    sealed = notification["resource"]
+    notification["resource"] = {"original_type": sealed["original_type"],
+                                **r.fake.encrypt(json.dumps(resource).encode(), sealed["associated_data"])}
     return json.dumps(notification).encode()
 
 
@@ -175,7 +176,8 @@ def test_acknowledgements_are_wechats_own():
     retry = r.provider.acknowledge(NotificationOutcome.RETRY)
 
     assert (accepted.status, accepted.body) == (204, b"")
-    assert rejected.status == 401 and json.loads(rejected.body)["code"] == "FAIL" and json.loads(rejected.body)["message"]
+    refusal = json.loads(rejected.body)
+    assert rejected.status == 401 and refusal["code"] == "FAIL" and refusal["message"]
     assert retry.status == 500 and json.loads(retry.body)["code"] == "FAIL"
 
 
