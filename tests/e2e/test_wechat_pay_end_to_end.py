@@ -233,7 +233,9 @@ def serve_until_ready_or_exit(tmp_path: Path, environ: dict[str, str]) -> subpro
 @pytest.mark.parametrize(("change", "named"), [
     ({"PAYMENTS_WECHAT_PAY_MCHID": ""}, "PAYMENTS_WECHAT_PAY_MCHID is not set"),
     ({"PAYMENTS_WECHAT_PAY_API_V3_KEY": "short"}, "PAYMENTS_WECHAT_PAY_API_V3_KEY must be exactly 32 bytes"),
-    ({"PAYMENTS_WECHAT_PAY_PRIVATE_KEY": "/nowhere/apiclient_key.pem"}, "PAYMENTS_WECHAT_PAY_PRIVATE_KEY")])
+    ({"PAYMENTS_WECHAT_PAY_PRIVATE_KEY": "/nowhere/apiclient_key.pem"}, "PAYMENTS_WECHAT_PAY_PRIVATE_KEY"),
+    ({"PAYMENTS_ENV": "production", "PAYMENTS_WECHAT_PAY_API_BASE": "http://wechat.example.test"},
+     "PAYMENTS_WECHAT_PAY_API_BASE must be an https URL in production")])
 def test_a_missing_or_malformed_setting_stops_start_up_with_one_line_naming_it(tmp_path, change, named):
     settings = FakeWeChatPay().settings(api_base="https://api.mch.weixin.qq.com")
 
