@@ -189,7 +189,8 @@ def _page(found: MockOrder, said: Texts, body: str, status: int, headers: dict[s
     method = f'<strong id="method">{html.escape(said.method(order.payment_method))}</strong>'
     return web.Response(status=status, content_type="text/html", headers={**headers, "Content-Language": said.lang},
                         text=_PAGE.format(
-        lang=said.lang, flow=order_flow(order).value, title=html.escape(said.title.format(order_id=order.order_id)), heading=html.escape(said.heading),
+        flow=order_flow(order).value,
+        lang=said.lang, title=html.escape(said.title.format(order_id=order.order_id)), heading=html.escape(said.heading),
         pay_with=html.escape(said.pay_with).replace("{method}", method), amount=html.escape(order.amount.format()),
         breakdown=_breakdown(found, said), order=html.escape(said.order), order_id=html.escape(order.order_id),
         description="" if order.lines else f"{html.escape(order.description)}<br>", body=body))
