@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from domain.errors import IdempotencyKeyReusedError, IdempotencyRequestInProgressError
+from domain.audit import AuditEntry
 from domain.events import Event
 from domain.ledger import LedgerEntry
 from domain.membership import Membership
@@ -39,6 +40,7 @@ class InMemoryStore:
     processed_events: set[tuple[str, str]] = attrs.field(factory=set)
     consumptions: dict[tuple[str, str], int] = attrs.field(factory=dict)
     refunds: dict[str, Refund] = attrs.field(factory=dict)
+    audit_log: list[AuditEntry] = attrs.field(factory=list)  # append-only, oldest first
     row_locks: defaultdict[tuple[str, str], asyncio.Lock] = attrs.field(factory=lambda: defaultdict(asyncio.Lock))
 
     @property
@@ -56,6 +58,7 @@ class _Staging:
         self.ledger: list[LedgerEntry] = []
         self.processed_events: set[tuple[str, str]] = set()
         self.consumptions: dict[tuple[str, str], int] = {}
+        self.audit_log: list[AuditEntry] = []
         self.touched: list[Any] = []
         self.held_locks: list[asyncio.Lock] = []
 
@@ -299,6 +302,20 @@ class InMemoryRefundRepository:
                if r.status is RefundStatus.PENDING and r.next_attempt_at is not None and r.next_attempt_at <= now]
         return await self._s.claim("refunds", sorted(due, key=lambda r: (r.next_attempt_at, r.id)), limit)
 
+    async def list_for_transaction(self, transaction_id: str) -> list[Refund]:
+        return sorted((r for r in self._s.rows("refunds") if r.transaction_id == transaction_id),
+                      key=lambda r: (r.created_at, r.id))
+
+
+class InMemoryAuditLogRepository:
+    def __init__(self, staging: _Staging) -> None:
+        self._s = staging
+
+    async def add(self, entry: AuditEntry) -> None:
+        if any(e.id == entry.id for e in (*self._s.store.audit_log, *self._s.audit_log)):
+            raise DuplicateKeyError(entry.id)
+        self._s.audit_log.append(entry)
+
 
 
 class InMemoryUnitOfWork:
@@ -318,6 +335,7 @@ class InMemoryUnitOfWork:
         self.processed_events = InMemoryProcessedEventRepository(staging)
         self.consumptions = InMemoryConsumptionRepository(staging)
         self.refunds = InMemoryRefundRepository(staging)
+        self.audit_log = InMemoryAuditLogRepository(staging)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -330,6 +348,7 @@ class InMemoryUnitOfWork:
         self._store.ledger.extend(staging.ledger)
         self._store.processed_events |= staging.processed_events
         self._store.consumptions.update(staging.consumptions)
+        self._store.audit_log.extend(staging.audit_log)
         events = [event for aggregate in staging.touched for event in _events_of(aggregate)]
         self._finish()
         if self._dispatcher is not None:

@@ -41,6 +41,9 @@ class Config:
     id_secret: str = attrs.field(repr=False, kw_only=True, default=DEVELOPMENT_ID_SECRET)
     # Tokens whose `exp` is further ahead than this are refused (no token lives forever).
     jwt_max_ttl_seconds: int = attrs.field(kw_only=True, default=86400)
+    # Refunds: how long after a payment a user may ask; admin refunds above this need a second admin.
+    refund_window_days: int = attrs.field(kw_only=True, default=30)
+    refund_second_approval_above: int = attrs.field(kw_only=True, default=10000)
     mock_webhook_secret: str | None = attrs.field(repr=False)
     session_ttl: timedelta
     cors_origins: tuple[str, ...]
@@ -91,6 +94,9 @@ def load_config(environ: Mapping[str, str], *, host: str | None = None, port: in
         cors_origins=_list(environ.get("PAYMENTS_CORS_ORIGINS", "" if production else DEVELOPMENT_CORS_ORIGINS)),
         return_url_hosts=frozenset(_list(environ.get("PAYMENTS_RETURN_URL_HOSTS", "localhost,127.0.0.1"))),
         max_pending=_integer(environ, "PAYMENTS_MAX_PENDING", 5, 1, 1000),
+        refund_window_days=_integer(environ, "PAYMENTS_REFUND_WINDOW_DAYS", 30, 0, 3650),
+        refund_second_approval_above=_integer(environ, "PAYMENTS_REFUND_SECOND_APPROVAL_ABOVE", 10000, 0,
+                                              10**12),
         method_routes=routes,
         environ={k: v for k, v in environ.items() if k.startswith("PAYMENTS_")},
     )

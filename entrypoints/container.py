@@ -11,6 +11,7 @@ Async resources (the database, the HTTP client of the plugins) start with
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta
 
 from databases import Database
 from dependency_injector import containers, providers
@@ -25,11 +26,13 @@ from adapters.memory import (
     InMemoryStore,
     in_memory_uow_factory,
 )
+from adapters.memory_refunds import InMemoryRefundQueries
 from adapters.session_feed import InProcessSessionFeed
 from adapters.sql.database import create_database, url_dialect
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.instructions import SqlInstructions
 from adapters.sql.queries import SqlQueries
+from adapters.sql.refund_queries import SqlRefundQueries
 from adapters.sql.session_feed import in_transaction_hooks, postgres_session_feed
 from adapters.sql.unit_of_work import sql_uow_factory
 from domain.catalog import PAYMENT_METHODS
@@ -62,6 +65,8 @@ from ports.use_cases.sessions.open_session import OpenSession
 from ports.use_cases.sessions.provider_orders import ProviderOrders, RetryPolicy
 from ports.use_cases.payments.purchase_receives import PurchaseReceives
 from ports.use_cases.notifications.reconcile_payments import ReconcilePayments
+from ports.use_cases.refunds.request_refund import CancelRefund, GetRefund, ListRefunds, QuoteRefund, RequestRefund
+from ports.use_cases.refunds.review_refund import IssueRefund, ListAllRefunds, ListAuditLog, ReviewRefunds
 from ports.use_cases.refunds.submit_refund import RetryRefunds, SubmitRefund
 from ports.use_cases.settings import UseCaseSettings
 
@@ -130,7 +135,9 @@ def always_ready() -> Callable[[], Awaitable[bool]]:
 
 def use_case_settings(config: Config) -> UseCaseSettings:
     return UseCaseSettings(notify_url_template=config.public_url + NOTIFY_PATH, max_pending=config.max_pending,
-                           session_ttl=config.session_ttl, return_url_hosts=config.return_url_hosts)
+                           session_ttl=config.session_ttl, return_url_hosts=config.return_url_hosts,
+                           refund_window=timedelta(days=config.refund_window_days),
+                           refund_second_approval_above=config.refund_second_approval_above)
 
 
 def load_providers(config: Config, http: LazyHttpClient, clock: Clock) -> dict[str, PaymentProvider]:
@@ -163,6 +170,7 @@ class Adapters(containers.DeclarativeContainer):
     uow = providers.Singleton(sql_uow_factory, database, dispatcher,
                               providers.Callable(in_transaction_hooks, config.provided.database_url))
     queries = providers.Singleton(SqlQueries, database)
+    refund_queries = providers.Singleton(SqlRefundQueries, database)
     instructions = providers.Singleton(SqlInstructions, database)
     idempotency = providers.Singleton(SqlIdempotencyStore, database)
     payment_providers = providers.Singleton(load_providers, config, http, clock)
@@ -182,6 +190,7 @@ class InMemoryAdapters(containers.DeclarativeContainer):
     database = providers.Resource(in_memory_store)  # the store of record, as `Adapters.database`
     uow = providers.Singleton(in_memory_uow_factory, database, dispatcher)
     queries = providers.Singleton(InMemoryQueries, database)
+    refund_queries = providers.Singleton(InMemoryRefundQueries, database)
     instructions = providers.Singleton(InMemoryInstructions, database)
     idempotency = providers.Singleton(InMemoryIdempotencyStore)
     payment_providers = providers.Singleton(mock_everywhere, config, clock)
@@ -224,10 +233,21 @@ class UseCases(containers.DeclarativeContainer):
                                             ids=adapters.ids, settings=settings)
     expire_sessions = providers.Factory(ExpireSessions, uow=adapters.uow, orders=orders, clock=adapters.clock)
     retry_refunds = providers.Factory(RetryRefunds, submit=submit_refund)
+    _refunds = dict(uow=adapters.uow, ids=adapters.ids, clock=adapters.clock, settings=settings)
+    quote_refund = providers.Factory(QuoteRefund, queries=adapters.queries, refund_queries=adapters.refund_queries,
+                                     clock=adapters.clock, settings=settings)
+    request_refund = providers.Factory(RequestRefund, **_refunds)
+    cancel_refund = providers.Factory(CancelRefund, **_refunds)
+    get_refund = providers.Factory(GetRefund, refund_queries=adapters.refund_queries)
+    list_refunds = providers.Factory(ListRefunds, refund_queries=adapters.refund_queries)
+    review_refunds = providers.Factory(ReviewRefunds, submit=submit_refund, **_refunds)
+    issue_refund = providers.Factory(IssueRefund, submit=submit_refund, **_refunds)
+    list_all_refunds = providers.Factory(ListAllRefunds, refund_queries=adapters.refund_queries)
+    list_audit_log = providers.Factory(ListAuditLog, refund_queries=adapters.refund_queries)
     reconcile_payments = providers.Factory(ReconcilePayments, uow=adapters.uow, providers=adapters.registry,
                                            notifications=handle_notification, clock=adapters.clock)
 
-    del _opening
+    del _opening, _refunds
 
 
 class Application(containers.DeclarativeContainer):

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from domain.audit import AuditEntry
 from domain.membership import Membership
 from domain.refund import Refund
 from domain.session import PaymentSession
@@ -121,8 +122,20 @@ class RefundRepository(Protocol):
 
     async def get_by_refund_order_id(self, refund_order_id: str, *, for_update: bool = False) -> Refund | None: ...
 
+    async def list_for_transaction(self, transaction_id: str) -> list[Refund]:
+        """The transaction's refunds, oldest first, not locked (a caller that prices a new refund
+        holds the transaction's lock, which every refund of it is made under)."""
+        ...
+
     async def claim_follow_ups(self, now: datetime, limit: int) -> list[Refund]:
         """Up to `limit` pending refunds whose `next_attempt_at` is at or before `now`, the
         earliest first, locked for this unit of work; rows another one holds are skipped (`FOR
         UPDATE SKIP LOCKED`), so several workers split the follow-ups between them."""
+        ...
+
+
+class AuditLogRepository(Protocol):
+    async def add(self, entry: AuditEntry) -> None:
+        """Append `entry`, in this unit of work (it commits or rolls back with the change it
+        records). Nothing updates or deletes an entry."""
         ...

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ports.repositories import (
+    AuditLogRepository,
     ConsumptionRepository,
     MembershipRepository,
     ProcessedEventRepository,
@@ -33,6 +34,7 @@ class UnitOfWork(Protocol):
     processed_events: ProcessedEventRepository
     consumptions: ConsumptionRepository
     refunds: RefundRepository
+    audit_log: AuditLogRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 

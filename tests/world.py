@@ -23,7 +23,8 @@ PUBLIC_URL = "http://payments.test"
 USE_CASES = ("purchase_receives", "change_plan", "open_session", "cancel_transaction", "get_session",
              "get_transaction", "list_transactions", "get_membership", "get_pricing", "list_payment_methods",
              "consume_receives", "submit_refund", "handle_notification", "expire_sessions", "retry_refunds",
-             "reconcile_payments")
+             "reconcile_payments", "quote_refund", "request_refund", "cancel_refund", "get_refund", "list_refunds",
+             "review_refunds", "issue_refund", "list_all_refunds", "list_audit_log")
 
 
 async def _no_wait(seconds: float) -> None:

@@ -6,10 +6,12 @@ currencies cannot be stored (`ValueError`), because the schema has one currency 
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from domain.audit import AuditEntry
 from domain.catalog import PlanId
 from domain.ledger import Bucket, LedgerEntry, LedgerKind
 from domain.membership import Membership, Proration, ScheduledChange
@@ -148,6 +150,19 @@ def ledger_entry_to_row(e: LedgerEntry) -> dict[str, Any]:
 def ledger_entry_from_row(row: Row) -> LedgerEntry:
     return LedgerEntry(row["user_id"], LedgerKind(row["kind"]), Bucket(row["bucket"]), row["delta"],
                        row["reference"], as_utc(row["created_at"]))
+
+
+# ---------------------------------------------------------------------- audit log
+def audit_entry_to_row(e: AuditEntry) -> dict[str, Any]:
+    return {"id": e.id, "actor": e.actor, "action": e.action, "object_type": e.object_type,
+            "object_id": e.object_id, "details": json.dumps(dict(e.details), sort_keys=True, separators=(",", ":")),
+            "request_id": e.request_id, "created_at": e.created_at}
+
+
+def audit_entry_from_row(row: Row) -> AuditEntry:
+    return AuditEntry(id=row["id"], actor=row["actor"], action=row["action"], object_type=row["object_type"],
+                      object_id=row["object_id"], details=json.loads(row["details"]), request_id=row["request_id"],
+                      created_at=as_utc(row["created_at"]))
 
 
 # ---------------------------------------------------------------------- refunds

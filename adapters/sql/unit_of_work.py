@@ -20,6 +20,7 @@ from adapters.sql.executor import executor_for
 from adapters.sql.repositories.consumptions import SqlConsumptionRepository
 from adapters.sql.repositories.memberships import SqlMembershipRepository
 from adapters.sql.repositories.processed_events import SqlProcessedEventRepository
+from adapters.sql.repositories.audit_log import SqlAuditLogRepository
 from adapters.sql.repositories.refunds import SqlRefundRepository
 from adapters.sql.repositories.transactions import SqlTransactionRepository
 from ports.events import EventDispatcher
@@ -51,6 +52,7 @@ class SqlUnitOfWork:
         self.processed_events = SqlProcessedEventRepository(context)
         self.consumptions = SqlConsumptionRepository(context)
         self.refunds = SqlRefundRepository(context)
+        self.audit_log = SqlAuditLogRepository(context)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:

@@ -20,6 +20,8 @@ class UseCaseSettings:
     max_pending: int = 5
     session_ttl: timedelta = timedelta(hours=1)
     return_url_hosts: frozenset[str] = frozenset({"localhost", "127.0.0.1"})
+    refund_window: timedelta = timedelta(days=30)  # how long after a payment a user may ask for a refund
+    refund_second_approval_above: int = 10000      # admin refunds above this (minor units) need another admin
 
     def notify_url(self, provider: str) -> str:
         return self.notify_url_template.format(provider=provider)

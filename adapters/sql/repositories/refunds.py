@@ -41,3 +41,8 @@ class SqlRefundRepository:
         rows = await self._c.fetch_all(self._c.locked(query, of=r, skip_locked=True))
         self._c.hold(r, rows)
         return [mapping.refund_from_row(row) for row in rows]
+
+    async def list_for_transaction(self, transaction_id: str) -> list[Refund]:
+        r = payment_refunds
+        query = sa.select(r).where(r.c.transaction_id == transaction_id).order_by(r.c.created_at, r.c.id)
+        return [mapping.refund_from_row(row) for row in await self._c.fetch_all(query)]

@@ -23,6 +23,7 @@ import attrs
 
 from domain.errors import InvalidSignatureError, ProviderNotFoundError
 from domain.membership import Membership
+from domain.audit import SYSTEM_ACTOR, AuditAction, refund_entry
 from domain.refund import Refund, RefundStatus
 from domain.session import PaymentSession
 from domain.transaction import Confirmation, Transaction, TransactionType
@@ -39,6 +40,7 @@ from ports.payment_provider import (
 )
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import current_membership
+from ports.use_cases.refunds.settle_refund import settle_refund
 from ports.use_cases.refunds.submit_refund import SubmitRefund
 from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.settings import UseCaseSettings
@@ -198,6 +200,7 @@ class HandleNotification:
                                                   refund_order_id=self._ids.new_order_id("R", now),
                                                   session=confirmed.session, now=now)
             await uow.refunds.add(refund)
+            await self._audit_automatic(uow, refund, now)
             log.warning("transaction %s was paid twice; refunding session %s (%s)",
                         transaction.id, session_id, refund.id)
             return _Applied(E.REFUNDED_DUPLICATE, refund_id=refund.id)
@@ -220,6 +223,7 @@ class HandleNotification:
                                                       session=session, now=now)
                 transaction.record_refund(refund.amount, now)
                 await uow.refunds.add(refund)
+                await self._audit_automatic(uow, refund, now)
                 log.warning("plan change %s was paid after %s moved on (now %s): refunding it (%s)",
                             transaction.id, transaction.user_id, membership.plan.value, refund.id)
                 return refund.id
@@ -227,18 +231,22 @@ class HandleNotification:
         await uow.memberships.update(membership)
         return None
 
+    async def _audit_automatic(self, uow: UnitOfWork, refund: Refund, now: datetime) -> None:
+        await uow.audit_log.add(refund_entry(self._ids.new_id("aud"), SYSTEM_ACTOR, AuditAction.REFUND_AUTOMATIC,
+                                             refund, None, now, reason=refund.reason))
+
     @staticmethod
     async def _refund_ended(uow: UnitOfWork, event: ProviderEvent, now: datetime) -> _Applied:
-        refund = (await uow.refunds.get_by_refund_order_id(event.refund_order_id, for_update=True)
-                  if event.refund_order_id else None)
-        if refund is None or refund.status is not RefundStatus.PENDING:
+        found = (await uow.refunds.get_by_refund_order_id(event.refund_order_id)
+                 if event.refund_order_id else None)
+        if found is None or found.status is not RefundStatus.PROCESSING:
             return _Applied(E.IGNORED)
-        if event.kind is ProviderEventKind.REFUND_SUCCEEDED:
-            refund.succeed(event.provider_reference, now)
-        else:
-            refund.fail(now)
+        succeeded = event.kind is ProviderEventKind.REFUND_SUCCEEDED
+        refund = await settle_refund(uow, found.id, succeeded, event.provider_reference, event.failure_reason, now)
+        if refund is None or refund.status is not (RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED):
+            return _Applied(E.IGNORED)
+        if not succeeded:
             log.error("refund %s of session %s failed at %s", refund.id, refund.session_id, refund.provider)
-        await uow.refunds.update(refund)
         return _Applied(E.APPLIED)
 
 

@@ -1,6 +1,6 @@
-"""Send refunds to their providers and follow the pending ones until they end.
+"""Send refunds to their providers and follow the processing ones until they end.
 
-A refund row is committed first (status `pending`); the provider is called outside any unit of
+A refund row is committed first (status `processing`); the provider is called outside any unit of
 work with the refund's own `refund_order_id` as its idempotency key, so sending it again (after
 a crash or a timeout) can never refund twice. A refund still pending at its `next_attempt_at` is
 followed up: the provider is asked about it (`query_refund`); one it never received is sent
@@ -19,6 +19,7 @@ from ports.clock import Clock
 from ports.payment_provider import PaymentProvider, ProviderRegistry, RefundOrder, RefundResult, RefundState
 from ports.queries import PaymentQueries
 from ports.unit_of_work import UnitOfWorkFactory
+from ports.use_cases.refunds.settle_refund import settle_refund
 from ports.use_cases.settings import UseCaseSettings
 
 log = logging.getLogger("payments.refunds")
@@ -98,15 +99,14 @@ class SubmitRefund:
     async def _record(self, refund_id: str, result: RefundResult) -> RefundStatus:
         now = self._clock.now()
         async with self._uow() as uow:
-            refund = await uow.refunds.get(refund_id, for_update=True)
+            if result.state is RefundState.PENDING:
+                refund = await uow.refunds.get(refund_id)
+                assert refund is not None
+                return refund.status
+            refund = await settle_refund(uow, refund_id, result.state is RefundState.SUCCEEDED,
+                                         result.provider_reference, getattr(result, "failure_reason", None), now)
             assert refund is not None
-            if refund.status is RefundStatus.PENDING and result.state is not RefundState.PENDING:
-                if result.state is RefundState.SUCCEEDED:
-                    refund.succeed(result.provider_reference, now)
-                else:
-                    refund.fail(now)
-                await uow.refunds.update(refund)
-                await uow.commit()
+            await uow.commit()
             return refund.status
 
 

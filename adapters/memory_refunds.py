@@ -1,0 +1,34 @@
+"""`ports.refund_queries.RefundQueries` over the committed state of an `InMemoryStore` (copies)."""
+from __future__ import annotations
+
+import copy
+
+from adapters.memory import InMemoryStore
+from domain.audit import AuditEntry
+from domain.refund import Refund
+from ports.refund_queries import AuditQuery, RefundQuery
+
+
+class InMemoryRefundQueries:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+
+    async def refund(self, refund_id: str, *, user_id: str | None = None) -> Refund | None:
+        found = self._store.refunds.get(refund_id)
+        if found is None or (user_id is not None and found.user_id != user_id):
+            return None
+        return copy.deepcopy(found)
+
+    async def refunds(self, query: RefundQuery) -> tuple[list[Refund], int]:
+        matching = sorted((r for r in self._store.refunds.values() if query.matches(r)),
+                          key=lambda r: (r.created_at, r.id), reverse=not query.oldest_first)
+        return copy.deepcopy(matching[query.offset:query.offset + query.limit]), len(matching)
+
+    async def refunds_of(self, transaction_id: str) -> list[Refund]:
+        return copy.deepcopy(sorted((r for r in self._store.refunds.values() if r.transaction_id == transaction_id),
+                                    key=lambda r: (r.created_at, r.id)))
+
+    async def audit_log(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
+        matching = sorted((e for e in self._store.audit_log if query.matches(e)),
+                          key=lambda e: (e.created_at, e.id), reverse=True)
+        return matching[query.offset:query.offset + query.limit], len(matching)
