@@ -110,4 +110,5 @@ def _event_from(status: PaymentStatus) -> ProviderEvent | None:
         return None
     return ProviderEvent(event_id=f"query:{status.order_id}:{status.state.value}", kind=kind,
                          order_id=status.order_id, amount=status.amount,
-                         provider_reference=status.provider_reference, failure_reason=status.failure_reason)
+                         provider_reference=status.provider_reference, failure_reason=status.failure_reason,
+                         occurred_at=status.paid_at, payer_id=status.payer_id)
