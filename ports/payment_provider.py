@@ -86,6 +86,12 @@ Added in 1.3 (each optional for a plugin; one that ignores them keeps working):
   here what the notification names (WeChat Pay platform certificates by `Wechatpay-Serial`). It
   raises nothing: whatever it could not fetch, `parse_notification` then refuses.
 
+Added in 1.4: `query_payment` and `close_payment` may declare a keyword-only
+`provider_reference: str | None = None`; the core then passes the `provider_reference` the plugin
+returned for that order in `PaymentInstructions` (None when it returned none), so a provider that
+names orders by its own id (Stripe's `cs_…`) reads one object instead of searching for our order
+id. A plugin that does not declare it is called as before (`call_with_reference`).
+
 Notifications (`parse_notification`):
 - Verified over the raw bytes, then translated: event kind, our `order_id` (and `refund_order_id`),
   the amount read exactly as integer minor units of the currency the notification names (another
@@ -102,6 +108,7 @@ Notifications (`parse_notification`):
 from __future__ import annotations
 
 import enum
+import inspect
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -111,7 +118,7 @@ import attrs
 from domain.errors import PaymentMethodUnavailableError
 from domain.money import Money
 
-PORT_VERSION = (1, 3)  # (major, minor): see "Port versions" above
+PORT_VERSION = (1, 4)  # (major, minor): see "Port versions" above
 FRESHNESS_SECONDS = 300  # a notification's signed time may be this far from now, either way (inclusive)
 
 
@@ -383,6 +390,32 @@ async def prepare_notification(provider: PaymentProvider, headers: Mapping[str, 
     prepare = getattr(provider, "prepare_notification", None)
     if prepare is not None:
         await prepare(headers, body)
+
+
+async def call_with_reference(call: Any, order_id: str, provider_reference: str | None) -> Any:
+    """Await `call(order_id)` (a provider's `query_payment` or `close_payment`), passing
+    `provider_reference=` when the method declares it (port 1.4)."""
+    if _takes_reference(call):
+        return await call(order_id, provider_reference=provider_reference)
+    return await call(order_id)
+
+
+def _takes_reference(call: Any) -> bool:
+    function = getattr(call, "__func__", call)
+    known = _REFERENCE_TAKERS.get(function)
+    if known is None:
+        try:
+            parameters = inspect.signature(call).parameters
+        except (TypeError, ValueError):
+            parameters = {}
+        known = _REFERENCE_TAKERS[function] = any(
+            p.kind is inspect.Parameter.VAR_KEYWORD
+            or (p.name == "provider_reference" and p.kind is not inspect.Parameter.POSITIONAL_ONLY)
+            for p in parameters.values())
+    return known
+
+
+_REFERENCE_TAKERS: dict[Any, bool] = {}  # per function, not per instance: a signature never changes
 
 
 class ProviderRegistry:

@@ -6,7 +6,8 @@
   order's `return_url`), `Idempotency-Key: <order id>`. The payer pays (3-D Secure
   included) on Stripe's hosted page, the session's `url`; `provider_reference` is its `cs_…` id.
 - The port names orders by our order id; Stripe names sessions by its own id and cannot filter
-  them by `client_reference_id`. So the plugin remembers the sessions it opened or was notified
+  them by `client_reference_id`. The core passes the `cs_…` id it stored with the order to
+  `query_payment`/`close_payment` (port 1.4), so one GET finds it. Without it the plugin remembers the sessions it opened or was notified
   about (this process, bounded), and otherwise looks the order up among the sessions created in
   the last 25 hours (`GET /v1/checkout/sessions?created[gte]=…`, newest first; sessions live at
   most 24 h). See docs/providers/stripe.md, "Finding a session by our order id".
@@ -171,14 +172,14 @@ class StripeProvider:
             return latest // CLAMP_STEP * CLAMP_STEP  # rounded down
         return ours
 
-    async def query_payment(self, order_id: str) -> PaymentStatus:
-        session = await self._find_session(order_id, expand=True)
+    async def query_payment(self, order_id: str, *, provider_reference: str | None = None) -> PaymentStatus:
+        session = await self._find_session(order_id, expand=True, reference=provider_reference)
         if session is None:
             return PaymentStatus(order_id, PaymentState.PENDING)
         return events.session_status(order_id, session)
 
-    async def close_payment(self, order_id: str) -> None:
-        session = await self._find_session(order_id)
+    async def close_payment(self, order_id: str, *, provider_reference: str | None = None) -> None:
+        session = await self._find_session(order_id, reference=provider_reference)
         if session is None or session.get("status") == "expired":
             return
         if session.get("status") == "open":
@@ -246,9 +247,11 @@ class StripeProvider:
         except StripeNotFoundError:
             return None
 
-    async def _find_session(self, order_id: str, *, expand: bool = False) -> dict[str, Any] | None:
-        """The Checkout Session of our order `order_id`, or None when Stripe has none."""
-        known = self._sessions.get(order_id)
+    async def _find_session(self, order_id: str, *, expand: bool = False,
+                            reference: str | None = None) -> dict[str, Any] | None:
+        """The Checkout Session of our order `order_id`, or None when Stripe has none. The core
+        hands over the session id it stored (`reference`, port 1.4): then one GET finds it."""
+        known = reference if reference and reference.startswith("cs_") else self._sessions.get(order_id)
         if known is not None:
             session = await self._retrieve(known, expand=expand)
             if session is not None and events.session_order_id(session) == order_id:

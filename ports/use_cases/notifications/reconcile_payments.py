@@ -30,6 +30,7 @@ from ports.payment_provider import (
     ProviderEvent,
     ProviderEventKind,
     ProviderRegistry,
+    call_with_reference,
 )
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.notifications.handle_notification import HandleNotification, NotificationEffect
@@ -89,7 +90,7 @@ class ReconcilePayments:
         if provider is None or not provider.capabilities.can_query:
             return False
         try:
-            status = await provider.query_payment(session.order_id)
+            status = await call_with_reference(provider.query_payment, session.order_id, session.provider_reference)
         except ProviderError as error:
             log.warning("could not query order %s at %s: %s", session.order_id, session.provider, error)
             return False

@@ -17,7 +17,7 @@ from domain.errors import ProviderError, ProviderUnavailableError
 from domain.session import PaymentSession
 from domain.transaction import Transaction, TransactionType
 from ports.clock import Clock
-from ports.payment_provider import Flow, LineKind, OrderLine, PaymentOrder, ProviderRegistry
+from ports.payment_provider import Flow, LineKind, OrderLine, PaymentOrder, ProviderRegistry, call_with_reference
 from ports.repositories import InstructionsRepository
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.settings import UseCaseSettings
@@ -111,6 +111,6 @@ class ProviderOrders:
             if provider is None or not provider.capabilities.can_close:
                 continue
             try:
-                await provider.close_payment(session.order_id)
+                await call_with_reference(provider.close_payment, session.order_id, session.provider_reference)
             except ProviderError as error:
                 log.warning("could not close provider order %s at %s: %s", session.order_id, session.provider, error)

@@ -19,6 +19,7 @@ from plugins.stripe.client import StripeCardError, StripeIdempotencyError
 from ports.payment_provider import (
     Flow,
     PaymentState,
+    call_with_reference,
     ProviderEventKind,
     RefundOrder,
     RefundState,
@@ -227,6 +228,23 @@ async def test_query_close_and_refund_find_an_order_among_many_sessions_in_a_pro
     lists = [r for r in h.stripe.requests if r.method == "GET" and r.url.path == "/v1/checkout/sessions"]
     assert len(lists) == 2 and "starting_after" in lists[1].url.params
     assert int(lists[0].url.params["created[gte]"]) == int((h.clock.now() - timedelta(hours=25)).timestamp())
+
+
+async def test_with_the_stored_session_id_query_and_close_read_one_session_and_search_nothing(h) -> None:
+    paid, unpaid = h.order(), h.order()
+    paid_reference = (await h.provider.open_payment(paid)).provider_reference
+    unpaid_reference = (await h.provider.open_payment(unpaid)).provider_reference
+    h.stripe.pay(paid.order_id)
+    h.provider._sessions.clear()  # another process: it never saw these orders
+    h.stripe.requests.clear()
+
+    status = await call_with_reference(h.provider.query_payment, paid.order_id, paid_reference)
+    await call_with_reference(h.provider.close_payment, unpaid.order_id, unpaid_reference)
+
+    assert status.state is PaymentState.SUCCEEDED and h.stripe.session_of(unpaid.order_id)["status"] == "expired"
+    assert [(r.method, r.url.path) for r in h.stripe.requests] == [
+        ("GET", f"/v1/checkout/sessions/{paid_reference}"), ("GET", f"/v1/checkout/sessions/{unpaid_reference}"),
+        ("POST", f"/v1/checkout/sessions/{unpaid_reference}/expire")]
 
 
 async def test_a_paid_session_reads_succeeded_with_its_paid_time_and_the_cards_fingerprint_as_payer(h) -> None:
