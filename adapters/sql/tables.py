@@ -306,4 +306,14 @@ payment_methods = sa.Table(
              sqlite_where=sa.text("is_default AND deleted_at IS NULL")),
 )
 
+# The test clock (development and tests only, revision 0010): how many seconds business time runs
+# ahead of real time, for every process. One row at most (`id = 1`); the offset never goes back.
+test_clock = sa.Table(
+    "test_clock", metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("offset_seconds", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("id = 1", name="one_row"),
+    sa.CheckConstraint("offset_seconds >= 0", name="offset_not_negative"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)
