@@ -18,12 +18,11 @@ from datetime import datetime, timedelta, timezone
 
 import attrs
 
-from ports.clock import Clock, ClockLimitError, ClockOffsets
+from ports.clock import MAX_CLOCK_OFFSET_SECONDS, Clock, ClockLimitError, ClockOffsets
 
 log = logging.getLogger("payments.clock")
 REFRESH_INTERVAL = timedelta(seconds=1)
-# How far business time may run ahead of real time: a century keeps every date far from year 9999.
-MAX_OFFSET_SECONDS = 36525 * 86400
+MAX_OFFSET_SECONDS = MAX_CLOCK_OFFSET_SECONDS
 
 
 class SystemClock:

@@ -17,7 +17,7 @@ from databases import Database
 from dependency_injector import containers, providers
 
 import plugins
-from adapters.clock import SystemClock
+from adapters.clock import OffsetClock, SystemClock, running
 from adapters.ids import RandomIdGenerator
 from adapters.memory import (
     InMemoryIdempotencyStore,
@@ -26,8 +26,10 @@ from adapters.memory import (
     InMemoryStore,
     in_memory_uow_factory,
 )
+from adapters.memory_clock import InMemoryClockOffsets
 from adapters.memory_refunds import InMemoryRefundQueries
 from adapters.session_feed import InProcessSessionFeed
+from adapters.sql.clock_offsets import SqlClockOffsets
 from adapters.sql.database import create_database, url_dialect
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.instructions import SqlInstructions
@@ -44,7 +46,7 @@ from plugins.mock import DEVELOPMENT_WEBHOOK_SECRET, MockProvider
 from plugins.mock.faults import FaultPlan
 from entrypoints.http.resources.webhooks import NOTIFY_PATH
 from ports.events import EventDispatcher
-from ports.clock import Clock
+from ports.clock import Clock, ClockOffsets
 from ports.payment_provider import PaymentProvider, ProviderRegistry
 from ports.session_feed import session_changes
 from ports.use_cases.payments.cancel_transaction import CancelTransaction
@@ -108,6 +110,17 @@ async def session_feed_resource(url: str, metrics: Metrics) -> AsyncIterator[obj
         yield InProcessSessionFeed()
 
 
+async def business_clock_resource(config: Config, offsets: ClockOffsets, real: Clock) -> AsyncIterator[Clock]:
+    """The clock of the use cases and jobs (docs/test-clock.md): in production the real clock itself;
+    elsewhere real time plus the test clock's offset shared through `offsets`, refreshed in the
+    background once a second. Plugins (signature freshness) and idempotency keys get `real_clock`."""
+    if config.is_production:
+        yield real
+        return
+    async with running(OffsetClock(offsets, real)) as clock:
+        yield clock
+
+
 def database_readiness(database: Database) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         try:
@@ -160,9 +173,11 @@ def mock_everywhere(config: Config, clock: Clock) -> dict[str, PaymentProvider]:
 class Adapters(containers.DeclarativeContainer):
     config = providers.Dependency(instance_of=Config)
     metrics = providers.Dependency(instance_of=Metrics)
-    clock = providers.Singleton(SystemClock)
+    real_clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(RandomIdGenerator, config.provided.id_secret)
     database = providers.Resource(database_resource, config.provided.database_url)
+    clock_offsets = providers.Singleton(SqlClockOffsets, database)
+    clock = providers.Resource(business_clock_resource, config, clock_offsets, real_clock)
     http = providers.Resource(http_client_resource)
     session_feed = providers.Resource(session_feed_resource, config.provided.database_url, metrics)
     dispatcher = providers.Singleton(EventDispatcher, providers.List(
@@ -173,7 +188,7 @@ class Adapters(containers.DeclarativeContainer):
     refund_queries = providers.Singleton(SqlRefundQueries, database)
     instructions = providers.Singleton(SqlInstructions, database)
     idempotency = providers.Singleton(SqlIdempotencyStore, database)
-    payment_providers = providers.Singleton(load_providers, config, http, clock)
+    payment_providers = providers.Singleton(load_providers, config, http, real_clock)
     registry = providers.Singleton(ProviderRegistry, payment_providers, config.provided.method_routes,
                                    providers.Object(PAYMENT_METHODS))
     readiness = providers.Singleton(database_and_feed_readiness, database, session_feed)
@@ -182,7 +197,9 @@ class Adapters(containers.DeclarativeContainer):
 class InMemoryAdapters(containers.DeclarativeContainer):
     config = providers.Dependency(instance_of=Config)
     metrics = providers.Dependency(instance_of=Metrics)
-    clock = providers.Singleton(SystemClock)
+    real_clock = providers.Singleton(SystemClock)
+    clock_offsets = providers.Singleton(InMemoryClockOffsets)
+    clock = providers.Resource(business_clock_resource, config, clock_offsets, real_clock)
     ids = providers.Singleton(RandomIdGenerator, config.provided.id_secret)
     session_feed = providers.Singleton(InProcessSessionFeed)
     dispatcher = providers.Singleton(EventDispatcher, providers.List(
@@ -193,7 +210,7 @@ class InMemoryAdapters(containers.DeclarativeContainer):
     refund_queries = providers.Singleton(InMemoryRefundQueries, database)
     instructions = providers.Singleton(InMemoryInstructions, database)
     idempotency = providers.Singleton(InMemoryIdempotencyStore)
-    payment_providers = providers.Singleton(mock_everywhere, config, clock)
+    payment_providers = providers.Singleton(mock_everywhere, config, real_clock)
     registry = providers.Singleton(ProviderRegistry, payment_providers, config.provided.method_routes,
                                    providers.Object(PAYMENT_METHODS))
     readiness = providers.Singleton(always_ready)

@@ -7,13 +7,17 @@ of real time business time runs, shared by every process of the service (docs/te
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current instant as an aware UTC `datetime`."""
         ...
+
+
+# How far business time may run ahead of real time: a century keeps every date far from year 9999.
+MAX_CLOCK_OFFSET_SECONDS = 36525 * 86400
 
 
 class ClockLimitError(Exception):
@@ -37,6 +41,7 @@ class ClockOffsets(Protocol):
         ...
 
 
+@runtime_checkable
 class AdjustableClock(Clock, Protocol):
     """A business clock that can be moved forward (development and tests only)."""
 

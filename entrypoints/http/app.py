@@ -37,6 +37,7 @@ from entrypoints.http.openapi import add_docs_routes
 from entrypoints.http.resources import (
     catalog,
     internal,
+    internal_clock,
     ledger,
     plans,
     receives,
@@ -89,7 +90,8 @@ def _resources(container: Application, background_jobs: bool
                                        for name in USE_CASE_NAMES})
         app[USE_CASES] = use_cases
         store = await _resolve(container.adapters.idempotency)
-        clock = await _resolve(container.adapters.clock)
+        clock = await _resolve(container.adapters.real_clock)  # idempotency keys age in real time
+        business_clock = await _resolve(container.adapters.clock)
         app[READINESS] = await _resolve(container.adapters.readiness)
         app[IDEMPOTENCY] = IdempotencyGuard(store, clock)
         app[PROVIDERS] = await _resolve(container.adapters.registry)
@@ -99,6 +101,8 @@ def _resources(container: Application, background_jobs: bool
         gc.collect()
         gc.freeze()
         jobs = BackgroundJobs()
+        if hasattr(business_clock, "on_move"):  # the test clock moved: what fell due runs now
+            business_clock.on_move(jobs.wake)
         if background_jobs:
             jobs.start(SWEEP_INTERVAL, use_cases.expire_sessions, "expire-sessions")
             jobs.start(RECONCILE_INTERVAL, use_cases.reconcile_payments, "reconcile-payments")
@@ -137,6 +141,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get(f"{api}/pricing", catalog.pricing, allow_head=False)
     router.add_post(webhooks.NOTIFY_PATH, webhooks.provider_notification)
     router.add_post("/api/v1/internal/receives/consume", internal.consume)
+    internal_clock.mount(app)  # the test clock, outside production
     router.add_get("/healthz", operations.healthz, allow_head=False)
     router.add_get("/readyz", operations.readyz, allow_head=False)
     router.add_get("/metrics", operations.metrics, allow_head=False)

@@ -70,7 +70,8 @@ def make_api(aiohttp_client):
         container = build_container(e2e_config(**overrides), in_memory=True)
         if clock is not None:
             for in_memory_adapters in container.adapters.overridden:  # the mock plugin reads this clock too
-                in_memory_adapters.provides.clock.override(providers.Object(clock))
+                in_memory_adapters.provides.clock.override(providers.Object(clock))  # business time
+                in_memory_adapters.provides.real_clock.override(providers.Object(clock))  # plugins, keys
         client = await aiohttp_client(create_app(container, background_jobs=False))
         return Api(client, container)
     return make
