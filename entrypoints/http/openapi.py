@@ -71,15 +71,16 @@ NAMED_ENUMS = {"PlanId": PLAN_IDS, "PaymentMethodId": METHOD_IDS, "TransactionTy
                "TransactionStatus": STATUSES, "SessionStatus": SESSION_STATUSES, "PaymentFlow": FLOWS}
 
 
-_documents: dict[frozenset[str], bytes] = {}
+_documents: dict[tuple[frozenset[str], bool], bytes] = {}
 
 
 def openapi_document(app: web.Application, return_url_hosts: frozenset[str]) -> bytes:
     """The document for `app`'s routes, whose `return_url` rule depends on the configured hosts
-    (built once per process and host set: every app of this service has the same routes)."""
-    if return_url_hosts not in _documents:
-        _documents[return_url_hosts] = orjson.dumps(build_document(app, return_url_hosts))
-    return _documents[return_url_hosts]
+    (built once per process, host set and environment: production has fewer routes, e.g. no test clock)."""
+    key = (return_url_hosts, app[CONFIG].is_production)
+    if key not in _documents:
+        _documents[key] = orjson.dumps(build_document(app, return_url_hosts))
+    return _documents[key]
 
 
 def build_document(app: web.Application, return_url_hosts: frozenset[str]) -> dict:

@@ -8,6 +8,8 @@ paths answer 404 and the OpenAPI document does not list them):
 """
 from __future__ import annotations
 
+import inspect
+
 from aiohttp import web
 from marshmallow import Schema, fields, validate
 
@@ -47,9 +49,11 @@ def mount(app: web.Application) -> None:
     app.router.add_post(PATH, advance_clock)
 
 
-def business_clock(request: web.Request) -> Clock:
-    """The clock the use cases and jobs read (the container's `clock`, started with the app)."""
-    return request.app[CONTAINER].adapters.clock()
+async def business_clock(request: web.Request) -> Clock:
+    """The clock the use cases and jobs read: the container's `clock`, an async resource started
+    with the app (so its provider answers an awaitable)."""
+    clock = request.app[CONTAINER].adapters.clock()
+    return await clock if inspect.isawaitable(clock) else clock
 
 
 @docs(tags=TAGS, summary="The test clock's business time (development and test only)", security=BEARER,
@@ -59,7 +63,7 @@ def business_clock(request: web.Request) -> Clock:
       responses=error_responses(401))
 @response_schema(ClockSchema, 200)
 async def get_clock(request: web.Request) -> web.Response:
-    return json_response({"now": timestamp(business_clock(request).now())})
+    return json_response({"now": timestamp((await business_clock(request)).now())})
 
 
 @docs(tags=TAGS, summary="Move the test clock forward (role service; development and test only)",
@@ -73,7 +77,7 @@ async def get_clock(request: web.Request) -> web.Response:
 @response_schema(ClockSchema, 200)
 async def advance_clock(request: web.Request) -> web.Response:
     require_role(request[PRINCIPAL], "service")
-    clock = business_clock(request)
+    clock = await business_clock(request)
     if not isinstance(clock, AdjustableClock):  # a set-up whose clock a test fixed: nothing to move
         raise errors.ApiError(404, "not_found", "This service's clock cannot be moved.")
     try:
