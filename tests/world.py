@@ -42,7 +42,8 @@ class World:
         self.container = container = build_container(load_config(environ), in_memory=True)
         self.clock = FixedClock(now)
         adapters = active_adapters(container)
-        adapters.clock.override(providers.Object(self.clock))
+        adapters.clock.override(providers.Object(self.clock))  # business time
+        adapters.real_clock.override(providers.Object(self.clock))  # the mock's signatures, idempotency keys
         if settings:
             base = container.settings()
             container.settings.override(providers.Object(attrs.evolve(base, **settings)))
