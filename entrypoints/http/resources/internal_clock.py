@@ -4,7 +4,9 @@ paths answer 404 and the OpenAPI document does not list them):
 - `GET /api/v1/internal/clock` → `{"now": "…"}`: the service's business time (any valid token);
 - `POST /api/v1/internal/clock` `{"advance_seconds": N}` (role `service`; 1 ≤ N; never backwards)
   → `{"now": "…"}`: moves business time N seconds ahead for every process and job of the
-  service (within a second; this process at once). docs/test-clock.md says what runs on it.
+  service (within a second; this process at once); a move that would take it more than a century
+  ahead of real time is a 409 `invalid_state` (a valid body, refused by where the clock is).
+  docs/test-clock.md says what runs on it.
 """
 from __future__ import annotations
 
@@ -15,8 +17,15 @@ from marshmallow import Schema, fields, validate
 
 from entrypoints.http import errors
 from entrypoints.http.auth import require_role
-from entrypoints.http.docs import BEARER, IDEMPOTENCY_KEY, docs, error_responses, json_schema, post_errors, \
-    response_schema
+from entrypoints.http.docs import (
+    BEARER,
+    IDEMPOTENCY_KEY,
+    docs,
+    error_responses,
+    json_schema,
+    post_errors,
+    response_schema,
+)
 from entrypoints.http.keys import CONFIG, CONTAINER, JSON_BODY, PRINCIPAL
 from entrypoints.http.render import timestamp
 from entrypoints.http.responses import json_response
@@ -31,8 +40,7 @@ NOW_EXAMPLE = "2026-12-05T08:00:00Z"
 class AdvanceClockRequestSchema(RequestSchema):
     advance_seconds = StrictInteger(required=True, validate=validate.Range(1, MAX_CLOCK_OFFSET_SECONDS), metadata={
         "description": "How many seconds to move business time forward (a whole number, 1 at least; "
-                       "the clock never goes back). Business time may run at most 36525 days ahead of "
-                       "real time.",
+                       "the clock never goes back).",
         "example": 3600})
 
 
@@ -71,8 +79,9 @@ async def get_clock(request: web.Request) -> web.Response:
       description="Moves business time `advance_seconds` ahead, for every process and background job of the "
                   "service within a second (this one at once): session expiry, the reconciler's schedule, "
                   "refund windows, renewals. Tokens' `exp`, signature freshness and idempotency keys stay on "
-                  "real time. The clock never goes back. Absent (404) in production.",
-      responses=post_errors(403))
+                  "real time. The clock never goes back, and runs at most 36525 days ahead of real time "
+                  "(a move past that: 409 `invalid_state`, nothing moved). Absent (404) in production.",
+      responses=post_errors(403, conflicts=["invalid_state"]))
 @json_schema(AdvanceClockRequestSchema)
 @response_schema(ClockSchema, 200)
 async def advance_clock(request: web.Request) -> web.Response:
@@ -82,7 +91,7 @@ async def advance_clock(request: web.Request) -> web.Response:
         raise errors.ApiError(404, "not_found", "This service's clock cannot be moved.")
     try:
         now = await clock.move_forward(request[JSON_BODY]["advance_seconds"])
-    except ClockLimitError as error:
-        raise errors.validation_error({"advance_seconds": [
-            f"Business time may run at most {error.limit_seconds // 86400} days ahead of real time."]}) from None
+    except ClockLimitError as error:  # the body is valid; where the clock already is forbids it
+        raise errors.ApiError(409, "invalid_state", f"The clock is already as far ahead as it may go: business "
+                              f"time runs at most {error.limit_seconds // 86400} days ahead of real time.") from None
     return json_response({"now": timestamp(now)})
