@@ -16,8 +16,8 @@ the refunds API of issue 16; partial refunds are checked at the plugin level, in
 tests/integration/plugins/alipay.)
 
 One `payments serve` and one gateway serve the whole module (each case with its own member); the
-lost notification's payment is made first, so the reconciler's first query (a minute after the
-session opened) comes while the other cases run.
+lost notification's payment is made first; its case, the last, moves the service's test clock a
+minute ahead, which brings the reconciler's first query (a minute after the session opened).
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ from integration.plugins.alipay.alipay_fake_gateway import (
     signed_form,
     web_app,
 )
+from clock_support import advance_clock
 from live import PAYMENTS_BIN, PROCESS_JWT_SECRET, Service, eventually, free_port, serve_process
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -53,7 +54,7 @@ METHODS = "/api/v1/payments/methods"
 MEMBERSHIP = "/api/v1/payments/membership"
 TRANSACTIONS = "/api/v1/payments/transactions"
 WEBHOOK = "/api/v1/payments/webhooks/alipay"
-RECONCILER_SECONDS = 150  # the first query is due a minute after the session opened; the job runs every 10 s
+RECONCILER_SECONDS = 15  # the first query is due a minute after the session opened: the test clock brings it
 
 
 @attrs.define
@@ -256,6 +257,7 @@ async def test_a_second_payment_of_a_paid_purchase_is_refunded_at_alipay_with_ou
 
 async def test_a_payment_whose_notification_was_lost_is_credited_by_the_reconciler(world):
     user = "alipay-lost"
+    await advance_clock(world.service, 60)  # the reconciler's first query is due now; its job wakes
 
     await eventually(lambda: world.purchased(user), lambda purchased: purchased == 10, timeout=RECONCILER_SECONDS,
                      what="the reconciler to find the payment at Alipay")
