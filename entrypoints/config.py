@@ -44,6 +44,12 @@ class Config:
     # Refunds: how long after a payment a user may ask; admin refunds above this need a second admin.
     refund_window_days: int = attrs.field(kw_only=True, default=30)
     refund_second_approval_above: int = attrs.field(kw_only=True, default=10000)
+    # Risk and rate limits (docs/risk.md): Redis shares the counters of every process when set.
+    redis_url: str | None = attrs.field(repr=False, kw_only=True, default=None)
+    rate_limit_per_minute: int = attrs.field(kw_only=True, default=30)
+    webhook_rate_limit_per_minute: int = attrs.field(kw_only=True, default=600)
+    risk_daily_limit: int = attrs.field(kw_only=True, default=50000)
+    trusted_proxies: tuple[str, ...] = attrs.field(kw_only=True, default=())
     mock_webhook_secret: str | None = attrs.field(repr=False)
     session_ttl: timedelta
     cors_origins: tuple[str, ...]
@@ -97,6 +103,11 @@ def load_config(environ: Mapping[str, str], *, host: str | None = None, port: in
         refund_window_days=_integer(environ, "PAYMENTS_REFUND_WINDOW_DAYS", 30, 0, 3650),
         refund_second_approval_above=_integer(environ, "PAYMENTS_REFUND_SECOND_APPROVAL_ABOVE", 10000, 0,
                                               10**12),
+        redis_url=environ.get("PAYMENTS_REDIS_URL") or None,
+        rate_limit_per_minute=_integer(environ, "PAYMENTS_RATE_LIMIT_PER_MINUTE", 30, 1, 10**6),
+        webhook_rate_limit_per_minute=_integer(environ, "PAYMENTS_WEBHOOK_RATE_LIMIT_PER_MINUTE", 600, 1, 10**6),
+        risk_daily_limit=_integer(environ, "PAYMENTS_RISK_DAILY_LIMIT", 50000, 1, 10**12),
+        trusted_proxies=_trusted_proxies(environ.get("PAYMENTS_TRUSTED_PROXIES", "")),
         method_routes=routes,
         environ={k: v for k, v in environ.items() if k.startswith("PAYMENTS_")},
     )
@@ -116,6 +127,17 @@ def _id_secret(environ: Mapping[str, str], jwt_secret: str, production: bool) ->
         raise ConfigError("PAYMENTS_ID_SECRET must be at least 32 characters in production "
                           "(the development secret is refused)")
     return id_secret
+
+
+def _trusted_proxies(raw: str) -> tuple[str, ...]:
+    """Addresses or networks (`10.0.0.0/8`) of the proxies whose `X-Forwarded-For` is believed."""
+    import ipaddress
+    for item in _list(raw):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(f"PAYMENTS_TRUSTED_PROXIES must list addresses or networks, not {item!r}") from None
+    return _list(raw)
 
 
 def redacted_url(url: str) -> str:
