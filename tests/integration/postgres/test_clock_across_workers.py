@@ -1,12 +1,11 @@
 """The test clock across processes: `payments serve --workers 2` on a fresh PostgreSQL database.
 The clock is moved through one worker; the other, which shares nothing with it but the database,
 reads the new business time within a second (its cached offset is refreshed in the background),
-and so do its use cases: a pending session past its end reads expired there. The expiry sweep (every
-15 s otherwise) runs at once when a worker learns of the move, and stores the expiry. Each client below keeps one connection, and /proc tells which worker
-holds it."""
+and so do its use cases: a pending session past its end reads expired there. The expiry sweep
+(every 15 s otherwise) runs at once when a worker learns of the move, and stores the expiry. Each
+client below keeps one connection, and /proc tells which worker holds it."""
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import secrets
@@ -117,8 +116,8 @@ async def test_a_move_through_one_worker_reaches_the_other_within_a_second(postg
             before = await second.now()
             step = int((expires_at - before).total_seconds()) + 60
 
-            moved = datetime.fromisoformat((await first.call(
-                "POST", CLOCK, {"advance_seconds": step}, user="backend", role="service"))["now"].replace("Z", "+00:00"))
+            answer = await first.call("POST", CLOCK, {"advance_seconds": step}, user="backend", role="service")
+            moved = datetime.fromisoformat(answer["now"].replace("Z", "+00:00"))
             started = time.monotonic()
             assert moved >= before + timedelta(seconds=step)
             assert (await first.call("GET", session_path))["status"] == "expired"  # the mover: at once
