@@ -20,6 +20,7 @@ from dependency_injector import providers
 
 from entrypoints.background import BackgroundJobs
 from entrypoints.http import assets, cors, middlewares, operations, protocol_errors, provider_pages
+from entrypoints.http import rate_limits
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
 from entrypoints.http.keys import (
@@ -66,7 +67,7 @@ USE_CASE_NAMES = ("purchase_receives", "change_plan", "open_session", "cancel_tr
 def create_app(container: Application, *, background_jobs: bool = True) -> web.Application:
     config = container.config()
     app = web.Application(
-        middlewares=[middlewares.context, middlewares.authentication, middlewares.idempotency,
+        middlewares=[middlewares.context, middlewares.authentication, rate_limits.middleware, middlewares.idempotency,
                      middlewares.validation],
         client_max_size=MAX_BODY_BYTES,
     )
@@ -74,6 +75,7 @@ def create_app(container: Application, *, background_jobs: bool = True) -> web.A
     app[CONFIG] = config
     app[METRICS] = container.metrics()
     app[TOKENS] = TokenVerifier(config.jwt_secret, max_ttl_seconds=config.jwt_max_ttl_seconds)
+    rate_limits.install(app, config, app[METRICS].registry)  # docs/risk.md
     app.on_response_prepare.append(middlewares.add_request_id)
     protocol_errors.install(app)  # aiohttp's own 400s in the contract's shape too
     app.cleanup_ctx.append(_resources(container, background_jobs))
