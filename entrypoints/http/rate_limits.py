@@ -74,6 +74,8 @@ class RateLimiter:
     @classmethod
     def from_config(cls, config, metrics_registry=None) -> RateLimiter:
         if config.redis_url:
+            # coredis logs every retry of a refused connection: one line per request in an outage.
+            logging.getLogger("coredis").setLevel(logging.WARNING)
             storage = storage_from_string(redis_storage_uri(config.redis_url), wrap_exceptions=True,
                                           connect_timeout=REDIS_TIMEOUT_SECONDS,
                                           stream_timeout=REDIS_TIMEOUT_SECONDS)
