@@ -21,11 +21,13 @@ from domain.audit import AuditEntry
 from domain.events import Event
 from domain.ledger import LedgerEntry
 from domain.membership import Membership
+from domain.outbox import OutboxEvent, pending
 from domain.refund import Refund, RefundStatus
 from domain.session import PaymentSession, SessionStatus
 from domain.transaction import PLAN_CHANGE_TYPES, Transaction
 from ports.idempotency import IdempotencyClaim, IdempotencyRecord, IdempotencyScope, StoredResponse
 from ports.events import EventDispatcher
+from ports.outbox import EventRecorder
 from ports.queries import LedgerLine, TransactionQuery, ledger_id, ledger_sequence, read_at
 from ports.repositories import ConcurrentUpdateError, DuplicateKeyError
 
@@ -41,6 +43,7 @@ class InMemoryStore:
     consumptions: dict[tuple[str, str], int] = attrs.field(factory=dict)
     refunds: dict[str, Refund] = attrs.field(factory=dict)
     audit_log: list[AuditEntry] = attrs.field(factory=list)  # append-only, oldest first
+    outbox: list[OutboxEvent] = attrs.field(factory=list)  # events to the main backend, in commit order
     row_locks: defaultdict[tuple[str, str], asyncio.Lock] = attrs.field(factory=lambda: defaultdict(asyncio.Lock))
 
     @property
@@ -321,9 +324,11 @@ class InMemoryAuditLogRepository:
 class InMemoryUnitOfWork:
     """A unit of work over an `InMemoryStore`; see `ports.unit_of_work`."""
 
-    def __init__(self, store: InMemoryStore, dispatcher: EventDispatcher | None = None) -> None:
+    def __init__(self, store: InMemoryStore, dispatcher: EventDispatcher | None = None,
+                 recorder: EventRecorder | None = None) -> None:
         self._store = store
         self._dispatcher = dispatcher
+        self._recorder = recorder  # events to the main backend, written with the change (`ports.outbox`)
         self._staging: _Staging | None = None
 
     async def __aenter__(self) -> InMemoryUnitOfWork:
@@ -343,13 +348,15 @@ class InMemoryUnitOfWork:
 
     async def commit(self) -> None:
         staging = self._require_block()
+        events = [event for aggregate in staging.touched for event in _events_of(aggregate)]
+        reported = [pending(new) for new in self._recorder(staging.touched, events)] if self._recorder else []
         for (table, key), value in staging.writes.items():
             getattr(self._store, table)[key] = value
         self._store.ledger.extend(staging.ledger)
         self._store.processed_events |= staging.processed_events
         self._store.consumptions.update(staging.consumptions)
         self._store.audit_log.extend(staging.audit_log)
-        events = [event for aggregate in staging.touched for event in _events_of(aggregate)]
+        self._store.outbox.extend(reported)
         self._finish()
         if self._dispatcher is not None:
             await self._dispatcher.dispatch(events)
@@ -370,12 +377,12 @@ class InMemoryUnitOfWork:
 
 
 
-def in_memory_uow_factory(store: InMemoryStore,
-                          dispatcher: EventDispatcher | None = None) -> Callable[[], InMemoryUnitOfWork]:
+def in_memory_uow_factory(store: InMemoryStore, dispatcher: EventDispatcher | None = None,
+                          recorder: EventRecorder | None = None) -> Callable[[], InMemoryUnitOfWork]:
     """A `UnitOfWorkFactory` over one shared store."""
 
     def factory() -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(store, dispatcher)
+        return InMemoryUnitOfWork(store, dispatcher, recorder)
 
     return factory
 

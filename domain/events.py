@@ -51,6 +51,19 @@ class TransactionFailed(TransactionEvent):
 
 
 @attrs.frozen
+class TransactionRefunded(TransactionEvent):
+    amount: int  # what went back this time, in the transaction's minor units
+
+
+@attrs.frozen
+class RefundStatusChanged(Event):
+    refund_id: str
+    transaction_id: str
+    user_id: str
+    status: str  # the refund's new status (`requested` when it is made)
+
+
+@attrs.frozen
 class PaymentAttemptFailed(Event):
     transaction_id: str
     session_id: str
@@ -62,6 +75,9 @@ class SessionStatusChanged(Event):
     session_id: str
     transaction_id: str
     status: str
+    # Labels of the sessions metric (payments_sessions_total); not part of the fact's identity.
+    provider: str | None = attrs.field(default=None, eq=False, kw_only=True)
+    payment_method: str | None = attrs.field(default=None, eq=False, kw_only=True)
 
 
 @attrs.frozen

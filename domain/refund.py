@@ -161,11 +161,14 @@ class Refund:
             raise DomainValidationError("Must be at least 1.", field="receives")
         if kind is RefundKind.AUTOMATIC:
             raise ValueError("automatic refunds are made by for_duplicate_payment / for_stale_plan_change")
-        return cls(id=id, refund_order_id=refund_order_id, transaction_id=session.transaction_id,
-                   session_id=session.id, user_id=session.user_id, provider=session.provider,
-                   payment_order_id=session.order_id, amount=amount, reason=reason, status=R.REQUESTED,
-                   created_at=now, updated_at=now, kind=kind, receives=receives, ends_plan=ends_plan,
-                   requested_by=requested_by)
+        refund = cls(id=id, refund_order_id=refund_order_id, transaction_id=session.transaction_id,
+                     session_id=session.id, user_id=session.user_id, provider=session.provider,
+                     payment_order_id=session.order_id, amount=amount, reason=reason, status=R.REQUESTED,
+                     created_at=now, updated_at=now, kind=kind, receives=receives, ends_plan=ends_plan,
+                     requested_by=requested_by)
+        refund.events.append(events.RefundStatusChanged(now, id, refund.transaction_id, refund.user_id,
+                                                        R.REQUESTED.value))
+        return refund
 
     # ------------------------------------------------------------------ reading
     @property
@@ -193,6 +196,7 @@ class Refund:
         check_transition(TRANSITIONS, "refund", self._status, target)
         self._status = target
         self.updated_at = now
+        self.events.append(events.RefundStatusChanged(now, self.id, self.transaction_id, self.user_id, target.value))
 
     def approve(self, reviewer: str, note: str | None, now: datetime) -> None:
         """An admin approves it: `processing`, to be sent to the provider. Nobody approves a

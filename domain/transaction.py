@@ -233,6 +233,7 @@ class Transaction:
                              f"({self.refunded_amount.format()} refunded already)")
         self._move(S.REFUNDED if refunded == self.total else S.PARTIALLY_REFUNDED, now)
         self.refunded_amount = refunded
+        self.events.append(events.TransactionRefunded(now, *self._event_identity(), amount.amount))
 
     def cancel(self, reason: str | None, now: datetime) -> tuple[PaymentSession, ...]:
         """Cancel a pending transaction and its open sessions; returns those sessions (close

@@ -44,6 +44,10 @@ class BackgroundJobs:
         self._wakes.append(wake)
         self._tasks.append(asyncio.create_task(every(interval, job, name, wake), name=name))
 
+    def run(self, loop: Callable[[], Awaitable[object]], name: str) -> None:
+        """Run a job that loops by itself (waiting on its own wake-ups) until `stop`."""
+        self._tasks.append(asyncio.create_task(loop(), name=name))
+
     def wake(self) -> None:
         """Run every job now (each once more if it is running)."""
         for wake in self._wakes:

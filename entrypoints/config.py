@@ -6,6 +6,7 @@ and any payment method routed to the mock provider; it has no default routes and
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -50,6 +51,10 @@ class Config:
     webhook_rate_limit_per_minute: int = attrs.field(kw_only=True, default=600)
     risk_daily_limit: int = attrs.field(kw_only=True, default=50000)
     trusted_proxies: tuple[str, ...] = attrs.field(kw_only=True, default=())
+    # Events to the main backend (docs/events.md): none are written unless the URL is set.
+    events_url: str | None = attrs.field(kw_only=True, default=None)
+    events_secret: str | None = attrs.field(kw_only=True, default=None, repr=False)
+    events_timeout_seconds: int = attrs.field(kw_only=True, default=10)
     mock_webhook_secret: str | None = attrs.field(repr=False)
     session_ttl: timedelta
     cors_origins: tuple[str, ...]
@@ -109,8 +114,36 @@ def load_config(environ: Mapping[str, str], *, host: str | None = None, port: in
         risk_daily_limit=_integer(environ, "PAYMENTS_RISK_DAILY_LIMIT", 50000, 1, 10**12),
         trusted_proxies=_trusted_proxies(environ.get("PAYMENTS_TRUSTED_PROXIES", "")),
         method_routes=routes,
+        **_events(environ),
         environ={k: v for k, v in environ.items() if k.startswith("PAYMENTS_")},
     )
+
+
+def _events(environ: Mapping[str, str]) -> dict:
+    """PAYMENTS_EVENTS_URL (http or https), with PAYMENTS_EVENTS_SECRET required beside it:
+    `whsec_` and the base64 of 24 to 64 random bytes (Standard Webhooks' secrets)."""
+    url = environ.get("PAYMENTS_EVENTS_URL") or None
+    secret = environ.get("PAYMENTS_EVENTS_SECRET") or None
+    timeout = _integer(environ, "PAYMENTS_EVENTS_TIMEOUT_SECONDS", 10, 1, 60)
+    if url is None:
+        return {"events_timeout_seconds": timeout}
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"PAYMENTS_EVENTS_URL must be an http:// or https:// URL, not {url!r}")
+    if secret is None:
+        raise ConfigError("PAYMENTS_EVENTS_SECRET must be set when PAYMENTS_EVENTS_URL is "
+                          "(whsec_ and the base64 of 24 to 64 random bytes)")
+    key = secret.removeprefix("whsec_")
+    try:
+        size = len(base64.b64decode(key, validate=True)) if secret.startswith("whsec_") else 0
+    except ValueError:
+        size = 0
+    if not 24 <= size <= 64:
+        raise ConfigError("PAYMENTS_EVENTS_SECRET must be whsec_ and the base64 of 24 to 64 random bytes")
+    return {"events_url": url, "events_secret": secret, "events_timeout_seconds": timeout}
 
 
 def _id_secret(environ: Mapping[str, str], jwt_secret: str, production: bool) -> str:

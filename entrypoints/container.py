@@ -27,18 +27,23 @@ from adapters.memory import (
     in_memory_uow_factory,
 )
 from adapters.memory_clock import InMemoryClockOffsets
+from adapters.memory_outbox import InMemoryOutboxStore
+from adapters.outbox_wakeups import InProcessWakeups
 from adapters.memory_refunds import InMemoryRefundQueries
 from adapters.session_feed import InProcessSessionFeed
 from adapters.sql.clock_offsets import SqlClockOffsets
 from adapters.sql.database import create_database, url_dialect
 from adapters.sql.idempotency import SqlIdempotencyStore
 from adapters.sql.instructions import SqlInstructions
+from adapters.sql.outbox import SqlOutboxStore, outbox_hook
 from adapters.sql.queries import SqlQueries
 from adapters.sql.refund_queries import SqlRefundQueries
 from adapters.sql.session_feed import in_transaction_hooks, postgres_session_feed
 from adapters.sql.unit_of_work import sql_uow_factory
+from adapters.webhook_sender import NoSender, StandardWebhookSender
 from domain.catalog import PAYMENT_METHODS
 from entrypoints.config import Config
+from entrypoints.event_payloads import record_events, reports_any
 from entrypoints.http.assets import icon_urls
 from entrypoints.http.metrics import Metrics
 from entrypoints.http_client import LazyHttpClient
@@ -56,6 +61,8 @@ from ports.use_cases.sessions.expire_sessions import ExpireSessions
 from ports.use_cases.plans.get_membership import GetMembership
 from ports.use_cases.catalog.get_pricing import GetPricing
 from ports.use_cases.catalog.quote_receives import QuoteReceives
+from ports.use_cases.events.admin_events import ListEvents, RedeliverEvent
+from ports.use_cases.events.deliver_events import DeliverEvents
 from ports.use_cases.plans.quote_plan_change import QuotePlanChange
 from ports.use_cases.plans.receives_ledger import ReceivesLedger
 from ports.use_cases.sessions.get_session import GetSession
@@ -121,6 +128,53 @@ async def business_clock_resource(config: Config, offsets: ClockOffsets, real: C
         yield clock
 
 
+def events_recorder(config: Config) -> Callable | None:
+    """Events to the main backend are written only while PAYMENTS_EVENTS_URL is set (docs/events.md)."""
+    return record_events if config.events_url else None
+
+
+def sql_in_transaction_hooks(url: str, recorder: Callable | None) -> tuple:
+    """The session feed's NOTIFY (PostgreSQL) and, when events are on, the outbox's writes."""
+    return (*in_transaction_hooks(url), *((outbox_hook(recorder),) if recorder is not None else ()))
+
+
+async def outbox_wakeups_resource(config: Config) -> AsyncIterator[object]:
+    """What wakes this process's dispatcher: LISTEN on PostgreSQL when events are on (a connection of
+    its own), else this process's own commits only (and the poll)."""
+    if config.events_url and url_dialect(config.database_url) == "postgresql":
+        from adapters.sql.outbox_listener import postgres_wakeups
+
+        async for wakeups in postgres_wakeups(config.database_url):
+            yield wakeups
+    else:
+        yield InProcessWakeups()
+
+
+async def event_sender_resource(config: Config, clock: Clock) -> AsyncIterator[object]:
+    if not config.events_url or not config.events_secret:
+        yield NoSender()
+        return
+    sender = StandardWebhookSender(config.events_url, config.events_secret, timeout=config.events_timeout_seconds,
+                                   clock=clock)
+    try:
+        yield sender
+    finally:
+        await sender.aclose()
+
+
+def wake_on_reported(wakeups: InProcessWakeups) -> Callable[[list], None]:
+    """A post-commit subscriber: a commit that wrote events wakes this process's dispatcher."""
+    def subscriber(events: list) -> None:
+        if reports_any(events):
+            wakeups.wake()
+    return subscriber
+
+
+def delivery_lease(config: Config) -> timedelta:
+    """How long a claimed event is held: three times the POST's timeout."""
+    return timedelta(seconds=3 * config.events_timeout_seconds)
+
+
 def database_readiness(database: Database) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         try:
@@ -180,10 +234,15 @@ class Adapters(containers.DeclarativeContainer):
     clock = providers.Resource(business_clock_resource, config, clock_offsets, real_clock)
     http = providers.Resource(http_client_resource)
     session_feed = providers.Resource(session_feed_resource, config.provided.database_url, metrics)
+    outbox_wakeups = providers.Resource(outbox_wakeups_resource, config)
+    event_recorder = providers.Callable(events_recorder, config)
     dispatcher = providers.Singleton(EventDispatcher, providers.List(
-        metrics.provided.observe_events, providers.Callable(session_changes, session_feed)))
+        metrics.provided.observe_events, providers.Callable(session_changes, session_feed),
+        providers.Callable(wake_on_reported, outbox_wakeups)))
     uow = providers.Singleton(sql_uow_factory, database, dispatcher,
-                              providers.Callable(in_transaction_hooks, config.provided.database_url))
+                              providers.Callable(sql_in_transaction_hooks, config.provided.database_url, event_recorder))
+    outbox = providers.Singleton(SqlOutboxStore, database)
+    event_sender = providers.Resource(event_sender_resource, config, real_clock)
     queries = providers.Singleton(SqlQueries, database)
     refund_queries = providers.Singleton(SqlRefundQueries, database)
     instructions = providers.Singleton(SqlInstructions, database)
@@ -202,10 +261,15 @@ class InMemoryAdapters(containers.DeclarativeContainer):
     clock = providers.Resource(business_clock_resource, config, clock_offsets, real_clock)
     ids = providers.Singleton(RandomIdGenerator, config.provided.id_secret)
     session_feed = providers.Singleton(InProcessSessionFeed)
+    outbox_wakeups = providers.Resource(outbox_wakeups_resource, config)
+    event_recorder = providers.Callable(events_recorder, config)
     dispatcher = providers.Singleton(EventDispatcher, providers.List(
-        metrics.provided.observe_events, providers.Callable(session_changes, session_feed)))
+        metrics.provided.observe_events, providers.Callable(session_changes, session_feed),
+        providers.Callable(wake_on_reported, outbox_wakeups)))
     database = providers.Resource(in_memory_store)  # the store of record, as `Adapters.database`
-    uow = providers.Singleton(in_memory_uow_factory, database, dispatcher)
+    uow = providers.Singleton(in_memory_uow_factory, database, dispatcher, event_recorder)
+    outbox = providers.Singleton(InMemoryOutboxStore, database)
+    event_sender = providers.Resource(event_sender_resource, config, real_clock)
     queries = providers.Singleton(InMemoryQueries, database)
     refund_queries = providers.Singleton(InMemoryRefundQueries, database)
     instructions = providers.Singleton(InMemoryInstructions, database)
@@ -263,6 +327,12 @@ class UseCases(containers.DeclarativeContainer):
     list_audit_log = providers.Factory(ListAuditLog, refund_queries=adapters.refund_queries)
     reconcile_payments = providers.Factory(ReconcilePayments, uow=adapters.uow, providers=adapters.registry,
                                            notifications=handle_notification, clock=adapters.clock)
+    deliver_events = providers.Factory(DeliverEvents, store=adapters.outbox, sender=adapters.event_sender,
+                                       clock=adapters.clock,
+                                       lease=providers.Callable(delivery_lease, adapters.config))
+    list_events = providers.Factory(ListEvents, store=adapters.outbox)
+    redeliver_event = providers.Factory(RedeliverEvent, store=adapters.outbox, clock=adapters.clock,
+                                        wake=adapters.outbox_wakeups.provided.wake)
 
     del _opening, _refunds
 

@@ -316,4 +316,31 @@ test_clock = sa.Table(
     sa.CheckConstraint("offset_seconds >= 0", name="offset_not_negative"),
 )
 
+# Events to the main backend (docs/events.md, revision 0011): written in the transaction of the
+# change they report, delivered by the dispatchers of every process. `sequence` is the order of
+# writing (order per user); `claim_token`/`claimed_until` are a dispatcher's lease on a pending row.
+outbox_events = sa.Table(
+    "outbox_events", metadata,
+    sa.Column("sequence", BigIntegerPrimaryKey, primary_key=True, autoincrement=True),
+    sa.Column("id", ID, nullable=False),
+    sa.Column("user_id", USER_ID, nullable=False),
+    sa.Column("type", ID, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the JSON sent, byte for byte, on every attempt
+    sa.Column("status", NAME, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=False),
+    sa.Column("give_up_at", UtcDateTime(), nullable=False),
+    sa.Column("delivered_at", UtcDateTime()),
+    sa.Column("last_error", sa.Text),
+    sa.Column("claim_token", ID),
+    sa.Column("claimed_until", UtcDateTime()),
+    sa.UniqueConstraint("id"),
+    sa.Index("ix_outbox_events_due", "next_attempt_at", "sequence",
+             postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
+    sa.Index("ix_outbox_events_user_pending", "user_id", "sequence",
+             postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
+    sa.Index("ix_outbox_events_status", "status", "sequence"),
+)
+
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -9,6 +9,7 @@ stored aggregates recorded go to the post-commit dispatcher (`ports.events`).
 """
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable, Sequence
 
@@ -26,7 +27,7 @@ from adapters.sql.repositories.transactions import SqlTransactionRepository
 from ports.events import EventDispatcher
 
 log = logging.getLogger("payments.sql")
-InTransactionHook = Callable[[SqlContext], None]
+InTransactionHook = Callable[[SqlContext], object]  # may be a coroutine function
 
 
 class SqlUnitOfWork:
@@ -71,7 +72,9 @@ class SqlUnitOfWork:
         self._transaction = self._context = None
         try:
             for hook in self._in_transaction:
-                hook(context)
+                outcome = hook(context)
+                if inspect.isawaitable(outcome):  # a hook that writes (the outbox, `adapters.sql.outbox`)
+                    await outcome
             await context.flush()
         except BaseException:
             await transaction.rollback()

@@ -19,6 +19,7 @@ from aiohttp import web
 from dependency_injector import providers
 
 from entrypoints.background import BackgroundJobs
+from entrypoints.event_delivery import deliver_forever
 from entrypoints.http import assets, cors, middlewares, operations, protocol_errors, provider_pages
 from entrypoints.http import rate_limits
 from entrypoints.http.auth import TokenVerifier
@@ -36,6 +37,7 @@ from entrypoints.http.keys import (
 )
 from entrypoints.http.openapi import add_docs_routes
 from entrypoints.http.resources import (
+    admin_events,
     catalog,
     internal,
     internal_clock,
@@ -63,6 +65,8 @@ USE_CASE_NAMES = ("purchase_receives", "change_plan", "open_session", "cancel_tr
                   "reconcile_payments", "retry_refunds", "quote_receives", "quote_plan_change",
                   "receives_ledger")
 
+EVENT_USE_CASE_NAMES = ("list_events", "redeliver_event")  # the outbox's admin endpoints
+
 
 def create_app(container: Application, *, background_jobs: bool = True) -> web.Application:
     config = container.config()
@@ -89,7 +93,7 @@ def _resources(container: Application, background_jobs: bool
     async def context(app: web.Application) -> AsyncIterator[None]:
         await container.init_resources()
         use_cases = SimpleNamespace(**{name: await _resolve(getattr(container.use_cases, name))
-                                       for name in USE_CASE_NAMES})
+                                       for name in (*USE_CASE_NAMES, *EVENT_USE_CASE_NAMES)})
         app[USE_CASES] = use_cases
         store = await _resolve(container.adapters.idempotency)
         clock = await _resolve(container.adapters.real_clock)  # idempotency keys age in real time
@@ -110,6 +114,12 @@ def _resources(container: Application, background_jobs: bool
             jobs.start(RECONCILE_INTERVAL, use_cases.reconcile_payments, "reconcile-payments")
             jobs.start(REFUND_RETRY_INTERVAL, use_cases.retry_refunds, "retry-refunds")
             jobs.start(PURGE_INTERVAL, lambda: store.purge(clock.now() - RETENTION), "purge-idempotency-keys")
+        if background_jobs and app[CONFIG].events_url:  # events to the main backend (docs/events.md)
+            wakeups = await _resolve(container.adapters.outbox_wakeups)
+            deliver = await _resolve(container.use_cases.deliver_events)
+            if hasattr(business_clock, "on_move"):  # retries brought forward by the test clock go now
+                business_clock.on_move(wakeups.wake)
+            jobs.run(lambda: deliver_forever(deliver, wakeups), "deliver-events")
         try:
             yield
         finally:
@@ -143,6 +153,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get(f"{api}/pricing", catalog.pricing, allow_head=False)
     router.add_post(webhooks.NOTIFY_PATH, webhooks.provider_notification)
     router.add_post("/api/v1/internal/receives/consume", internal.consume)
+    admin_events.add_routes(router)
     internal_clock.mount(app)  # the test clock, outside production
     router.add_get("/healthz", operations.healthz, allow_head=False)
     router.add_get("/readyz", operations.readyz, allow_head=False)

@@ -1,0 +1,81 @@
+"""The outbox in memory (`ports.outbox.OutboxStore`): the events the in-memory
+unit of work wrote to `InMemoryStore.outbox` (in commit order), claimed and settled as the SQL
+store does them. One process only."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+import attrs
+
+from adapters.memory import InMemoryStore
+from domain.outbox import OutboxEvent, OutboxStatus
+from ports.outbox import Claimed
+
+
+class InMemoryOutboxStore:
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._claims: dict[str, tuple[str, datetime]] = {}  # event id -> (token, lease end)
+
+    @property
+    def _events(self) -> list[OutboxEvent]:
+        return self._store.outbox
+
+    def _index(self, event_id: str) -> int | None:
+        return next((i for i, e in enumerate(self._events) if e.id == event_id), None)
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
+        claimed: list[Claimed] = []
+        waiting: set[str] = set()  # users with an earlier pending event
+        for event in self._events:
+            if len(claimed) == limit:
+                break
+            if event.status is not OutboxStatus.PENDING:
+                continue
+            first_of_user = event.user_id not in waiting
+            waiting.add(event.user_id)
+            held = self._claims.get(event.id)
+            if not first_of_user or event.next_attempt_at > now or (held is not None and held[1] > now):
+                continue
+            token = secrets.token_hex(8)
+            self._claims[event.id] = (token, now + lease)
+            claimed.append(Claimed(event, token))
+        return claimed
+
+    def _settle(self, claim: Claimed, **changes: object) -> bool:
+        held = self._claims.get(claim.event.id)
+        index = self._index(claim.event.id)
+        if held is None or held[0] != claim.token or index is None:
+            return False
+        del self._claims[claim.event.id]
+        self._events[index] = attrs.evolve(self._events[index], **changes)
+        return True
+
+    async def delivered(self, claim: Claimed, now: datetime) -> bool:
+        return self._settle(claim, status=OutboxStatus.DELIVERED, delivered_at=now,
+                            attempts=claim.event.attempts + 1, last_error=None)
+
+    async def retry_at(self, claim: Claimed, when: datetime, error: str, now: datetime) -> bool:
+        return self._settle(claim, next_attempt_at=when, attempts=claim.event.attempts + 1, last_error=error)
+
+    async def failed(self, claim: Claimed, error: str, now: datetime) -> bool:
+        return self._settle(claim, status=OutboxStatus.FAILED, attempts=claim.event.attempts + 1, last_error=error)
+
+    async def page(self, status: OutboxStatus | None, page: int, limit: int) -> tuple[list[OutboxEvent], int]:
+        chosen = [e for e in reversed(self._events) if status is None or e.status is status]
+        return chosen[(page - 1) * limit:page * limit], len(chosen)
+
+    async def get(self, event_id: str) -> OutboxEvent | None:
+        index = self._index(event_id)
+        return None if index is None else self._events[index]
+
+    async def redeliver(self, event_id: str, now: datetime, give_up_at: datetime) -> OutboxEvent | None:
+        index = self._index(event_id)
+        if index is None:
+            return None
+        self._claims.pop(event_id, None)
+        self._events[index] = attrs.evolve(self._events[index], status=OutboxStatus.PENDING, next_attempt_at=now,
+                                           give_up_at=give_up_at, delivered_at=None)
+        return self._events[index]
+

@@ -1,0 +1,26 @@
+"""The dispatcher of events to the main backend, one per server process (docs/events.md): a loop
+that delivers what is due (`ports.use_cases.events.DeliverEvents`), then waits for a wake-up — a
+commit of this process that wrote events, PostgreSQL's NOTIFY from any process, the test clock
+moving — or for the poll interval, which also brings retries falling due."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from ports.outbox import OutboxWakeups
+
+log = logging.getLogger("payments.events")
+POLL_SECONDS = 1.0
+
+
+async def deliver_forever(deliver: Callable[[], Awaitable[object]], wakeups: OutboxWakeups,
+                          poll_seconds: float = POLL_SECONDS) -> None:
+    while True:
+        try:
+            await deliver()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database may be away for a moment: the next round retries
+            log.exception("delivering events failed; retrying")
+        await wakeups.wait(poll_seconds)

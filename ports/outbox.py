@@ -1,0 +1,78 @@
+"""The outbox port: events to the main backend, stored with the changes they report and handed
+to the dispatcher (`domain.outbox`, docs/events.md).
+
+Writing: the unit-of-work adapters take an `EventRecorder` (given only when `PAYMENTS_EVENTS_URL`
+is set; without it nothing is written). At commit, inside the committing transaction, they call
+it with the aggregates the unit of work stored and the domain events those recorded, and store
+the `NewEvent`s it returns: they commit with the change or not at all.
+
+Reading and delivering: `OutboxStore`, outside any unit of work.
+- `claim_due` takes, at most `limit`, the pending events due at `now` that are the oldest pending
+  event of their user (order per user), that no other dispatcher holds: each is held (a lease
+  until `now + lease`, under a fresh claim token) so that no other dispatcher of any process
+  sends it meanwhile; PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, SQLite under its one
+  writer. A dispatcher that dies holding a claim loses it when the lease ends: the event is sent
+  again (at least once, same id).
+- `delivered`, `retry_at` and `failed` settle an attempt, only while the claim is still the
+  caller's (a claim that ran out and was taken by another dispatcher is theirs to settle; True
+  when settled).
+- `page`, `get` and `redeliver` serve the admin endpoints: `redeliver` makes an event pending and
+  due at `now` again, with a new 72 hours to deliver it, whatever its status.
+- `wait_for_new` is the wake-up: it returns when events may have been written (by any process
+  where the store can tell: PostgreSQL's NOTIFY), or after `timeout` seconds.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import attrs
+
+from domain.events import Event
+from domain.outbox import NewEvent, OutboxEvent, OutboxStatus
+
+EventRecorder = Callable[[Sequence[Any], Sequence[Event]], list[NewEvent]]
+"""(the aggregates a unit of work stored, the domain events they recorded) → the events to send."""
+
+
+@attrs.frozen
+class Claimed:
+    event: OutboxEvent
+    token: str  # whose claim it is: settling needs it
+
+
+class OutboxStore(Protocol):
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Claimed]: ...
+
+    async def delivered(self, claim: Claimed, now: datetime) -> bool: ...
+
+    async def retry_at(self, claim: Claimed, when: datetime, error: str, now: datetime) -> bool: ...
+
+    async def failed(self, claim: Claimed, error: str, now: datetime) -> bool: ...
+
+    async def page(self, status: OutboxStatus | None, page: int, limit: int) -> tuple[list[OutboxEvent], int]:
+        """Newest first, with the total of that status."""
+        ...
+
+    async def get(self, event_id: str) -> OutboxEvent | None: ...
+
+    async def redeliver(self, event_id: str, now: datetime, give_up_at: datetime) -> OutboxEvent | None: ...
+
+
+class OutboxWakeups(Protocol):
+    async def wait(self, timeout: float) -> None:
+        """Return when new events may have been committed, or after `timeout` seconds."""
+        ...
+
+    def wake(self) -> None:
+        """New events were committed in this process."""
+        ...
+
+
+class EventSender(Protocol):
+    """POSTs one event to the main backend, signed (Standard Webhooks)."""
+
+    async def send(self, event: OutboxEvent) -> str | None:
+        """None when delivered (a 2xx), else why not (a status line, a timeout, a refused connection)."""
+        ...

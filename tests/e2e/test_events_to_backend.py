@@ -1,0 +1,148 @@
+"""Events to the main backend, end to end (docs/events.md): the real app (in-memory adapters, its
+dispatcher running) and a real local receiver verifying every delivery with the reference
+Standard Webhooks library (`tests/events_receiver.py`).
+
+- A paid purchase sends `transaction.succeeded` then `membership.updated`, signed; their `data`
+  is the API's own Transaction and Membership (the same JSON the API answers), the body's `id`
+  is the `webhook-id`.
+- A receiver that fails first gets the same `webhook-id` and body again (a retry, brought forward
+  by the test clock), and the event reads `delivered` with 2 attempts.
+- Without PAYMENTS_EVENTS_URL nothing is written.
+- The admin endpoints: list by status with pagination, redeliver (same id again), 403 for a
+  non-admin, 404 for an unknown id, 422 for an unknown status; the bad settings stop start-up.
+"""
+from __future__ import annotations
+
+import pytest
+
+from e2e_support import MEMBERSHIP, TRANSACTIONS, buy, error_of, ok, pay
+from entrypoints.config import ConfigError, load_config
+from events_receiver import event_receiver, new_secret
+
+EVENTS = "/api/v1/admin/events"
+# A first purchase makes the membership (basic), then is paid: the payment, then the balance it changed.
+PURCHASE_EVENTS = ["membership.updated", "transaction.succeeded", "membership.updated"]
+CLOCK = "/api/v1/internal/clock"
+
+
+async def events_api(make_live_api, receiver):
+    return await make_live_api(background_jobs=True, PAYMENTS_EVENTS_URL=receiver.url,
+                               PAYMENTS_EVENTS_SECRET=receiver.secret)
+
+
+async def admin_events(api, **params) -> dict:
+    return await ok(await api.get(EVENTS, user="ops", role="admin", params=params))
+
+
+async def test_a_paid_purchase_is_sent_signed_as_the_apis_own_objects(make_live_api):
+    async with event_receiver() as receiver:
+        api = await events_api(make_live_api, receiver)
+        bought = await buy(api, 10, "mock", user="alice")
+        await pay(api, bought["session"])
+
+        await receiver.wait_for(lambda r: r.types_of("alice") == PURCHASE_EVENTS, what="the events of alice")
+        transaction = await ok(await api.get(f"{TRANSACTIONS}/{bought['transaction']['id']}", user="alice"))
+        membership = await ok(await api.get(MEMBERSHIP, user="alice"))
+        created, succeeded, updated = receiver.events_of("alice")
+        assert created["data"]["receives"]["purchased_remaining"] == 0  # the membership made for the purchase
+        assert succeeded["data"] == {"user_id": "alice", "transaction": transaction["transaction"]}
+        assert updated["data"] == {"user_id": "alice", **membership}
+        assert updated["data"]["receives"]["purchased_remaining"] == 10
+        for delivery in receiver.accepted:
+            assert delivery.event["id"] == delivery.webhook_id and delivery.webhook_id.startswith("evt_")
+            assert delivery.signature.startswith("v1,")
+            assert set(delivery.event) == {"id", "type", "timestamp", "data"}
+        assert receiver.refused == 0
+
+        listed = await admin_events(api, status="delivered")
+        assert [e["type"] for e in listed["items"]] == PURCHASE_EVENTS[::-1]  # newest first
+        assert all(e["attempts"] == 1 and e["delivered_at"] and e["last_error"] is None for e in listed["items"])
+
+
+async def test_a_receiver_that_fails_first_gets_the_same_webhook_id_again(make_live_api):
+    async with event_receiver() as receiver:
+        receiver.fail = 1
+        api = await events_api(make_live_api, receiver)
+        bought = await buy(api, 3, "mock", user="bob")
+        await pay(api, bought["session"])
+
+        await receiver.wait_for(lambda r: len(r.deliveries) >= 1, what="the first (refused) delivery")
+        first = receiver.deliveries[0]
+        assert first.answered == 503 and first.event["type"] == "membership.updated"
+        pending = await admin_events(api, status="pending")
+        refused = next(e for e in pending["items"] if e["id"] == first.webhook_id)
+        assert refused["attempts"] == 1 and refused["last_error"] == "HTTP 503"
+        # The back-off (5 s at most for a first retry) is brought forward by the test clock.
+        await ok(await api.post(CLOCK, {"advance_seconds": 10}, user="clock", role="service"))
+
+        await receiver.wait_for(lambda r: r.types_of("bob") == PURCHASE_EVENTS,
+                                what="the retry, then the next events of bob")
+        again = receiver.accepted[0]
+        assert again.webhook_id == first.webhook_id and again.body == first.body
+        delivered = await admin_events(api, status="delivered")
+        assert next(e for e in delivered["items"] if e["id"] == first.webhook_id)["attempts"] == 2
+
+
+async def test_redeliver_sends_the_same_event_again(make_live_api):
+    async with event_receiver() as receiver:
+        api = await events_api(make_live_api, receiver)
+        bought = await buy(api, 2, "mock", user="carol")
+        await pay(api, bought["session"])
+        await receiver.wait_for(lambda r: r.types_of("carol") == PURCHASE_EVENTS)
+        event = (await admin_events(api, status="delivered"))["items"][1]
+        assert event["type"] == "transaction.succeeded"
+
+        redelivered = await ok(await api.post(f"{EVENTS}/{event['id']}/redeliver", user="ops", role="admin"))
+        assert redelivered["id"] == event["id"] and redelivered["body"] == event["body"]
+        assert redelivered["status"] == "pending"
+
+        await receiver.wait_for(lambda r: len(r.types_of("carol")) == 4, what="the redelivery")
+        assert receiver.accepted[-1].webhook_id == event["id"]
+        assert receiver.accepted[-1].body.decode() == event["body"]
+
+
+async def test_admin_event_endpoints_page_and_refuse(make_live_api):
+    async with event_receiver() as receiver:
+        receiver.fail = 1000  # nothing is delivered: every event stays pending
+        api = await events_api(make_live_api, receiver)
+        for user in ("d1", "d2", "d3"):
+            bought = await buy(api, 1, "mock", user=user)
+            await pay(api, bought["session"])
+
+        first = await admin_events(api, status="pending", limit=4)
+        assert (first["page"], first["limit"], first["total"], first["has_more"]) == (1, 4, 9, True)
+        second = await admin_events(api, status="pending", limit=4, page=3)
+        assert len(second["items"]) == 1 and second["has_more"] is False
+        assert {e["id"] for e in first["items"]}.isdisjoint(e["id"] for e in second["items"])
+        assert (await admin_events(api, status="failed"))["total"] == 0
+        assert (await admin_events(api))["total"] == 9
+
+        await error_of(await api.get(EVENTS, user="d1"), 403, "forbidden")
+        await error_of(await api.post(f"{EVENTS}/evt_nope/redeliver", user="d1"), 403, "forbidden")
+        await error_of(await api.post(f"{EVENTS}/evt_nope/redeliver", user="ops", role="admin"), 404, "not_found")
+        await error_of(await api.get(EVENTS, user="ops", role="admin", params={"status": "lost"}), 422,
+                       "validation_error")
+        await error_of(await api.get(EVENTS, user="ops", role="admin", params={"limit": "0"}), 422,
+                       "validation_error")
+        await error_of(await api.get(EVENTS, user=None), 401, "unauthorized")
+
+
+async def test_without_an_events_url_nothing_is_written(make_live_api):
+    api = await make_live_api(background_jobs=True)
+    bought = await buy(api, 1, "mock", user="erin")
+    await pay(api, bought["session"])
+    assert (await admin_events(api))["total"] == 0
+
+
+@pytest.mark.parametrize(("environ", "named"), [
+    ({"PAYMENTS_EVENTS_URL": "http://127.0.0.1:9/events"}, "PAYMENTS_EVENTS_SECRET"),
+    ({"PAYMENTS_EVENTS_URL": "ftp://example.com/", "PAYMENTS_EVENTS_SECRET": new_secret()}, "PAYMENTS_EVENTS_URL"),
+    ({"PAYMENTS_EVENTS_URL": "https://example.com/", "PAYMENTS_EVENTS_SECRET": "whsec_c2hvcnQ="},
+     "PAYMENTS_EVENTS_SECRET"),
+    ({"PAYMENTS_EVENTS_URL": "https://example.com/", "PAYMENTS_EVENTS_SECRET": "not-a-secret-at-all-0123456789"},
+     "PAYMENTS_EVENTS_SECRET"),
+])
+def test_bad_event_settings_stop_start_up_naming_the_variable(environ, named):
+    with pytest.raises(ConfigError, match=named) as refused:
+        load_config(environ)
+    assert environ.get("PAYMENTS_EVENTS_SECRET", "\0") not in str(refused.value)  # the secret is never echoed
