@@ -97,7 +97,8 @@ class PaymentSession:
                       status=S.OPEN, payment_method=payment_method, provider=provider, amount=amount,
                       return_url=return_url, expires_at=expires_at, created_at=now, updated_at=now,
                       next_check_at=now + CHECK_DELAYS[0], flow=flow)
-        session.events.append(events.SessionStatusChanged(now, id, transaction_id, S.OPEN.value))
+        session.events.append(events.SessionStatusChanged(now, id, transaction_id, S.OPEN.value,
+                                                                  provider=provider, payment_method=payment_method))
         return session
 
     # ------------------------------------------------------------------ reading
@@ -141,7 +142,9 @@ class PaymentSession:
         self.updated_at = now
         # An unpaid end gets one more check a minute later; a paid session needs none.
         self.next_check_at = None if target in _PAID else now + FINAL_CHECK_DELAY
-        self.events.append(events.SessionStatusChanged(now, self.id, self.transaction_id, target.value))
+        self.events.append(events.SessionStatusChanged(now, self.id, self.transaction_id, target.value,
+                                                         provider=self.provider,
+                                                         payment_method=self.payment_method))
 
     def complete(self, now: datetime) -> None:
         self._move(S.COMPLETED, now)

@@ -27,10 +27,12 @@ from adapters.memory import (
     in_memory_uow_factory,
 )
 from adapters.memory_clock import InMemoryClockOffsets
+from adapters.memory_operations import InMemoryOperationsQueries
 from adapters.memory_outbox import InMemoryOutboxStore
 from adapters.outbox_wakeups import InProcessWakeups
 from adapters.memory_refunds import InMemoryRefundQueries
 from adapters.session_feed import InProcessSessionFeed
+from adapters.sql.analytics import SqlOperationsQueries
 from adapters.sql.clock_offsets import SqlClockOffsets
 from adapters.sql.database import create_database, url_dialect
 from adapters.sql.idempotency import SqlIdempotencyStore
@@ -50,6 +52,7 @@ from entrypoints.http_client import LazyHttpClient
 from plugins.mock import DEVELOPMENT_WEBHOOK_SECRET, MockProvider
 from plugins.mock.faults import FaultPlan
 from entrypoints.http.resources.webhooks import NOTIFY_PATH
+from ports.circuit_breakers import CircuitBreakers
 from ports.events import EventDispatcher
 from ports.clock import Clock, ClockOffsets
 from ports.payment_provider import PaymentProvider, ProviderRegistry
@@ -77,6 +80,9 @@ from ports.use_cases.notifications.reconcile_payments import ReconcilePayments
 from ports.use_cases.refunds.request_refund import CancelRefund, GetRefund, ListRefunds, QuoteRefund, RequestRefund
 from ports.use_cases.refunds.review_refund import IssueRefund, ListAllRefunds, ListAuditLog, ReviewRefunds
 from ports.use_cases.refunds.submit_refund import RetryRefunds, SubmitRefund
+from ports.use_cases.operations.admin_users import GetUserOverview, ListAllTransactions
+from ports.use_cases.operations.analytics import Revenue, Subscriptions, SuccessRates
+from ports.use_cases.operations.providers import ProviderStatuses
 from ports.use_cases.settings import UseCaseSettings
 
 async def database_resource(url: str) -> AsyncIterator[Database]:
@@ -245,6 +251,7 @@ class Adapters(containers.DeclarativeContainer):
     event_sender = providers.Resource(event_sender_resource, config, real_clock)
     queries = providers.Singleton(SqlQueries, database)
     refund_queries = providers.Singleton(SqlRefundQueries, database)
+    operations = providers.Singleton(SqlOperationsQueries, database)
     instructions = providers.Singleton(SqlInstructions, database)
     idempotency = providers.Singleton(SqlIdempotencyStore, database)
     payment_providers = providers.Singleton(load_providers, config, http, real_clock)
@@ -272,6 +279,7 @@ class InMemoryAdapters(containers.DeclarativeContainer):
     event_sender = providers.Resource(event_sender_resource, config, real_clock)
     queries = providers.Singleton(InMemoryQueries, database)
     refund_queries = providers.Singleton(InMemoryRefundQueries, database)
+    operations = providers.Singleton(InMemoryOperationsQueries, database)
     instructions = providers.Singleton(InMemoryInstructions, database)
     idempotency = providers.Singleton(InMemoryIdempotencyStore)
     payment_providers = providers.Singleton(mock_everywhere, config, real_clock)
@@ -285,8 +293,10 @@ class UseCases(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=UseCaseSettings)
 
     retry = providers.Object(RetryPolicy())
+    # Per process (ports/circuit_breakers.py): every loaded provider listed from the start, closed.
+    circuits = providers.Singleton(CircuitBreakers, providers=adapters.registry.provided.providers)
     orders = providers.Singleton(ProviderOrders, adapters.uow, adapters.instructions, adapters.registry,
-                                 adapters.clock, settings, retry)
+                                 adapters.clock, settings, retry, circuits)
     _opening = dict(uow=adapters.uow, providers=adapters.registry, orders=orders, clock=adapters.clock,
                     ids=adapters.ids, settings=settings)
     purchase_receives = providers.Factory(PurchaseReceives, **_opening)
@@ -305,7 +315,8 @@ class UseCases(containers.DeclarativeContainer):
     quote_plan_change = providers.Factory(QuotePlanChange, queries=adapters.queries, clock=adapters.clock,
                                           settings=settings)
     list_payment_methods = providers.Factory(ListPaymentMethods, providers=adapters.registry,
-                                             icons=providers.Callable(icon_urls, adapters.config.provided.public_url))
+                                             icons=providers.Callable(icon_urls, adapters.config.provided.public_url),
+                                             circuits=circuits)
     consume_receives = providers.Factory(ConsumeReceives, uow=adapters.uow, clock=adapters.clock, settings=settings)
     submit_refund = providers.Factory(SubmitRefund, uow=adapters.uow, queries=adapters.queries,
                                       providers=adapters.registry, clock=adapters.clock, settings=settings)
@@ -325,6 +336,17 @@ class UseCases(containers.DeclarativeContainer):
     issue_refund = providers.Factory(IssueRefund, submit=submit_refund, **_refunds)
     list_all_refunds = providers.Factory(ListAllRefunds, refund_queries=adapters.refund_queries)
     list_audit_log = providers.Factory(ListAuditLog, refund_queries=adapters.refund_queries)
+    get_user_overview = providers.Factory(GetUserOverview, queries=adapters.queries,
+                                          refund_queries=adapters.refund_queries, clock=adapters.clock,
+                                          settings=settings)
+    list_all_transactions = providers.Factory(ListAllTransactions, operations=adapters.operations,
+                                              clock=adapters.clock)
+    revenue = providers.Factory(Revenue, operations=adapters.operations, clock=adapters.clock, settings=settings)
+    success_rates = providers.Factory(SuccessRates, operations=adapters.operations, clock=adapters.clock)
+    subscriptions = providers.Factory(Subscriptions, operations=adapters.operations, clock=adapters.clock,
+                                      settings=settings)
+    provider_statuses = providers.Factory(ProviderStatuses, providers=adapters.registry, circuits=circuits,
+                                          operations=adapters.operations, clock=adapters.clock)
     reconcile_payments = providers.Factory(ReconcilePayments, uow=adapters.uow, providers=adapters.registry,
                                            notifications=handle_notification, clock=adapters.clock)
     deliver_events = providers.Factory(DeliverEvents, store=adapters.outbox, sender=adapters.event_sender,

@@ -38,6 +38,7 @@ from entrypoints.http.keys import (
 from entrypoints.http.openapi import add_docs_routes
 from entrypoints.http.resources import (
     admin_events,
+    admin_operations,
     catalog,
     internal,
     internal_clock,
@@ -155,6 +156,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_post("/api/v1/internal/receives/consume", internal.consume)
     admin_events.add_routes(router)
     internal_clock.mount(app)  # the test clock, outside production
+    admin_operations.install(app)  # the operators' API (its use cases resolved at start-up)
     router.add_get("/healthz", operations.healthz, allow_head=False)
     router.add_get("/readyz", operations.readyz, allow_head=False)
     router.add_get("/metrics", operations.metrics, allow_head=False)

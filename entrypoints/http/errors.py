@@ -124,7 +124,9 @@ def response_for(error: BaseException, request: web.Request) -> web.Response:
             # A provider's text may name merchant ids, keys, hosts or its own internals: logged, never sent.
             log.warning("provider failure in %s %s (request id %s): %s", request.method, request.path,
                         request.get(REQUEST_ID), error.message)
-            return error_response(status, error.code, PROVIDER_MESSAGES[status], language=language)
+            retry_after = getattr(error, "retry_after_seconds", None)  # an open circuit says when to retry
+            return error_response(status, error.code, PROVIDER_MESSAGES[status], language=language,
+                                  headers={"Retry-After": str(retry_after)} if retry_after else None)
         if status != 500:
             return error_response(status, error.code, error.message, error.details, language=language)
     if isinstance(error, web.HTTPException) and error.status >= 400:

@@ -1,6 +1,10 @@
 """Prometheus metrics: requests by route and status with latency histograms, and transactions by
 type, provider and outcome (counted from the domain events of committed units of work); on
-PostgreSQL, whether the session feed listens and how often it reconnected (`watch_session_feed`)."""
+PostgreSQL, whether the session feed listens and how often it reconnected (`watch_session_feed`);
+payment sessions by provider, method and outcome (`payments_sessions_total`, from the sessions'
+status events); the providers' circuits (`watch_circuits`); and the gauges read from the database
+at each scrape (`entrypoints/http/ops_gauges.py`: success ratio and failed refunds), which every
+worker answers alike."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -22,6 +26,14 @@ class Metrics:
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
         self.transactions = Counter("payments_transactions_total", "Transactions by type, provider and outcome",
                                     ["type", "provider", "outcome"], registry=self.registry)
+        self.sessions = Counter("payments_sessions_total",
+                                "Payment sessions by provider, method and outcome (opened, then how each ended)",
+                                ["provider", "payment_method", "outcome"], registry=self.registry)
+
+    def watch_circuits(self, circuits: Any) -> None:
+        """Export `payments_provider_circuit_open{provider}` from the providers' circuit breakers
+        (read at each scrape)."""
+        self.registry.register(_CircuitCollector(circuits))
 
     def watch_session_feed(self, feed: Any) -> None:
         """Export a feed's `listening` and `reconnects` (read at each scrape)."""
@@ -44,6 +56,24 @@ class Metrics:
                 self.transactions.labels(event.type, event.provider or "none", "expired").inc()
             elif isinstance(event, events.TransactionFailed):
                 self.transactions.labels(event.type, event.provider or "none", "failed").inc()
+            elif isinstance(event, events.SessionStatusChanged):
+                self.sessions.labels(event.provider or "none", event.payment_method or "none", event.status).inc()
+
+
+class _CircuitCollector:
+    def __init__(self, circuits: Any) -> None:
+        self._circuits = circuits
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily("payments_provider_circuit_open",
+                                  "1 while the provider's circuit in this process is open or half open, else 0",
+                                  labels=["provider"])
+        for provider in self._circuits.providers():
+            gauge.add_metric([provider], 0 if self._circuits.state(provider).value == "closed" else 1)
+        yield gauge
+
+    def describe(self) -> list[Metric]:
+        return []
 
 
 class _SessionFeedCollector:

@@ -283,6 +283,8 @@ class PaymentMethodSchema(Schema):
     flows = fields.List(fields.String(validate=validate.OneOf(FLOWS)), required=True, metadata={
         "description": "The flows its provider offers, the default (used when a request gives no `flow`) first."})
     currencies = fields.List(fields.String(), required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["ok", "degraded", "unavailable"]), metadata={
+        "description": "degraded while its provider's circuit is open (available false) or half open."})
 
 
 class PaymentMethodsSchema(Schema):

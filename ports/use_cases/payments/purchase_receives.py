@@ -48,6 +48,7 @@ class PurchaseReceives:
         return_url = self._settings.check_return_url(cmd.return_url)
         provider = self._providers.for_method(cmd.payment_method)
         flow = choose_flow(provider, cmd.payment_method, cmd.flow)  # refused before anything is written
+        self._orders.admit(provider.name)  # an open circuit refuses at once, before anything is written
         now = self._clock.now()
         # The body is part of the seed: a key reused for another purchase makes new objects,
         # never the old ones (and so does the same purchase once the key was purged: RequestIds).

@@ -93,6 +93,7 @@ class ChangePlan:
                     raise DomainValidationError("Required for an upgrade.", field="payment_method")
                 provider = self._providers.for_method(cmd.payment_method)
                 flow = choose_flow(provider, cmd.payment_method, cmd.flow)
+                self._orders.admit(provider.name)  # an open circuit refuses at once (rolled back)
             superseded = await self._cancel_pending_plan_changes(uow, cmd.user_id, now)
             plan_from = membership.plan
             if kind is PlanChangeKind.DOWNGRADE:

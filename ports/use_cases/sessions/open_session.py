@@ -46,6 +46,7 @@ class OpenSession:
             assert method is not None  # every payable transaction was created with one
             provider = self._providers.for_method(method)
             flow = choose_flow(provider, method, cmd.flow)  # refused before anything is written
+            self._orders.admit(provider.name)  # an open circuit refuses at once (rolled back)
             opened = transaction.open_session(
                 id=self._ids.new_id("ps"), order_id=self._ids.new_order_id("S", now), payment_method=method,
                 provider=provider.name, return_url=return_url, ttl=self._settings.session_ttl, now=now,

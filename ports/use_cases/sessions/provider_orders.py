@@ -16,6 +16,7 @@ import attrs
 from domain.errors import ProviderError, ProviderUnavailableError
 from domain.session import PaymentSession
 from domain.transaction import Transaction, TransactionType
+from ports.circuit_breakers import CircuitBreakers
 from ports.clock import Clock
 from ports.payment_provider import Flow, LineKind, OrderLine, PaymentOrder, ProviderRegistry, call_with_reference
 from ports.repositories import InstructionsRepository
@@ -60,6 +61,12 @@ class ProviderOrders:
     _clock: Clock
     _settings: UseCaseSettings
     _retry: RetryPolicy = RetryPolicy()
+    _circuits: CircuitBreakers = attrs.field(factory=CircuitBreakers)  # per process (ports/circuit_breakers.py)
+
+    def admit(self, provider: str) -> None:
+        """Refuse a new session for `provider` at once while its circuit is open
+        (`ProviderCircuitOpenError`); called before anything is written."""
+        self._circuits.admit(provider)
 
     async def open(self, session: PaymentSession, description: str,
                    lines: tuple[OrderLine, ...] = ()) -> PaymentSession:
@@ -80,14 +87,17 @@ class ProviderOrders:
         for attempt in range(1, self._retry.attempts + 1):
             try:
                 instructions = await provider.open_payment(order)
+                self._circuits.record_success(provider.name)
                 break
             except ProviderUnavailableError as error:  # outcome unknown: ask again for the same order
-                if attempt == self._retry.attempts:
+                opened = self._circuits.record_unavailable(provider.name)
+                if attempt == self._retry.attempts or opened:  # an open circuit ends the retries too
                     await self._record_failure(session, error)
                     await self.close([session])  # it may exist at the provider: make it unpayable
                     raise
                 await self._retry.sleep(self._retry.delay_seconds * attempt)
             except ProviderError as error:
+                self._circuits.record_success(provider.name)  # a definite refusal: the provider answers
                 await self._record_failure(session, error)
                 raise
         session.attach_instructions(instructions.payment_url, instructions.qr_code,

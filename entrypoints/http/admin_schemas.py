@@ -1,0 +1,180 @@
+"""marshmallow schemas of the operators' endpoints (`/api/v1/admin/users/…`, `/transactions`,
+`/analytics/…`, `/providers`): their query strings (unknown parameters refused) and answers, for
+validation and the OpenAPI document."""
+from __future__ import annotations
+
+from datetime import date
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from entrypoints.http.schemas import (
+    METHOD_IDS,
+    STATUSES,
+    TYPES,
+    DateOrDateTime,
+    MembershipSchema,
+    SeparatedList,
+    TransactionSchema,
+)
+from ports.operations import Interval, OutcomeGroup, RevenueGroup
+from ports.use_cases.operations.analytics import WINDOWS
+
+
+class CalendarDate(fields.Field):
+    """An ISO date, YYYY-MM-DD."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or len(value) != 10:
+            raise ValidationError("Must be an ISO date (YYYY-MM-DD).")
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValidationError("Must be an ISO date (YYYY-MM-DD).") from None
+
+
+class AdminTransactionListQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    user_id = fields.String(load_default=None, validate=validate.Length(1, 255))
+    provider = SeparatedList(fields.String(validate=validate.Length(1, 32)), load_default=list,
+                             metadata={"description": "Repeatable or comma-separated."})
+    payment_method = SeparatedList(fields.String(validate=validate.OneOf(METHOD_IDS)), load_default=list,
+                                   metadata={"description": "Repeatable or comma-separated."})
+    type = SeparatedList(fields.String(validate=validate.OneOf(TYPES)), load_default=list,
+                         metadata={"description": "Repeatable or comma-separated."})
+    status = SeparatedList(fields.String(validate=validate.OneOf(STATUSES)), load_default=list,
+                           metadata={"description": "Repeatable or comma-separated."})
+    date_from = DateOrDateTime(load_default=None, metadata={"type": "string", "description": "Inclusive, on created_at."})
+    date_to = DateOrDateTime(end_of_day=True, load_default=None,
+                             metadata={"type": "string", "description": "Inclusive; a date includes that whole UTC day."})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+
+
+class RevenueQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    date_from = CalendarDate(load_default=None, metadata={
+        "type": "string", "format": "date", "example": "2026-12-01",
+        "description": "First calendar day in tz (inclusive); default 29 days before date_to."})
+    date_to = CalendarDate(load_default=None, metadata={
+        "type": "string", "format": "date", "example": "2026-12-07",
+        "description": "Last calendar day in tz (inclusive); default today in tz."})
+    interval = fields.String(load_default=Interval.DAY.value, validate=validate.OneOf([i.value for i in Interval]))
+    group_by = fields.String(load_default=RevenueGroup.TYPE.value,
+                             validate=validate.OneOf([g.value for g in RevenueGroup]))
+    tz = fields.String(load_default="UTC", validate=validate.Length(1, 64),
+                       metadata={"example": "Asia/Shanghai", "description": "An IANA time zone."})
+
+
+class SuccessRatesQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    window = fields.String(load_default="24h", validate=validate.OneOf(list(WINDOWS)))
+    group_by = fields.String(load_default=OutcomeGroup.PROVIDER.value,
+                             validate=validate.OneOf([g.value for g in OutcomeGroup]))
+
+
+class AdminTransactionPageSchema(Schema):
+    items = fields.List(fields.Nested(TransactionSchema), required=True)
+    page = fields.Integer(required=True)
+    limit = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    has_more = fields.Boolean(required=True)
+
+
+class AdminRefundItemSchema(Schema):
+    id = fields.String(required=True)
+    transaction_id = fields.String(required=True)
+    order_id = fields.String(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(required=True)
+    amount = fields.Integer(required=True)
+    currency = fields.String(required=True)
+    receives = fields.Integer(required=True, allow_none=True)
+    ends_plan = fields.Boolean(required=True)
+    reason = fields.String(required=True)
+    requested_by = fields.String(required=True, allow_none=True)
+    reviewed_by = fields.String(required=True, allow_none=True)
+    review_note = fields.String(required=True, allow_none=True)
+    failure_reason = fields.String(required=True, allow_none=True)
+    created_at = fields.String(required=True, metadata={"format": "date-time"})
+    reviewed_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    completed_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    user_id = fields.String(required=True)
+    provider = fields.String(required=True)
+
+
+class AdminUserSchema(Schema):
+    user_id = fields.String(required=True)
+    membership = fields.Nested(MembershipSchema, required=True)
+    transactions = fields.List(fields.Nested(TransactionSchema), required=True,
+                               metadata={"description": "The latest 20, newest first."})
+    refunds = fields.List(fields.Nested(AdminRefundItemSchema), required=True)
+    saved_methods = fields.List(fields.Dict(), required=True, metadata={"description": "Not built yet: always []."})
+    risk_flags = fields.List(fields.Dict(), required=True, metadata={"description": "Not built yet: always []."})
+
+
+class RevenueItemSchema(Schema):
+    period_start = fields.String(required=True, metadata={"format": "date", "example": "2026-12-01"})
+    group = fields.String(required=True, allow_none=True, metadata={"example": "pro"})
+    gross = fields.Integer(required=True)
+    refunded = fields.Integer(required=True)
+    net = fields.Integer(required=True)
+    transactions = fields.Integer(required=True)
+
+
+class RevenueSchema(Schema):
+    currency = fields.String(required=True)
+    interval = fields.String(required=True)
+    tz = fields.String(required=True)
+    date_from = fields.String(required=True, metadata={"format": "date"})
+    date_to = fields.String(required=True, metadata={"format": "date"})
+    series = fields.List(fields.Nested(RevenueItemSchema), required=True)
+
+
+class SuccessRateItemSchema(Schema):
+    provider = fields.String(required=True, allow_none=True)
+    payment_method = fields.String(required=True, allow_none=True)
+    sessions = fields.Integer(required=True)
+    completed = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    expired = fields.Integer(required=True)
+    cancelled = fields.Integer(required=True)
+    success_rate_bps = fields.Integer(required=True, allow_none=True)
+    median_seconds_to_pay = fields.Integer(required=True, allow_none=True)
+
+
+class SuccessRatesSchema(Schema):
+    window = fields.String(required=True)
+    items = fields.List(fields.Nested(SuccessRateItemSchema), required=True)
+
+
+class RenewalsSchema(Schema):
+    succeeded = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+
+
+class SubscriptionsSchema(Schema):
+    active = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True,
+                         metadata={"example": {"basic": 120, "pro": 30, "vip": 5}})
+    past_due = fields.Integer(required=True)
+    mrr = fields.Integer(required=True, metadata={"description": "Minor units (fen) a month."})
+    renewals_30d = fields.Nested(RenewalsSchema, required=True)
+    churned_30d = fields.Integer(required=True)
+
+
+class ProviderHealthSchema(Schema):
+    provider = fields.String(required=True)
+    methods = fields.List(fields.String(), required=True)
+    circuit = fields.String(required=True, validate=validate.OneOf(["closed", "open", "half_open"]))
+    consecutive_failures = fields.Integer(required=True)
+    last_error_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    success_rate_bps_1h = fields.Integer(required=True, allow_none=True)
+
+
+class ProvidersSchema(Schema):
+    items = fields.List(fields.Nested(ProviderHealthSchema), required=True)
