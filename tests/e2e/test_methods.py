@@ -1,7 +1,7 @@
 """GET /api/v1/payments/methods: every known method, available when a provider serves it."""
 from e2e_support import METHODS, error_of, ok
 
-METHOD_KEYS = {"id", "name", "available", "icon_url", "flows", "currencies"}
+METHOD_KEYS = {"id", "name", "available", "icon_url", "flows", "currencies", "status"}
 
 
 async def test_with_the_development_routes_every_method_is_available_through_the_mock(api):
@@ -12,7 +12,7 @@ async def test_with_the_development_routes_every_method_is_available_through_the
     assert [m["id"] for m in methods] == ["wechat_pay", "alipay", "credit_card", "mock"]
     for method in methods:
         assert set(method) == METHOD_KEYS, method
-        assert method["available"] is True
+        assert method["available"] is True and method["status"] == "ok"
         assert isinstance(method["name"], str) and method["name"]
         assert method["icon_url"] is None or isinstance(method["icon_url"], str)
         assert method["flows"] and set(method["flows"]) == {"qr_code", "redirect", "mobile_redirect"}  # the mock: all
@@ -32,7 +32,7 @@ async def test_a_method_no_provider_serves_is_listed_as_unavailable(make_api):
                                                           "credit_card": False, "mock": True}
     unavailable = next(m for m in methods if m["id"] == "wechat_pay")
     assert set(unavailable) == METHOD_KEYS
-    assert (unavailable["flows"], unavailable["currencies"]) == ([], [])
+    assert (unavailable["flows"], unavailable["currencies"], unavailable["status"]) == ([], [], "unavailable")
 
 
 async def test_the_methods_need_a_token(api):
