@@ -144,16 +144,15 @@ def sql_in_transaction_hooks(url: str, recorder: Callable | None) -> tuple:
     return (*in_transaction_hooks(url), *((outbox_hook(recorder),) if recorder is not None else ()))
 
 
-async def outbox_wakeups_resource(config: Config) -> AsyncIterator[object]:
+def make_outbox_wakeups(config: Config) -> InProcessWakeups:
     """What wakes this process's dispatcher: LISTEN on PostgreSQL when events are on (a connection of
-    its own), else this process's own commits only (and the poll)."""
+    its own, opened when the dispatcher first waits), else this process's own commits only (and
+    the poll)."""
     if config.events_url and url_dialect(config.database_url) == "postgresql":
-        from adapters.sql.outbox_listener import postgres_wakeups
+        from adapters.sql.outbox_listener import PostgresWakeups
 
-        async for wakeups in postgres_wakeups(config.database_url):
-            yield wakeups
-    else:
-        yield InProcessWakeups()
+        return PostgresWakeups(config.database_url)
+    return InProcessWakeups()
 
 
 async def event_sender_resource(config: Config, clock: Clock) -> AsyncIterator[object]:
@@ -240,7 +239,7 @@ class Adapters(containers.DeclarativeContainer):
     clock = providers.Resource(business_clock_resource, config, clock_offsets, real_clock)
     http = providers.Resource(http_client_resource)
     session_feed = providers.Resource(session_feed_resource, config.provided.database_url, metrics)
-    outbox_wakeups = providers.Resource(outbox_wakeups_resource, config)
+    outbox_wakeups = providers.Singleton(make_outbox_wakeups, config)
     event_recorder = providers.Callable(events_recorder, config)
     dispatcher = providers.Singleton(EventDispatcher, providers.List(
         metrics.provided.observe_events, providers.Callable(session_changes, session_feed),
@@ -268,7 +267,7 @@ class InMemoryAdapters(containers.DeclarativeContainer):
     clock = providers.Resource(business_clock_resource, config, clock_offsets, real_clock)
     ids = providers.Singleton(RandomIdGenerator, config.provided.id_secret)
     session_feed = providers.Singleton(InProcessSessionFeed)
-    outbox_wakeups = providers.Resource(outbox_wakeups_resource, config)
+    outbox_wakeups = providers.Singleton(make_outbox_wakeups, config)
     event_recorder = providers.Callable(events_recorder, config)
     dispatcher = providers.Singleton(EventDispatcher, providers.List(
         metrics.provided.observe_events, providers.Callable(session_changes, session_feed),

@@ -16,11 +16,16 @@ POLL_SECONDS = 1.0
 
 async def deliver_forever(deliver: Callable[[], Awaitable[object]], wakeups: OutboxWakeups,
                           poll_seconds: float = POLL_SECONDS) -> None:
-    while True:
-        try:
-            await deliver()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the database may be away for a moment: the next round retries
-            log.exception("delivering events failed; retrying")
-        await wakeups.wait(poll_seconds)
+    try:
+        while True:
+            try:
+                await deliver()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be away for a moment: the next round retries
+                log.exception("delivering events failed; retrying")
+            await wakeups.wait(poll_seconds)
+    finally:
+        close = getattr(wakeups, "close", None)  # PostgreSQL's listening connection
+        if close is not None:
+            await close()

@@ -2,8 +2,9 @@
 transaction (`outbox_hook`, an `in_transaction` hook of `adapters.sql.unit_of_work`) and claimed,
 settled and listed by `SqlOutboxStore` outside of it (docs/events.md).
 
-Writing: the recorder turns what the unit of work stored into events; they are inserted with the
-unit of work's last writes, so they commit with the change or not at all. On PostgreSQL the hook
+Writing: the recorder turns what the unit of work stored into events; they are inserted (one
+multi-row INSERT, numbered in the order recorded) inside the unit of work's transaction, so they
+commit with the change or not at all. On PostgreSQL the hook
 first takes a transaction-scoped advisory lock per user it writes for: the sequence numbers of
 one user's events are then taken in commit order (two concurrent units of work of one user
 cannot commit their events in the other order than they were numbered, which would let the
@@ -36,7 +37,6 @@ CHANNEL = "payments_outbox"
 PENDING = OutboxStatus.PENDING.value
 _T = outbox_events
 _COLUMNS = ("id", "user_id", "type", "body", "status", "attempts", "created_at", "next_attempt_at", "give_up_at")
-_INSERT = prepared("outbox_insert", lambda dialect: _T.insert().values(bind_all(_COLUMNS)))
 _LOCK_USERS = prepared("outbox_lock_users", lambda dialect: sa.text(
     "SELECT pg_advisory_xact_lock(hashtextextended(u, 0)) FROM (SELECT unnest(:users) AS u ORDER BY 1) AS s"
 ).bindparams(sa.bindparam("users", type_=postgresql.ARRAY(sa.Text))))
@@ -52,9 +52,10 @@ def outbox_hook(recorder: EventRecorder) -> Callable[[SqlContext], Any]:
             return
         if context.batch is not None:  # PostgreSQL
             await context.run(_LOCK_USERS, users=sorted({e.user_id for e in recorded}))
-        for new in recorded:
-            event = pending(new)
-            await context.write(_INSERT, **{name: _value(getattr(event, name)) for name in _COLUMNS})
+        rows = [{name: _value(getattr(event, name)) for name in _COLUMNS} for event in map(pending, recorded)]
+        # One multi-row INSERT, not queued with the batch's other writes (whose CTEs run in no set
+        # order): the rows take their sequence numbers in the order the events were recorded.
+        await context.execute(_T.insert().values(rows))
         if context.batch is not None:
             context.batch.add(_NOTIFY, [], check=_any_count)
 

@@ -2,7 +2,8 @@
 per process LISTENs on `payments_outbox`, which each transaction that wrote events NOTIFYs at
 commit (`adapters.sql.outbox`), so an idle service sends a new event within milliseconds.
 
-The connection is its own (asyncpg, with the URL and options the session feed's listening
+The listening starts at the dispatcher's first `wait` and ends with `close` (the dispatcher's
+loop closes it when it stops). The connection is its own (asyncpg, with the URL and options the session feed's listening
 connection uses, `listen_connect_arguments`), not one of the pool's: a LISTEN holds its
 connection for the life of the process. When it drops, it is opened again with back-off;
 meanwhile (and always) the dispatcher also polls (`wait`'s timeout), so a lost notification only
@@ -14,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
 
 import asyncpg
 
@@ -35,7 +35,12 @@ class PostgresWakeups(InProcessWakeups):
         self.listening = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._listen_forever(), name="outbox-listener")
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._listen_forever(), name="outbox-listener")
+
+    async def wait(self, timeout: float) -> None:
+        await self.start()  # listening from the dispatcher's first wait on (it closes it when it stops)
+        await super().wait(timeout)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -73,12 +78,3 @@ class PostgresWakeups(InProcessWakeups):
     def _on_notification(self, connection: asyncpg.Connection, pid: int, channel: str, payload: str) -> None:
         self.wake()
 
-
-async def postgres_wakeups(database_url: str) -> AsyncIterator[PostgresWakeups]:
-    """A resource: listening as long as the application runs."""
-    wakeups = PostgresWakeups(database_url)
-    await wakeups.start()
-    try:
-        yield wakeups
-    finally:
-        await wakeups.close()

@@ -1,0 +1,220 @@
+"""Contract of the outbox (`ports.outbox`) over memory, SQLite and PostgreSQL: events are written
+by the unit of work's commit (never by a rollback), claimed one at a time per user in the order
+they were written, held by a lease that runs out, settled only by the holder of the claim,
+retried when due, failed without blocking the user's later events, redelivered, and listed
+newest first by status. Concurrent claimers never get the same event.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+
+import attrs
+import pytest
+
+from adapters.memory import InMemoryStore, in_memory_uow_factory
+from adapters.memory_outbox import InMemoryOutboxStore
+from domain.outbox import RETRY_FOR, NewEvent, OutboxStatus
+from ports.outbox import OutboxStore
+from ports.unit_of_work import UnitOfWorkFactory
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+LEASE = timedelta(seconds=30)
+SECOND = timedelta(seconds=1)
+
+
+@attrs.define
+class Outbox:
+    """A unit-of-work factory whose commits write what `queue` holds, and the store reading it."""
+
+    uow: UnitOfWorkFactory
+    store: OutboxStore
+    queue: list[NewEvent] = attrs.field(factory=list)
+    made: int = 0
+
+    def record(self, aggregates, events) -> list[NewEvent]:
+        taken, self.queue[:] = list(self.queue), []
+        return taken
+
+    async def write(self, *users: str, at: datetime = T0, rollback: bool = False) -> list[str]:
+        """One unit of work writing one event per user named (in that order); their ids."""
+        ids = []
+        for user in users:
+            self.made += 1
+            ids.append(f"evt_{self.made:04d}")
+            self.queue.append(NewEvent(ids[-1], user, "membership.updated", at, {"user_id": user, "n": self.made}))
+        async with self.uow() as uow:
+            if not rollback:
+                await uow.commit()
+        self.queue.clear()
+        return ids
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def outbox(request: pytest.FixtureRequest) -> AsyncIterator[Outbox]:
+    if request.param == "memory":
+        store = InMemoryStore()
+        made = Outbox(None, InMemoryOutboxStore(store))  # type: ignore[arg-type]
+        made.uow = in_memory_uow_factory(store, None, made.record)
+        yield made
+        return
+    from adapters.sql.database import create_database
+    from adapters.sql.outbox import SqlOutboxStore, outbox_hook
+    from adapters.sql.session_feed import in_transaction_hooks
+    from adapters.sql.unit_of_work import sql_uow_factory
+
+    url = request.getfixturevalue("fresh_sqlite_url" if request.param == "sqlite" else "clean_postgres_url")
+    database = create_database(url, **({} if request.param == "sqlite" else {"min_size": 1, "max_size": 6}))
+    await database.connect()
+    try:
+        made = Outbox(None, SqlOutboxStore(database))  # type: ignore[arg-type]
+        made.uow = sql_uow_factory(database, None, (*in_transaction_hooks(url), outbox_hook(made.record)))
+        yield made
+    finally:
+        await database.disconnect()
+
+
+async def ids(claimed) -> list[str]:
+    return [c.event.id for c in claimed]
+
+
+async def test_events_are_written_by_the_commit_and_never_by_a_rollback(outbox):
+    await outbox.write("alice", rollback=True)
+    assert await outbox.store.page(None, 1, 10) == ([], 0)
+    [written] = await outbox.write("alice")
+
+    events, total = await outbox.store.page(OutboxStatus.PENDING, 1, 10)
+    assert total == 1
+    [event] = events
+    assert (event.id, event.user_id, event.type, event.status, event.attempts) == (
+        written, "alice", "membership.updated", OutboxStatus.PENDING, 0)
+    assert (event.created_at, event.next_attempt_at, event.give_up_at) == (T0, T0, T0 + RETRY_FOR)
+    assert event.body == ('{"id":"%s","type":"membership.updated","timestamp":"2026-03-01T12:00:00Z",'
+                          '"data":{"user_id":"alice","n":2}}' % written)
+    assert await outbox.store.get(written) == event
+
+
+async def test_one_event_per_user_is_claimed_in_the_order_written(outbox):
+    a1, b1 = await outbox.write("alice", "bob")
+    a2, = await outbox.write("alice")
+    c1, = await outbox.write("carol")
+
+    first = await outbox.store.claim_due(T0, 10, LEASE)
+    assert await ids(first) == [a1, b1, c1]
+    assert await outbox.store.claim_due(T0, 10, LEASE) == []  # held, and alice's next waits for a1
+
+    assert await outbox.store.delivered(first[0], T0 + SECOND)
+    [next_of_alice] = await outbox.store.claim_due(T0 + SECOND, 10, LEASE)
+    assert next_of_alice.event.id == a2
+    delivered = await outbox.store.get(a1)
+    assert (delivered.status, delivered.attempts, delivered.delivered_at) == (OutboxStatus.DELIVERED, 1, T0 + SECOND)
+
+
+async def test_a_claim_is_limited_and_not_due_events_wait(outbox):
+    await outbox.write("u1", "u2", "u3")
+    await outbox.write("later", at=T0 + timedelta(minutes=5))
+    long = timedelta(hours=1)
+    assert len(await outbox.store.claim_due(T0, 2, long)) == 2
+    assert len(await outbox.store.claim_due(T0, 2, long)) == 1
+    assert await outbox.store.claim_due(T0, 2, long) == []
+    [later] = await outbox.store.claim_due(T0 + timedelta(minutes=5), 2, long)
+    assert later.event.user_id == "later"
+
+
+async def test_a_lease_that_ran_out_lets_another_dispatcher_claim_and_only_it_settles(outbox):
+    event_id, = await outbox.write("alice")
+    [dead] = await outbox.store.claim_due(T0, 10, LEASE)
+    assert await outbox.store.claim_due(T0 + LEASE - SECOND, 10, LEASE) == []
+
+    [taken] = await outbox.store.claim_due(T0 + LEASE, 10, LEASE)
+    assert taken.event.id == event_id and taken.token != dead.token
+    assert not await outbox.store.delivered(dead, T0 + LEASE)  # the claim is no longer the dead one's
+    assert not await outbox.store.retry_at(dead, T0 + 2 * LEASE, "late", T0 + LEASE)
+    assert (await outbox.store.get(event_id)).status is OutboxStatus.PENDING
+    assert await outbox.store.delivered(taken, T0 + LEASE)
+    assert not await outbox.store.delivered(taken, T0 + LEASE)  # settled once
+    assert (await outbox.store.get(event_id)).attempts == 1
+
+
+async def test_a_retry_waits_until_due_and_keeps_the_users_later_events_back(outbox):
+    first, second = await outbox.write("alice", "alice")
+    [claim] = await outbox.store.claim_due(T0, 10, LEASE)
+    assert await outbox.store.retry_at(claim, T0 + 10 * SECOND, "HTTP 503", T0)
+
+    retried = await outbox.store.get(first)
+    assert (retried.status, retried.attempts, retried.last_error, retried.next_attempt_at) == (
+        OutboxStatus.PENDING, 1, "HTTP 503", T0 + 10 * SECOND)
+    assert await outbox.store.claim_due(T0 + 9 * SECOND, 10, LEASE) == []  # not due; `second` waits behind it
+    [again] = await outbox.store.claim_due(T0 + 10 * SECOND, 10, LEASE)
+    assert again.event.id == first and again.event.attempts == 1
+
+
+async def test_a_failed_event_stops_blocking_and_can_be_redelivered(outbox):
+    first, second = await outbox.write("alice", "alice")
+    [claim] = await outbox.store.claim_due(T0, 10, LEASE)
+    assert await outbox.store.failed(claim, "HTTP 410", T0)
+    failed = await outbox.store.get(first)
+    assert (failed.status, failed.attempts, failed.last_error) == (OutboxStatus.FAILED, 1, "HTTP 410")
+
+    [next_one] = await outbox.store.claim_due(T0, 10, LEASE)
+    assert next_one.event.id == second
+    assert await outbox.store.delivered(next_one, T0)
+
+    later = T0 + timedelta(days=4)
+    redelivered = await outbox.store.redeliver(first, later, later + RETRY_FOR)
+    assert (redelivered.status, redelivered.next_attempt_at, redelivered.give_up_at, redelivered.body) == (
+        OutboxStatus.PENDING, later, later + RETRY_FOR, failed.body)
+    [claimed] = await outbox.store.claim_due(later, 10, LEASE)
+    assert claimed.event.id == first
+    assert await outbox.store.redeliver("evt_unknown", later, later) is None
+    assert await outbox.store.get("evt_unknown") is None
+
+
+async def test_a_delivered_event_redelivered_goes_before_the_users_later_pending_ones(outbox):
+    first, = await outbox.write("alice")
+    [claim] = await outbox.store.claim_due(T0, 10, LEASE)
+    await outbox.store.delivered(claim, T0)
+    later, = await outbox.write("alice")
+    await outbox.store.redeliver(first, T0, T0 + RETRY_FOR)
+    assert await ids(await outbox.store.claim_due(T0, 10, LEASE)) == [first]
+    assert (await outbox.store.get(first)).delivered_at is None
+
+
+async def test_pages_are_newest_first_by_status(outbox):
+    written = await outbox.write("a", "b", "c", "d", "e")
+    [claim, *_] = await outbox.store.claim_due(T0, 1, LEASE)
+    await outbox.store.delivered(claim, T0)
+
+    page, total = await outbox.store.page(OutboxStatus.PENDING, 1, 3)
+    assert ([e.id for e in page], total) == (written[:0:-1][:3], 4)
+    page, total = await outbox.store.page(OutboxStatus.PENDING, 2, 3)
+    assert ([e.id for e in page], total) == ([written[1]], 4)
+    page, total = await outbox.store.page(OutboxStatus.DELIVERED, 1, 3)
+    assert ([e.id for e in page], total) == ([written[0]], 1)
+    assert (await outbox.store.page(None, 1, 10))[1] == 5
+    assert await outbox.store.page(OutboxStatus.FAILED, 1, 10) == ([], 0)
+
+
+async def test_concurrent_claimers_never_get_the_same_event(outbox):
+    for batch in range(4):
+        await outbox.write(*(f"user{n}" for n in range(10)))
+    seen: list[str] = []
+
+    async def dispatcher() -> None:
+        while True:
+            claimed = await outbox.store.claim_due(T0, 3, LEASE)
+            if not claimed:
+                pending, _ = await outbox.store.page(OutboxStatus.PENDING, 1, 1)
+                if not pending:
+                    return
+                await asyncio.sleep(0.005)
+                continue
+            for claim in claimed:
+                seen.append(claim.event.id)
+                assert await outbox.store.delivered(claim, T0)
+
+    await asyncio.wait_for(asyncio.gather(*(dispatcher() for _ in range(4))), 30)
+    assert sorted(seen) == sorted(f"evt_{n:04d}" for n in range(1, 41))
+    order = {user: [i for i in seen if int(i[4:]) % 10 == user % 10] for user in range(10)}
+    assert all(ids_ == sorted(ids_) for ids_ in order.values())
