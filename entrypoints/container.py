@@ -31,6 +31,7 @@ from adapters.memory_operations import InMemoryOperationsQueries
 from adapters.memory_outbox import InMemoryOutboxStore
 from adapters.outbox_wakeups import InProcessWakeups
 from adapters.memory_refunds import InMemoryRefundQueries
+from adapters.memory_risk import InMemoryRiskStore
 from adapters.session_feed import InProcessSessionFeed
 from adapters.sql.analytics import SqlOperationsQueries
 from adapters.sql.clock_offsets import SqlClockOffsets
@@ -40,6 +41,7 @@ from adapters.sql.instructions import SqlInstructions
 from adapters.sql.outbox import SqlOutboxStore, outbox_hook
 from adapters.sql.queries import SqlQueries
 from adapters.sql.refund_queries import SqlRefundQueries
+from adapters.sql.risk import SqlRiskStore
 from adapters.sql.session_feed import in_transaction_hooks, postgres_session_feed
 from adapters.sql.unit_of_work import sql_uow_factory
 from adapters.webhook_sender import NoSender, StandardWebhookSender
@@ -83,7 +85,11 @@ from ports.use_cases.refunds.submit_refund import RetryRefunds, SubmitRefund
 from ports.use_cases.operations.admin_users import GetUserOverview, ListAllTransactions
 from ports.use_cases.operations.analytics import Revenue, Subscriptions, SuccessRates
 from ports.use_cases.operations.providers import ProviderStatuses
+from ports.use_cases.risk.admin import ListRiskFlags, ResolveRiskFlag, SetUserBlocked
+from ports.use_cases.risk.gate import RiskGate
+from ports.use_cases.risk.signals import LinkedPayers, RefundAbuse, payer_key
 from ports.use_cases.settings import UseCaseSettings
+from domain.risk import RiskLimits
 
 async def database_resource(url: str) -> AsyncIterator[Database]:
     database = create_database(url)
@@ -250,6 +256,7 @@ class Adapters(containers.DeclarativeContainer):
     event_sender = providers.Resource(event_sender_resource, config, real_clock)
     queries = providers.Singleton(SqlQueries, database)
     refund_queries = providers.Singleton(SqlRefundQueries, database)
+    risk_store = providers.Singleton(SqlRiskStore, database)
     operations = providers.Singleton(SqlOperationsQueries, database)
     instructions = providers.Singleton(SqlInstructions, database)
     idempotency = providers.Singleton(SqlIdempotencyStore, database)
@@ -278,6 +285,7 @@ class InMemoryAdapters(containers.DeclarativeContainer):
     event_sender = providers.Resource(event_sender_resource, config, real_clock)
     queries = providers.Singleton(InMemoryQueries, database)
     refund_queries = providers.Singleton(InMemoryRefundQueries, database)
+    risk_store = providers.Singleton(InMemoryRiskStore, database)
     operations = providers.Singleton(InMemoryOperationsQueries, database)
     instructions = providers.Singleton(InMemoryInstructions, database)
     idempotency = providers.Singleton(InMemoryIdempotencyStore)
@@ -296,8 +304,17 @@ class UseCases(containers.DeclarativeContainer):
     circuits = providers.Singleton(CircuitBreakers, providers=adapters.registry.provided.providers)
     orders = providers.Singleton(ProviderOrders, adapters.uow, adapters.instructions, adapters.registry,
                                  adapters.clock, settings, retry, circuits)
+    # Risk (docs/risk.md): the gate before every payment, the signals, the admin's flags and blocks.
+    risk_limits = providers.Singleton(RiskLimits, daily_amount=adapters.config.provided.risk_daily_limit)
+    risk_gate = providers.Singleton(RiskGate, adapters.risk_store, adapters.ids, risk_limits)
+    linked_payers = providers.Singleton(LinkedPayers, adapters.risk_store, adapters.ids,
+                                        providers.Callable(payer_key, adapters.config.provided.id_secret), risk_limits)
+    refund_abuse = providers.Singleton(RefundAbuse, adapters.risk_store, adapters.ids, adapters.clock, risk_limits)
+    list_risk_flags = providers.Factory(ListRiskFlags, adapters.risk_store)
+    resolve_risk_flag = providers.Factory(ResolveRiskFlag, adapters.risk_store, adapters.ids, adapters.clock)
+    set_user_blocked = providers.Factory(SetUserBlocked, adapters.risk_store, adapters.ids, adapters.clock)
     _opening = dict(uow=adapters.uow, providers=adapters.registry, orders=orders, clock=adapters.clock,
-                    ids=adapters.ids, settings=settings)
+                    ids=adapters.ids, settings=settings, risk=risk_gate)
     purchase_receives = providers.Factory(PurchaseReceives, **_opening)
     change_plan = providers.Factory(ChangePlan, **_opening)
     open_session = providers.Factory(OpenSession, **_opening)
@@ -321,7 +338,7 @@ class UseCases(containers.DeclarativeContainer):
                                       providers=adapters.registry, clock=adapters.clock, settings=settings)
     handle_notification = providers.Factory(HandleNotification, uow=adapters.uow, providers=adapters.registry,
                                             orders=orders, refunds=submit_refund, clock=adapters.clock,
-                                            ids=adapters.ids, settings=settings)
+                                            ids=adapters.ids, settings=settings, payers=linked_payers)
     expire_sessions = providers.Factory(ExpireSessions, uow=adapters.uow, orders=orders, clock=adapters.clock)
     retry_refunds = providers.Factory(RetryRefunds, submit=submit_refund)
     _refunds = dict(uow=adapters.uow, ids=adapters.ids, clock=adapters.clock, settings=settings)

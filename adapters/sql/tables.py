@@ -343,4 +343,49 @@ outbox_events = sa.Table(
     sa.Index("ix_outbox_events_status", "status", "sequence"),
 )
 
+# Risk (docs/risk.md, revision 0012). A flag per user and rule while unresolved (the partial
+# unique index: a rule firing again adds nothing); details a JSON object.
+risk_flags = sa.Table(
+    "risk_flags", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("user_id", USER_ID, nullable=False),
+    sa.Column("rule", NAME, nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("resolved_at", UtcDateTime()),
+    sa.Column("resolved_by", USER_ID),
+    sa.Column("note", sa.Text),
+    sa.Index("ix_risk_flags_created", "created_at", "id"),
+    sa.Index("ix_risk_flags_user", "user_id", "created_at"),
+    sa.Index("ux_risk_flags_open", "user_id", "rule", unique=True,
+             postgresql_where=sa.text("resolved_at IS NULL"), sqlite_where=sa.text("resolved_at IS NULL")),
+)
+
+# Users an admin blocked: every new payment of theirs is refused.
+risk_blocks = sa.Table(
+    "risk_blocks", metadata,
+    sa.Column("user_id", USER_ID, primary_key=True),
+    sa.Column("reason", sa.Text),
+    sa.Column("blocked_by", USER_ID, nullable=False),
+    sa.Column("blocked_at", UtcDateTime(), nullable=False),
+)
+
+# Which payer (an HMAC of the id its provider reported, never the id) paid for which user, last when.
+risk_payers = sa.Table(
+    "risk_payers", metadata,
+    sa.Column("payer_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", USER_ID, primary_key=True),
+    sa.Column("last_paid_at", UtcDateTime(), nullable=False),
+)
+
+# The risk gate's one statement on the purchase path: a user's paid transactions of the last 24 h
+# (on PostgreSQL an index-only scan: status and total carried) and failed or expired attempts of
+# the last hour, however long their history.
+sa.Index("ix_membership_transactions_paid_by_user", transactions.c.user_id, transactions.c.completed_at,
+         postgresql_include=["status", "total_minor"],
+         postgresql_where=sa.text("completed_at IS NOT NULL"), sqlite_where=sa.text("completed_at IS NOT NULL"))
+sa.Index("ix_payment_sessions_unpaid_ends", payment_sessions.c.user_id, payment_sessions.c.updated_at,
+         postgresql_where=sa.text("status IN ('failed', 'expired')"),
+         sqlite_where=sa.text("status IN ('failed', 'expired')"))
+
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -22,6 +22,7 @@ from entrypoints.background import BackgroundJobs
 from entrypoints.event_delivery import deliver_forever
 from entrypoints.http import assets, cors, middlewares, operations, protocol_errors, provider_pages
 from entrypoints.http import rate_limits
+from entrypoints.http.resources import risk_admin
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
 from entrypoints.http.keys import (
@@ -157,6 +158,7 @@ def _add_routes(app: web.Application) -> None:
     admin_events.add_routes(router)
     internal_clock.mount(app)  # the test clock, outside production
     admin_operations.install(app)  # the operators' API (its use cases resolved at start-up)
+    risk_admin.install(app)  # risk flags, blocks (docs/risk.md)
     router.add_get("/healthz", operations.healthz, allow_head=False)
     router.add_get("/readyz", operations.readyz, allow_head=False)
     router.add_get("/metrics", operations.metrics, allow_head=False)

@@ -55,6 +55,7 @@ ERROR_EXAMPLES: dict[str, tuple[str, dict[str, list[str]]]] = {
     "payment_method_unavailable": ("Payment method 'credit_card' is not available right now.",
                                    {"payment_method": ["Not available."]}),
     "rate_limited": ("Too many requests; try again in 12 seconds.", {}),
+    "risk_declined": ("This payment was declined for risk reasons.", {}),
     "provider_error": ("The payment provider refused or failed; nothing was charged twice. "
                        "Try again or choose another method.", {}),
     "provider_unavailable": ("The payment provider is unavailable; nothing was charged twice. "

@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from domain import errors as domain_errors
+from domain.risk import RiskDeclinedError
 from entrypoints.http import texts
 from entrypoints.http.keys import REQUEST_ID
 from entrypoints.http.language import ENGLISH, headers_for, language_of
@@ -76,6 +77,7 @@ def flatten_messages(messages: object, prefix: str = "") -> dict[str, list[str]]
 
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {
+    RiskDeclinedError: 403,  # risk_declined (docs/risk.md)
     domain_errors.DomainValidationError: 422,
     domain_errors.CurrencyMismatchError: 422,
     domain_errors.IdempotencyKeyReusedError: 422,

@@ -23,6 +23,7 @@ Swagger UI's "Try it out" need:
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 import re
 from pathlib import Path
@@ -30,7 +31,7 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
-from entrypoints.http.docs import ERROR_CODES, RESPONSE_EXAMPLES, error_response
+from entrypoints.http.docs import ERROR_CODES, RESPONSE_EXAMPLES, error_example, error_response
 from entrypoints.http.keys import CONFIG
 from entrypoints.http.schemas import FLOWS, METHOD_IDS, PLAN_IDS, SESSION_STATUSES, STATUSES, TYPES
 from ports.use_cases.settings import return_url_pattern
@@ -67,6 +68,13 @@ ACCEPT_LANGUAGE = {
 }
 REPLAYED_STATUSES = re.compile(r"^(2\d\d|409)$")  # the answers an Idempotency-Key keeps and replays
 ALWAYS = (405, 422, 429)  # statuses every operation may answer
+# The operations that open or charge a payment, asked of the risk gate first (docs/risk.md).
+RISK_GATED = frozenset({("post", "/api/v1/payments/receives"), ("post", "/api/v1/payments/plan"),
+                        ("post", "/api/v1/payments/sessions")})
+RISK_DECLINED = {"description": "`risk_declined`: refused by a risk rule (daily amount, failed attempts) or "
+                                "because an admin blocked the user; nothing was opened or charged.",
+                 "examples": {"risk_declined": {"summary": "risk_declined", "value": error_example("risk_declined")}},
+                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 NAMED_ENUMS = {"PlanId": PLAN_IDS, "PaymentMethodId": METHOD_IDS, "TransactionType": TYPES,
                "TransactionStatus": STATUSES, "SessionStatus": SESSION_STATUSES, "PaymentFlow": FLOWS}
 
@@ -269,6 +277,8 @@ def _complete_operations(document: dict, examples: dict, return_url: str) -> Non
             responses = operation.setdefault("responses", {})
             for status, named in own.get("response_examples", {}).items():
                 responses[status]["content"]["application/json"]["examples"] = named
+            if (method, path) in RISK_GATED:
+                responses.setdefault("403", copy.deepcopy(RISK_DECLINED))
             for status in ALWAYS:
                 if status != 422 or "security" in operation:  # the query parameters of the API's own routes
                     responses.setdefault(str(status), _plain(error_response(status)))

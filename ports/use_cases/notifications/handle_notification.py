@@ -41,6 +41,7 @@ from ports.payment_provider import (
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import current_membership
 from ports.use_cases.refunds.settle_refund import settle_refund
+from ports.use_cases.risk.signals import LinkedPayers
 from ports.use_cases.refunds.submit_refund import SubmitRefund
 from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.settings import UseCaseSettings
@@ -100,6 +101,7 @@ class HandleNotification:
     _clock: Clock
     _ids: IdGenerator
     _settings: UseCaseSettings
+    _payers: LinkedPayers | None = None  # docs/risk.md: who paid, as a keyed hash, for linked payers
 
     @property
     def orders(self) -> ProviderOrders:
@@ -131,6 +133,9 @@ class HandleNotification:
         """Apply a verified event, from a notification or from what a status query found, then do
         what must follow outside the unit of work (close ended orders, send a refund)."""
         applied = await self._apply(provider, event)
+        if self._payers is not None and applied.effect is E.APPLIED \
+                and event.kind is ProviderEventKind.PAYMENT_SUCCEEDED:
+            await self._payers.payment_succeeded(provider.name, event.order_id, event.payer_id, self._clock.now())
         await self._orders.close(applied.to_close)
         if applied.refund_id is not None:
             await self._refunds(applied.refund_id)

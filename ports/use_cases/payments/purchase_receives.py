@@ -19,6 +19,7 @@ from ports.use_cases.payments.request_ids import RequestIds
 from ports.use_cases.plans.membership_access import current_membership
 from ports.use_cases.sessions.flows import choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
+from ports.use_cases.risk.gate import RiskGate
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import PaymentView, SessionView, TransactionView
 
@@ -41,6 +42,7 @@ class PurchaseReceives:
     _clock: Clock
     _ids: IdGenerator
     _settings: UseCaseSettings
+    _risk: RiskGate | None = None  # docs/risk.md: asked before a payment is opened
 
     async def __call__(self, cmd: PurchaseReceivesCommand) -> PaymentView:
         catalog = self._settings.catalog
@@ -50,6 +52,8 @@ class PurchaseReceives:
         flow = choose_flow(provider, cmd.payment_method, cmd.flow)  # refused before anything is written
         self._orders.admit(provider.name)  # an open circuit refuses at once, before anything is written
         now = self._clock.now()
+        if self._risk is not None:
+            await self._risk.admit(cmd.user_id, quote.total.amount, now)  # 403 risk_declined, nothing written
         # The body is part of the seed: a key reused for another purchase makes new objects,
         # never the old ones (and so does the same purchase once the key was purged: RequestIds).
         # A flow asked for is part of it too (one left out keeps the seed requests had before flows).

@@ -24,6 +24,7 @@ from ports.use_cases.plans.membership_access import current_membership
 from ports.use_cases.plans.plan_change_terms import plan_change_terms
 from ports.use_cases.sessions.flows import check_flow_if_served, choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
+from ports.use_cases.risk.gate import RiskGate
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import MembershipView, ProrationView, SessionView, TransactionView
 
@@ -69,6 +70,7 @@ class ChangePlan:
     _clock: Clock
     _ids: IdGenerator
     _settings: UseCaseSettings
+    _risk: RiskGate | None = None  # docs/risk.md: asked before a payment is opened
 
     async def __call__(self, cmd: ChangePlanCommand) -> PlanChangeResult:
         catalog = self._settings.catalog
@@ -93,6 +95,8 @@ class ChangePlan:
                     raise DomainValidationError("Required for an upgrade.", field="payment_method")
                 provider = self._providers.for_method(cmd.payment_method)
                 flow = choose_flow(provider, cmd.payment_method, cmd.flow)
+                if self._risk is not None and terms.proration is not None:  # its flag waits for this rollback
+                    await self._risk.admit(cmd.user_id, terms.proration.charge.amount, now, defer_flag=True)
                 self._orders.admit(provider.name)  # an open circuit refuses at once (rolled back)
             superseded = await self._cancel_pending_plan_changes(uow, cmd.user_id, now)
             plan_from = membership.plan

@@ -13,6 +13,7 @@ from ports.payment_provider import ProviderRegistry
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.sessions.flows import choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
+from ports.use_cases.risk.gate import RiskGate
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import SessionView
 
@@ -34,10 +35,13 @@ class OpenSession:
     _clock: Clock
     _ids: IdGenerator
     _settings: UseCaseSettings
+    _risk: RiskGate | None = None  # docs/risk.md: asked before a payment is opened
 
     async def __call__(self, cmd: OpenSessionCommand) -> SessionView:
         return_url = self._settings.check_return_url(cmd.return_url)
         now = self._clock.now()
+        if self._risk is not None:  # the transaction's amount is read with the rest (one statement)
+            await self._risk.admit(cmd.user_id, None, now, transaction_id=cmd.transaction_id)
         async with self._uow() as uow:
             transaction = await uow.transactions.get(cmd.transaction_id, user_id=cmd.user_id, for_update=True)
             if transaction is None:
