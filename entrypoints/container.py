@@ -79,7 +79,14 @@ from ports.use_cases.sessions.open_session import OpenSession
 from ports.use_cases.sessions.provider_orders import ProviderOrders, RetryPolicy
 from ports.use_cases.payments.purchase_receives import PurchaseReceives
 from ports.use_cases.notifications.reconcile_payments import ReconcilePayments
-from ports.use_cases.refunds.request_refund import CancelRefund, GetRefund, ListRefunds, QuoteRefund, RequestRefund
+from ports.use_cases.refunds.request_refund import (
+    CancelRefund,
+    GetRefund,
+    ListRefunds,
+    QuoteRefund,
+    RequestRefund,
+    TransactionRefunds,
+)
 from ports.use_cases.refunds.review_refund import IssueRefund, ListAllRefunds, ListAuditLog, ReviewRefunds
 from ports.use_cases.refunds.submit_refund import RetryRefunds, SubmitRefund
 from ports.use_cases.operations.admin_users import GetUserOverview, ListAllTransactions
@@ -348,6 +355,7 @@ class UseCases(containers.DeclarativeContainer):
     cancel_refund = providers.Factory(CancelRefund, **_refunds)
     get_refund = providers.Factory(GetRefund, refund_queries=adapters.refund_queries)
     list_refunds = providers.Factory(ListRefunds, refund_queries=adapters.refund_queries)
+    transaction_refunds = providers.Factory(TransactionRefunds, refund_queries=adapters.refund_queries)
     review_refunds = providers.Factory(ReviewRefunds, submit=submit_refund, **_refunds)
     issue_refund = providers.Factory(IssueRefund, submit=submit_refund, **_refunds)
     list_all_refunds = providers.Factory(ListAllRefunds, refund_queries=adapters.refund_queries)

@@ -46,6 +46,7 @@ from entrypoints.http.resources import (
     ledger,
     plans,
     receives,
+    refunds,
     session_events,
     sessions,
     transactions,
@@ -65,7 +66,8 @@ USE_CASE_NAMES = ("purchase_receives", "change_plan", "open_session", "cancel_tr
                   "get_transaction", "list_transactions", "get_membership", "get_pricing", "list_payment_methods",
                   "consume_receives", "handle_notification", "expire_sessions", "submit_refund",
                   "reconcile_payments", "retry_refunds", "quote_receives", "quote_plan_change",
-                  "receives_ledger")
+                  "receives_ledger", "quote_refund", "request_refund", "cancel_refund", "get_refund", "list_refunds",
+                  "review_refunds", "issue_refund", "list_all_refunds", "list_audit_log", "transaction_refunds")
 
 EVENT_USE_CASE_NAMES = ("list_events", "redeliver_event")  # the outbox's admin endpoints
 
@@ -157,6 +159,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_post("/api/v1/internal/receives/consume", internal.consume)
     admin_events.add_routes(router)
     internal_clock.mount(app)  # the test clock, outside production
+    refunds.add_routes(router)
     admin_operations.install(app)  # the operators' API (its use cases resolved at start-up)
     risk_admin.install(app)  # risk flags, blocks (docs/risk.md)
     router.add_get("/healthz", operations.healthz, allow_head=False)

@@ -28,7 +28,7 @@ ERROR_CODES: dict[int, tuple[str, ...]] = {
     404: ("not_found",),
     405: ("method_not_allowed",),
     409: ("invalid_state", "plan_unchanged", "too_many_pending", "idempotency_request_in_progress",
-          "insufficient_receives"),
+          "insufficient_receives", "not_refundable", "refund_in_progress"),
     413: ("payload_too_large",),
     422: ("validation_error", "idempotency_key_reused", "payment_method_unavailable"),
     429: ("rate_limited",),
@@ -48,6 +48,9 @@ ERROR_EXAMPLES: dict[str, tuple[str, dict[str, list[str]]]] = {
     "too_many_pending": ("At most 5 pending transactions are allowed; pay or cancel one first.", {}),
     "idempotency_request_in_progress": ("A request with this Idempotency-Key is still being processed.", {}),
     "insufficient_receives": ("Cannot consume 3 receives: the balance is 2.", {}),
+    "not_refundable": ("The refund window of 30 days after the payment has passed.", {}),
+    "refund_in_progress": ("Refund rf_7c1e0b5d9a2f4e6b8c3d1a0f of this transaction is still open; wait until "
+                           "it ends.", {}),
     "payload_too_large": ("The request body is too large.", {}),
     "validation_error": ("The request is invalid.",
                          {"amount": ["Must be greater than or equal to 1 and less than or equal to 100."]}),

@@ -265,6 +265,8 @@ class TransactionResponseSchema(Schema):
 class TransactionDetailSchema(Schema):
     transaction = fields.Nested(TransactionSchema, required=True)
     sessions = fields.List(fields.Nested(PaymentSessionSchema), required=True)
+    refunds = fields.List(fields.Nested("RefundSchema"), required=True,
+                          metadata={"description": "The transaction's refunds, oldest first (automatic ones too)."})
 
 
 class TransactionPageSchema(Schema):

@@ -8,8 +8,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from contract_support import (
+    MINUTE,
+    T0,
+    Backend,
+    a_paid_purchase,
+    a_refund,
+    new_id,
+    new_order_id,
+    state,
+    store,
+)
 
-from contract_support import MINUTE, T0, Backend, a_paid_purchase, a_refund, new_id, new_order_id, state, store
 from domain.audit import AuditAction, AuditEntry, refund_entry
 from domain.money import CNY, Money
 from domain.refund import Refund, RefundKind, RefundStatus

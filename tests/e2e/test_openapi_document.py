@@ -48,7 +48,8 @@ STABLE_IDS = {
 # The contract's error table: the codes each status answers with.
 CODES = {400: {"malformed_json"}, 401: {"unauthorized"}, 403: {"forbidden", "risk_declined"}, 404: {"not_found"},
          405: {"method_not_allowed"}, 409: {"invalid_state", "plan_unchanged", "too_many_pending",
-                                            "idempotency_request_in_progress", "insufficient_receives"},
+                                            "idempotency_request_in_progress", "insufficient_receives", "not_refundable",
+                                            "refund_in_progress"},
          413: {"payload_too_large"}, 422: {"validation_error", "idempotency_key_reused", "payment_method_unavailable"},
          429: {"rate_limited"}, 502: {"provider_error"}, 503: {"provider_unavailable"}}
 

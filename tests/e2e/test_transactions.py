@@ -181,7 +181,7 @@ async def test_one_transaction_answers_with_all_its_sessions(fixed_api, clock):
 
     body = await ok(await fixed_api.get(f"{TRANSACTIONS}/{bought['transaction']['id']}"))
 
-    assert set(body) == {"transaction", "sessions"}
+    assert set(body) == {"transaction", "sessions", "refunds"} and body["refunds"] == []
     assert assert_transaction(body["transaction"])["id"] == bought["transaction"]["id"]
     assert body["transaction"]["total"] == 1700
     sessions = [assert_session(s) for s in body["sessions"]]

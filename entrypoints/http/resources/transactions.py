@@ -21,6 +21,7 @@ from entrypoints.http.docs import (
     response_schema,
 )
 from entrypoints.http.keys import JSON_BODY, QUERY, USE_CASES
+from entrypoints.http.resources.refunds import refund as render_refund
 from entrypoints.http.responses import json_response
 from entrypoints.http.schemas import (
     CancelRequestSchema,
@@ -63,10 +64,12 @@ def listing(listed: Page | CursorPage, item: Callable[[Any], dict]) -> dict:
       responses=error_responses(401, 404))
 @response_schema(TransactionDetailSchema, 200)
 async def get_transaction(request: web.Request) -> web.Response:
-    detail = await request.app[USE_CASES].get_transaction(GetTransactionQuery(
-        caller(request), request.match_info["transaction_id"]))
+    use_cases, user_id = request.app[USE_CASES], caller(request)
+    detail = await use_cases.get_transaction(GetTransactionQuery(user_id, request.match_info["transaction_id"]))
+    refunds = await use_cases.transaction_refunds(user_id, detail.transaction.id)
     return json_response({"transaction": render.transaction(detail.transaction),
-                          "sessions": [render.session(s) for s in detail.sessions]})
+                          "sessions": [render.session(s) for s in detail.sessions],
+                          "refunds": [render_refund(r) for r in refunds]})
 
 
 @docs(tags=PAYMENTS_TAG, summary="Cancel a pending transaction", security=BEARER, parameters=[IDEMPOTENCY_KEY],

@@ -21,7 +21,12 @@ from ports.queries import PaymentQueries
 from ports.refund_queries import RefundQueries, RefundQuery
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import current_membership
-from ports.use_cases.refunds.refund_views import RefundNotFound, RefundPage, RefundQuoteView, RefundView
+from ports.use_cases.refunds.refund_views import (
+    RefundNotFound,
+    RefundPage,
+    RefundQuoteView,
+    RefundView,
+)
 from ports.use_cases.settings import UseCaseSettings
 
 
@@ -164,6 +169,17 @@ class ListRefunds:
         refunds, total = await self._refund_queries.refunds(RefundQuery(
             user_id=query.user_id, statuses=query.statuses, page=query.page, limit=query.limit))
         return RefundPage(tuple(RefundView.of(r) for r in refunds), query.page, query.limit, total)
+
+
+@attrs.define
+class TransactionRefunds:
+    """The refunds of one of the caller's transactions, oldest first (its detail shows them)."""
+
+    _refund_queries: RefundQueries
+
+    async def __call__(self, user_id: str, transaction_id: str) -> tuple[RefundView, ...]:
+        return tuple(RefundView.of(r) for r in await self._refund_queries.refunds_of(transaction_id)
+                     if r.user_id == user_id)
 
 
 async def hold_receives(uow: UnitOfWork, membership: Membership, refund: Refund, now: datetime) -> None:

@@ -16,7 +16,13 @@ import attrs
 from domain.errors import ProviderError, RefundNotFoundError
 from domain.refund import FOLLOW_UP_LIMIT, Refund, RefundStatus
 from ports.clock import Clock
-from ports.payment_provider import PaymentProvider, ProviderRegistry, RefundOrder, RefundResult, RefundState
+from ports.payment_provider import (
+    PaymentProvider,
+    ProviderRegistry,
+    RefundOrder,
+    RefundResult,
+    RefundState,
+)
 from ports.queries import PaymentQueries
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.refunds.settle_refund import settle_refund

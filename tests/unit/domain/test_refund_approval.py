@@ -1,18 +1,29 @@
 """Refunds with admin approval, in the domain: the refund's life, what can be refunded and exactly
 how much (`domain.refund_terms`), the receives held on request and given back on rejection or
 cancellation, and plans ended by their refund. Pure: no fixtures, no clock."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.catalog import DEFAULT_CATALOG, PlanId
-from domain.errors import DomainValidationError, InsufficientReceivesError, InvalidTransitionError
+from domain.errors import (
+    DomainValidationError,
+    InsufficientReceivesError,
+    InvalidTransitionError,
+)
 from domain.ledger import Balance, LedgerKind
 from domain.membership import Membership
 from domain.money import CNY, Money
-from domain.refund import FOLLOW_UP_LIMIT, GAVE_UP, Refund, RefundKind, RefundStatus, SelfApprovalError
+from domain.refund import (
+    FOLLOW_UP_LIMIT,
+    GAVE_UP,
+    Refund,
+    RefundKind,
+    RefundStatus,
+    SelfApprovalError,
+)
 from domain.refund_terms import (
     NotRefundableError,
     RefundInProgressError,
@@ -21,7 +32,6 @@ from domain.refund_terms import (
 )
 from domain.transaction import Transaction, TransactionStatus
 
-UTC = timezone.utc
 CATALOG = DEFAULT_CATALOG
 BASIC, PRO, VIP = (CATALOG.plan(p) for p in (PlanId.BASIC, PlanId.PRO, PlanId.VIP))
 T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)

@@ -3,14 +3,21 @@ request (receives held through the ledger), list, get and cancel (held receives 
 admin's approval, rejection and retry; admin-initiated refunds with the two-person rule; the audit
 log written with every change."""
 import pytest
-
 from builders import become, buy_and_pay, detail, ledger_balance
-from domain.errors import InvalidTransitionError, NotFoundError, ProviderUnavailableError, TransactionNotFoundError
+from world import World
+
+from domain.errors import (
+    InvalidTransitionError,
+    NotFoundError,
+    ProviderUnavailableError,
+    TransactionNotFoundError,
+)
 from domain.money import CNY, Money
 from domain.refund import RefundStatus, SelfApprovalError
 from domain.refund_terms import NotRefundableError, RefundInProgressError
 from ports.payment_provider import RefundState
 from ports.refund_queries import AuditQuery, RefundQuery
+from ports.use_cases.payments.list_transactions import ListTransactionsQuery
 from ports.use_cases.plans.consume_receives import ConsumeReceivesCommand
 from ports.use_cases.refunds.request_refund import (
     CancelRefundCommand,
@@ -19,8 +26,6 @@ from ports.use_cases.refunds.request_refund import (
     RequestRefundCommand,
 )
 from ports.use_cases.refunds.review_refund import IssueRefundCommand, ReviewCommand
-from ports.use_cases.payments.list_transactions import ListTransactionsQuery
-from world import World
 
 
 def cny(amount: int) -> Money:

@@ -38,10 +38,10 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
 """
 SQLITE_GUARDS = (
-    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE refused'); END",
-    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
-    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END",
+    ("CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+     "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE refused'); END"),
+    ("CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+     "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END"),
 )
 
 
