@@ -91,7 +91,7 @@ from ports.use_cases.refunds.review_refund import IssueRefund, ListAllRefunds, L
 from ports.use_cases.refunds.submit_refund import RetryRefunds, SubmitRefund
 from ports.use_cases.operations.admin_users import GetUserOverview, ListAllTransactions
 from ports.use_cases.operations.analytics import Revenue, Subscriptions, SuccessRates
-from ports.use_cases.operations.providers import ProviderStatuses
+from ports.use_cases.operations.providers import ProviderStatuses, ReadHealthFigures
 from ports.use_cases.risk.admin import ListRiskFlags, ResolveRiskFlag, SetUserBlocked
 from ports.use_cases.risk.gate import RiskGate
 from ports.use_cases.risk.signals import LinkedPayers, RefundAbuse, payer_key
@@ -371,6 +371,7 @@ class UseCases(containers.DeclarativeContainer):
                                       settings=settings)
     provider_statuses = providers.Factory(ProviderStatuses, providers=adapters.registry, circuits=circuits,
                                           operations=adapters.operations, clock=adapters.clock)
+    read_health_figures = providers.Factory(ReadHealthFigures, operations=adapters.operations, clock=adapters.clock)
     reconcile_payments = providers.Factory(ReconcilePayments, uow=adapters.uow, providers=adapters.registry,
                                            notifications=handle_notification, clock=adapters.clock)
     deliver_events = providers.Factory(DeliverEvents, store=adapters.outbox, sender=adapters.event_sender,

@@ -26,7 +26,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import attrs
 
@@ -68,7 +68,7 @@ class _Circuit:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class CircuitBreakers:

@@ -17,7 +17,7 @@ transactions newest first (`ix_membership_transactions_created`).
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,13 @@ from databases import Database
 
 from adapters.sql import mapping
 from adapters.sql.connections import autocommit
-from adapters.sql.tables import UtcDateTime, memberships, payment_refunds, payment_sessions, transactions
+from adapters.sql.tables import (
+    UtcDateTime,
+    memberships,
+    payment_refunds,
+    payment_sessions,
+    transactions,
+)
 from domain.refund import RefundKind, RefundStatus
 from domain.transaction import Transaction, TransactionStatus, TransactionType
 from ports.operations import (
@@ -265,8 +271,8 @@ class SqlOperationsQueries:
         period_end = self._period_end()
         now_value, since_value = sa.literal(now, UtcDateTime()), sa.literal(since, UtcDateTime())
         if self._dialect == "sqlite":  # the text of the bound instants, as the column's own
-            now_value = sa.literal(now.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds"))
-            since_value = sa.literal(since.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds"))
+            now_value = sa.literal(now.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"))
+            since_value = sa.literal(since.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"))
         ended = sa.and_(m.c.plan.in_(paid_plans), period_end <= now_value)
         plan_now = sa.case((ended, sa.literal(free_plan)), else_=m.c.plan)
         by_plan = sa.select(plan_now.label("plan"), sa.func.count().label("n")).group_by(plan_now)

@@ -7,7 +7,7 @@ at each scrape (`entrypoints/http/ops_gauges.py`: success ratio and failed refun
 worker answers alike."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -19,6 +19,7 @@ from domain import events
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._scrape_hooks: list[Callable[[], Awaitable[None]]] = []
         self.requests = Counter("payments_http_requests_total", "HTTP requests answered",
                                 ["method", "route", "status"], registry=self.registry)
         self.latency = Histogram("payments_http_request_duration_seconds", "Time to answer an HTTP request",
@@ -29,6 +30,14 @@ class Metrics:
         self.sessions = Counter("payments_sessions_total",
                                 "Payment sessions by provider, method and outcome (opened, then how each ended)",
                                 ["provider", "payment_method", "outcome"], registry=self.registry)
+
+    def before_scrape(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Await `hook` before each scrape (gauges read from the database: `ops_gauges.py`)."""
+        self._scrape_hooks.append(hook)
+
+    async def refresh(self) -> None:
+        for hook in self._scrape_hooks:
+            await hook()
 
     def watch_circuits(self, circuits: Any) -> None:
         """Export `payments_provider_circuit_open{provider}` from the providers' circuit breakers

@@ -19,6 +19,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    await request.app[METRICS].refresh()  # the gauges read from the database
     body = generate_latest(request.app[METRICS].registry)
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST

@@ -5,12 +5,19 @@ grouped four ways, gross/refunded/net; session outcomes with the median time to 
 every user's transactions with filters."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from contract_support import (
+    Backend,
+    a_membership,
+    a_transaction,
+    new_id,
+    new_order_id,
+    store,
+)
 
-from contract_support import Backend, a_membership, a_transaction, new_id, new_order_id, store
 from domain.catalog import DEFAULT_CATALOG
 from domain.membership import Membership
 from domain.money import CNY, Money
@@ -25,7 +32,6 @@ from ports.operations import (
     RevenueRow,
 )
 
-UTC = timezone.utc
 SECOND, MINUTE, HOUR = timedelta(seconds=1), timedelta(minutes=1), timedelta(hours=1)
 
 

@@ -3,6 +3,7 @@ client with tokens, importable by name (each test directory has its own conftest
 from __future__ import annotations
 
 from e2e_support import JWT_SECRET, MOCK_SECRET
+
 from entrypoints.cli import mint_token
 from entrypoints.config import load_config
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from admin_support import Client, admin_config
 from dependency_injector import providers
+from e2e_support import MOCK_SECRET
 
 from adapters.clock import SystemClock
-from admin_support import Client, admin_config
-from e2e_support import MOCK_SECRET
 from entrypoints.container import build_container
 from entrypoints.http.app import create_app
 from plugins.mock import MockProvider
@@ -91,9 +91,9 @@ async def test_five_unavailability_errors_open_the_circuit_and_a_trial_closes_it
     assert methods["wechat_pay"]["available"] is False and methods["wechat_pay"]["status"] == "degraded"
 
     metrics = await (await api.client.get("/metrics")).text()
-    assert re.search(r'^payments_provider_circuit_open\{provider="mock"\} 1\.0$', metrics, re.M)
+    assert re.search(r'^payments_provider_circuit_open\{provider="mock"\} 1\.0$', metrics, re.MULTILINE)
     assert re.search(r'^payments_sessions_total\{outcome="failed",payment_method="wechat_pay",provider="mock"\} 2\.0$',
-                     metrics, re.M)
+                     metrics, re.MULTILINE)
 
     # 30 s later: half open; the provider is healthy again and the one trial closes the circuit.
     clock.now += 30
@@ -108,11 +108,11 @@ async def test_five_unavailability_errors_open_the_circuit_and_a_trial_closes_it
     methods = {m["id"]: m for m in (await (await api.get("/api/v1/payments/methods")).json())["methods"]}
     assert methods["wechat_pay"] == {**methods["wechat_pay"], "available": True, "status": "ok"}
     metrics = await (await api.client.get("/metrics")).text()
-    assert re.search(r'^payments_provider_circuit_open\{provider="mock"\} 0\.0$', metrics, re.M)
+    assert re.search(r'^payments_provider_circuit_open\{provider="mock"\} 0\.0$', metrics, re.MULTILINE)
 
 
 async def test_a_failed_half_open_trial_opens_the_circuit_again(drill):
-    api, plan, clock = drill
+    api, _, clock = drill
     for _ in range(2):
         assert (await api.post("/api/v1/payments/receives", BUY)).status == 503
     clock.now += 30

@@ -24,8 +24,15 @@ from entrypoints.http.admin_schemas import (
     SuccessRatesSchema,
 )
 from entrypoints.http.auth import require_role
-from entrypoints.http.docs import BEARER, docs, error_responses, querystring_schema, response_schema
+from entrypoints.http.docs import (
+    BEARER,
+    docs,
+    error_responses,
+    querystring_schema,
+    response_schema,
+)
 from entrypoints.http.keys import CONTAINER, METRICS, PRINCIPAL, QUERY
+from entrypoints.http.ops_gauges import OperationsGauges
 from entrypoints.http.render import timestamp
 from entrypoints.http.responses import json_response
 from ports.operations import AdminTransactionQuery, Interval, OutcomeGroup, RevenueGroup
@@ -35,7 +42,7 @@ from ports.use_cases.refunds.refund_views import RefundView
 ADMIN = "/api/v1/admin"
 OPERATIONS_TAG = ["operations"]
 USE_CASE_NAMES = ("get_user_overview", "list_all_transactions", "revenue", "success_rates", "subscriptions",
-                  "provider_statuses")
+                  "provider_statuses", "read_health_figures")
 OPERATIONS: web.AppKey[Any] = web.AppKey("operations_use_cases", object)
 
 
@@ -159,7 +166,9 @@ async def _resolve_use_cases(app: web.Application) -> AsyncIterator[None]:
         value = getattr(container.use_cases, name)()
         resolved[name] = await value if inspect.isawaitable(value) else value
     app[OPERATIONS] = SimpleNamespace(**resolved)
-    app[METRICS].watch_circuits(container.use_cases.circuits())
+    metrics = app[METRICS]
+    metrics.watch_circuits(container.use_cases.circuits())
+    metrics.before_scrape(OperationsGauges(metrics.registry, resolved["read_health_figures"]).refresh)
     yield
 
 

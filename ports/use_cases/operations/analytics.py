@@ -7,7 +7,7 @@ ending today there); success rates cover the sessions that ended in the last 1 h
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -82,8 +82,8 @@ class Revenue:
             raise DomainValidationError("Must not be before date_from.", field="date_to")
         if (date_to - date_from).days >= MAX_DAYS:
             raise DomainValidationError(f"At most {MAX_DAYS} days at once.", field="date_from")
-        start = datetime.combine(date_from, time(), tz).astimezone(timezone.utc)
-        end = datetime.combine(date_to + timedelta(days=1), time(), tz).astimezone(timezone.utc)
+        start = datetime.combine(date_from, time(), tz).astimezone(UTC)
+        end = datetime.combine(date_to + timedelta(days=1), time(), tz).astimezone(UTC)
         currency = self._settings.catalog.currency.code
         rows = await self._operations.revenue(RevenueQuery(start, end, cmd.interval, cmd.group_by, cmd.tz, currency))
         return RevenueReport(currency, cmd.interval, cmd.tz, date_from, date_to, tuple(rows))

@@ -9,7 +9,7 @@ import attrs
 
 from ports.circuit_breakers import CircuitBreakers
 from ports.clock import Clock
-from ports.operations import OperationsQueries, OutcomeGroup
+from ports.operations import OperationsQueries, OutcomeGroup, SessionOutcomes
 from ports.payment_provider import ProviderRegistry
 from ports.use_cases.operations.analytics import basis_points
 
@@ -45,3 +45,25 @@ class ProviderStatuses:
             items.append(ProviderHealth(name, tuple(methods[name]), circuit.state.value, circuit.consecutive_failures,
                                         circuit.last_error_at, rates.get(name)))
         return items
+
+
+GAUGE_WINDOW = timedelta(minutes=15)
+
+
+@attrs.frozen
+class HealthFigures:
+    sessions: tuple[SessionOutcomes, ...]  # by provider, ended in the last 15 minutes
+    failed_refunds: int
+
+
+@attrs.define
+class ReadHealthFigures:
+    """What the metrics' gauges show (`entrypoints/http/ops_gauges.py`)."""
+
+    _operations: OperationsQueries
+    _clock: Clock
+
+    async def __call__(self) -> HealthFigures:
+        now = self._clock.now()
+        sessions = await self._operations.session_outcomes(now - GAUGE_WINDOW, now, OutcomeGroup.PROVIDER)
+        return HealthFigures(tuple(sessions), await self._operations.failed_refunds())
