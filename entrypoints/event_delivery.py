@@ -1,7 +1,8 @@
 """The dispatcher of events to the main backend, one per server process (docs/events.md): a loop
 that delivers what is due (`ports.use_cases.events.DeliverEvents`), then waits for a wake-up — a
 commit of this process that wrote events, PostgreSQL's NOTIFY from any process, the test clock
-moving — or for the poll interval, which also brings retries falling due."""
+moving — or for the poll interval (1 s; 5 s where PostgreSQL's NOTIFY wakes it), which also
+brings retries falling due."""
 from __future__ import annotations
 
 import asyncio
@@ -24,7 +25,7 @@ async def deliver_forever(deliver: Callable[[], Awaitable[object]], wakeups: Out
                 raise
             except Exception:  # the database may be away for a moment: the next round retries
                 log.exception("delivering events failed; retrying")
-            await wakeups.wait(poll_seconds)
+            await wakeups.wait(getattr(wakeups, "poll_seconds", poll_seconds))
     finally:
         close = getattr(wakeups, "close", None)  # PostgreSQL's listening connection
         if close is not None:

@@ -6,14 +6,16 @@ Webhooks library (`standardwebhooks.Webhook.verify`) and records it.
         ...
         await receiver.wait_for(lambda r: r.types_of("alice") == [...])
 
-`fail` answers the next deliveries with 503 (a receiver that is down); `slow` holds every answer
-that long. A delivery whose signature does not verify is answered 400 and counted in `refused`.
+`fail` answers the next deliveries with 503 (a receiver that is down), `fail_share` a share of
+them at random; `slow` holds every answer that long; `hang` holds the next deliveries until
+`release` is set (their senders may be killed meanwhile: such a delivery is never recorded). A delivery whose signature does not verify is answered 400 and counted in `refused`.
 """
 from __future__ import annotations
 
 import asyncio
 import base64
 import json
+import random
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -50,8 +52,13 @@ class Receiver:
     deliveries: list[Delivery] = attrs.field(factory=list)  # every one, in arrival order (failed ones too)
     refused: int = 0
     fail: int = 0          # answer the next `fail` deliveries with 503
+    fail_share: float = 0.0  # and this share of the others, at random
     slow: float = 0.0
+    hang: int = 0          # hold the next `hang` deliveries until `release` is set (never answered if
+    release: asyncio.Event = attrs.field(factory=asyncio.Event)  # … their sender dies meanwhile)
+    hung: list[tuple[str, int]] = attrs.field(factory=list)  # (webhook-id, the sender's port) of each held one
     arrived: asyncio.Event = attrs.field(factory=asyncio.Event)
+    rng: random.Random = attrs.field(factory=lambda: random.Random(7))
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -60,11 +67,18 @@ class Receiver:
         except WebhookVerificationError:
             self.refused += 1
             return web.json_response({"error": "bad signature"}, status=400)
+        if self.hang > 0:
+            self.hang -= 1
+            self.hung.append((request.headers["webhook-id"], request.transport.get_extra_info("peername")[1]))
+            await self.release.wait()
+            return web.Response(status=204)  # too late: nobody reads it (not recorded as accepted)
         if self.slow:
             await asyncio.sleep(self.slow)
         status = 204
         if self.fail > 0:
             self.fail -= 1
+            status = 503
+        elif self.fail_share and self.rng.random() < self.fail_share:
             status = 503
         self.deliveries.append(Delivery(request.headers["webhook-id"], request.headers["webhook-timestamp"],
                                         request.headers["webhook-signature"], body, event, status))

@@ -28,6 +28,8 @@ MAX_RETRY_SECONDS = 30.0
 
 
 class PostgresWakeups(InProcessWakeups):
+    poll_seconds = 5.0  # the fallback poll: NOTIFY wakes the dispatcher at once
+
     def __init__(self, database_url: str) -> None:
         super().__init__()
         self._dsn, self._options = listen_connect_arguments(database_url)
