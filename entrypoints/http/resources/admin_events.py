@@ -7,7 +7,7 @@ from aiohttp import web
 
 from domain.outbox import OutboxEvent, OutboxStatus
 from entrypoints.http.auth import require_role
-from entrypoints.http.docs import BEARER, docs, error_responses, querystring_schema, response_schema
+from entrypoints.http.docs import BEARER, IDEMPOTENCY_KEY, docs, error_responses, querystring_schema, response_schema
 from entrypoints.http.event_schemas import EventListQuerySchema, OutboxEventListSchema, OutboxEventSchema
 from entrypoints.http.keys import PRINCIPAL, QUERY, USE_CASES
 from entrypoints.http.render import timestamp
@@ -41,12 +41,12 @@ async def list_events(request: web.Request) -> web.Response:
                           "total": page.total, "has_more": page.has_more})
 
 
-@docs(tags=ADMIN_TAG, summary="Deliver an event again (role admin)", security=BEARER,
+@docs(tags=ADMIN_TAG, summary="Deliver an event again (role admin)", security=BEARER, parameters=[IDEMPOTENCY_KEY],
       operationId="adminRedeliverEvent",
       description="Whatever its status, the event becomes `pending` and due now, with 72 hours more to be "
                   "delivered: the same `webhook-id` and body, a new timestamp and signature. In order per user: "
                   "it goes before the later pending events of its user.",
-      responses=error_responses(401, 403, 404))
+      responses=error_responses(401, 403, 404, 409, conflicts=["idempotency_request_in_progress"]))
 @response_schema(OutboxEventSchema, 200)
 async def redeliver_event(request: web.Request) -> web.Response:
     require_role(request[PRINCIPAL], "admin")
