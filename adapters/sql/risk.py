@@ -28,17 +28,23 @@ UNPAID_ENDS = ("failed", "expired")
 _F, _B, _P, _T, _S = risk_flags, risk_blocks, risk_payers, transactions, payment_sessions
 
 
+def _constants(values: tuple[str, ...]) -> list:
+    """Constants written into the SQL (a bound IN list would need its values at every call)."""
+    return [sa.literal_column(f"'{value}'") for value in values]
+
+
 def _snapshot(dialect):
-    user = sa.bindparam("user_id")
-    blocked = sa.exists().where(_B.c.user_id == user)
+    def user():  # a bind parameter of its own per use, all named user_id
+        return sa.bindparam("user_id", type_=sa.String)
+    blocked = sa.exists().where(_B.c.user_id == user())
     paid = (sa.select(sa.func.coalesce(sa.func.sum(_T.c.total_minor), 0))
-            .where(_T.c.user_id == user, _T.c.completed_at.is_not(None),
-                   _T.c.completed_at >= sa.bindparam("paid_since"), _T.c.status.in_(PAID)).scalar_subquery())
+            .where(_T.c.user_id == user(), _T.c.completed_at.is_not(None),
+                   _T.c.completed_at >= sa.bindparam("paid_since"), _T.c.status.in_(_constants(PAID))).scalar_subquery())
     failed = (sa.select(sa.func.count())
-              .where(_S.c.user_id == user, _S.c.status.in_(UNPAID_ENDS),
+              .where(_S.c.user_id == user(), _S.c.status.in_(_constants(UNPAID_ENDS)),
                      _S.c.updated_at >= sa.bindparam("failed_since")).scalar_subquery())
     amount = (sa.select(_T.c.total_minor)
-              .where(_T.c.id == sa.bindparam("transaction_id"), _T.c.user_id == user).scalar_subquery())
+              .where(_T.c.id == sa.bindparam("transaction_id"), _T.c.user_id == user()).scalar_subquery())
     return sa.select(blocked.label("blocked"), paid.label("paid"), failed.label("failed"), amount.label("amount"))
 
 

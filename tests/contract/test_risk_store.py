@@ -1,0 +1,168 @@
+"""Contract of the risk store (`ports.risk.RiskStore`) over memory, SQLite and PostgreSQL: the
+snapshot the gate reads (blocked, paid in a window, failed or expired attempts in a window, a
+transaction's amount) counts exactly what it should and nobody else's; one open flag per user and
+rule; flags filtered and paged newest first; resolved once, with its audit entry; blocks idempotent
+and audited; refund requests counted; payer links kept per user with their latest time."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import attrs
+import pytest
+
+from adapters.memory import InMemoryStore, in_memory_uow_factory
+from contract_support import HOUR, MINUTE, T0, a_paid_purchase, a_purchase, new_id, new_order_id, open_on, store
+from domain.audit import AuditEntry
+from domain.refund import Refund, RefundKind
+from domain.risk import RiskFlag, RiskRule
+from ports.events import EventDispatcher
+
+
+@attrs.frozen
+class Storage:
+    kind: str
+    uow: object
+    risk: object
+    audit: object  # an async callable: the audit entries, newest first
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
+    if request.param == "memory":
+        from adapters.memory_risk import InMemoryRiskStore
+        memory = InMemoryStore()
+
+        async def audit():
+            return list(reversed(memory.audit_log))
+        yield Storage("memory", in_memory_uow_factory(memory, EventDispatcher()), InMemoryRiskStore(memory), audit)
+        return
+    from adapters.sql.database import create_database
+    from adapters.sql.risk import SqlRiskStore
+    from adapters.sql.unit_of_work import sql_uow_factory
+
+    if request.param == "sqlite":
+        database = create_database(request.getfixturevalue("fresh_sqlite_url"))
+    else:
+        database = create_database(request.getfixturevalue("clean_postgres_url"), min_size=1, max_size=6)
+    await database.connect()
+
+    async def audit():
+        rows = await database.fetch_all("SELECT action, object_id, actor FROM audit_log ORDER BY created_at DESC, id")
+        return [AuditEntry(id="", actor=r["actor"], action=r["action"], object_type="", object_id=r["object_id"],
+                           details={}, request_id=None, created_at=T0) for r in rows]
+    try:
+        yield Storage(request.param, sql_uow_factory(database, EventDispatcher()), SqlRiskStore(database), audit)
+    finally:
+        await database.disconnect()
+
+
+def a_flag(user: str = "alice", rule: RiskRule = RiskRule.DAILY_AMOUNT, at=T0, **details) -> RiskFlag:
+    return RiskFlag(id=new_id("rk"), user_id=user, rule=rule, details=details or {"amount": 1700}, created_at=at)
+
+
+def an_entry(action: str, object_id: str, at=T0) -> AuditEntry:
+    return AuditEntry(id=new_id("au"), actor="boss", action=action, object_type="risk", object_id=object_id,
+                      details={"note": "x"}, request_id="req-1", created_at=at)
+
+
+async def test_a_snapshot_counts_the_users_recent_payments_and_failed_attempts(storage):
+    old = a_paid_purchase("alice", at=T0 - timedelta(hours=30))  # paid outside the 24 h
+    recent = [a_paid_purchase("alice", at=T0 - HOUR), a_paid_purchase("alice", at=T0 - 2 * HOUR)]
+    someone_else = a_paid_purchase("bob", at=T0 - HOUR)
+    failing = a_purchase("alice", at=T0 - 30 * MINUTE)
+    failing.fail_attempt(failing.sessions[0].id, "declined", T0 - 20 * MINUTE)
+    open_on(failing, at=T0 - 19 * MINUTE)
+    failing.replace_open_sessions(T0 - 18 * MINUTE)  # cancelled: not a failure
+    long_ago = a_purchase("alice", at=T0 - 3 * HOUR)
+    long_ago.fail_attempt(long_ago.sessions[0].id, "declined", T0 - 2 * HOUR)
+    pending = a_purchase("alice", at=T0 - MINUTE)
+    await store(storage, old, *recent, someone_else, failing, long_ago, pending)
+
+    snapshot = await storage.risk.snapshot("alice", paid_since=T0 - timedelta(hours=24), failed_since=T0 - HOUR,
+                                           transaction_id=pending.id)
+    assert snapshot.blocked is False
+    assert snapshot.paid_last_day == sum(t.total.amount for t in recent)
+    assert snapshot.failed_last_hour == 1
+    assert snapshot.amount == pending.total.amount
+    # Another user's transaction id reads no amount; a user never seen reads zeros.
+    assert (await storage.risk.snapshot("bob", paid_since=T0 - HOUR, failed_since=T0,
+                                        transaction_id=pending.id)).amount is None
+    nobody = await storage.risk.snapshot("nobody", paid_since=T0, failed_since=T0)
+    assert (nobody.blocked, nobody.paid_last_day, nobody.failed_last_hour, nobody.amount) == (False, 0, 0, None)
+
+
+async def test_blocks_are_idempotent_show_in_the_snapshot_and_are_audited(storage):
+    for _ in range(2):
+        await storage.risk.set_blocked("mallory", True, reason="fraud", by="boss", now=T0,
+                                       audit=an_entry("user.blocked", "mallory"))
+    assert (await storage.risk.snapshot("mallory", paid_since=T0, failed_since=T0)).blocked
+    assert not (await storage.risk.snapshot("alice", paid_since=T0, failed_since=T0)).blocked
+    await storage.risk.set_blocked("mallory", False, reason=None, by="boss", now=T0 + MINUTE,
+                                   audit=an_entry("user.unblocked", "mallory", T0 + MINUTE))
+    assert not (await storage.risk.snapshot("mallory", paid_since=T0, failed_since=T0)).blocked
+    assert [e.action for e in await storage.audit()] == ["user.unblocked", "user.blocked", "user.blocked"]
+
+
+async def test_one_open_flag_per_user_and_rule(storage):
+    first = a_flag("alice")
+    assert await storage.risk.add_flag(first)
+    assert not await storage.risk.add_flag(a_flag("alice", at=T0 + MINUTE))  # the same rule, still open
+    assert await storage.risk.add_flag(a_flag("alice", RiskRule.FAILED_ATTEMPTS, at=T0 + MINUTE))
+    assert await storage.risk.add_flag(a_flag("bob", at=T0 + 2 * MINUTE))
+
+    resolved = await storage.risk.resolve_flag(first.id, "boss", "ok", T0 + HOUR, an_entry("risk_flag.resolved", first.id))
+    assert (resolved.resolved_at, resolved.resolved_by, resolved.note) == (T0 + HOUR, "boss", "ok")
+    assert resolved.details == first.details and resolved.rule is RiskRule.DAILY_AMOUNT
+    again = await storage.risk.resolve_flag(first.id, "other", "twice", T0 + 2 * HOUR, an_entry("x", first.id))
+    assert again == resolved  # once only, and not audited again
+    assert [e.object_id for e in await storage.audit()] == [first.id]
+    assert await storage.risk.resolve_flag("rk_missing", "boss", None, T0) is None
+    assert await storage.risk.add_flag(a_flag("alice", at=T0 + 3 * HOUR))  # resolved: may flag again
+
+
+async def test_flags_are_filtered_and_paged_newest_first(storage):
+    made = [a_flag(f"u{i // 4}", list(RiskRule)[i % 4], at=T0 + i * MINUTE) for i in range(8)]
+    for flag in made:
+        assert await storage.risk.add_flag(flag)
+    await storage.risk.resolve_flag(made[0].id, "boss", None, T0 + HOUR)
+
+    items, total = await storage.risk.flags(limit=3)
+    assert total == 8 and [f.id for f in items] == [f.id for f in reversed(made)][:3]
+    items, total = await storage.risk.flags(page=3, limit=3)
+    assert [f.id for f in items] == [made[1].id, made[0].id]
+    items, total = await storage.risk.flags(user_id="u0")
+    assert total == 4 and all(f.user_id == "u0" for f in items)
+    items, total = await storage.risk.flags(rule=RiskRule.REFUND_ABUSE)
+    assert {f.id for f in items} == {made[2].id, made[6].id}
+    assert [f.id for f in (await storage.risk.flags(resolved=True))[0]] == [made[0].id]
+    assert (await storage.risk.flags(resolved=False))[1] == 7
+    assert [f.id for f in (await storage.risk.flags(user_id="u0", rule=RiskRule.LINKED_PAYER))[0]] == [made[3].id]
+    assert (await storage.risk.flags(user_id="u9"))[1] == 0
+
+
+async def test_refund_requests_of_the_window_are_counted(storage):
+    paid = [a_paid_purchase("alice", at=T0 - timedelta(days=40)), a_paid_purchase("alice", at=T0 - timedelta(days=2)),
+            a_paid_purchase("bob", at=T0 - timedelta(days=2))]
+    await store(storage, *paid)
+    requests = [
+        Refund.request(id=new_id("rf"), refund_order_id=new_order_id("R"), session=t.sessions[0], amount=t.total, receives=None, ends_plan=False, reason="why",
+                       requested_by=t.user_id, kind=RefundKind.REQUESTED, now=at)
+        for t, at in ((paid[0], T0 - timedelta(days=35)), (paid[1], T0 - timedelta(days=1)),
+                      (paid[2], T0 - timedelta(days=1)))]
+    await store(storage, *requests)
+    assert await storage.risk.refund_requests("alice", T0 - timedelta(days=30)) == 1
+    assert await storage.risk.refund_requests("alice", T0 - timedelta(days=60)) == 2
+    assert await storage.risk.refund_requests("carol", T0 - timedelta(days=60)) == 0
+
+
+async def test_payer_links_are_kept_per_user_with_their_latest_time(storage):
+    alice, bob = a_paid_purchase("alice", at=T0 - timedelta(days=40)), a_paid_purchase("bob", at=T0)
+    await store(storage, alice, bob)
+    assert await storage.risk.link_payer("h1", alice.sessions[0].order_id, T0 - timedelta(days=40)) == "alice"
+    assert await storage.risk.link_payer("h1", bob.sessions[0].order_id, T0) == "bob"
+    assert await storage.risk.link_payer("h1", "SNOSUCHORDER", T0) is None
+    assert sorted(await storage.risk.payer_users("h1", T0 - timedelta(days=30))) == ["bob"]
+    assert await storage.risk.link_payer("h1", alice.sessions[0].order_id, T0) == "alice"  # seen again: latest kept
+    assert sorted(await storage.risk.payer_users("h1", T0 - timedelta(days=30))) == ["alice", "bob"]
+    assert await storage.risk.payer_users("h2", T0 - timedelta(days=30)) == []
