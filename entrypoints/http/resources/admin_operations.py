@@ -162,12 +162,13 @@ def install(app: web.Application) -> None:
 async def _resolve_use_cases(app: web.Application) -> AsyncIterator[None]:
     container = app[CONTAINER]
     resolved = {}
-    for name in USE_CASE_NAMES:
+    for name in (*USE_CASE_NAMES, "circuits"):  # SQL adapters' providers answer with awaitables
         value = getattr(container.use_cases, name)()
         resolved[name] = await value if inspect.isawaitable(value) else value
+    circuits = resolved.pop("circuits")
     app[OPERATIONS] = SimpleNamespace(**resolved)
     metrics = app[METRICS]
-    metrics.watch_circuits(container.use_cases.circuits())
+    metrics.watch_circuits(circuits)
     metrics.before_scrape(OperationsGauges(metrics.registry, resolved["read_health_figures"]).refresh)
     yield
 
