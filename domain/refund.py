@@ -45,7 +45,7 @@ class RefundStatus(str, enum.Enum):
     FAILED = "failed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
-    PENDING = "processing"  # the old name of `processing` (an alias: the same member)
+    PENDING = "processing"  # noqa: PIE796 (the old name of `processing`: an alias, the same member)
 
 
 class RefundKind(str, enum.Enum):
