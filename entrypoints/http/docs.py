@@ -193,6 +193,25 @@ RESPONSE_EXAMPLES: dict[str, dict] = {
     "Tier": {"min_amount": 10, "discount_percent": 15},
     "Plan": {"id": "pro", "name": "Pro", "price": 2900, "interval": "month", "monthly_receives": 20},
     "NotificationAck": {"received": True},
+    "Refund": {
+        "id": "rf_3c9e1f0a7b5d2e4c6a8b0d1f", "transaction_id": _TXN, "order_id": "R20261204K3M9Q2W7E5R1",
+        "kind": "requested", "status": "requested", "amount": 850, "currency": "CNY", "receives": 5,
+        "ends_plan": False, "reason": "bought by mistake", "requested_by": "u1", "reviewed_by": None,
+        "review_note": None, "failure_reason": None, "created_at": "2026-12-04T09:12:30Z", "reviewed_at": None,
+        "completed_at": None},
+    "AdminRefund": {
+        "id": "rf_3c9e1f0a7b5d2e4c6a8b0d1f", "transaction_id": _TXN, "order_id": "R20261204K3M9Q2W7E5R1",
+        "kind": "requested", "status": "processing", "amount": 850, "currency": "CNY", "receives": 5,
+        "ends_plan": False, "reason": "bought by mistake", "requested_by": "u1", "reviewed_by": "admin1",
+        "review_note": "ok", "failure_reason": None, "created_at": "2026-12-04T09:12:30Z",
+        "reviewed_at": "2026-12-04T10:02:11Z", "completed_at": None, "user_id": "u1", "provider": "mock"},
+    "RefundQuote": {"transaction_id": _TXN, "amount": 850, "currency": "CNY", "receives": 5, "ends_plan": False},
+    "AuditEntry": {
+        "id": "aud_5b7d9f1e3a2c4b6d8f0e1a3c", "actor": "admin1", "action": "refund.approved", "object_type": "refund",
+        "object_id": "rf_3c9e1f0a7b5d2e4c6a8b0d1f", "details": {
+            "transaction_id": _TXN, "user_id": "u1", "kind": "requested", "status": "processing", "amount": 850,
+            "currency": "CNY", "receives": 5, "note": "ok"},
+        "request_id": "7f1c2e9a-4b3d-4e5f-8a6b-1c2d3e4f5a6b", "created_at": "2026-12-04T10:02:11Z"},
 }
 
 _UPGRADE = {**RESPONSE_EXAMPLES["Transaction"], "type": "plan_upgrade", "receives": None, "plan_from": "basic",

@@ -5,7 +5,7 @@ going back down restores the old statuses. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from adapters.sql.refund_queries import SqlRefundQueries
 from adapters.sql.unit_of_work import sql_uow_factory
 from domain.refund import RefundKind, RefundStatus
 
-T0 = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

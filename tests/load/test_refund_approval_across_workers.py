@@ -18,9 +18,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-
 from live import eventually, serve_process
-from load_support import RECEIVES, post_once, raise_open_files_limit, signed_notification, worker_pids
+from load_support import (
+    RECEIVES,
+    post_once,
+    raise_open_files_limit,
+    signed_notification,
+    worker_pids,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.asyncio(loop_scope="module")]
 
