@@ -102,6 +102,15 @@ class ReceivesConsumed(Event):
 
 
 @attrs.frozen
+class ReceivesAdjusted(Event):
+    """Purchased receives held for a refund (negative), given back (positive) or taken back."""
+
+    user_id: str
+    delta: int
+    reference: str
+
+
+@attrs.frozen
 class PlanChanged(Event):
     user_id: str
     plan_from: str

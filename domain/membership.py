@@ -232,6 +232,8 @@ class Membership:
         taken = min(count, self._purchased_remaining)
         self._purchased_remaining -= taken
         self._entry(LedgerKind.REFUND, Bucket.PURCHASED, -taken, reference, now)
+        if taken:
+            self.events.append(events.ReceivesAdjusted(now, self.user_id, -taken, reference))
         self.updated_at = now
         return taken
 
@@ -244,6 +246,7 @@ class Membership:
             raise InsufficientReceivesError(count, self._purchased_remaining)
         self._purchased_remaining -= count
         self._entry(LedgerKind.REFUND, Bucket.PURCHASED, -count, reference, now)
+        self.events.append(events.ReceivesAdjusted(now, self.user_id, -count, reference))
         self.updated_at = now
 
     def release_refund_hold(self, count: int, reference: str, now: datetime) -> None:
@@ -252,6 +255,7 @@ class Membership:
         _require_positive(count, "receives")
         self._purchased_remaining += count
         self._entry(LedgerKind.REFUND_RELEASE, Bucket.PURCHASED, count, reference, now)
+        self.events.append(events.ReceivesAdjusted(now, self.user_id, count, reference))
         self.updated_at = now
 
     # ------------------------------------------------------------------ plans

@@ -12,7 +12,8 @@ Which domain events become which types (`record_events`):
 - a refund's `RefundStatusChanged` to `requested`, `succeeded`, `failed` → `refund.<status>`;
 - any change of a membership's plan, period, scheduled change or balance (`PlanChanged`,
   `PeriodStarted`, `PlanChangeScheduled`, `ScheduledChangeCancelled`, `ReceivesCredited`,
-  `ReceivesConsumed`; a membership's creation too) → one `membership.updated` per user and unit of
+  `ReceivesConsumed`, `ReceivesAdjusted`: held for a refund, given back, taken back; a membership's
+  creation too) → one `membership.updated` per user and unit of
   work, with the membership as it was committed.
 Within one unit of work, `transaction.*` come first, then `refund.*`, then `membership.updated`
 (the cause before its effect). Every object is as the unit of work committed it.
@@ -37,7 +38,8 @@ from ports.use_cases.refunds.refund_views import RefundView
 from ports.use_cases.views import MembershipView, TransactionView
 
 MEMBERSHIP_CHANGES = (domain.PlanChanged, domain.PeriodStarted, domain.PlanChangeScheduled,
-                      domain.ScheduledChangeCancelled, domain.ReceivesCredited, domain.ReceivesConsumed)
+                      domain.ScheduledChangeCancelled, domain.ReceivesCredited, domain.ReceivesConsumed,
+                      domain.ReceivesAdjusted)
 REFUND_TYPES = {"requested": outbox.REFUND_REQUESTED, "succeeded": outbox.REFUND_SUCCEEDED,
                 "failed": outbox.REFUND_FAILED}
 REPORTED = (domain.TransactionSucceeded, domain.TransactionRefunded, domain.RefundStatusChanged, *MEMBERSHIP_CHANGES)

@@ -59,8 +59,12 @@ class Receiver:
     hung: list[tuple[str, int]] = attrs.field(factory=list)  # (webhook-id, the sender's port) of each held one
     arrived: asyncio.Event = attrs.field(factory=asyncio.Event)
     rng: random.Random = attrs.field(factory=lambda: random.Random(7))
+    on_arrival: Callable[[str], None] | None = None  # called with the webhook-id as a delivery arrives
+
 
     async def handle(self, request: web.Request) -> web.Response:
+        if self.on_arrival is not None:
+            self.on_arrival(request.headers.get("webhook-id", ""))
         body = await request.read()
         try:
             event = Webhook(self.secret).verify(body, dict(request.headers))

@@ -77,7 +77,8 @@ async def test_a_refund_requested_approved_and_paid_back(events_on):
     assert refund_event["data"]["user_id"] == "alice"
     assert refund_event["data"]["refund"]["id"] == requested.id
     assert refund_event["data"]["refund"]["status"] == "requested"
-    assert set(after_request[1:]) <= {"membership.updated"}  # the held receives leave purchased_remaining
+    assert after_request == ["refund.requested", "membership.updated"]
+    assert written(world)[-1]["data"]["receives"]["purchased_remaining"] == 6  # 4 held for the refund
 
     mark = len(world.store.outbox)
     await world.review_refunds.approve(ReviewCommand("admin-1", requested.id, "ok"))
@@ -93,3 +94,13 @@ async def test_without_an_events_url_nothing_is_written():
     world = World()
     await buy_and_pay(world, "alice", 10)
     assert world.store.outbox == []
+
+
+async def test_a_rejected_refund_gives_the_held_receives_back_in_a_membership_update(events_on):
+    world = World()
+    paid = await buy_and_pay(world, "alice", 10)
+    requested = await world.request_refund(RequestRefundCommand("alice", paid.transaction.id, "by mistake", 4))
+    mark = len(world.store.outbox)
+    await world.review_refunds.reject(ReviewCommand("admin-1", requested.id, "used already"))
+    assert types(world)[mark:] == ["membership.updated"]  # rejected: no refund.* type for it
+    assert written(world)[-1]["data"]["receives"]["purchased_remaining"] == 10
