@@ -24,6 +24,16 @@ class InMemoryRefundQueries:
                           key=lambda r: (r.created_at, r.id), reverse=not query.oldest_first)
         return copy.deepcopy(matching[query.offset:query.offset + query.limit]), len(matching)
 
+    async def refunds_after(self, query: RefundQuery, starting_after: str) -> tuple[list[Refund], bool] | None:
+        cursor = self._store.refunds.get(starting_after)
+        if cursor is None or (query.user_id is not None and cursor.user_id != query.user_id):
+            return None
+        key = (cursor.created_at, cursor.id)
+        matching = sorted((r for r in self._store.refunds.values() if query.matches(r)
+                           and ((r.created_at, r.id) > key if query.oldest_first else (r.created_at, r.id) < key)),
+                          key=lambda r: (r.created_at, r.id), reverse=not query.oldest_first)
+        return copy.deepcopy(matching[:query.limit]), len(matching) > query.limit
+
     async def refunds_of(self, transaction_id: str) -> list[Refund]:
         return copy.deepcopy(sorted((r for r in self._store.refunds.values() if r.transaction_id == transaction_id),
                                     key=lambda r: (r.created_at, r.id)))

@@ -77,6 +77,12 @@ class RefundQueries(Protocol):
         """One page of the refunds matching `query` in its order, and how many match."""
         ...
 
+    async def refunds_after(self, query: RefundQuery, starting_after: str) -> tuple[list[Refund], bool] | None:
+        """Up to `query.limit` refunds matching `query` that come after refund `starting_after` in
+        the query's order (`query.page` ignored), and whether more follow; None when the cursor is
+        not a refund the query's `user_id` may see (any refund when it is None)."""
+        ...
+
     async def refunds_of(self, transaction_id: str) -> list[Refund]:
         """The transaction's refunds, oldest first."""
         ...

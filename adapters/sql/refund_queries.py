@@ -34,22 +34,22 @@ class SqlRefundQueries:
 
     async def refunds(self, query: RefundQuery) -> tuple[list[Refund], int]:
         r = payment_refunds
-        conditions: list[Any] = []
-        if query.user_id is not None:
-            conditions.append(r.c.user_id == query.user_id)
-        if query.statuses:
-            conditions.append(r.c.status.in_([s.value for s in query.statuses]))
-        if query.kinds:
-            conditions.append(r.c.kind.in_([k.value for k in query.kinds]))
-        if query.provider is not None:
-            conditions.append(r.c.provider == query.provider)
-        if query.date_from is not None:
-            conditions.append(r.c.created_at >= query.date_from)
-        if query.date_to is not None:
-            conditions.append(r.c.created_at <= query.date_to)
         order = (r.c.created_at, r.c.id) if query.oldest_first else (r.c.created_at.desc(), r.c.id.desc())
-        rows, total = await self._page(r, conditions, order, query.offset, query.limit)
+        rows, total = await self._page(r, _refund_conditions(query), order, query.offset, query.limit)
         return [mapping.refund_from_row(row) for row in rows], total
+
+    async def refunds_after(self, query: RefundQuery, starting_after: str) -> tuple[list[Refund], bool] | None:
+        r = payment_refunds
+        cursor = await self.refund(starting_after, user_id=query.user_id)
+        if cursor is None:
+            return None
+        key = sa.tuple_(r.c.created_at, r.c.id)
+        after = sa.tuple_(sa.literal(cursor.created_at, r.c.created_at.type), sa.literal(cursor.id))
+        conditions = [*_refund_conditions(query), key > after if query.oldest_first else key < after]
+        order = (r.c.created_at, r.c.id) if query.oldest_first else (r.c.created_at.desc(), r.c.id.desc())
+        async with autocommit(self._database) as db:
+            rows = await db.fetch_all(sa.select(r).where(*conditions).order_by(*order).limit(query.limit + 1))
+        return [mapping.refund_from_row(row) for row in rows[:query.limit]], len(rows) > query.limit
 
     async def refunds_of(self, transaction_id: str) -> list[Refund]:
         r = payment_refunds
@@ -85,3 +85,21 @@ class SqlRefundQueries:
                 return [], 0
             count = sa.select(sa.func.count()).select_from(table).where(*conditions)
             return [], int((await db.fetch_one(count))[0])
+
+
+def _refund_conditions(query: RefundQuery) -> list[Any]:
+    r = payment_refunds
+    conditions: list[Any] = []
+    if query.user_id is not None:
+        conditions.append(r.c.user_id == query.user_id)
+    if query.statuses:
+        conditions.append(r.c.status.in_([s.value for s in query.statuses]))
+    if query.kinds:
+        conditions.append(r.c.kind.in_([k.value for k in query.kinds]))
+    if query.provider is not None:
+        conditions.append(r.c.provider == query.provider)
+    if query.date_from is not None:
+        conditions.append(r.c.created_at >= query.date_from)
+    if query.date_to is not None:
+        conditions.append(r.c.created_at <= query.date_to)
+    return conditions

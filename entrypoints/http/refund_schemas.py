@@ -69,8 +69,12 @@ class RefundListQuerySchema(Schema):
 
     status = SeparatedList(fields.String(validate=validate.OneOf(REFUND_STATUSES)), load_default=list,
                            metadata={"description": "Repeatable or comma-separated."})
-    page = QueryInteger(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    page = QueryInteger(load_default=None, validate=validate.Range(min=1, max=1_000_000),
+                        metadata={"description": "1 when omitted. Not with starting_after."})
     limit = QueryInteger(load_default=20, validate=validate.Range(1, 100))
+    starting_after = fields.String(load_default=None, metadata={
+        "description": "Cursor: the id of a refund of this list; answers the ones after it, in the list's order, "
+                       "as {items, has_more, next_cursor}. Not with page.", "example": None})
 
 
 class AdminRefundListQuerySchema(RefundListQuerySchema):
@@ -136,11 +140,16 @@ class RefundQuoteSchema(Schema):
 
 
 class RefundListSchema(Schema):
+    """A numbered page (page, limit, total, has_more) or, with starting_after, the items after the
+    cursor (has_more, next_cursor)."""
+
     items = fields.List(fields.Nested(RefundSchema), required=True)
-    page = fields.Integer(required=True)
-    limit = fields.Integer(required=True)
-    total = fields.Integer(required=True)
     has_more = fields.Boolean(required=True)
+    page = fields.Integer(metadata={"description": "Numbered pages only."})
+    limit = fields.Integer(metadata={"description": "Numbered pages only."})
+    total = fields.Integer(metadata={"description": "Numbered pages only."})
+    next_cursor = fields.String(allow_none=True, metadata={
+        "description": "With starting_after only: the last item's id when has_more, else null."})
 
 
 class AdminRefundListSchema(RefundListSchema):

@@ -125,3 +125,21 @@ async def test_the_database_refuses_to_change_or_delete_audit_entries(backend: B
         await backend.queries._database.execute(statement)
 
     assert (await refund_queries(backend).audit_log(AuditQuery()))[0] == [entry]
+
+
+async def test_refunds_after_a_cursor_follow_the_lists_order(backend: Backend) -> None:
+    alice, bob = a_paid_purchase("alice"), a_paid_purchase("bob")
+    made = [a_request(alice, at=T0 + n * MINUTE) for n in range(3)]
+    theirs = a_request(bob, at=T0 + 10 * MINUTE, by="bob")
+    await store(backend, alice, bob, *made, theirs)
+    reads = refund_queries(backend)
+    first, second, third = made
+
+    one, more = await reads.refunds_after(RefundQuery(user_id="alice", limit=1), third.id)
+    assert ([r.id for r in one], more) == ([second.id], True)
+    newer_first, more = await reads.refunds_after(RefundQuery(user_id="alice", limit=5), third.id)
+    assert ([r.id for r in newer_first], more) == ([second.id, first.id], False)
+    oldest_first, more = await reads.refunds_after(RefundQuery(oldest_first=True, limit=2), first.id)
+    assert ([r.id for r in oldest_first], more) == ([second.id, third.id], True)
+    assert await reads.refunds_after(RefundQuery(user_id="alice"), theirs.id) is None  # not one of hers
+    assert await reads.refunds_after(RefundQuery(), "rf_unknown") is None

@@ -53,7 +53,11 @@ async def test_the_queue_is_filtered_and_oldest_first(make_api, clock):
                              ({"date_to": "2026-03-01T00:00:30Z"}, [first["id"]])):
         listed = await ok(await api.get(ADMIN, params=params, **as_admin(api)))
         assert [r["id"] for r in listed["items"]] == expected, params
-    for params in ({"sort": "amount"}, {"status": "pending"}, {"limit": "0"}, {"x": "1"}):
+    after = await ok(await api.get(ADMIN, params={"sort": "created_at", "starting_after": first["id"]},
+                                   **as_admin(api)))
+    assert ([r["id"] for r in after["items"]], after["has_more"], after["next_cursor"]) == ([second["id"]], False, None)
+    for params in ({"sort": "amount"}, {"status": "pending"}, {"limit": "0"}, {"x": "1"},
+                   {"starting_after": "rf_unknown"}):
         await error_of(await api.get(ADMIN, params=params, **as_admin(api)), 422, "validation_error")
 
 

@@ -169,3 +169,20 @@ async def test_a_plan_refund_is_priced_by_the_unused_share_and_ends_the_plan_whe
     assert (detail["transaction"]["status"], detail["transaction"]["refunded_amount"]) == (
         "partially_refunded", made["amount"])
     assert detail["refunds"][0]["status"] == "succeeded"
+
+
+async def test_the_list_goes_on_after_a_cursor(make_api, clock):
+    api = await make_api(clock=clock)
+    made = []
+    for _ in range(3):
+        made.append(await ok(await ask(api, await paid_purchase(api)), 201))
+        clock.advance(timedelta(minutes=1))
+
+    first = await ok(await api.get(REFUNDS, params={"limit": "2"}))
+    assert [r["id"] for r in first["items"]] == [made[2]["id"], made[1]["id"]] and first["has_more"]
+    after = await ok(await api.get(REFUNDS, params={"starting_after": made[1]["id"], "limit": "2"}))
+    assert after == {"items": [made[0]], "has_more": False, "next_cursor": None}
+    await error_of(await api.get(REFUNDS, params={"starting_after": made[1]["id"], "page": "1"}), 422,
+                   "validation_error")
+    await error_of(await api.get(REFUNDS, params={"starting_after": made[1]["id"]}, user="u2"), 422,
+                   "validation_error")

@@ -57,6 +57,7 @@ from ports.use_cases.refunds.request_refund import (
     RequestRefundCommand,
 )
 from ports.use_cases.refunds.review_refund import IssueRefundCommand, ReviewCommand
+from ports.use_cases.views import CursorPage
 
 ADMIN_TAG = ["admin"]
 REFUND_CONFLICTS = ["not_refundable", "refund_in_progress"]
@@ -80,9 +81,11 @@ def quote(q: RefundQuoteView) -> dict:
             "receives": q.receives, "ends_plan": q.ends_plan}
 
 
-def refund_page(page: RefundPage, *, admin: bool = False) -> dict:
-    return {"items": [refund(r, admin=admin) for r in page.items], "page": page.page, "limit": page.limit,
-            "total": page.total, "has_more": page.has_more}
+def refund_page(page: RefundPage | CursorPage, *, admin: bool = False) -> dict:
+    items = [refund(r, admin=admin) for r in page.items]
+    if isinstance(page, CursorPage):
+        return {"items": items, "has_more": page.has_more, "next_cursor": page.next_cursor}
+    return {"items": items, "page": page.page, "limit": page.limit, "total": page.total, "has_more": page.has_more}
 
 
 def audit_page(page: AuditPage) -> dict:
@@ -126,13 +129,15 @@ async def request_refund(request: web.Request) -> web.Response:
 
 
 @docs(tags=PAYMENTS_TAG, summary="Your refunds", security=BEARER, operationId="listRefunds",
-      description="Newest first.", responses=error_responses(401, 422))
+      description="Newest first; by page (page, limit) or after a cursor (starting_after, limit).",
+      responses=error_responses(401, 422))
 @querystring_schema(RefundListQuerySchema)
 @response_schema(RefundListSchema, 200)
 async def list_refunds(request: web.Request) -> web.Response:
     query = request[QUERY]
     page = await request.app[USE_CASES].list_refunds(ListRefundsQuery(
-        caller(request), tuple(RefundStatus(s) for s in query["status"]), query["page"], query["limit"]))
+        caller(request), tuple(RefundStatus(s) for s in query["status"]), query["page"], query["limit"],
+        query["starting_after"]))
     return json_response(refund_page(page))
 
 
@@ -198,7 +203,8 @@ async def admin_list_refunds(request: web.Request) -> web.Response:
     page = await request.app[USE_CASES].list_all_refunds(RefundQuery(
         user_id=q["user_id"], statuses=tuple(RefundStatus(s) for s in q["status"]),
         kinds=tuple(RefundKind(k) for k in q["kind"]), provider=q["provider"], date_from=q["date_from"],
-        date_to=q["date_to"], oldest_first=q["sort"] == "created_at", page=q["page"], limit=q["limit"]))
+        date_to=q["date_to"], oldest_first=q["sort"] == "created_at", page=q["page"] or 1, limit=q["limit"]),
+        page=q["page"], starting_after=q["starting_after"])
     return json_response(refund_page(page, admin=True))
 
 

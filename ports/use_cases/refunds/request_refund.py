@@ -28,6 +28,7 @@ from ports.use_cases.refunds.refund_views import (
     RefundView,
 )
 from ports.use_cases.settings import UseCaseSettings
+from ports.use_cases.views import CursorPage, checked_cursor, unknown_cursor
 
 
 @attrs.frozen
@@ -55,10 +56,14 @@ class CancelRefundCommand:
 
 @attrs.frozen
 class ListRefundsQuery:
+    """`page` None means the first; `starting_after` (one of the caller's refunds) lists the ones
+    after it instead, and cannot be combined with `page`."""
+
     user_id: str
     statuses: tuple[RefundStatus, ...] = ()
-    page: int = 1
+    page: int | None = None
     limit: int = 20
+    starting_after: str | None = None
 
 
 @attrs.define
@@ -165,10 +170,24 @@ class GetRefund:
 class ListRefunds:
     _refund_queries: RefundQueries
 
-    async def __call__(self, query: ListRefundsQuery) -> RefundPage:
-        refunds, total = await self._refund_queries.refunds(RefundQuery(
-            user_id=query.user_id, statuses=query.statuses, page=query.page, limit=query.limit))
+    async def __call__(self, query: ListRefundsQuery) -> RefundPage | CursorPage:
+        return await refund_list(self._refund_queries, RefundQuery(
+            user_id=query.user_id, statuses=query.statuses, page=query.page or 1, limit=query.limit),
+            query.page, query.starting_after)
+
+
+async def refund_list(refund_queries: RefundQueries, query: RefundQuery, page: int | None,
+                      starting_after: str | None) -> RefundPage | CursorPage:
+    """A numbered page of `query`, or the refunds after the cursor `starting_after`."""
+    cursor = checked_cursor(starting_after, page)
+    if cursor is None:
+        refunds, total = await refund_queries.refunds(query)
         return RefundPage(tuple(RefundView.of(r) for r in refunds), query.page, query.limit, total)
+    found = await refund_queries.refunds_after(query, cursor)
+    if found is None:
+        raise unknown_cursor()
+    refunds, has_more = found
+    return CursorPage(tuple(RefundView.of(r) for r in refunds), has_more)
 
 
 @attrs.define

@@ -27,9 +27,14 @@ from ports.use_cases.refunds.refund_views import (
     RefundPage,
     RefundView,
 )
-from ports.use_cases.refunds.request_refund import hold_receives, release_receives
+from ports.use_cases.refunds.request_refund import (
+    hold_receives,
+    refund_list,
+    release_receives,
+)
 from ports.use_cases.refunds.submit_refund import SubmitRefund
 from ports.use_cases.settings import UseCaseSettings
+from ports.use_cases.views import CursorPage
 
 
 @attrs.frozen
@@ -178,9 +183,11 @@ class ListAllRefunds:
 
     _refund_queries: RefundQueries
 
-    async def __call__(self, query: RefundQuery) -> RefundPage:
-        refunds, total = await self._refund_queries.refunds(query)
-        return RefundPage(tuple(RefundView.of(r) for r in refunds), query.page, query.limit, total)
+    async def __call__(self, query: RefundQuery, *, page: int | None = None,
+                       starting_after: str | None = None) -> RefundPage | CursorPage:
+        """`query`'s page (`page` as asked: None is the first), or the refunds after the cursor
+        `starting_after` in the query's order (not beside `page`)."""
+        return await refund_list(self._refund_queries, query, page, starting_after)
 
 
 @attrs.define
