@@ -50,7 +50,8 @@ def group_of(transaction: Transaction, group_by: RevenueGroup) -> str | None:
 def session_ended_at(session: PaymentSession) -> datetime:
     status = session.status
     if status in (SessionStatus.COMPLETED, SessionStatus.REFUNDED):
-        return session.completed_at or session.updated_at
+        assert session.completed_at is not None  # set whenever a session is paid
+        return session.completed_at
     if status in (SessionStatus.EXPIRED, SessionStatus.OPEN):
         return session.expires_at
     return session.updated_at
@@ -107,7 +108,7 @@ class InMemoryOperationsQueries:
             outcome = {SessionStatus.REFUNDED: "completed", SessionStatus.OPEN: "expired"}.get(status, status.value)
             counts[name][outcome] += 1
             if outcome == "completed":
-                took = (session.completed_at or session.updated_at) - session.created_at
+                took = session_ended_at(session) - session.created_at
                 paid[name].append(round_half_up_millis(took))
         items = []
         for name in sorted(counts):

@@ -13,7 +13,8 @@ The rules (docs/operations.md, "Analytics"):
   (starting Monday) and months of the instant in time zone `tz`.
 - Session outcomes: the sessions that ended in [since, until): completed (and `refunded`, paid
   then sent back: counted completed) at `completed_at`; expired at `expires_at` (an `open`
-  session past its `expires_at` reads expired); failed and cancelled at their last update. The
+  session past its `expires_at` reads expired); failed and cancelled at their last update
+  (`updated_at`). The
   median time to pay is over the completed ones (`completed_at − created_at`), in seconds,
   halves rounded up.
 - Subscriptions: memberships read at `now`: a paid plan whose period has ended without renewal

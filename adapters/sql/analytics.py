@@ -9,11 +9,12 @@ seconds' …`), then takes the local date, its Monday (`'-6 days', 'weekday 1'`)
 its month. Both give the same calendar periods for zones with and without daylight saving time
 (tests/contract/test_operations_queries.py).
 
-Indexes (revision 0011, figures in docs/benchmarks.md): sales by `completed_at` among paid
-transactions (`ix_membership_transactions_paid_completed`), refunds by `completed_at` among
-succeeded ones (`ix_payment_refunds_succeeded_completed`), sessions by the instant they ended (an
-expression index, `ix_payment_sessions_ended`, on exactly `SESSION_ENDED_AT`), and every user's
-transactions newest first (`ix_membership_transactions_created`).
+Indexes (revision 0013, `adapters/sql/tables.py`; figures in docs/benchmarks.md): sales by
+`completed_at` among paid transactions (`ix_membership_transactions_sales`), succeeded refunds by
+`completed_at` (`ix_payment_refunds_succeeded`), sessions by the instant they ended, one partial
+index per way of ending (`ix_payment_sessions_paid_at`, `_lapsed_at`, `_stopped_at`), every
+user's transactions newest first (`ix_membership_transactions_created`) and renewals. The
+conditions of the partial indexes are written into the statements word for word (`_condition`).
 """
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ from databases import Database
 from adapters.sql import mapping
 from adapters.sql.connections import autocommit
 from adapters.sql.tables import (
+    PAID_SALE,
+    RENEWAL,
+    SESSION_LAPSED,
+    SESSION_PAID,
+    SESSION_STOPPED,
+    SUCCEEDED_REFUND,
     UtcDateTime,
     memberships,
     payment_refunds,
@@ -34,7 +41,7 @@ from adapters.sql.tables import (
     transactions,
 )
 from domain.refund import RefundKind, RefundStatus
-from domain.transaction import Transaction, TransactionStatus, TransactionType
+from domain.transaction import Transaction, TransactionStatus
 from ports.operations import (
     PAID_STATUSES,
     AdminTransactionQuery,
@@ -48,10 +55,6 @@ from ports.operations import (
 )
 from ports.queries import lapsed
 
-# When a session ended (see `ports.operations`). The expression index `ix_payment_sessions_ended`
-# is built on this very text, so that both databases use it for the window's range.
-SESSION_ENDED_AT = ("CASE WHEN status IN ('completed', 'refunded') THEN COALESCE(completed_at, updated_at) "
-                    "WHEN status IN ('expired', 'open') THEN expires_at ELSE updated_at END")
 _PAID = tuple(s.value for s in PAID_STATUSES)
 # Constants written into the statement (PostgreSQL would type a bound 0 in a UNION or CASE as text).
 _ZERO, _ONE = sa.literal_column("0", sa.BigInteger), sa.literal_column("1", sa.BigInteger)
@@ -125,6 +128,14 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
+def _condition(table: sa.Table, sql: str) -> Any:
+    """A partial index's condition, written word for word (qualified by `table`): bound values
+    would keep the planners from seeing that the index applies."""
+    for column in ("status", "type"):
+        sql = sql.replace(f"{column} ", f"{table.name}.{column} ", 1) if sql.startswith(column) else sql
+    return sa.literal_column(sql, sa.Boolean)
+
+
 def round_half_up_div(numerator: int, denominator: int) -> int:
     """numerator ÷ denominator rounded half up (non-negative integers)."""
     return (2 * numerator + denominator) // (2 * denominator)
@@ -159,20 +170,21 @@ class SqlOperationsQueries:
                 lapsed_now = sa.and_(t.c.status == TransactionStatus.PENDING.value, attempts_end <= query.as_of)
                 stored = sa.and_(t.c.status.in_(wanted), sa.not_(lapsed_now))
                 conditions.append(sa.or_(stored, lapsed_now) if TransactionStatus.EXPIRED.value in wanted else stored)
-        columns: list[Any] = [t, sa.func.count().over().label("total_")]
+        columns: list[Any] = [t]
         if query.as_of is not None:
             columns.append(sa.type_coerce(sa.case((t.c.status == TransactionStatus.PENDING.value, attempts_end)),
                                           UtcDateTime()).label("attempts_end_"))
+        # The page walks ix_membership_transactions_created (or a user's history index); the total
+        # is counted apart (a window over every match would sort them all first).
         statement = (sa.select(*columns).where(*conditions).order_by(t.c.created_at.desc(), t.c.id.desc())
                      .limit(query.limit).offset(query.offset))
+        count = sa.select(sa.func.count()).select_from(t).where(*conditions)
         async with autocommit(self._database) as db:
             rows = await db.fetch_all(statement)
-            if rows:
-                total = int(rows[0]["total_"])
-            elif query.offset == 0:
-                total = 0
+            if query.offset == 0 and len(rows) < query.limit:
+                total = len(rows)
             else:
-                total = int((await db.fetch_one(sa.select(sa.func.count()).select_from(t).where(*conditions)))[0])
+                total = int((await db.fetch_one(count))[0])
         found = []
         for row in rows:
             transaction = mapping.transaction_from_row(row)
@@ -187,12 +199,12 @@ class SqlOperationsQueries:
         group = _group_column(query.group_by)
         sales = (sa.select(_bucket(self._dialect, t.c.completed_at, query).label("period"), group.label("grp"),
                            t.c.total_minor.label("gross"), _ZERO.label("refunded"), _ONE.label("n"))
-                 .where(t.c.status.in_(_PAID), t.c.total_minor > 0, t.c.currency == query.currency,
+                 .where(_condition(t, PAID_SALE), t.c.total_minor > 0, t.c.currency == query.currency,
                         t.c.completed_at >= query.start, t.c.completed_at < query.end))
         refunds = (sa.select(_bucket(self._dialect, r.c.completed_at, query).label("period"), group.label("grp"),
                              _ZERO.label("gross"), r.c.amount_minor.label("refunded"), _ZERO.label("n"))
                    .select_from(r.join(t, t.c.id == r.c.transaction_id))
-                   .where(r.c.status == RefundStatus.SUCCEEDED.value, r.c.kind != RefundKind.AUTOMATIC.value,
+                   .where(_condition(r, SUCCEEDED_REFUND), r.c.kind != RefundKind.AUTOMATIC.value,
                           r.c.currency == query.currency,
                           r.c.completed_at >= query.start, r.c.completed_at < query.end))
         both = sa.union_all(sales, refunds).subquery("moves")
@@ -207,9 +219,12 @@ class SqlOperationsQueries:
 
     async def session_outcomes(self, since: datetime, until: datetime, group_by: OutcomeGroup) -> list[SessionOutcomes]:
         s = payment_sessions
-        ended_at = sa.literal_column(f"({SESSION_ENDED_AT})", UtcDateTime())
         group = s.c.provider if group_by is OutcomeGroup.PROVIDER else s.c.payment_method
-        in_window = (ended_at >= sa.literal(since, UtcDateTime()), ended_at < sa.literal(until, UtcDateTime()))
+        low, high = sa.literal(since, UtcDateTime()), sa.literal(until, UtcDateTime())
+        # One range per way of ending, each on its own partial index (OR of index scans).
+        paid = sa.and_(_condition(s, SESSION_PAID), s.c.completed_at >= low, s.c.completed_at < high)
+        in_window = (sa.or_(paid, sa.and_(_condition(s, SESSION_LAPSED), s.c.expires_at >= low, s.c.expires_at < high),
+                            sa.and_(_condition(s, SESSION_STOPPED), s.c.updated_at >= low, s.c.updated_at < high)),)
 
         def count(*statuses: str) -> Any:
             return sa.func.sum(sa.case((s.c.status.in_(statuses), _ONE), else_=_ZERO))
@@ -218,13 +233,12 @@ class SqlOperationsQueries:
                             count("failed").label("failed"), count("expired", "open").label("expired"),
                             count("cancelled").label("cancelled"))
                   .where(*in_window).group_by(group))
-        paid_at = sa.func.coalesce(s.c.completed_at, s.c.updated_at)
         if self._dialect == "postgresql":
-            millis = sa.func.round(sa.extract("epoch", paid_at - s.c.created_at) * 1000)
+            millis = sa.func.round(sa.extract("epoch", s.c.completed_at - s.c.created_at) * 1000)
         else:
-            millis = sa.func.round((sa.func.julianday(paid_at) - sa.func.julianday(s.c.created_at)) * 86400000.0)
-        paid = (sa.select(group.label("grp"), sa.cast(millis, sa.BigInteger).label("ms"))
-                .where(*in_window, s.c.status.in_(("completed", "refunded"))).subquery("paid"))
+            millis = sa.func.round((sa.func.julianday(s.c.completed_at) - sa.func.julianday(s.c.created_at))
+                                   * 86400000.0)
+        paid = sa.select(group.label("grp"), sa.cast(millis, sa.BigInteger).label("ms")).where(paid).subquery("paid")
         ranked = sa.select(paid.c.grp, paid.c.ms,
                            sa.func.row_number().over(partition_by=paid.c.grp, order_by=paid.c.ms).label("rn"),
                            sa.func.count().over(partition_by=paid.c.grp).label("cnt")).subquery("ranked")
@@ -277,14 +291,13 @@ class SqlOperationsQueries:
         plan_now = sa.case((ended, sa.literal(free_plan)), else_=m.c.plan)
         by_plan = sa.select(plan_now.label("plan"), sa.func.count().label("n")).group_by(plan_now)
         churned = sa.select(sa.func.count()).select_from(m).where(ended, period_end > since_value)
-        renewal = t.c.type == TransactionType.PLAN_RENEWAL.value
         renewals = sa.select(
             sa.func.coalesce(sa.func.sum(sa.case((sa.and_(t.c.status.in_(_PAID), t.c.completed_at >= since,
                                                           t.c.completed_at < now), _ONE), else_=_ZERO)), _ZERO),
             sa.func.coalesce(sa.func.sum(sa.case((sa.and_(t.c.status == TransactionStatus.FAILED.value,
                                                           t.c.updated_at >= since, t.c.updated_at < now), _ONE),
                                                  else_=_ZERO)), _ZERO),
-        ).where(renewal)
+        ).where(_condition(t, RENEWAL))
         async with autocommit(self._database) as db:
             plan_rows = await db.fetch_all(by_plan)
             churn = int((await db.fetch_one(churned))[0])

@@ -388,4 +388,33 @@ sa.Index("ix_payment_sessions_unpaid_ends", payment_sessions.c.user_id, payment_
          postgresql_where=sa.text("status IN ('failed', 'expired')"),
          sqlite_where=sa.text("status IN ('failed', 'expired')"))
 
+# The operators' analytics (adapters/sql/analytics.py, revision 0013). Each condition below is
+# written into the analytics' statements word for word, so that both databases see that the partial
+# index applies. Paid sales by completion time, covering what revenue groups and sums (on
+# PostgreSQL an index-only scan); succeeded refunds by completion time; sessions by the instant
+# they ended, one index per way of ending (paid: completed_at; lapsed: expires_at; failed or
+# cancelled: updated_at); every user's transactions newest first; renewals.
+PAID_SALE = "status IN ('succeeded', 'partially_refunded', 'refunded')"
+SUCCEEDED_REFUND = "status = 'succeeded'"
+RENEWAL = "type = 'plan_renewal'"
+SESSION_PAID = "status IN ('completed', 'refunded')"
+SESSION_LAPSED = "status IN ('expired', 'open')"
+SESSION_STOPPED = "status IN ('failed', 'cancelled')"
+sa.Index("ix_membership_transactions_sales", transactions.c.completed_at,
+         postgresql_include=["total_minor", "currency", "type", "plan_to", "provider", "payment_method"],
+         postgresql_where=sa.text(PAID_SALE), sqlite_where=sa.text(PAID_SALE))
+sa.Index("ix_membership_transactions_created", transactions.c.created_at.desc(), transactions.c.id.desc())
+sa.Index("ix_membership_transactions_renewals", transactions.c.completed_at, transactions.c.updated_at,
+         postgresql_where=sa.text(RENEWAL), sqlite_where=sa.text(RENEWAL))
+sa.Index("ix_payment_refunds_succeeded", payment_refunds.c.completed_at,
+         postgresql_include=["amount_minor", "currency", "kind", "transaction_id"],
+         postgresql_where=sa.text(SUCCEEDED_REFUND), sqlite_where=sa.text(SUCCEEDED_REFUND))
+_SESSION_LABELS = ["provider", "payment_method", "status", "created_at"]
+sa.Index("ix_payment_sessions_paid_at", payment_sessions.c.completed_at, postgresql_include=_SESSION_LABELS,
+         postgresql_where=sa.text(SESSION_PAID), sqlite_where=sa.text(SESSION_PAID))
+sa.Index("ix_payment_sessions_lapsed_at", payment_sessions.c.expires_at, postgresql_include=_SESSION_LABELS,
+         postgresql_where=sa.text(SESSION_LAPSED), sqlite_where=sa.text(SESSION_LAPSED))
+sa.Index("ix_payment_sessions_stopped_at", payment_sessions.c.updated_at, postgresql_include=_SESSION_LABELS,
+         postgresql_where=sa.text(SESSION_STOPPED), sqlite_where=sa.text(SESSION_STOPPED))
+
 ALL_TABLES = tuple(metadata.sorted_tables)
