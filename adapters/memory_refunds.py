@@ -42,3 +42,12 @@ class InMemoryRefundQueries:
         matching = sorted((e for e in self._store.audit_log if query.matches(e)),
                           key=lambda e: (e.created_at, e.id), reverse=True)
         return matching[query.offset:query.offset + query.limit], len(matching)
+
+    async def audit_log_after(self, query: AuditQuery, starting_after: str) -> tuple[list[AuditEntry], bool] | None:
+        cursor = next((e for e in self._store.audit_log if e.id == starting_after), None)
+        if cursor is None:
+            return None
+        older = sorted((e for e in self._store.audit_log if query.matches(e)
+                        and (e.created_at, e.id) < (cursor.created_at, cursor.id)),
+                       key=lambda e: (e.created_at, e.id), reverse=True)
+        return older[:query.limit], len(older) > query.limit

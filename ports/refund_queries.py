@@ -90,3 +90,8 @@ class RefundQueries(Protocol):
     async def audit_log(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
         """One page of the audit log matching `query`, newest first, and how many match."""
         ...
+
+    async def audit_log_after(self, query: AuditQuery, starting_after: str) -> tuple[list[AuditEntry], bool] | None:
+        """Up to `query.limit` entries matching `query` older than entry `starting_after` (newest
+        first), and whether more follow; None when there is no such entry."""
+        ...

@@ -59,17 +59,21 @@ class SqlRefundQueries:
 
     async def audit_log(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
         a = audit_log
-        conditions: list[Any] = []
-        for column, value in ((a.c.actor, query.actor), (a.c.object_id, query.object_id), (a.c.action, query.action)):
-            if value is not None:
-                conditions.append(column == value)
-        if query.date_from is not None:
-            conditions.append(a.c.created_at >= query.date_from)
-        if query.date_to is not None:
-            conditions.append(a.c.created_at <= query.date_to)
-        rows, total = await self._page(a, conditions, (a.c.created_at.desc(), a.c.id.desc()), query.offset,
+        rows, total = await self._page(a, _audit_conditions(query), (a.c.created_at.desc(), a.c.id.desc()), query.offset,
                                        query.limit)
         return [mapping.audit_entry_from_row(row) for row in rows], total
+
+    async def audit_log_after(self, query: AuditQuery, starting_after: str) -> tuple[list[AuditEntry], bool] | None:
+        a = audit_log
+        async with autocommit(self._database) as db:
+            cursor = await db.fetch_one(sa.select(a.c.id, a.c.created_at).where(a.c.id == starting_after))
+            if cursor is None:
+                return None
+            older = sa.tuple_(a.c.created_at, a.c.id) < sa.tuple_(
+                sa.literal(mapping.as_utc(cursor["created_at"]), a.c.created_at.type), sa.literal(cursor["id"]))
+            rows = await db.fetch_all(sa.select(a).where(*_audit_conditions(query), older)
+                                      .order_by(a.c.created_at.desc(), a.c.id.desc()).limit(query.limit + 1))
+        return [mapping.audit_entry_from_row(row) for row in rows[:query.limit]], len(rows) > query.limit
 
     async def _page(self, table: sa.Table, conditions: list[Any], order: tuple, offset: int,
                     limit: int) -> tuple[list[Any], int]:
@@ -102,4 +106,15 @@ def _refund_conditions(query: RefundQuery) -> list[Any]:
         conditions.append(r.c.created_at >= query.date_from)
     if query.date_to is not None:
         conditions.append(r.c.created_at <= query.date_to)
+    return conditions
+
+
+def _audit_conditions(query: AuditQuery) -> list[Any]:
+    a = audit_log
+    conditions: list[Any] = [column == value for column, value in (
+        (a.c.actor, query.actor), (a.c.object_id, query.object_id), (a.c.action, query.action)) if value is not None]
+    if query.date_from is not None:
+        conditions.append(a.c.created_at >= query.date_from)
+    if query.date_to is not None:
+        conditions.append(a.c.created_at <= query.date_to)
     return conditions

@@ -101,8 +101,12 @@ class AuditLogQuerySchema(Schema):
                            metadata={"example": None, "pattern": NO_NUL})
     date_from = DateOrDateTime(load_default=None, metadata={"type": "string"})
     date_to = DateOrDateTime(end_of_day=True, load_default=None, metadata={"type": "string"})
-    page = QueryInteger(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    page = QueryInteger(load_default=None, validate=validate.Range(min=1, max=1_000_000),
+                        metadata={"description": "1 when omitted. Not with starting_after."})
     limit = QueryInteger(load_default=20, validate=validate.Range(1, 100))
+    starting_after = fields.String(load_default=None, metadata={
+        "description": "Cursor: the id of an entry; answers the older ones as {items, has_more, next_cursor}. "
+                       "Not with page.", "example": None})
 
 
 # ---------------------------------------------------------------------------- responses
@@ -168,8 +172,13 @@ class AuditEntrySchema(Schema):
 
 
 class AuditLogSchema(Schema):
+    """A numbered page (page, limit, total, has_more) or, with starting_after, the entries after the
+    cursor (has_more, next_cursor)."""
+
     items = fields.List(fields.Nested(AuditEntrySchema), required=True)
-    page = fields.Integer(required=True)
-    limit = fields.Integer(required=True)
-    total = fields.Integer(required=True)
     has_more = fields.Boolean(required=True)
+    page = fields.Integer(metadata={"description": "Numbered pages only."})
+    limit = fields.Integer(metadata={"description": "Numbered pages only."})
+    total = fields.Integer(metadata={"description": "Numbered pages only."})
+    next_cursor = fields.String(allow_none=True, metadata={
+        "description": "With starting_after only: the last item's id when has_more, else null."})

@@ -143,3 +143,20 @@ async def test_refunds_after_a_cursor_follow_the_lists_order(backend: Backend) -
     assert ([r.id for r in oldest_first], more) == ([second.id, third.id], True)
     assert await reads.refunds_after(RefundQuery(user_id="alice"), theirs.id) is None  # not one of hers
     assert await reads.refunds_after(RefundQuery(), "rf_unknown") is None
+
+
+async def test_audit_entries_after_a_cursor_are_the_older_ones(backend: Backend) -> None:
+    t = a_paid_purchase()
+    refund = a_request(t)
+    await store(backend, t, refund)
+    entries = [an_entry(refund, "admin1", AuditAction.REFUND_APPROVED, T0 + n * MINUTE) for n in range(3)]
+    async with backend.uow() as uow:
+        for entry in entries:
+            await uow.audit_log.add(entry)
+        await uow.commit()
+    reads = refund_queries(backend)
+
+    assert await reads.audit_log_after(AuditQuery(limit=1), entries[2].id) == ([entries[1]], True)
+    assert await reads.audit_log_after(AuditQuery(limit=5), entries[1].id) == ([entries[0]], False)
+    assert await reads.audit_log_after(AuditQuery(actor="nobody"), entries[2].id) == ([], False)
+    assert await reads.audit_log_after(AuditQuery(), "aud_unknown") is None

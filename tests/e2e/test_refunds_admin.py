@@ -179,4 +179,8 @@ async def test_the_audit_log_is_newest_first_filtered_and_paged(api):
     assert (await ok(await api.get(AUDIT, params={"action": "refund.rejected"}, **as_admin(api))))["total"] == 1
     page = await ok(await api.get(AUDIT, params={"limit": "1", "page": "2"}, **as_admin(api)))
     assert (len(page["items"]), page["has_more"]) == (1, False)
+    newest = log["items"][0]
+    after = await ok(await api.get(AUDIT, params={"starting_after": newest["id"]}, **as_admin(api)))
+    assert (after["items"], after["has_more"], after["next_cursor"]) == (log["items"][1:], False, None)
     await error_of(await api.get(AUDIT, params={"limit": "101"}, **as_admin(api)), 422, "validation_error")
+    await error_of(await api.get(AUDIT, params={"starting_after": "aud_x"}, **as_admin(api)), 422, "validation_error")

@@ -88,11 +88,13 @@ def refund_page(page: RefundPage | CursorPage, *, admin: bool = False) -> dict:
     return {"items": items, "page": page.page, "limit": page.limit, "total": page.total, "has_more": page.has_more}
 
 
-def audit_page(page: AuditPage) -> dict:
-    return {"items": [{"id": e.id, "actor": e.actor, "action": e.action, "object_type": e.object_type,
-                       "object_id": e.object_id, "details": e.details, "request_id": e.request_id,
-                       "created_at": timestamp(e.created_at)} for e in page.items],
-            "page": page.page, "limit": page.limit, "total": page.total, "has_more": page.has_more}
+def audit_page(page: AuditPage | CursorPage) -> dict:
+    items = [{"id": e.id, "actor": e.actor, "action": e.action, "object_type": e.object_type, "object_id": e.object_id,
+              "details": e.details, "request_id": e.request_id, "created_at": timestamp(e.created_at)}
+             for e in page.items]
+    if isinstance(page, CursorPage):
+        return {"items": items, "has_more": page.has_more, "next_cursor": page.next_cursor}
+    return {"items": items, "page": page.page, "limit": page.limit, "total": page.total, "has_more": page.has_more}
 
 
 def _request_id(request: web.Request) -> str | None:
@@ -277,7 +279,7 @@ async def admin_audit_log(request: web.Request) -> web.Response:
     q = request[QUERY]
     page = await request.app[USE_CASES].list_audit_log(AuditQuery(
         actor=q["actor"], object_id=q["object_id"], action=q["action"], date_from=q["date_from"],
-        date_to=q["date_to"], page=q["page"], limit=q["limit"]))
+        date_to=q["date_to"], page=q["page"] or 1, limit=q["limit"]), page=q["page"], starting_after=q["starting_after"])
     return json_response(audit_page(page))
 
 

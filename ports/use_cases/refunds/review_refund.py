@@ -34,7 +34,7 @@ from ports.use_cases.refunds.request_refund import (
 )
 from ports.use_cases.refunds.submit_refund import SubmitRefund
 from ports.use_cases.settings import UseCaseSettings
-from ports.use_cases.views import CursorPage
+from ports.use_cases.views import CursorPage, checked_cursor, unknown_cursor
 
 
 @attrs.frozen
@@ -194,6 +194,15 @@ class ListAllRefunds:
 class ListAuditLog:
     _refund_queries: RefundQueries
 
-    async def __call__(self, query: AuditQuery) -> AuditPage:
-        entries, total = await self._refund_queries.audit_log(query)
-        return AuditPage(tuple(AuditEntryView.of(e) for e in entries), query.page, query.limit, total)
+    async def __call__(self, query: AuditQuery, *, page: int | None = None,
+                       starting_after: str | None = None) -> AuditPage | CursorPage:
+        """`query`'s page, or the entries older than the cursor `starting_after` (not beside `page`)."""
+        cursor = checked_cursor(starting_after, page)
+        if cursor is None:
+            entries, total = await self._refund_queries.audit_log(query)
+            return AuditPage(tuple(AuditEntryView.of(e) for e in entries), query.page, query.limit, total)
+        found = await self._refund_queries.audit_log_after(query, cursor)
+        if found is None:
+            raise unknown_cursor()
+        entries, has_more = found
+        return CursorPage(tuple(AuditEntryView.of(e) for e in entries), has_more)
