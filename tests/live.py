@@ -262,6 +262,10 @@ class Service:
 # ---------------------------------------------------------------------- a `payments serve` process
 PAYMENTS_BIN = Path(sys.executable).parent / "payments"
 PROCESS_JWT_SECRET = "process-test-secret-0123456789abcdef0123"
+# Test servers take load no user sends (hundreds of POSTs of one user, or of one address, a second):
+# the rate limits and the daily amount are lifted unless a test sets them itself (docs/risk.md).
+LIFTED_LIMITS = {"PAYMENTS_RATE_LIMIT_PER_MINUTE": "1000000", "PAYMENTS_WEBHOOK_RATE_LIMIT_PER_MINUTE": "1000000",
+                 "PAYMENTS_RISK_DAILY_LIMIT": "1000000000000"}
 
 
 @asynccontextmanager
@@ -276,7 +280,7 @@ async def serve_process(http: aiohttp.ClientSession, workdir: Path, name: str = 
     port = free_port()
     env = {**os.environ, "PAYMENTS_DATABASE_URL": f"sqlite:///{workdir}/payments.db",
            "PAYMENTS_JWT_SECRET": PROCESS_JWT_SECRET, "PAYMENTS_MOCK_WEBHOOK_SECRET": "process-mock-secret",
-           "PAYMENTS_MOCK_STATE_PATH": str(workdir / "mock-remote.sqlite3"), **environ}
+           "PAYMENTS_MOCK_STATE_PATH": str(workdir / "mock-remote.sqlite3"), **LIFTED_LIMITS, **environ}
     env.pop("PAYMENTS_PUBLIC_URL", None)
     if public_url:
         env["PAYMENTS_PUBLIC_URL"] = f"http://127.0.0.1:{port}"

@@ -29,6 +29,11 @@ export PAYMENTS_DATABASE_URL=${admin%/*}/$db
 export PAYMENTS_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 export PAYMENTS_MOCK_WEBHOOK_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 export PAYMENTS_MOCK_STATE_PATH=$workdir/mock-state.sqlite3
+# A load generator is what the rate limits and the daily amount refuse (docs/risk.md): lifted here
+# unless set (the risk gate's statement still runs on every purchase).
+export PAYMENTS_RATE_LIMIT_PER_MINUTE=${PAYMENTS_RATE_LIMIT_PER_MINUTE:-1000000}
+export PAYMENTS_WEBHOOK_RATE_LIMIT_PER_MINUTE=${PAYMENTS_WEBHOOK_RATE_LIMIT_PER_MINUTE:-1000000}
+export PAYMENTS_RISK_DAILY_LIMIT=${PAYMENTS_RISK_DAILY_LIMIT:-1000000000000}
 
 (cd "$workdir" && exec "$venv/bin/payments" serve --port "$port" --workers "$workers") >"$log" 2>&1 &
 pid=$!
