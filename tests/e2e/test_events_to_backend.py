@@ -18,6 +18,7 @@ import pytest
 from e2e_support import MEMBERSHIP, TRANSACTIONS, buy, error_of, ok, pay
 from entrypoints.config import ConfigError, load_config
 from events_receiver import event_receiver, new_secret
+from live import eventually
 
 EVENTS = "/api/v1/admin/events"
 # A first purchase makes the membership (basic), then is paid: the payment, then the balance it changed.
@@ -32,6 +33,13 @@ async def events_api(make_live_api, receiver):
 
 async def admin_events(api, **params) -> dict:
     return await ok(await api.get(EVENTS, user="ops", role="admin", params=params))
+
+
+async def settled(api, status: str, total: int) -> dict:
+    """The events in `status` once there are `total` of them (a delivery is settled just after the
+    receiver answered it)."""
+    return await eventually(lambda: admin_events(api, status=status), lambda page: page["total"] == total,
+                            timeout=10, what=f"{total} {status} events")
 
 
 async def test_a_paid_purchase_is_sent_signed_as_the_apis_own_objects(make_live_api):
@@ -54,7 +62,7 @@ async def test_a_paid_purchase_is_sent_signed_as_the_apis_own_objects(make_live_
             assert set(delivery.event) == {"id", "type", "timestamp", "data"}
         assert receiver.refused == 0
 
-        listed = await admin_events(api, status="delivered")
+        listed = await settled(api, "delivered", 3)
         assert [e["type"] for e in listed["items"]] == PURCHASE_EVENTS[::-1]  # newest first
         assert all(e["attempts"] == 1 and e["delivered_at"] and e["last_error"] is None for e in listed["items"])
 
@@ -69,7 +77,9 @@ async def test_a_receiver_that_fails_first_gets_the_same_webhook_id_again(make_l
         await receiver.wait_for(lambda r: len(r.deliveries) >= 1, what="the first (refused) delivery")
         first = receiver.deliveries[0]
         assert first.answered == 503 and first.event["type"] == "membership.updated"
-        pending = await admin_events(api, status="pending")
+        pending = await eventually(lambda: admin_events(api, status="pending"),
+                                   lambda page: any(e["attempts"] == 1 for e in page["items"]), timeout=10,
+                                   what="the refused attempt recorded")
         refused = next(e for e in pending["items"] if e["id"] == first.webhook_id)
         assert refused["attempts"] == 1 and refused["last_error"] == "HTTP 503"
         # The back-off (5 s at most for a first retry) is brought forward by the test clock.
@@ -79,7 +89,7 @@ async def test_a_receiver_that_fails_first_gets_the_same_webhook_id_again(make_l
                                 what="the retry, then the next events of bob")
         again = receiver.accepted[0]
         assert again.webhook_id == first.webhook_id and again.body == first.body
-        delivered = await admin_events(api, status="delivered")
+        delivered = await settled(api, "delivered", 3)
         assert next(e for e in delivered["items"] if e["id"] == first.webhook_id)["attempts"] == 2
 
 
@@ -89,7 +99,7 @@ async def test_redeliver_sends_the_same_event_again(make_live_api):
         bought = await buy(api, 2, "mock", user="carol")
         await pay(api, bought["session"])
         await receiver.wait_for(lambda r: r.types_of("carol") == PURCHASE_EVENTS)
-        event = (await admin_events(api, status="delivered"))["items"][1]
+        event = (await settled(api, "delivered", 3))["items"][1]
         assert event["type"] == "transaction.succeeded"
 
         redelivered = await ok(await api.post(f"{EVENTS}/{event['id']}/redeliver", user="ops", role="admin"))
@@ -108,6 +118,7 @@ async def test_admin_event_endpoints_page_and_refuse(make_live_api):
         for user in ("d1", "d2", "d3"):
             bought = await buy(api, 1, "mock", user=user)
             await pay(api, bought["session"])
+        await settled(api, "pending", 9)
 
         first = await admin_events(api, status="pending", limit=4)
         assert (first["page"], first["limit"], first["total"], first["has_more"]) == (1, 4, 9, True)
