@@ -18,8 +18,10 @@ Reading and delivering: `OutboxStore`, outside any unit of work.
   when settled).
 - `page`, `get` and `redeliver` serve the admin endpoints: `redeliver` makes an event pending and
   due at `now` again, with a new 72 hours to deliver it, whatever its status.
-- `wait_for_new` is the wake-up: it returns when events may have been written (by any process
-  where the store can tell: PostgreSQL's NOTIFY), or after `timeout` seconds.
+
+Waking the dispatcher: `OutboxWakeups.wait` returns when events may have been written (this
+process's commits; any process's on PostgreSQL, through NOTIFY), or after `timeout` seconds.
+Sending: `EventSender` (Standard Webhooks, `adapters.webhook_sender`).
 """
 from __future__ import annotations
 
