@@ -1,7 +1,8 @@
 """The dispatcher's round (`DeliverEvents`): claim the due events, POST them, settle each.
 
 Each claimed event is the oldest pending one of its user (`ports.outbox.OutboxStore.claim_due`),
-so events of different users go out concurrently and those of one user one after another. The
+so events of different users go out concurrently (up to `BATCH` at once, claimed again once half
+of them ended) and those of one user one after another. The
 POST happens outside any database transaction; the outcome is recorded afterwards, only while
 the claim is still ours. A process killed between the POST and that record leaves the claim to
 run out: the event is sent again with the same id (at least once).
@@ -32,17 +33,34 @@ class DeliverEvents:
     rng: random.Random = attrs.field(factory=random.Random)
 
     async def __call__(self) -> int:
-        """Deliver until nothing is due (a delivery may make the next event of its user due at
-        once); returns how many deliveries were tried."""
+        """Deliver until nothing is due; returns how many deliveries were tried. At most `BATCH`
+        at once; once half of the places are free, claim again for them: a settled event makes
+        the next one of its user claimable at once, so a user's events need not wait for the
+        slowest delivery of a round, and the claims stay few (one per half batch)."""
         tried = 0
+        running: set[asyncio.Task] = set()
         while True:
-            claimed = await self._store.claim_due(self._clock.now(), BATCH, self.lease)
-            if not claimed:
-                return tried
-            await asyncio.gather(*(self._deliver(claim) for claim in claimed))
+            free = BATCH - len(running)
+            claim_now = not running or free >= BATCH // 2
+            claimed = await self._store.claim_due(self._clock.now(), free, self.lease) if claim_now else []
+            running.update(asyncio.ensure_future(self._deliver(claim)) for claim in claimed)
             tried += len(claimed)
+            if not running:
+                return tried
+            try:
+                _, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                for task in running:  # their claims run out: another dispatcher sends them
+                    task.cancel()
+                raise
 
     async def _deliver(self, claim: Claimed) -> None:
+        try:
+            await self._attempt(claim)
+        except Exception:  # the store failed to settle: the claim runs out and the event is sent again
+            log.exception("event %s (%s): the outcome could not be recorded", claim.event.id, claim.event.type)
+
+    async def _attempt(self, claim: Claimed) -> None:
         event = claim.event
         try:
             error = await self._sender.send(event)
