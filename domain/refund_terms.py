@@ -168,14 +168,22 @@ def _receives_amount(transaction: Transaction, taken: Refunded, count: int, left
     return Money(amount, left.currency)
 
 
+def check_plan_still_current(transaction: Transaction, membership: Membership, now: datetime) -> None:
+    """A plan refund is for the member's current plan and period: refused once they have left it
+    (another plan change, a new period), at the request and again at approval."""
+    completed = transaction.completed_at
+    end = membership.current_period_end
+    current = (completed is not None and transaction.plan_to is not None and membership.plan == transaction.plan_to
+               and membership.current_period_start <= completed < end and now < end)
+    if not current:
+        raise NotRefundableError("Only the payment of your current plan and period can be refunded.")
+
+
 def _unused_share(transaction: Transaction, taken: Refunded, membership: Membership, now: datetime) -> Money:
     completed = transaction.completed_at
     assert completed is not None
     end = membership.current_period_end
-    current = (transaction.plan_to is not None and membership.plan == transaction.plan_to
-               and membership.current_period_start <= completed < end and now < end)
-    if not current:
-        raise NotRefundableError("Only the payment of your current plan and period can be refunded.")
+    check_plan_still_current(transaction, membership, now)
     if taken.amount.amount > 0:
         raise NotRefundableError("This plan payment has been refunded already.")
     amount = round_half_up(Fraction(transaction.total.amount * whole_seconds(end - now),

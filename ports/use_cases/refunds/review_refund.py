@@ -14,7 +14,7 @@ import attrs
 from domain.audit import AuditAction, refund_entry
 from domain.errors import TransactionNotFoundError
 from domain.refund import Refund, RefundKind, RefundStatus
-from domain.refund_terms import RefundInProgressError, admin_refund_terms
+from domain.refund_terms import RefundInProgressError, admin_refund_terms, check_plan_still_current
 from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.refund_queries import AuditQuery, RefundQueries, RefundQuery
@@ -72,6 +72,9 @@ class ReviewRefunds:
             membership = None
             if found.ends_plan:
                 membership = await current_membership(uow, found.user_id, self._settings.catalog, now)
+                transaction = await uow.transactions.get(found.transaction_id)
+                assert transaction is not None
+                check_plan_still_current(transaction, membership, now)
             refund = await uow.refunds.get(command.refund_id, for_update=True)
             assert refund is not None
             refund.approve(command.admin_id, command.note, now)

@@ -281,3 +281,20 @@ async def test_a_refund_for_a_missing_or_downgrade_transaction_is_refused():
     down = await upgrade(world, "alice", "basic")
     with pytest.raises(NotRefundableError, match="plan_downgrade"):
         await ask(world, down.transaction.id)
+
+
+async def test_a_plan_refund_is_not_approved_once_the_member_has_left_that_plan():
+    world = World()
+    await become(world, "alice", "pro")
+    [pro] = [t for t in (await world.list_transactions(ListTransactionsQuery("alice"))).items
+             if t.type == "plan_upgrade"]
+    world.advance(days=3)
+    refund = await ask(world, pro.id)
+    await become(world, "alice", "vip")  # the pro credit went into the upgrade
+
+    with pytest.raises(NotRefundableError, match="current plan and period"):
+        await world.review_refunds.approve(ReviewCommand("admin1", refund.id))
+    assert world.store.refunds[refund.id].status is RefundStatus.REQUESTED
+    assert (await world.membership("alice")).plan == "vip"
+    rejected = await world.review_refunds.reject(ReviewCommand("admin1", refund.id, "moved to vip"))
+    assert rejected.status == "rejected"
