@@ -14,7 +14,11 @@ import attrs
 from domain.audit import AuditAction, refund_entry
 from domain.errors import TransactionNotFoundError
 from domain.refund import Refund, RefundKind, RefundStatus
-from domain.refund_terms import RefundInProgressError, admin_refund_terms, check_plan_still_current
+from domain.refund_terms import (
+    RefundInProgressError,
+    admin_refund_terms,
+    check_plan_still_current,
+)
 from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.refund_queries import AuditQuery, RefundQueries, RefundQuery
