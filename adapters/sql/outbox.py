@@ -30,7 +30,7 @@ from adapters.sql.context import SqlContext
 from adapters.sql.database import PaymentsDatabase
 from adapters.sql.statements import bind_all, prepared
 from adapters.sql.tables import outbox_events
-from domain.outbox import OutboxEvent, OutboxStatus, pending
+from domain.outbox import NewEvent, OutboxEvent, OutboxStatus, pending
 from ports.outbox import Claimed, EventRecorder
 
 CHANNEL = "payments_outbox"
@@ -46,20 +46,28 @@ _NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
 def outbox_hook(recorder: EventRecorder) -> Callable[[SqlContext], Any]:
     """The `in_transaction` hook writing the events `recorder` makes of the unit of work's changes."""
 
-    async def write_events(context: SqlContext) -> None:
-        recorded = recorder(context.touched, context.recorded_events())
-        if not recorded:
-            return
-        if context.batch is not None:  # PostgreSQL
-            await context.run(_LOCK_USERS, users=sorted({e.user_id for e in recorded}))
-        rows = [{name: _value(getattr(event, name)) for name in _COLUMNS} for event in map(pending, recorded)]
-        # One multi-row INSERT, not queued with the batch's other writes (whose CTEs run in no set
-        # order): the rows take their sequence numbers in the order the events were recorded.
-        await context.execute(_T.insert().values(rows))
-        if context.batch is not None:
-            context.batch.add(_NOTIFY, [], check=_any_count)
+    async def write_recorded(context: SqlContext) -> None:
+        await write_events(context, recorder(context.touched, context.recorded_events()))
 
-    return write_events
+    return write_recorded
+
+
+async def write_events(context: SqlContext, recorded: list[NewEvent]) -> None:
+    """Insert `recorded` inside the transaction of `context` (the unit of work's, or a store's own
+    short one: e.g. a risk flag written outside any unit of work can send its `risk.flagged` this
+    way, built by `entrypoints.event_payloads.event`)."""
+    if not recorded:
+        return
+    if context.executor.name == "postgresql":
+        await context.run(_LOCK_USERS, users=sorted({e.user_id for e in recorded}))
+    rows = [{name: _value(getattr(event, name)) for name in _COLUMNS} for event in map(pending, recorded)]
+    # One multi-row INSERT, not queued with the batch's other writes (whose CTEs run in no set
+    # order): the rows take their sequence numbers in the order the events were recorded.
+    await context.execute(_T.insert().values(rows))
+    if context.batch is not None:
+        context.batch.add(_NOTIFY, [], check=_any_count)
+    elif context.executor.name == "postgresql":
+        await context.execute(sa.text(_NOTIFY))
 
 
 def _value(value: Any) -> Any:

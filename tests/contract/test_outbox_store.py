@@ -30,6 +30,7 @@ class Outbox:
 
     uow: UnitOfWorkFactory
     store: OutboxStore
+    database: object = None  # the SQL backends' database
     queue: list[NewEvent] = attrs.field(factory=list)
     made: int = 0
 
@@ -68,7 +69,7 @@ async def outbox(request: pytest.FixtureRequest) -> AsyncIterator[Outbox]:
     database = create_database(url, **({} if request.param == "sqlite" else {"min_size": 1, "max_size": 6}))
     await database.connect()
     try:
-        made = Outbox(None, SqlOutboxStore(database))  # type: ignore[arg-type]
+        made = Outbox(None, SqlOutboxStore(database), database=database)  # type: ignore[arg-type]
         made.uow = sql_uow_factory(database, None, (*in_transaction_hooks(url), outbox_hook(made.record)))
         yield made
     finally:
@@ -218,3 +219,22 @@ async def test_concurrent_claimers_never_get_the_same_event(outbox):
     assert sorted(seen) == sorted(f"evt_{n:04d}" for n in range(1, 41))
     order = {user: [i for i in seen if int(i[4:]) % 10 == user % 10] for user in range(10)}
     assert all(ids_ == sorted(ids_) for ids_ in order.values())
+
+
+@pytest.mark.parametrize("outbox", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_a_store_writing_in_a_transaction_of_its_own_writes_events_with_it(outbox):
+    """`adapters.sql.outbox.write_events` outside a unit of work (a store's own transaction; SQL
+    only: in memory a store appends to `InMemoryStore.outbox` itself)."""
+    from adapters.sql.connections import database_transaction
+    from adapters.sql.outbox import write_events
+
+    new = [NewEvent("evt_own_1", "alice", "risk.flagged", T0, {"user_id": "alice", "flag": {}}),
+           NewEvent("evt_own_2", "alice", "membership.updated", T0, {"user_id": "alice"})]
+    with pytest.raises(RuntimeError):
+        async with database_transaction(outbox.database) as context:
+            await write_events(context, new[:1])
+            raise RuntimeError("rolled back")
+    assert await outbox.store.get("evt_own_1") is None
+    async with database_transaction(outbox.database) as context:
+        await write_events(context, new)
+    assert await ids(await outbox.store.claim_due(T0, 10, LEASE)) == ["evt_own_1"]
