@@ -13,7 +13,7 @@ import logging
 
 import attrs
 
-from domain.errors import ProviderError, RefundNotFoundError
+from domain.errors import ProviderError, ProviderUnavailableError, RefundNotFoundError
 from domain.refund import FOLLOW_UP_LIMIT, Refund, RefundStatus
 from ports.clock import Clock
 from ports.payment_provider import (
@@ -29,6 +29,9 @@ from ports.use_cases.refunds.settle_refund import settle_refund
 from ports.use_cases.settings import UseCaseSettings
 
 log = logging.getLogger("payments.refunds")
+# The failure reason of a refund the provider refused (its own words may name merchant details:
+# they are logged, never shown).
+REFUSED = "refused_by_provider"
 
 
 @attrs.define
@@ -97,12 +100,16 @@ class SubmitRefund:
             provider_reference=session.provider_reference, notify_url=self._settings.notify_url(provider.name))
         try:
             result = await provider.refund(order)
-        except ProviderError as error:
+        except ProviderUnavailableError as error:  # the outcome is unknown: the follow-ups ask
             log.warning("refund %s not accepted by %s yet: %s", refund.id, refund.provider, error)
             return refund.status
+        except ProviderError as error:  # refused: `failed`, for an admin to retry (same refund number)
+            log.error("refund %s refused by %s: %s", refund.id, refund.provider, error)
+            return await self._record(refund.id, RefundResult(refund.refund_order_id, RefundState.FAILED),
+                                      failure_reason=REFUSED)
         return await self._record(refund.id, result)
 
-    async def _record(self, refund_id: str, result: RefundResult) -> RefundStatus:
+    async def _record(self, refund_id: str, result: RefundResult, failure_reason: str | None = None) -> RefundStatus:
         now = self._clock.now()
         async with self._uow() as uow:
             if result.state is RefundState.PENDING:
@@ -110,7 +117,8 @@ class SubmitRefund:
                 assert refund is not None
                 return refund.status
             refund = await settle_refund(uow, refund_id, result.state is RefundState.SUCCEEDED,
-                                         result.provider_reference, getattr(result, "failure_reason", None), now)
+                                         result.provider_reference,
+                                         failure_reason or getattr(result, "failure_reason", None), now)
             assert refund is not None
             await uow.commit()
             return refund.status

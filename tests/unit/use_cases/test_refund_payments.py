@@ -106,13 +106,18 @@ async def test_a_refund_the_provider_took_but_whose_answer_was_lost_is_not_taken
     await assert_refunded_exactly_once_at_the_provider(world, the_refund(world))
 
 
-async def test_a_refused_refund_stays_pending_for_a_later_attempt():
+async def test_a_refused_refund_fails_and_is_sent_again_only_when_an_admin_retries_it():
+    from ports.use_cases.refunds.review_refund import ReviewCommand
+
     world = World()
     world.mock.inject_fault("refund", ProviderError("refused for now"))
     await pay_twice(world)
 
-    assert the_refund(world).status is RefundStatus.PENDING
-    assert await world.submit_refund(the_refund(world).id) == "succeeded"
+    refund = the_refund(world)
+    assert (refund.status, refund.failure_reason) == (RefundStatus.FAILED, "refused_by_provider")
+    assert await world.submit_refund(refund.id) == "failed"  # nothing is sent for a failed refund
+    retried = await world.review_refunds.retry(ReviewCommand("admin1", refund.id))
+    assert (retried.order_id, the_refund(world).status) == (refund.refund_order_id, RefundStatus.SUCCEEDED)
 
 
 async def test_an_unknown_refund_cannot_be_submitted():
