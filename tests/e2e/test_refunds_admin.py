@@ -184,3 +184,20 @@ async def test_the_audit_log_is_newest_first_filtered_and_paged(api):
     assert (after["items"], after["has_more"], after["next_cursor"]) == (log["items"][1:], False, None)
     await error_of(await api.get(AUDIT, params={"limit": "101"}, **as_admin(api)), 422, "validation_error")
     await error_of(await api.get(AUDIT, params={"starting_after": "aud_x"}, **as_admin(api)), 422, "validation_error")
+
+
+async def test_the_mock_refusing_refunds_fails_them_and_a_retry_is_refused_again(make_api):
+    api = await make_api(PAYMENTS_MOCK_FAULTS="refund=error:1.0")
+    txn = await paid_purchase(api)
+    made = await requested(api, txn, 3)
+
+    approved = await ok(await api.post(f"{ADMIN}/{made['id']}/approve", {}, **as_admin(api)))
+    assert approved["status"] == "processing"  # as committed before the provider was called
+    failed = await ok(await api.get(f"{REFUNDS}/{made['id']}"))
+    assert (failed["status"], failed["failure_reason"]) == ("failed", "refused_by_provider")
+    assert (await transaction(api, txn))["transaction"]["refunded_amount"] == 0
+    assert (await membership(api))["receives"]["purchased_remaining"] == 7  # not given back after approval
+
+    retried = await ok(await api.post(f"{ADMIN}/{made['id']}/retry", **as_admin(api)))
+    assert (retried["status"], retried["order_id"]) == ("processing", made["order_id"])
+    assert (await ok(await api.get(f"{REFUNDS}/{made['id']}")))["status"] == "failed"
