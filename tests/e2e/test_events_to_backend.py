@@ -148,12 +148,21 @@ async def test_without_an_events_url_nothing_is_written(make_live_api):
 @pytest.mark.parametrize(("environ", "named"), [
     ({"PAYMENTS_EVENTS_URL": "http://127.0.0.1:9/events"}, "PAYMENTS_EVENTS_SECRET"),
     ({"PAYMENTS_EVENTS_URL": "ftp://example.com/", "PAYMENTS_EVENTS_SECRET": new_secret()}, "PAYMENTS_EVENTS_URL"),
-    ({"PAYMENTS_EVENTS_URL": "https://example.com/", "PAYMENTS_EVENTS_SECRET": "whsec_c2hvcnQ="},
+    ({"PAYMENTS_EVENTS_URL": "https://example.com/", "PAYMENTS_EVENTS_SECRET": "whsec_not base64!"},
      "PAYMENTS_EVENTS_SECRET"),
-    ({"PAYMENTS_EVENTS_URL": "https://example.com/", "PAYMENTS_EVENTS_SECRET": "not-a-secret-at-all-0123456789"},
-     "PAYMENTS_EVENTS_SECRET"),
+    ({"PAYMENTS_EVENTS_URL": "https://example.com/", "PAYMENTS_EVENTS_SECRET": "whsec_===="}, "PAYMENTS_EVENTS_SECRET"),
+    ({"PAYMENTS_ENV": "production", "PAYMENTS_JWT_SECRET": "a-production-jwt-secret-of-32-chars-or-more",
+      "PAYMENTS_METHOD_ROUTES": "wechat_pay=wechat_pay", "PAYMENTS_EVENTS_URL": "https://example.com/",
+      "PAYMENTS_EVENTS_SECRET": "whsec_c2hvcnQ="}, "PAYMENTS_EVENTS_SECRET"),
 ])
 def test_bad_event_settings_stop_start_up_naming_the_variable(environ, named):
     with pytest.raises(ConfigError, match=named) as refused:
         load_config(environ)
     assert environ.get("PAYMENTS_EVENTS_SECRET", "\0") not in str(refused.value)  # the secret is never echoed
+
+
+@pytest.mark.parametrize("secret", ["whsec_c2hvcnQ=", "whsec_c2hvcnQ", "c2hvcnQgYnV0IGFjY2VwdGVk"])
+def test_outside_production_any_key_a_standard_webhooks_library_takes_is_accepted(secret):
+    config = load_config({"PAYMENTS_EVENTS_URL": "http://127.0.0.1:9/events", "PAYMENTS_EVENTS_SECRET": secret})
+    assert (config.events_url, config.events_secret) == ("http://127.0.0.1:9/events", secret)
+    assert secret not in repr(config)
