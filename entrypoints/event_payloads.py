@@ -12,9 +12,9 @@ Which domain events become which types (`record_events`):
 - a refund's `RefundStatusChanged` to `requested`, `succeeded`, `failed` → `refund.<status>`;
 - any change of a membership's plan, period, scheduled change or balance (`PlanChanged`,
   `PeriodStarted`, `PlanChangeScheduled`, `ScheduledChangeCancelled`, `ReceivesCredited`,
-  `ReceivesConsumed`, `ReceivesAdjusted`: held for a refund, given back, taken back; a membership's
-  creation too) → one `membership.updated` per user and unit of
-  work, with the membership as it was committed.
+  `ReceivesConsumed`, `ReceivesAdjusted`: held for a refund, given back, taken back) → one
+  `membership.updated` per user and unit of work, with the membership as it was committed; not
+  for a membership merely made (its first period started, nothing else): it reads as before.
 Within one unit of work, `transaction.*` come first, then `refund.*`, then `membership.updated`
 (the cause before its effect). Every object is as the unit of work committed it.
 `membership.renewal_due`, `membership.past_due` (renewals) and `risk.flagged` (risk rules) have
@@ -101,10 +101,20 @@ def record_events(aggregates: Sequence[Any], events: Sequence[domain.Event]) -> 
                                    refund_data(refund)))
         elif isinstance(change, MEMBERSHIP_CHANGES):
             membership = memberships.get(change.user_id)
-            if membership is not None and change.user_id not in reported_memberships:
+            if membership is not None and change.user_id not in reported_memberships \
+                    and not _only_made(membership, change.user_id, events):
                 reported_memberships.add(change.user_id)
                 found.append(membership_event(outbox.MEMBERSHIP_UPDATED, membership, change.occurred_at))
     return found
+
+
+def _only_made(membership: Membership, user_id: str, events: Sequence[domain.Event]) -> bool:
+    """A membership made by this unit of work (still at its first version) whose only change is the
+    period it starts in: it reads as the default one did (basic, its allowance), nothing changed
+    for the backend. Made and then changed (credited, consumed) in the same unit of work is reported."""
+    return membership.version == 0 and all(
+        isinstance(e, domain.PeriodStarted) for e in events
+        if isinstance(e, MEMBERSHIP_CHANGES) and e.user_id == user_id)
 
 
 def _cause_first(change: domain.Event) -> int:
