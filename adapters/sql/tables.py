@@ -397,6 +397,7 @@ sa.Index("ix_payment_sessions_unpaid_ends", payment_sessions.c.user_id, payment_
 PAID_SALE = "status IN ('succeeded', 'partially_refunded', 'refunded')"
 SUCCEEDED_REFUND = "status = 'succeeded'"
 RENEWAL = "type = 'plan_renewal'"
+FAILED_RENEWAL = "type = 'plan_renewal' AND status = 'failed'"
 SESSION_PAID = "status IN ('completed', 'refunded')"
 SESSION_LAPSED = "status IN ('expired', 'open')"
 SESSION_STOPPED = "status IN ('failed', 'cancelled')"
@@ -404,8 +405,10 @@ sa.Index("ix_membership_transactions_sales", transactions.c.completed_at,
          postgresql_include=["total_minor", "currency", "type", "plan_to", "provider", "payment_method"],
          postgresql_where=sa.text(PAID_SALE), sqlite_where=sa.text(PAID_SALE))
 sa.Index("ix_membership_transactions_created", transactions.c.created_at.desc(), transactions.c.id.desc())
-sa.Index("ix_membership_transactions_renewals", transactions.c.completed_at, transactions.c.updated_at,
+sa.Index("ix_membership_transactions_renewals", transactions.c.completed_at, postgresql_include=["status"],
          postgresql_where=sa.text(RENEWAL), sqlite_where=sa.text(RENEWAL))
+sa.Index("ix_membership_transactions_failed_renewals", transactions.c.updated_at,
+         postgresql_where=sa.text(FAILED_RENEWAL), sqlite_where=sa.text(FAILED_RENEWAL))
 sa.Index("ix_payment_refunds_succeeded", payment_refunds.c.completed_at,
          postgresql_include=["amount_minor", "currency", "kind", "transaction_id"],
          postgresql_where=sa.text(SUCCEEDED_REFUND), sqlite_where=sa.text(SUCCEEDED_REFUND))

@@ -4,6 +4,7 @@ validation and the OpenAPI document."""
 from __future__ import annotations
 
 from datetime import date
+from zoneinfo import available_timezones
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -20,16 +21,25 @@ from ports.operations import Interval, OutcomeGroup, RevenueGroup
 from ports.use_cases.operations.analytics import WINDOWS
 
 
-class CalendarDate(fields.Field):
-    """An ISO date, YYYY-MM-DD."""
+class CalendarDay(fields.Field):
+    """A calendar day: an ISO date (YYYY-MM-DD), or a date-time, which stands for the day it falls
+    on in the request's time zone (the use case reads it there)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str) or len(value) != 10:
-            raise ValidationError("Must be an ISO date (YYYY-MM-DD).")
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            raise ValidationError("Must be an ISO date (YYYY-MM-DD).") from None
+        if isinstance(value, str) and len(value) == 10:
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                raise ValidationError("Must be an ISO 8601 date or date-time.") from None
+        return DateOrDateTime()._deserialize(value, attr, data, **kwargs)
+
+
+ZONES = sorted(available_timezones())
+
+
+def iana_zone(value: str) -> None:
+    if value not in ZONES:
+        raise ValidationError("Must be an IANA time zone, e.g. Asia/Shanghai.")
 
 
 class AdminTransactionListQuerySchema(Schema):
@@ -37,7 +47,7 @@ class AdminTransactionListQuerySchema(Schema):
         unknown = RAISE
 
     user_id = fields.String(load_default=None, validate=validate.Length(1, 255))
-    provider = SeparatedList(fields.String(validate=validate.Length(1, 32)), load_default=list,
+    provider = SeparatedList(fields.String(validate=validate.Length(max=32)), load_default=list,
                              metadata={"description": "Repeatable or comma-separated."})
     payment_method = SeparatedList(fields.String(validate=validate.OneOf(METHOD_IDS)), load_default=list,
                                    metadata={"description": "Repeatable or comma-separated."})
@@ -56,17 +66,19 @@ class RevenueQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    date_from = CalendarDate(load_default=None, metadata={
+    date_from = CalendarDay(load_default=None, metadata={
         "type": "string", "format": "date", "example": "2026-12-01",
-        "description": "First calendar day in tz (inclusive); default 29 days before date_to."})
-    date_to = CalendarDate(load_default=None, metadata={
+        "description": "First calendar day in tz (inclusive; a date-time: the day it falls on in tz); "
+                       "default 29 days before date_to."})
+    date_to = CalendarDay(load_default=None, metadata={
         "type": "string", "format": "date", "example": "2026-12-07",
-        "description": "Last calendar day in tz (inclusive); default today in tz."})
+        "description": "Last calendar day in tz (inclusive; a date-time: the day it falls on in tz); "
+                       "default today in tz. Before date_from: an empty series."})
     interval = fields.String(load_default=Interval.DAY.value, validate=validate.OneOf([i.value for i in Interval]))
     group_by = fields.String(load_default=RevenueGroup.TYPE.value,
                              validate=validate.OneOf([g.value for g in RevenueGroup]))
-    tz = fields.String(load_default="UTC", validate=validate.Length(1, 64),
-                       metadata={"example": "Asia/Shanghai", "description": "An IANA time zone."})
+    tz = fields.String(load_default="UTC", validate=iana_zone,
+                       metadata={"example": "Asia/Shanghai", "enum": ZONES, "description": "An IANA time zone."})
 
 
 class SuccessRatesQuerySchema(Schema):

@@ -213,11 +213,17 @@ async def test_subscriptions_read_at_now(backend: Backend) -> None:
         a_member("pro-lapsed-long-ago", "pro", at("2026-09-01 00:00:00")),  # ended 10-01: not in 30 days
         a_member("vip-ends-tonight", "vip", at("2026-10-30 23:00:00")),  # ends 11-30 23:00, after now
     ]
-    await store(backend, *members)
+    renewal = TransactionType.PLAN_RENEWAL
+    renewals = [paid("r1", at("2026-11-20 00:00:00"), type=renewal), paid("r2", at("2026-11-29 00:00:00"), type=renewal),
+                paid("r3", at("2026-10-20 00:00:00"), type=renewal),  # more than 30 days ago
+                a_transaction("r4", at=at("2026-11-25 00:00:00"), type=renewal, status=TransactionStatus.FAILED),
+                a_transaction("r5", at=at("2026-10-25 00:00:00"), type=renewal, status=TransactionStatus.FAILED),
+                paid("r6", at("2026-11-25 00:00:00"))]  # a purchase, not a renewal
+    await store(backend, *members, *renewals)
     counts = await operations(backend).subscriptions(now, now - timedelta(days=30), ("pro", "vip"), "basic")
     assert counts.active == {"basic": 3, "pro": 1, "vip": 2}
     assert counts.churned == 1
-    assert (counts.past_due, counts.renewals_succeeded, counts.renewals_failed) == (0, 0, 0)
+    assert (counts.past_due, counts.renewals_succeeded, counts.renewals_failed) == (0, 2, 1)
 
 
 async def test_every_users_transactions_with_filters(backend: Backend) -> None:

@@ -115,6 +115,14 @@ async def test_revenue_in_utc_by_type_week_and_provider(world):
                              interval="week", group_by="provider", tz="Asia/Shanghai")
     assert weekly["series"] == [{"period_start": "2026-11-30", "group": "mock", "gross": 11400, "refunded": 850,
                                  "net": 10550, "transactions": 4}]
+    # A date-time stands for its day in tz; a range that ends before it starts is empty.
+    shifted = await api.admin(f"{ADMIN}/analytics/revenue", date_from="2026-11-30T16:00:00Z",
+                              date_to="2026-12-01T15:59:59Z", tz="Asia/Shanghai")
+    assert (shifted["date_from"], shifted["date_to"]) == ("2026-12-01", "2026-12-01")
+    assert [(row["group"], row["net"]) for row in shifted["series"]] == [("plan_upgrade", 2900),
+                                                                          ("purchase_receives", 2600)]
+    inverted = await api.admin(f"{ADMIN}/analytics/revenue", date_from="2026-12-02", date_to="2026-12-01")
+    assert inverted["series"] == []
     # Default range: the 30 days ending today in tz (12-02 in Shanghai at 17:30 UTC).
     default = await api.admin(f"{ADMIN}/analytics/revenue", tz="Asia/Shanghai")
     assert (default["date_from"], default["date_to"], default["interval"]) == ("2026-11-03", "2026-12-02", "day")
@@ -226,9 +234,7 @@ async def test_only_admins_read_them(world, path):
     ("/analytics/revenue", {"tz": "../../etc/passwd"}, "tz"),
     ("/analytics/revenue", {"interval": "year"}, "interval"),
     ("/analytics/revenue", {"group_by": "user"}, "group_by"),
-    ("/analytics/revenue", {"date_from": "2026-12-02", "date_to": "2026-12-01"}, "date_to"),
     ("/analytics/revenue", {"date_from": "2026-13-01"}, "date_from"),
-    ("/analytics/revenue", {"date_from": "2016-01-01", "date_to": "2026-12-01"}, "date_from"),
     ("/analytics/revenue", {"currency": "USD"}, "currency"),
     ("/analytics/success-rates", {"window": "2h"}, "window"),
     ("/analytics/success-rates", {"group_by": "plan"}, "group_by"),

@@ -2,7 +2,8 @@
 (`ports.operations`; the rules are there and in docs/operations.md, "Analytics").
 
 Revenue's dates are calendar dates in the asked time zone, both inclusive (default: the 30 days
-ending today there); success rates cover the sessions that ended in the last 1 h, 24 h, 7 d or
+ending today there; a date-time stands for the day it falls on there; a range that ends before it
+starts is empty); success rates cover the sessions that ended in the last 1 h, 24 h, 7 d or
 30 d of the service's clock; rates are in basis points, halves rounded up.
 """
 from __future__ import annotations
@@ -27,7 +28,9 @@ from ports.use_cases.settings import UseCaseSettings
 
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 DEFAULT_DAYS = 30
-MAX_DAYS = 3660  # ten years of days: a bound on one answer's size
+# No payment is older than this: a range is read from here at the earliest (and up to tomorrow at
+# the latest), which changes no answer (only periods with figures are listed) and bounds the work.
+FIRST_DAY = date(2000, 1, 1)
 CHURN_WINDOW = timedelta(days=30)
 
 
@@ -48,10 +51,20 @@ def zone(name: str) -> ZoneInfo:
         raise DomainValidationError("Must be an IANA time zone, e.g. Asia/Shanghai.", field="tz") from None
 
 
+def local_day(value: date | datetime | None, tz: ZoneInfo) -> date | None:
+    """`value` as a calendar day in `tz` (an aware date-time: the day it falls on there)."""
+    if isinstance(value, datetime):
+        try:
+            return value.astimezone(tz).date()
+        except OverflowError:  # the first or last instant of the calendar, shifted past it
+            return date.min if value.year == 1 else date.max
+    return value
+
+
 @attrs.frozen
 class RevenueCommand:
-    date_from: date | None = None
-    date_to: date | None = None
+    date_from: date | datetime | None = None
+    date_to: date | datetime | None = None
     interval: Interval = Interval.DAY
     group_by: RevenueGroup = RevenueGroup.TYPE
     tz: str = "UTC"
@@ -76,14 +89,14 @@ class Revenue:
     async def __call__(self, cmd: RevenueCommand) -> RevenueReport:
         tz = zone(cmd.tz)
         today = self._clock.now().astimezone(tz).date()
-        date_to = cmd.date_to or (today if cmd.date_from is None else max(today, cmd.date_from))
-        date_from = cmd.date_from or date_to - timedelta(days=DEFAULT_DAYS - 1)
-        if date_from > date_to:
-            raise DomainValidationError("Must not be before date_from.", field="date_to")
-        if (date_to - date_from).days >= MAX_DAYS:
-            raise DomainValidationError(f"At most {MAX_DAYS} days at once.", field="date_from")
-        start = datetime.combine(date_from, time(), tz).astimezone(UTC)
-        end = datetime.combine(date_to + timedelta(days=1), time(), tz).astimezone(UTC)
+        asked_from, asked_to = local_day(cmd.date_from, tz), local_day(cmd.date_to, tz)
+        date_to = asked_to or (today if asked_from is None else max(today, asked_from))
+        date_from = asked_from or (date_to - timedelta(days=DEFAULT_DAYS - 1) if date_to.year > 1 else date.min)
+        first, last = max(date_from, FIRST_DAY), min(date_to, today + timedelta(days=1))
+        if first > last:
+            return RevenueReport(self._settings.catalog.currency.code, cmd.interval, cmd.tz, date_from, date_to, ())
+        start = datetime.combine(first, time(), tz).astimezone(UTC)
+        end = datetime.combine(last + timedelta(days=1), time(), tz).astimezone(UTC)
         currency = self._settings.catalog.currency.code
         rows = await self._operations.revenue(RevenueQuery(start, end, cmd.interval, cmd.group_by, cmd.tz, currency))
         return RevenueReport(currency, cmd.interval, cmd.tz, date_from, date_to, tuple(rows))

@@ -20,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 PAID_SALE = "status IN ('succeeded', 'partially_refunded', 'refunded')"
 SUCCEEDED_REFUND = "status = 'succeeded'"
 RENEWAL = "type = 'plan_renewal'"
+FAILED_RENEWAL = "type = 'plan_renewal' AND status = 'failed'"
 SESSION_PAID = "status IN ('completed', 'refunded')"
 SESSION_LAPSED = "status IN ('expired', 'open')"
 SESSION_STOPPED = "status IN ('failed', 'cancelled')"
@@ -32,8 +33,10 @@ def upgrade() -> None:
                     postgresql_where=sa.text(PAID_SALE), sqlite_where=sa.text(PAID_SALE))
     op.create_index("ix_membership_transactions_created", "membership_transactions",
                     [sa.text("created_at DESC"), sa.text("id DESC")])
-    op.create_index("ix_membership_transactions_renewals", "membership_transactions", ["completed_at", "updated_at"],
-                    postgresql_where=sa.text(RENEWAL), sqlite_where=sa.text(RENEWAL))
+    op.create_index("ix_membership_transactions_renewals", "membership_transactions", ["completed_at"],
+                    postgresql_include=["status"], postgresql_where=sa.text(RENEWAL), sqlite_where=sa.text(RENEWAL))
+    op.create_index("ix_membership_transactions_failed_renewals", "membership_transactions", ["updated_at"],
+                    postgresql_where=sa.text(FAILED_RENEWAL), sqlite_where=sa.text(FAILED_RENEWAL))
     op.create_index("ix_payment_refunds_succeeded", "payment_refunds", ["completed_at"],
                     postgresql_include=["amount_minor", "currency", "kind", "transaction_id"],
                     postgresql_where=sa.text(SUCCEEDED_REFUND), sqlite_where=sa.text(SUCCEEDED_REFUND))
@@ -48,6 +51,7 @@ def downgrade() -> None:
     for name in ("ix_payment_sessions_stopped_at", "ix_payment_sessions_lapsed_at", "ix_payment_sessions_paid_at"):
         op.drop_index(name, table_name="payment_sessions")
     op.drop_index("ix_payment_refunds_succeeded", table_name="payment_refunds")
+    op.drop_index("ix_membership_transactions_failed_renewals", table_name="membership_transactions")
     op.drop_index("ix_membership_transactions_renewals", table_name="membership_transactions")
     op.drop_index("ix_membership_transactions_created", table_name="membership_transactions")
     op.drop_index("ix_membership_transactions_sales", table_name="membership_transactions")
