@@ -12,8 +12,16 @@ from aiohttp import web
 
 from domain.risk import RiskFlag
 from entrypoints.http.auth import require_role
-from entrypoints.http.docs import BEARER, docs, error_responses, json_schema, post_errors, querystring_schema, \
-    response_schema
+from entrypoints.http.docs import (
+    BEARER,
+    IDEMPOTENCY_KEY,
+    docs,
+    error_responses,
+    json_schema,
+    post_errors,
+    querystring_schema,
+    response_schema,
+)
 from entrypoints.http.keys import CONTAINER, JSON_BODY, PRINCIPAL, QUERY, REQUEST_ID
 from entrypoints.http.render import timestamp
 from entrypoints.http.responses import json_response
@@ -59,7 +67,7 @@ async def list_flags(request: web.Request) -> web.Response:
                           "total": total, "has_more": q["page"] * q["limit"] < total})
 
 
-@docs(tags=RISK_TAG, summary="Resolve a risk flag", security=BEARER, operationId="resolveRiskFlag",
+@docs(tags=RISK_TAG, summary="Resolve a risk flag", security=BEARER, operationId="resolveRiskFlag", parameters=[IDEMPOTENCY_KEY],
       description="Marks the flag resolved by the calling admin, with a note (audited). Resolving a resolved flag "
                   "answers it as it is.",
       responses={**post_errors(403, 404)})
@@ -73,7 +81,7 @@ async def resolve_flag(request: web.Request) -> web.Response:
     return json_response(render_flag(flag))
 
 
-@docs(tags=RISK_TAG, summary="Block a user", security=BEARER, operationId="blockUser",
+@docs(tags=RISK_TAG, summary="Block a user", security=BEARER, operationId="blockUser", parameters=[IDEMPOTENCY_KEY],
       description="Every new payment of the user is then refused with 403 risk_declined (audited).",
       responses={**post_errors(403)})
 @json_schema(BlockUserSchema)
@@ -86,8 +94,9 @@ async def block_user(request: web.Request) -> web.Response:
     return json_response({"user_id": state.user_id, "blocked": state.blocked})
 
 
-@docs(tags=RISK_TAG, summary="Unblock a user", security=BEARER, operationId="unblockUser",
-      description="The user may pay again (audited). Takes no body.", responses=error_responses(401, 403))
+@docs(tags=RISK_TAG, summary="Unblock a user", security=BEARER, operationId="unblockUser", parameters=[IDEMPOTENCY_KEY],
+      description="The user may pay again (audited). Takes no body.",
+      responses=error_responses(401, 403, 409, conflicts=["idempotency_request_in_progress"]))
 @response_schema(BlockStateSchema, 200)
 async def unblock_user(request: web.Request) -> web.Response:
     admin = _admin(request)
