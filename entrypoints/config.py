@@ -108,7 +108,7 @@ def load_config(environ: Mapping[str, str], *, host: str | None = None, port: in
         refund_window_days=_integer(environ, "PAYMENTS_REFUND_WINDOW_DAYS", 30, 0, 3650),
         refund_second_approval_above=_integer(environ, "PAYMENTS_REFUND_SECOND_APPROVAL_ABOVE", 10000, 0,
                                               10**12),
-        redis_url=environ.get("PAYMENTS_REDIS_URL") or None,
+        redis_url=_redis_url(environ.get("PAYMENTS_REDIS_URL") or None),
         rate_limit_per_minute=_integer(environ, "PAYMENTS_RATE_LIMIT_PER_MINUTE", 30, 1, 10**6),
         webhook_rate_limit_per_minute=_integer(environ, "PAYMENTS_WEBHOOK_RATE_LIMIT_PER_MINUTE", 600, 1, 10**6),
         risk_daily_limit=_integer(environ, "PAYMENTS_RISK_DAILY_LIMIT", 50000, 1, 10**12),
@@ -164,6 +164,17 @@ def _id_secret(environ: Mapping[str, str], jwt_secret: str, production: bool) ->
         raise ConfigError("PAYMENTS_ID_SECRET must be at least 32 characters in production "
                           "(the development secret is refused)")
     return id_secret
+
+
+def _redis_url(url: str | None) -> str | None:
+    """redis://host:6379/0, rediss:// (TLS) or redis+unix:///path: where the rate-limit counters live."""
+    if url is None:
+        return None
+    scheme = url.partition("://")[0].lower()
+    if scheme not in ("redis", "rediss", "redis+unix") or "://" not in url:
+        raise ConfigError(f"PAYMENTS_REDIS_URL must be a redis://, rediss:// or redis+unix:// URL, not "
+                          f"{redacted_url(url)!r}")
+    return url
 
 
 def _trusted_proxies(raw: str) -> tuple[str, ...]:

@@ -46,9 +46,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def redis_storage_uri(url: str) -> str:
-    """`limits`' async storage URI of a `redis://`/`rediss://` URL."""
+    """`limits`' async storage URI of a `redis://`, `rediss://` or `redis+unix://` URL."""
     scheme, sep, rest = url.partition("://")
-    return f"async+{scheme}{sep}{rest}" if scheme in ("redis", "rediss") else url
+    return f"async+{scheme}{sep}{rest}" if scheme in ("redis", "rediss", "redis+unix") else url
 
 
 class RateLimiter:
