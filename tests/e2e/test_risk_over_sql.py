@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from live import serve_process
+from live import eventually, serve_process
 
 pytestmark = pytest.mark.asyncio
 
@@ -60,6 +60,19 @@ async def test_declines_flags_and_blocks_over_sql(database, tmp_path: Path, requ
             status, _ = await call(service, "POST", "/api/v1/payments/sessions",
                                    {"transaction_id": bought["transaction"]["id"]}, user="whale")
             assert status == 201
+
+            # A plan upgrade is declined inside its unit of work; its flag is written once that rolled back.
+            status, body = await call(service, "POST", "/api/v1/payments/plan",
+                                      {"new_plan": "vip", "payment_method": "alipay"}, user="whale")
+            assert (status, body["error"]["code"]) == (403, "risk_declined")
+
+            async def open_flags():
+                return (await call(service, "GET", f"{FLAGS}?user_id=whale&resolved=false", user="boss",
+                                   role="admin"))[1]["items"]
+            [flag] = await eventually(open_flags, lambda items: len(items) == 1, what="the upgrade's flag")
+            assert flag["rule"] == "daily_amount" and flag["details"]["amount"] == 5900
+            status, body = await call(service, "GET", "/api/v1/payments/membership", user="whale")
+            assert body["plan"] == "basic" and body.get("scheduled_change") is None
 
             status, audit = await call(service, "GET", "/api/v1/admin/audit-log?object_id=whale",
                                        user="boss", role="admin")
