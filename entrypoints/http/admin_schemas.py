@@ -35,6 +35,7 @@ class CalendarDay(fields.Field):
 
 
 ZONES = sorted(available_timezones())
+NO_NUL = "^[^\\u0000]*$"  # query strings never hold NUL (refused with 422), as the document says
 
 
 def iana_zone(value: str) -> None:
@@ -46,8 +47,9 @@ class AdminTransactionListQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    user_id = fields.String(load_default=None, validate=validate.Length(1, 255))
-    provider = SeparatedList(fields.String(validate=validate.Length(max=32)), load_default=list,
+    user_id = fields.String(load_default=None, validate=validate.Length(1, 255), metadata={"pattern": NO_NUL})
+    provider = SeparatedList(fields.String(validate=validate.Length(max=32), metadata={"pattern": NO_NUL}),
+                             load_default=list,
                              metadata={"description": "Repeatable or comma-separated."})
     payment_method = SeparatedList(fields.String(validate=validate.OneOf(METHOD_IDS)), load_default=list,
                                    metadata={"description": "Repeatable or comma-separated."})
