@@ -3,11 +3,12 @@ of the in-memory adapters' store (transactions, sessions, refunds) and keeping f
 payer links of its own."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from adapters.memory import InMemoryStore
 from domain.audit import AuditEntry
+from domain.outbox import NewEvent, pending
 from domain.refund import RefundKind
 from domain.risk import RiskFlag, RiskRule, RiskSnapshot
 from domain.session import SessionStatus
@@ -18,8 +19,9 @@ UNPAID_ENDS = frozenset({SessionStatus.FAILED, SessionStatus.EXPIRED})
 
 
 class InMemoryRiskStore:
-    def __init__(self, store: InMemoryStore) -> None:
+    def __init__(self, store: InMemoryStore, flag_events: Callable[[RiskFlag], list[NewEvent]] | None = None) -> None:
         self._store = store
+        self._flag_events = flag_events  # `risk.flagged` into the outbox with the flag, when events are on
         self._flags: dict[str, RiskFlag] = {}
         self._blocked: dict[str, str | None] = {}
         self._payers: dict[tuple[str, str], datetime] = {}
@@ -38,6 +40,8 @@ class InMemoryRiskStore:
         if any(f.user_id == flag.user_id and f.rule is flag.rule and not f.resolved for f in self._flags.values()):
             return False
         self._flags[flag.id] = flag
+        if self._flag_events is not None:
+            self._store.outbox.extend(pending(event) for event in self._flag_events(flag))
         return True
 
     async def flags(self, *, user_id: str | None = None, rule: RiskRule | None = None,

@@ -152,6 +152,19 @@ def events_recorder(config: Config) -> Callable | None:
     return record_events if config.events_url else None
 
 
+def risk_flag_events(config: Config) -> Callable | None:
+    """`risk.flagged` for each new risk flag, written with it, while events are on (docs/risk.md)."""
+    if not config.events_url:
+        return None
+    from domain.outbox import RISK_FLAGGED
+    from entrypoints.event_payloads import event, risk_flag_data
+    from entrypoints.http.resources.risk_admin import render_flag
+
+    def flag_events(flag) -> list:
+        return [event(RISK_FLAGGED, flag.user_id, flag.created_at, risk_flag_data(flag.user_id, render_flag(flag)))]
+    return flag_events
+
+
 def sql_in_transaction_hooks(url: str, recorder: Callable | None) -> tuple:
     """The session feed's NOTIFY (PostgreSQL) and, when events are on, the outbox's writes."""
     return (*in_transaction_hooks(url), *((outbox_hook(recorder),) if recorder is not None else ()))
@@ -263,7 +276,7 @@ class Adapters(containers.DeclarativeContainer):
     event_sender = providers.Resource(event_sender_resource, config, real_clock)
     queries = providers.Singleton(SqlQueries, database)
     refund_queries = providers.Singleton(SqlRefundQueries, database)
-    risk_store = providers.Singleton(SqlRiskStore, database)
+    risk_store = providers.Singleton(SqlRiskStore, database, providers.Callable(risk_flag_events, config))
     operations = providers.Singleton(SqlOperationsQueries, database)
     instructions = providers.Singleton(SqlInstructions, database)
     idempotency = providers.Singleton(SqlIdempotencyStore, database)
@@ -292,7 +305,7 @@ class InMemoryAdapters(containers.DeclarativeContainer):
     event_sender = providers.Resource(event_sender_resource, config, real_clock)
     queries = providers.Singleton(InMemoryQueries, database)
     refund_queries = providers.Singleton(InMemoryRefundQueries, database)
-    risk_store = providers.Singleton(InMemoryRiskStore, database)
+    risk_store = providers.Singleton(InMemoryRiskStore, database, providers.Callable(risk_flag_events, config))
     operations = providers.Singleton(InMemoryOperationsQueries, database)
     instructions = providers.Singleton(InMemoryInstructions, database)
     idempotency = providers.Singleton(InMemoryIdempotencyStore)

@@ -4,12 +4,13 @@
 the last 24 h, failed or expired attempts in the last hour, the amount of the transaction being
 paid again), each an index range scan of one user's recent rows (revision 0012's indexes).
 Writes are single statements (a flag is `INSERT … ON CONFLICT DO NOTHING` against the unique
-index of open flags), or short transactions when an audit entry goes with the change.
+index of open flags), or short transactions when an audit entry or a `risk.flagged` event (the
+outbox, when events to the main backend are on) goes with the change.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -17,10 +18,12 @@ from databases import Database
 
 from adapters.sql import mapping
 from adapters.sql.connections import autocommit, database_transaction
+from adapters.sql.outbox import write_events
 from adapters.sql.repositories.audit_log import SqlAuditLogRepository
 from adapters.sql.statements import prepared
 from adapters.sql.tables import payment_refunds, payment_sessions, risk_blocks, risk_flags, risk_payers, transactions
 from domain.audit import AuditEntry
+from domain.outbox import NewEvent
 from domain.risk import RiskFlag, RiskRule, RiskSnapshot
 
 PAID = ("succeeded", "refunded", "partially_refunded")
@@ -95,8 +98,12 @@ def _flag_from_row(row) -> RiskFlag:
 
 
 class SqlRiskStore:
-    def __init__(self, database: Database) -> None:
+    """`flag_events`, when events to the main backend are on: the `risk.flagged` events of a new
+    flag, written in the flag's own transaction (the outbox)."""
+
+    def __init__(self, database: Database, flag_events: Callable[[RiskFlag], list[NewEvent]] | None = None) -> None:
         self._database = database
+        self._flag_events = flag_events
 
     async def snapshot(self, user_id: str, *, paid_since: datetime, failed_since: datetime,
                        transaction_id: str | None = None) -> RiskSnapshot:
@@ -109,11 +116,16 @@ class SqlRiskStore:
                             amount=int(row["amount"]) if row["amount"] is not None else None)
 
     async def add_flag(self, flag: RiskFlag) -> bool:
-        async with autocommit(self._database) as db:
-            row = await db.one(_ADD_FLAG, id=flag.id, user_id=flag.user_id, rule=flag.rule.value,
-                               details=json.dumps(dict(flag.details), sort_keys=True, separators=(",", ":")),
-                               created_at=flag.created_at)
-        return row is not None
+        values = dict(id=flag.id, user_id=flag.user_id, rule=flag.rule.value, created_at=flag.created_at,
+                      details=json.dumps(dict(flag.details), sort_keys=True, separators=(",", ":")))
+        if self._flag_events is None:
+            async with autocommit(self._database) as db:
+                return await db.one(_ADD_FLAG, **values) is not None
+        async with database_transaction(self._database) as db:
+            if await db.one(_ADD_FLAG, **values) is None:
+                return False
+            await write_events(db, self._flag_events(flag))
+        return True
 
     async def flags(self, *, user_id: str | None = None, rule: RiskRule | None = None,
                     resolved: bool | None = None, page: int = 1, limit: int = 20) -> tuple[Sequence[RiskFlag], int]:

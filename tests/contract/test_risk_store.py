@@ -166,3 +166,42 @@ async def test_payer_links_are_kept_per_user_with_their_latest_time(storage):
     assert await storage.risk.link_payer("h1", alice.sessions[0].order_id, T0) == "alice"  # seen again: latest kept
     assert sorted(await storage.risk.payer_users("h1", T0 - timedelta(days=30))) == ["alice", "bob"]
     assert await storage.risk.payer_users("h2", T0 - timedelta(days=30)) == []
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store_with_events(request: pytest.FixtureRequest):
+    """A risk store writing `risk.flagged` with each new flag, and how to read the outbox's events."""
+    from domain.outbox import RISK_FLAGGED, NewEvent
+
+    def flag_events(flag: RiskFlag) -> list[NewEvent]:
+        return [NewEvent(new_id("evt"), flag.user_id, RISK_FLAGGED, flag.created_at, {"flag": flag.id})]
+    if request.param == "memory":
+        from adapters.memory_risk import InMemoryRiskStore
+        memory = InMemoryStore()
+
+        async def outbox():
+            return [(e.type, e.user_id) for e in memory.outbox]
+        yield InMemoryRiskStore(memory, flag_events), outbox
+        return
+    from adapters.sql.database import create_database
+    from adapters.sql.risk import SqlRiskStore
+
+    url = request.getfixturevalue("fresh_sqlite_url" if request.param == "sqlite" else "clean_postgres_url")
+    database = create_database(url, **({} if request.param == "sqlite" else {"min_size": 1, "max_size": 4}))
+    await database.connect()
+
+    async def outbox():
+        rows = await database.fetch_all("SELECT type, user_id FROM outbox_events ORDER BY sequence")
+        return [(r["type"], r["user_id"]) for r in rows]
+    try:
+        yield SqlRiskStore(database, flag_events), outbox
+    finally:
+        await database.disconnect()
+
+
+async def test_a_new_flag_writes_its_event_with_it_and_a_refused_one_none(store_with_events):
+    risk, outbox = store_with_events
+    assert await risk.add_flag(a_flag("alice"))
+    assert not await risk.add_flag(a_flag("alice", at=T0 + MINUTE))  # still open: no flag, no event
+    assert await risk.add_flag(a_flag("bob"))
+    assert await outbox() == [("risk.flagged", "alice"), ("risk.flagged", "bob")]
