@@ -375,7 +375,7 @@ class UseCases(containers.DeclarativeContainer):
     list_audit_log = providers.Factory(ListAuditLog, refund_queries=adapters.refund_queries)
     get_user_overview = providers.Factory(GetUserOverview, queries=adapters.queries,
                                           refund_queries=adapters.refund_queries, clock=adapters.clock,
-                                          settings=settings)
+                                          settings=settings, risk=adapters.risk_store)
     list_all_transactions = providers.Factory(ListAllTransactions, operations=adapters.operations,
                                               clock=adapters.clock)
     revenue = providers.Factory(Revenue, operations=adapters.operations, clock=adapters.clock, settings=settings)

@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from entrypoints.http.risk_schemas import RiskFlagSchema
 from entrypoints.http.schemas import (
     METHOD_IDS,
     STATUSES,
@@ -134,7 +135,8 @@ class AdminUserSchema(Schema):
                                metadata={"description": "The latest 20, newest first."})
     refunds = fields.List(fields.Nested(AdminRefundItemSchema), required=True)
     saved_methods = fields.List(fields.Dict(), required=True, metadata={"description": "Not built yet: always []."})
-    risk_flags = fields.List(fields.Dict(), required=True, metadata={"description": "Not built yet: always []."})
+    risk_flags = fields.List(fields.Nested(RiskFlagSchema), required=True,
+                             metadata={"description": "The user's newest 100 risk flags, open or resolved."})
 
 
 class RevenueItemSchema(Schema):

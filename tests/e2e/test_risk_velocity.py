@@ -128,3 +128,13 @@ async def test_the_admin_endpoints_need_the_admin_role_and_valid_input(api):
                    422, "validation_error")
     page = await flags(api)
     assert page == {"items": [], "page": 1, "limit": 20, "total": 0, "has_more": False}
+
+
+async def test_the_admin_user_overview_shows_the_users_flags(make_api):
+    api = await make_api(PAYMENTS_RISK_DAILY_LIMIT="1000")
+    await error_of(await api.post(RECEIVES, {"amount": 10, "payment_method": "wechat_pay"}, user="big"),
+                   403, "risk_declined")
+    [flag] = (await flags(api, user_id="big"))["items"]
+    overview = await ok(await api.get(users("big"), user="boss", role="admin"))
+    assert overview["risk_flags"] == [flag]
+    assert (await ok(await api.get(users("small"), user="boss", role="admin")))["risk_flags"] == []

@@ -35,6 +35,7 @@ from entrypoints.http.keys import CONTAINER, METRICS, PRINCIPAL, QUERY
 from entrypoints.http.ops_gauges import OperationsGauges
 from entrypoints.http.render import timestamp
 from entrypoints.http.responses import json_response
+from entrypoints.http.resources.risk_admin import render_flag
 from ports.operations import AdminTransactionQuery, Interval, OutcomeGroup, RevenueGroup
 from ports.use_cases.operations.analytics import RevenueCommand
 from ports.use_cases.refunds.refund_views import RefundView
@@ -62,7 +63,8 @@ def _refund(r: RefundView) -> dict:
 @docs(tags=OPERATIONS_TAG, summary="One user: membership, latest transactions, refunds", security=BEARER,
       operationId="getAdminUser",
       description="Read as of now; nothing is created for a user never seen (a new basic membership is shown). "
-                  "saved_methods and risk_flags are always empty until those features exist.",
+                  "saved_methods is always empty until that feature exists; risk_flags are the user's newest 100, "
+                  "as GET /api/v1/admin/risk/flags lists them.",
       responses=error_responses(401, 403))
 @response_schema(AdminUserSchema, 200)
 async def user_overview(request: web.Request) -> web.Response:
@@ -73,7 +75,7 @@ async def user_overview(request: web.Request) -> web.Response:
         "user_id": overview.user_id, "membership": render.membership(overview.membership),
         "transactions": [render.transaction(t) for t in overview.transactions],
         "refunds": [_refund(r) for r in overview.refunds],
-        "saved_methods": list(overview.saved_methods), "risk_flags": list(overview.risk_flags)})
+        "saved_methods": list(overview.saved_methods), "risk_flags": [render_flag(f) for f in overview.risk_flags]})
 
 
 @docs(tags=OPERATIONS_TAG, summary="Every user's transactions", security=BEARER, operationId="listAdminTransactions",

@@ -1,8 +1,8 @@
 """An admin's look at one user, and every user's transactions with filters.
 
 The user's membership is read as of now without storing anything (a user never seen reads as a
-new `basic` membership; nothing is created by looking). Saved methods and risk flags do not exist
-yet: both are empty lists until those features land.
+new `basic` membership; nothing is created by looking). Its risk flags are the newest 100
+(docs/risk.md); saved methods do not exist yet: an empty list until that feature lands.
 """
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ import copy
 import attrs
 
 from domain.membership import Membership
+from domain.risk import RiskFlag
 from ports.clock import Clock
 from ports.operations import AdminTransactionQuery, OperationsQueries
 from ports.queries import PaymentQueries, TransactionQuery
 from ports.refund_queries import RefundQueries, RefundQuery
+from ports.risk import RiskStore
 from ports.use_cases.refunds.refund_views import RefundView
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import MembershipView, Page, TransactionView
 
 LATEST_TRANSACTIONS = 20
 REFUNDS_SHOWN = 100
+RISK_FLAGS_SHOWN = 100
 
 
 @attrs.frozen
@@ -30,7 +33,7 @@ class UserOverview:
     transactions: tuple[TransactionView, ...]
     refunds: tuple[RefundView, ...]
     saved_methods: tuple[object, ...] = ()  # saved payment methods: not built yet
-    risk_flags: tuple[object, ...] = ()  # risk flags: not built yet
+    risk_flags: tuple[RiskFlag, ...] = ()  # the user's risk flags, newest first (docs/risk.md)
 
 
 @attrs.define
@@ -39,6 +42,7 @@ class GetUserOverview:
     _refund_queries: RefundQueries
     _clock: Clock
     _settings: UseCaseSettings
+    _risk: RiskStore | None = None
 
     async def __call__(self, user_id: str) -> UserOverview:
         now = self._clock.now()
@@ -48,8 +52,9 @@ class GetUserOverview:
         membership.roll_forward(now, catalog)  # a copy: read as of now, nothing stored
         transactions, _ = await self._queries.history(user_id, TransactionQuery(limit=LATEST_TRANSACTIONS, as_of=now))
         refunds, _ = await self._refund_queries.refunds(RefundQuery(user_id=user_id, limit=REFUNDS_SHOWN))
+        flags = (await self._risk.flags(user_id=user_id, limit=RISK_FLAGS_SHOWN))[0] if self._risk is not None else ()
         return UserOverview(user_id, MembershipView.of(membership), tuple(TransactionView.of(t) for t in transactions),
-                            tuple(RefundView.of(r) for r in refunds))
+                            tuple(RefundView.of(r) for r in refunds), risk_flags=tuple(flags))
 
 
 @attrs.define
