@@ -43,6 +43,7 @@ class InMemoryStore:
     consumptions: dict[tuple[str, str], int] = attrs.field(factory=dict)
     refunds: dict[str, Refund] = attrs.field(factory=dict)
     audit_log: list[AuditEntry] = attrs.field(factory=list)  # append-only, oldest first
+    risk_payers: dict[tuple[str, str], datetime] = attrs.field(factory=dict)  # (payer hash, user) -> last paid
     outbox: list[OutboxEvent] = attrs.field(factory=list)  # events to the main backend, in commit order
     row_locks: defaultdict[tuple[str, str], asyncio.Lock] = attrs.field(factory=lambda: defaultdict(asyncio.Lock))
 
@@ -310,6 +311,14 @@ class InMemoryRefundRepository:
                       key=lambda r: (r.created_at, r.id))
 
 
+class InMemoryPayerLinkRepository:
+    def __init__(self, staging: _Staging) -> None:
+        self._s = staging
+
+    async def link(self, payer_hash: str, user_id: str, paid_at: datetime) -> None:
+        self._s.writes[("risk_payers", (payer_hash, user_id))] = paid_at
+
+
 class InMemoryAuditLogRepository:
     def __init__(self, staging: _Staging) -> None:
         self._s = staging
@@ -341,6 +350,7 @@ class InMemoryUnitOfWork:
         self.consumptions = InMemoryConsumptionRepository(staging)
         self.refunds = InMemoryRefundRepository(staging)
         self.audit_log = InMemoryAuditLogRepository(staging)
+        self.payer_links = InMemoryPayerLinkRepository(staging)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

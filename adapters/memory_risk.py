@@ -24,7 +24,6 @@ class InMemoryRiskStore:
         self._flag_events = flag_events  # `risk.flagged` into the outbox with the flag, when events are on
         self._flags: dict[str, RiskFlag] = {}
         self._blocked: dict[str, str | None] = {}
-        self._payers: dict[tuple[str, str], datetime] = {}
 
     async def snapshot(self, user_id: str, *, paid_since: datetime, failed_since: datetime,
                        transaction_id: str | None = None) -> RiskSnapshot:
@@ -79,8 +78,8 @@ class InMemoryRiskStore:
         session = next((s for s in self._store.sessions.values() if s.order_id == order_id), None)
         if session is None:
             return None
-        self._payers[(payer_hash, session.user_id)] = now
+        self._store.risk_payers[(payer_hash, session.user_id)] = now
         return session.user_id
 
     async def payer_users(self, payer_hash: str, since: datetime) -> Sequence[str]:
-        return [user for (payer, user), seen in self._payers.items() if payer == payer_hash and seen >= since]
+        return [user for (payer, user), seen in self._store.risk_payers.items() if payer == payer_hash and seen >= since]

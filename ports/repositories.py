@@ -134,6 +134,13 @@ class RefundRepository(Protocol):
         ...
 
 
+class PayerLinkRepository(Protocol):
+    async def link(self, payer_hash: str, user_id: str, paid_at: datetime) -> None:
+        """Remember, in this unit of work, that the payer `payer_hash` (a keyed hash, never a
+        provider's raw payer id) paid for `user_id` at `paid_at` (the latest time kept)."""
+        ...
+
+
 class AuditLogRepository(Protocol):
     async def add(self, entry: AuditEntry) -> None:
         """Append `entry`, in this unit of work (it commits or rolls back with the change it

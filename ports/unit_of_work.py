@@ -22,6 +22,7 @@ from ports.repositories import (
     AuditLogRepository,
     ConsumptionRepository,
     MembershipRepository,
+    PayerLinkRepository,
     ProcessedEventRepository,
     RefundRepository,
     TransactionRepository,
@@ -35,6 +36,7 @@ class UnitOfWork(Protocol):
     consumptions: ConsumptionRepository
     refunds: RefundRepository
     audit_log: AuditLogRepository
+    payer_links: PayerLinkRepository  # linked payers (docs/risk.md)
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -22,6 +22,7 @@ from adapters.sql.repositories.consumptions import SqlConsumptionRepository
 from adapters.sql.repositories.memberships import SqlMembershipRepository
 from adapters.sql.repositories.processed_events import SqlProcessedEventRepository
 from adapters.sql.repositories.audit_log import SqlAuditLogRepository
+from adapters.sql.repositories.payer_links import SqlPayerLinkRepository
 from adapters.sql.repositories.refunds import SqlRefundRepository
 from adapters.sql.repositories.transactions import SqlTransactionRepository
 from ports.events import EventDispatcher
@@ -54,6 +55,7 @@ class SqlUnitOfWork:
         self.consumptions = SqlConsumptionRepository(context)
         self.refunds = SqlRefundRepository(context)
         self.audit_log = SqlAuditLogRepository(context)
+        self.payer_links = SqlPayerLinkRepository(context)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:

@@ -205,3 +205,17 @@ async def test_a_new_flag_writes_its_event_with_it_and_a_refused_one_none(store_
     assert not await risk.add_flag(a_flag("alice", at=T0 + MINUTE))  # still open: no flag, no event
     assert await risk.add_flag(a_flag("bob"))
     assert await outbox() == [("risk.flagged", "alice"), ("risk.flagged", "bob")]
+
+
+async def test_payer_links_written_in_a_unit_of_work_commit_with_it(storage):
+    async with storage.uow() as uow:
+        await uow.payer_links.link("h9", "alice", T0)
+        await uow.payer_links.link("h9", "bob", T0 - timedelta(days=40))
+        await uow.commit()
+    async with storage.uow() as uow:
+        await uow.payer_links.link("h9", "carol", T0)  # rolled back: never linked
+    async with storage.uow() as uow:
+        await uow.payer_links.link("h9", "bob", T0 + MINUTE)  # again: the latest time kept
+        await uow.commit()
+    assert sorted(await storage.risk.payer_users("h9", T0 - timedelta(days=30))) == ["alice", "bob"]
+    assert await storage.risk.payer_users("h9", T0 + 2 * MINUTE) == []

@@ -90,6 +90,7 @@ class _Applied:
     effect: NotificationEffect
     refund_id: str | None = None
     to_close: tuple[PaymentSession, ...] = ()
+    payer: str | None = None  # the keyed hash of the payer a success linked to its user (docs/risk.md)
 
 
 @attrs.define
@@ -133,9 +134,8 @@ class HandleNotification:
         """Apply a verified event, from a notification or from what a status query found, then do
         what must follow outside the unit of work (close ended orders, send a refund)."""
         applied = await self._apply(provider, event)
-        if self._payers is not None and applied.effect is E.APPLIED \
-                and event.kind is ProviderEventKind.PAYMENT_SUCCEEDED:
-            await self._payers.payment_succeeded(provider.name, event.order_id, event.payer_id, self._clock.now())
+        if self._payers is not None and applied.payer is not None:  # committed: flag linked users
+            await self._payers.check(applied.payer, self._clock.now())
         await self._orders.close(applied.to_close)
         if applied.refund_id is not None:
             await self._refunds(applied.refund_id)
@@ -165,6 +165,9 @@ class HandleNotification:
                 session_id = _session_with_order(found, event.order_id).id
                 if event.kind is ProviderEventKind.PAYMENT_SUCCEEDED:
                     applied = await self._payment_succeeded(uow, transaction, session_id, membership, now)
+                    if self._payers is not None and applied.effect is E.APPLIED:  # the payer, with the payment
+                        applied = attrs.evolve(applied, payer=await self._payers.record(
+                            uow, provider.name, event.payer_id, transaction.user_id, now))
                 elif transaction.end_attempt(session_id, closed=event.kind is ProviderEventKind.PAYMENT_CLOSED,
                                              reason=event.failure_reason, now=now):
                     applied = _Applied(E.APPLIED)

@@ -3,12 +3,12 @@
 - `RefundAbuse`: a post-commit subscriber of the event dispatcher; when a refund request was
   committed (`RefundStatusChanged` to `requested`) it counts the user's committed requests of
   the last 30 days and flags the user at 3 or more. The request itself still queues.
-- `LinkedPayers`: after a payment's success is committed, the payer id the provider reported
-  (port 1.3) is kept as a keyed hash (`payer_hash`: HMAC-SHA256 with a key derived from the
-  service's id secret, never the raw id) with the user it paid for; a payer on more than 3 users
-  in 30 days flags each of them.
+- `LinkedPayers`: in the unit of work that records a payment's success, the payer id the provider
+  reported (port 1.3) is linked to the user as a keyed hash (`payer_hash`: HMAC-SHA256 with a key
+  derived from the service's id secret, never the raw id); after the commit, a payer on more than
+  3 users in 30 days flags each of them.
 
-Both are best effort: a failure is logged and never undoes or refuses the committed change.
+The flags are best effort: a failure is logged and never undoes or refuses the committed change.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from domain.risk import PAYER_WINDOW, REFUND_WINDOW, RiskLimits, RiskRule
 from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.risk import RiskStore
+from ports.unit_of_work import UnitOfWork
 from ports.use_cases.risk.gate import flag
 
 log = logging.getLogger("payments.risk")
@@ -71,19 +72,24 @@ class LinkedPayers:
     _key: bytes = attrs.field(repr=False)
     _limits: RiskLimits = RiskLimits()
 
-    async def payment_succeeded(self, provider: str, order_id: str | None, payer_id: str | None,
-                                now: datetime) -> None:
-        if not payer_id or not order_id:
-            return
+    async def record(self, uow: UnitOfWork, provider: str, payer_id: str | None, user_id: str,
+                     now: datetime) -> str | None:
+        """Inside the unit of work that records a payment's success: link its payer (as a keyed
+        hash) to `user_id`, committed with the payment. The hash, for `check` after the commit."""
+        if not payer_id:
+            return None
+        hashed = payer_hash(self._key, provider, payer_id)
+        await uow.payer_links.link(hashed, user_id, now)
+        return hashed
+
+    async def check(self, hashed: str, now: datetime) -> None:
+        """After the commit: a payer on more than 3 users in 30 days flags each of them. Best effort
+        (a signal, not money): a failure is logged and the payment stands."""
         try:
-            hashed = payer_hash(self._key, provider, payer_id)
-            user_id = await self._store.link_payer(hashed, order_id, now)
-            if user_id is None:
-                return
             users = sorted(await self._store.payer_users(hashed, now - PAYER_WINDOW))
             if len(users) > self._limits.users_per_payer:
                 for linked in users:
                     await self._store.add_flag(flag(self._ids, linked, RiskRule.LINKED_PAYER,
                                                     {"payer": hashed[:16], "users": users}, now))
         except Exception:
-            log.exception("risk: could not record the payer of order %s", order_id)
+            log.exception("risk: could not check the users of payer %s", hashed[:16])
