@@ -2,7 +2,8 @@
 
 1. `context`: request id (the caller's `X-Request-ID` if sane, else a new one), one JSON access
    log line, metrics, and the contract's error shape for anything that escapes.
-2. `authentication`: a bearer token on every `/api/v1` route but the webhooks.
+2. `authentication`: a bearer token on every `/api/v1` route but the webhooks; the `admin` role
+   on every `/api/v1/admin/` route, checked before anything of the request is validated.
 3. `idempotency`: `Idempotency-Key` on authenticated POSTs.
 4. `validation`: JSON bodies must be objects and match the handler's schema (unknown fields
    refused); query strings are parsed by their schema. Results land in `request["json"]` /
@@ -25,6 +26,7 @@ from marshmallow import RAISE, ValidationError
 from webargs.aiohttpparser import AIOHTTPParser
 
 from entrypoints.http import errors
+from entrypoints.http.auth import require_role
 from entrypoints.http.body import MAX_DEPTH, NOT_JSON, parsed_body
 from entrypoints.http.keys import (
     IDEMPOTENCY,
@@ -41,6 +43,7 @@ access_log = logging.getLogger("payments.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 API_PREFIX = "/api/v1/"
 WEBHOOK_PREFIX = "/api/v1/payments/webhooks/"
+ADMIN_PREFIX = "/api/v1/admin/"
 
 
 @web.middleware
@@ -80,6 +83,8 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
         if header is None and _is_event_stream(request) and "access_token" in request.query:
             header = f"Bearer {request.query['access_token']}"  # EventSource cannot send headers
         request[PRINCIPAL] = request.app[TOKENS].from_header(header)
+        if path.startswith(ADMIN_PREFIX):  # the role before the query or body is read: 403, not 422
+            require_role(request[PRINCIPAL], "admin")
     return await handler(request)
 
 

@@ -251,3 +251,22 @@ async def test_bad_parameters_are_refused(world, path, params, field):
     error = (await response.json())["error"]
     assert error["code"] == "validation_error", error
     assert any(key == field or key.startswith(f"{field}[") for key in error["details"]), error
+
+
+
+@pytest.mark.parametrize("path", [
+    "/transactions?page=0&nonsense=1", "/analytics/revenue?interval=fortnight", "/refunds?sort=sideways",
+    "/events?status=lost", "/risk/flags?resolved=maybe"])
+async def test_a_non_admin_is_refused_before_the_query_is_read(world, path):
+    api, _, _ = world
+    response = await api.get(f"{ADMIN}{path}", user="alice")
+    assert response.status == 403
+    assert (await response.json())["error"]["code"] == "forbidden"
+
+
+async def test_a_non_admin_post_is_refused_before_its_body_is_read(world):
+    api, _, _ = world
+    response = await api.post(f"{ADMIN}/refunds", json={"nonsense": True}, user="alice",
+                              headers={"Idempotency-Key": "k-admin-role-1"})
+    assert response.status == 403
+    assert (await response.json())["error"]["code"] == "forbidden"
