@@ -133,6 +133,9 @@ class FakeWeChatPay:
         self.refunds: dict[str, FakeRefund] = {}
         self.requests: list[SeenRequest] = []
         self.failure: int | Exception | None = None
+        # A refund WeChat refuses (status, code, message), e.g. (403, "NOT_ENOUGH", "基本账户余额不足"):
+        # the request is still seen, and no refund is made; None: refunds are accepted.
+        self.refund_refusal: tuple[int, str, str] | None = None
 
     # ------------------------------------------------------------------ the merchant's settings
     def settings(self, *, api_base: str | None = None, **overrides: str) -> dict[str, str]:
@@ -319,6 +322,8 @@ class FakeWeChatPay:
         order.state = "CLOSED"
 
     def _refund(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.refund_refusal is not None:
+            raise Refusal(*self.refund_refusal)
         out_refund_no = request.get("out_refund_no")
         _check(isinstance(out_refund_no, str) and _OUT_REFUND_NO.fullmatch(out_refund_no), 400, "PARAM_ERROR",
                "out_refund_no: 1-64 of [0-9A-Za-z_-|*@]")
