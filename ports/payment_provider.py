@@ -92,6 +92,12 @@ returned for that order in `PaymentInstructions` (None when it returned none), s
 names orders by its own id (Stripe's `cs_…`) reads one object instead of searching for our order
 id. A plugin that does not declare it is called as before (`call_with_reference`).
 
+Added in 1.5: `RefundResult.failure_reason`, the provider's reason when `state` is FAILED (WeChat's
+refund `status` ABNORMAL or CLOSED, Alipay's refund status, Stripe's refund `failure_reason`; the
+mock's drill `insufficient_merchant_balance`), so a failure learnt from `query_refund` (or from the
+`refund` answer) carries the provider's words rather than a generic one. None otherwise, and from a
+plugin that ignores it (the core then records `refund_failed`).
+
 Notifications (`parse_notification`):
 - Verified over the raw bytes, then translated: event kind, our `order_id` (and `refund_order_id`),
   the amount read exactly as integer minor units of the currency the notification names (another
@@ -118,7 +124,7 @@ import attrs
 from domain.errors import PaymentMethodUnavailableError
 from domain.money import Money
 
-PORT_VERSION = (1, 4)  # (major, minor): see "Port versions" above
+PORT_VERSION = (1, 5)  # (major, minor): see "Port versions" above
 FRESHNESS_SECONDS = 300  # a notification's signed time may be this far from now, either way (inclusive)
 
 
@@ -254,6 +260,7 @@ class RefundResult:
     refund_order_id: str
     state: RefundState
     provider_reference: str | None = None
+    failure_reason: str | None = None  # port 1.5: the provider's reason when `state` is FAILED
 
 
 class ProviderEventKind(str, enum.Enum):
