@@ -171,6 +171,9 @@ class FakeAlipayGateway:
         self.calls: list[dict[str, str]] = []  # every verified request's parameters, in order
         self.outbox: list[tuple[str, bytes]] = []  # notifications to send: (notify_url, form body)
         self.failure: int | Exception | None = None
+        # A refund Alipay refuses (sub_code, sub_msg), e.g. ("ACQ.SELLER_BALANCE_NOT_ENOUGH", "卖家余额不足"):
+        # answered 40004 Business Failed, no money moves; None: refunds are made.
+        self.refund_refusal: tuple[str, str] | None = None
         self._numbers = itertools.count(1)
 
     # ------------------------------------------------------------------ the server side
@@ -290,6 +293,8 @@ class FakeAlipayGateway:
                     "sub_msg": "refund_amount must be a yuan string with two decimals"}
         if trade is None:
             return self._failed("ACQ.TRADE_NOT_EXIST", "交易不存在")
+        if self.refund_refusal is not None:
+            return self._failed(*self.refund_refusal)
         fen = int(amount.replace(".", ""))
         if request_no in trade.refunds:  # the same refund again: its answer, no money moves
             return self._refunded(trade, "N")
