@@ -80,6 +80,9 @@ class FakeStripe:
         self.events: list[dict[str, Any]] = []
         self.requests: list[httpx.Request] = []
         self.refund_status = "succeeded"  # what a new refund is: `pending` for WeChat Pay/Alipay-like ones
+        # A refund Stripe refuses (error code, message), e.g. ("balance_insufficient", "You have insufficient
+        # funds in your Stripe account for this refund."): a 400 invalid_request_error; None: refunds are made.
+        self.refund_refusal: tuple[str, str] | None = None
         self._idempotency: dict[str, tuple[str, list[tuple[str, str]], int, dict[str, Any]]] = {}
         self._failure: int | Exception | None = None
         self._serial = itertools.count(1)
@@ -301,6 +304,8 @@ class FakeStripe:
         if int(raw) > left:
             raise _invalid(f"Refund amount ({raw}) is greater than unrefunded amount on charge ({left})", "amount",
                            code="amount_too_large")
+        if self.refund_refusal is not None:
+            raise _invalid(self.refund_refusal[1], code=self.refund_refusal[0])
         reason = form.get("reason")
         if reason is not None and reason not in ("duplicate", "fraudulent", "requested_by_customer"):
             raise _invalid("Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer", "reason")
