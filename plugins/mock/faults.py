@@ -10,7 +10,18 @@ one of open_payment, query_payment, close_payment, refund and `kind` is
 - `error`: the remote refuses (`ProviderError`).
 
 and `rate` the share of calls that fail (0-1). `PAYMENTS_MOCK_LOSE_NOTIFICATIONS` is `true` or a
-rate: the share of checkouts whose notification is never sent.
+rate: the share of notifications (payments' and refunds') never sent.
+
+Refunds that fail *later*: `refund_outcome=failed:rate` in the same list makes that share of refunds
+be accepted (`pending`) and then settle `failed` with the reason `insufficient_merchant_balance`
+(as a WeChat refund ends ABNORMAL or a Stripe refund `failed` after it was accepted), told by the
+refund notification and by `query_refund`. Each attempt draws anew: an admin's retry (same refund id)
+succeeds once the drill is lifted.
+
+`PAYMENTS_MOCK_REFUND_DELAY_SECONDS` (default 0, at most 3600) is how long the mock's remote takes to
+settle a refund. 0: a refund that succeeds settles while it is asked for, and `refund` answers
+`succeeded` at once (as Stripe's card refunds usually do); above 0 every refund answers `pending`
+and settles that much later (see `plugins.mock.provider`).
 """
 from __future__ import annotations
 
@@ -21,6 +32,8 @@ import attrs
 
 OPERATIONS = ("open_payment", "query_payment", "close_payment", "refund")
 KINDS = ("unavailable", "timeout", "error")
+REFUND_OUTCOME = "refund_outcome"  # the drill of refunds failing after they were accepted
+REFUND_FAILURE_REASON = "insufficient_merchant_balance"
 
 
 @attrs.frozen
@@ -34,6 +47,7 @@ class FaultPlan:
     faults: dict[str, Fault] = attrs.field(factory=dict)
     timeout_seconds: float = 1.0
     lose_notifications: float = 0.0
+    refund_delay_seconds: float = 0.0  # how long a refund stays pending at the mock's remote
     _random: random.Random = attrs.field(factory=random.Random)
 
     def draw(self, operation: str) -> str | None:
@@ -42,6 +56,10 @@ class FaultPlan:
         if fault is not None and self._random.random() < fault.rate:
             return fault.kind
         return None
+
+    def refund_fails(self) -> bool:
+        """Whether this refund attempt is to settle `failed` (the `refund_outcome` drill)."""
+        return self.draw(REFUND_OUTCOME) == "failed"
 
     def lose_notification(self) -> bool:
         return self.lose_notifications > 0 and self._random.random() < self.lose_notifications
@@ -52,13 +70,16 @@ class FaultPlan:
         for item in filter(None, (part.strip() for part in settings.get("PAYMENTS_MOCK_FAULTS", "").split(","))):
             operation, _, spec = item.partition("=")
             kind, _, rate = spec.partition(":")
-            if operation not in OPERATIONS or kind not in KINDS:
+            if not ((operation in OPERATIONS and kind in KINDS) or (operation == REFUND_OUTCOME and kind == "failed")):
                 raise ValueError(f"PAYMENTS_MOCK_FAULTS: {item!r} is not operation=kind:rate "
-                                 f"(operations {', '.join(OPERATIONS)}; kinds {', '.join(KINDS)})")
+                                 f"(operations {', '.join(OPERATIONS)}; kinds {', '.join(KINDS)}; "
+                                 f"or {REFUND_OUTCOME}=failed:rate)")
             faults[operation] = Fault(kind, _rate("PAYMENTS_MOCK_FAULTS", rate or "1"))
         lose = settings.get("PAYMENTS_MOCK_LOSE_NOTIFICATIONS", "").strip().lower()
         return cls(faults=faults, timeout_seconds=_rate("PAYMENTS_MOCK_TIMEOUT_SECONDS",
                                                         settings.get("PAYMENTS_MOCK_TIMEOUT_SECONDS", "1"), 60),
+                   refund_delay_seconds=_rate("PAYMENTS_MOCK_REFUND_DELAY_SECONDS",
+                                              settings.get("PAYMENTS_MOCK_REFUND_DELAY_SECONDS", "0") or "0", 3600),
                    lose_notifications=1.0 if lose == "true" else (0.0 if lose in ("", "false") else
                                                                  _rate("PAYMENTS_MOCK_LOSE_NOTIFICATIONS", lose)))
 

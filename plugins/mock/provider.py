@@ -14,6 +14,19 @@ Its checkout page is `{PAYMENTS_PUBLIC_URL}/mock-checkout/{session_id}`; pressin
 the order and sends the signed notification to the order's `notify_url`, re-sent with back-off until
 acknowledged. Acknowledgements: 200 `{"received": true}`; a refusal 401 and a retry 503, both in the
 service's error format.
+
+Refunds settle at its remote side `PAYMENTS_MOCK_REFUND_DELAY_SECONDS` after they are asked for
+(`faults`). With the default 0 a refund that succeeds settles while it is asked for and `refund`
+answers `succeeded`, no notification following (the answer said it all): the service's own tests and
+demos then see a refund end at once, as they did before, and no test waits. With a delay, `refund`
+answers `pending` and the refund settles that many seconds later: a timer in the process that took
+it settles it and sends the signed refund notification (`refund.succeeded`/`refund.failed`, see
+`wire`) to the refund's `notify_url`, re-sent like payment notifications; `query_refund` settles a
+refund that is due itself (the process that took it may have stopped), and whoever settles it (one
+process: a compare-and-set at the remote) sends the notification. The `refund_outcome=failed` drill
+always answers `pending`: its refunds settle `failed`, with the reason, after the delay (at once
+after the answer when it is 0). A refund id asked again answers that refund as it stands; a failed one
+is sent again as a new attempt (an admin's retry), its amount refundable again.
 """
 from __future__ import annotations
 
@@ -22,13 +35,14 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from domain.errors import ProviderError, ProviderUnavailableError, RefundNotFoundError
 from plugins.mock import wire
-from plugins.mock.faults import FaultPlan
-from plugins.mock.remote import InMemoryRemote, MockOrder, OrderConflictError, SqliteRemote
+from plugins.mock.faults import REFUND_FAILURE_REASON, FaultPlan
+from plugins.mock.remote import InMemoryRemote, MockOrder, MockRefund, OrderConflictError, SqliteRemote
 from plugins.mock.wire import SIGNATURE_HEADER, TOLERANCE_SECONDS
 from ports.clock import Clock
 from ports.payment_provider import (
@@ -88,8 +102,9 @@ def order_flow(order: PaymentOrder) -> Flow:
 class MockProvider:
     """See the module docstring."""
 
-    # web_routes(), the acknowledgement of RETRY (1.1), the orders' lines (1.2), their flow (1.3)
-    requires_port = (1, 3)
+    # web_routes(), the acknowledgement of RETRY (1.1), the orders' lines (1.2), their flow (1.3),
+    # the reason of a failed refund (1.5)
+    requires_port = (1, 5)
 
     def __init__(self, *, webhook_secret: str, public_url: str, clock: Clock, name: str = "mock",
                  http: httpx.AsyncClient | None = None, remote: InMemoryRemote | SqliteRemote | None = None,
@@ -112,7 +127,8 @@ class MockProvider:
                       clock: Clock) -> MockProvider:
         """Settings (its own, as every plugin's): PAYMENTS_MOCK_WEBHOOK_SECRET, PAYMENTS_MOCK_STATE_PATH
         (the file of its remote side, default ./payments-mock.sqlite3), PAYMENTS_MOCK_FAULTS,
-        PAYMENTS_MOCK_TIMEOUT_SECONDS and PAYMENTS_MOCK_LOSE_NOTIFICATIONS (fault drills, see `faults`);
+        PAYMENTS_MOCK_TIMEOUT_SECONDS, PAYMENTS_MOCK_LOSE_NOTIFICATIONS and
+        PAYMENTS_MOCK_REFUND_DELAY_SECONDS (fault drills and the refunds' pace, see `faults`);
         and the shared PAYMENTS_PUBLIC_URL, the base of its checkout page's URL."""
         state_path = settings.get("PAYMENTS_MOCK_STATE_PATH") or DEFAULT_STATE_PATH
         return cls(webhook_secret=settings.get("PAYMENTS_MOCK_WEBHOOK_SECRET") or DEVELOPMENT_WEBHOOK_SECRET,
@@ -125,6 +141,11 @@ class MockProvider:
         "close_payment", "refund", "query_refund") raise `error`, as a failing remote would (fault
         drills)."""
         self._faults.setdefault(operation, []).extend([error] * times)
+
+    @property
+    def fault_plan(self) -> FaultPlan:
+        """The drills in force (tests and demos may change them while it runs: lift a drill, say)."""
+        return self._plan
 
     def _maybe_fail(self, operation: str) -> str | None:
         """Raise an injected fault, or draw one from the fault plan: `unavailable` and `error`
@@ -189,20 +210,69 @@ class MockProvider:
         found = self._remote.get(refund.payment_order_id)
         if found is None or found.state is not PaymentState.SUCCEEDED:
             raise ProviderError(f"order {refund.payment_order_id} is not paid")
-        if not self._remote.refund_exists(refund.refund_order_id):
+        existing = self._remote.get_refund(refund.refund_order_id)
+        if existing is None or existing.state is RefundState.FAILED:  # new, or a failed one sent again
             if refund.amount.amount + found.refunded > found.order.amount.amount:
                 raise ProviderError("refund exceeds the payment")
-            self._remote.refund(refund.payment_order_id, refund.refund_order_id, refund.amount.amount)
+            fails = self._plan.refund_fails()
+            delay = self._plan.refund_delay_seconds
+            outcome = RefundState.FAILED if fails else RefundState.SUCCEEDED
+            at_once = delay == 0 and not fails
+            if self._remote.refund(MockRefund(
+                    refund.refund_order_id, refund.payment_order_id, refund.amount.amount,
+                    outcome if at_once else RefundState.PENDING, outcome, REFUND_FAILURE_REASON if fails else None,
+                    self._clock.now() + timedelta(seconds=delay), refund.notify_url)) and not at_once:
+                self._in_background(self._settle_later(refund.refund_order_id, delay))
         await self._lose_answer("refund", fault)
-        return RefundResult(refund.refund_order_id, RefundState.SUCCEEDED, f"mock_re_{refund.refund_order_id}")
+        stored = self._remote.get_refund(refund.refund_order_id)
+        assert stored is not None
+        return _refund_result(stored)
 
     async def query_refund(self, refund_order_id: str, payment_order_id: str) -> RefundResult:
         fault = self._maybe_fail("query_refund")
-        exists = self._remote.refund_exists(refund_order_id)
+        found = self._remote.get_refund(refund_order_id)
+        if found is not None and found.state is RefundState.PENDING and found.settles_at is not None \
+                and found.settles_at <= self._clock.now():
+            self._settled(self._remote.settle_refund(refund_order_id))  # due: the remote settles it now
+            found = self._remote.get_refund(refund_order_id)
         await self._lose_answer("query_refund", fault)
-        if not exists:
+        if found is None:
             raise RefundNotFoundError(f"the mock has no refund {refund_order_id}")
-        return RefundResult(refund_order_id, RefundState.SUCCEEDED, f"mock_re_{refund_order_id}")
+        return _refund_result(found)
+
+    async def _settle_later(self, refund_order_id: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._settled(self._remote.settle_refund(refund_order_id))
+
+    def _settled(self, refund: MockRefund | None) -> None:
+        """Send the notification of a refund this process just settled (None: it settled none)."""
+        if refund is None or not refund.notify_url:
+            return
+        headers_and_body = self.refund_notification(refund.refund_order_id)
+        if headers_and_body is not None and not self._lose_notifications and not self._plan.lose_notification():
+            self._in_background(self.deliver(refund.notify_url, headers_and_body[1]))
+
+    def refund_notification(self, refund_order_id: str) -> tuple[dict[str, str], bytes] | None:
+        """The signed notification (headers, raw body) of refund `refund_order_id` as it settled,
+        signed now; None while it is pending (or unknown)."""
+        refund = self._remote.get_refund(refund_order_id)
+        order = self._remote.get(refund.order_id) if refund is not None else None
+        if refund is None or order is None or refund.state is RefundState.PENDING:
+            return None
+        return self.refund_notification_for(order.order, refund_order_id, refund.amount,
+                                            refund.state is RefundState.SUCCEEDED, refund.failure_reason)
+
+    def refund_notification_for(self, order: PaymentOrder, refund_order_id: str, amount: int, succeeded: bool,
+                                failure_reason: str | None = None) -> tuple[dict[str, str], bytes]:
+        """A signed notification that refund `refund_order_id` of `order` settled, signed now."""
+        created = int(self._clock.now().timestamp())
+        body = wire.refund_body(order, refund_order_id, amount, succeeded, created, failure_reason=failure_reason)
+        return wire.headers(self._secret, body, created), body
+
+    def _in_background(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
 
     # ------------------------------------------------------------------ the payer's side
     def checkout_url(self, session_id: str) -> str:
@@ -252,9 +322,7 @@ class MockProvider:
             raise ProviderError(f"no mock order for session {session_id}")
         _, body = self.settle(found.order.order_id, succeeded)
         if not self._lose_notifications and not self._plan.lose_notification():
-            task = asyncio.get_running_loop().create_task(self.deliver(found.order.notify_url, body))
-            self._deliveries.add(task)
-            task.add_done_callback(self._deliveries.discard)
+            self._in_background(self.deliver(found.order.notify_url, body))
         return self._remote.get(found.order.order_id) or found
 
     async def deliver(self, url: str, body: bytes) -> bool:
@@ -277,7 +345,8 @@ class MockProvider:
         return False
 
     async def wait_for_deliveries(self) -> None:
-        """Until every notification in flight was delivered or given up (tests, shutdown)."""
+        """Until every notification in flight was delivered or given up, and every refund waiting to
+        settle has settled and been notified (tests, shutdown)."""
         while self._deliveries:
             await asyncio.gather(*list(self._deliveries), return_exceptions=True)
 
@@ -302,3 +371,8 @@ class MockProvider:
         if outcome is NotificationOutcome.REJECTED:
             return Acknowledgement(401, _JSON, _REFUSED)
         return Acknowledgement(503, _JSON, _TRY_AGAIN)
+
+
+def _refund_result(refund: MockRefund) -> RefundResult:
+    return RefundResult(refund.refund_order_id, refund.state, f"mock_re_{refund.refund_order_id}",
+                        failure_reason=refund.failure_reason if refund.state is RefundState.FAILED else None)

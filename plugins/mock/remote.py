@@ -1,5 +1,10 @@
 """The mock provider's "remote side": which orders exist, their state, and their refunds.
 
+A refund is `pending` until it settles (`settles_at`) as its `outcome` (`succeeded`, or `failed`
+with a reason under the drill); settling is a compare-and-set from `pending`, so one caller (one
+process) settles each attempt and sends its notification. A failed refund gives its amount back
+to the order and may be sent again under the same refund id (a new attempt).
+
 A real provider keeps this on its servers, shared by every process of ours that talks to it.
 `SqliteRemote` does the same for the mock with a small SQLite file of its own (the service may
 run as several processes), `InMemoryRemote` keeps it in one process (tests, in-memory demos).
@@ -9,12 +14,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from datetime import datetime
+from datetime import datetime, timezone
 
 import attrs
 
 from domain.money import Currency, Money
-from ports.payment_provider import Flow, LineKind, OrderLine, PaymentOrder, PaymentState
+from ports.payment_provider import Flow, LineKind, OrderLine, PaymentOrder, PaymentState, RefundState
 
 
 @attrs.frozen
@@ -22,6 +27,21 @@ class MockOrder:
     order: PaymentOrder
     state: PaymentState
     refunded: int  # minor units refunded so far
+
+
+@attrs.frozen
+class MockRefund:
+    refund_order_id: str
+    order_id: str
+    amount: int  # minor units
+    state: RefundState
+    outcome: RefundState  # what it settles as
+    failure_reason: str | None = None  # the reason it fails with (the drill's)
+    settles_at: datetime | None = None
+    notify_url: str | None = None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # rows written before refunds settled later: settled
 
 
 class OrderConflictError(Exception):
@@ -38,7 +58,7 @@ class InMemoryRemote:
     def __init__(self) -> None:
         self._orders: dict[str, MockOrder] = {}
         self._by_session: dict[str, str] = {}
-        self._refunds: dict[str, tuple[str, int]] = {}
+        self._refunds: dict[str, MockRefund] = {}
 
     def open(self, order: PaymentOrder) -> MockOrder:
         existing = self._orders.get(order.order_id)
@@ -60,14 +80,32 @@ class InMemoryRemote:
     def set_state(self, order_id: str, state: PaymentState) -> None:
         self._orders[order_id] = attrs.evolve(self._orders[order_id], state=state)
 
-    def refund(self, order_id: str, refund_order_id: str, amount: int) -> bool:
-        """Record a refund once; False when this refund id exists already."""
-        if refund_order_id in self._refunds:
+    def refund(self, refund: MockRefund) -> bool:
+        """Record a refund (or a new attempt of a failed one, under the same id); False, changing
+        nothing, when this refund id exists and did not fail."""
+        existing = self._refunds.get(refund.refund_order_id)
+        if existing is not None and existing.state is not RefundState.FAILED:
             return False
-        found = self._orders[order_id]
-        self._refunds[refund_order_id] = (order_id, amount)
-        self._orders[order_id] = attrs.evolve(found, refunded=found.refunded + amount)
+        found = self._orders[refund.order_id]
+        self._refunds[refund.refund_order_id] = refund
+        if refund.state is not RefundState.FAILED:
+            self._orders[refund.order_id] = attrs.evolve(found, refunded=found.refunded + refund.amount)
         return True
+
+    def get_refund(self, refund_order_id: str) -> MockRefund | None:
+        return self._refunds.get(refund_order_id)
+
+    def settle_refund(self, refund_order_id: str) -> MockRefund | None:
+        """Settle a pending refund as its outcome; the settled refund, or None when it was not
+        pending (another caller settled it)."""
+        found = self._refunds.get(refund_order_id)
+        if found is None or found.state is not RefundState.PENDING:
+            return None
+        settled = self._refunds[refund_order_id] = attrs.evolve(found, state=found.outcome)
+        if settled.state is RefundState.FAILED:
+            order = self._orders[found.order_id]
+            self._orders[found.order_id] = attrs.evolve(order, refunded=order.refunded - found.amount)
+        return settled
 
     def refund_exists(self, refund_order_id: str) -> bool:
         return refund_order_id in self._refunds
@@ -81,8 +119,14 @@ CREATE TABLE IF NOT EXISTS mock_orders (
     flow TEXT);
 CREATE INDEX IF NOT EXISTS mock_orders_session ON mock_orders (session_id);
 CREATE TABLE IF NOT EXISTS mock_refunds (
-    refund_order_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, amount INTEGER NOT NULL);
+    refund_order_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, amount INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'succeeded', outcome TEXT NOT NULL DEFAULT 'succeeded', failure_reason TEXT,
+    settles_at TEXT, notify_url TEXT);
 """
+_REFUND_COLUMNS = "refund_order_id, order_id, amount, state, outcome, failure_reason, settles_at, notify_url"
+# Columns added to mock_refunds since its first version (files written before: refunds settled at once).
+_LATER_REFUND_COLUMNS = (("state", "TEXT NOT NULL DEFAULT 'succeeded'"), ("outcome", "TEXT NOT NULL DEFAULT 'succeeded'"),
+                         ("failure_reason", "TEXT"), ("settles_at", "TEXT"), ("notify_url", "TEXT"))
 _COLUMNS = ("order_id, session_id, amount, currency, description, payment_method, expires_at, notify_url, "
             "return_url, state, refunded, lines, flow")
 
@@ -103,6 +147,10 @@ class SqliteRemote:
                 self._connection.execute("ALTER TABLE mock_orders ADD COLUMN lines TEXT NOT NULL DEFAULT '[]'")
             if "flow" not in columns:  # … or their flow
                 self._connection.execute("ALTER TABLE mock_orders ADD COLUMN flow TEXT")
+            refund_columns = {row[1] for row in self._connection.execute("PRAGMA table_info(mock_refunds)")}
+            for name, definition in _LATER_REFUND_COLUMNS:  # … or before refunds settled later
+                if name not in refund_columns:
+                    self._connection.execute(f"ALTER TABLE mock_refunds ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         with self._lock:
@@ -138,23 +186,61 @@ class SqliteRemote:
     def set_state(self, order_id: str, state: PaymentState) -> None:
         self._run("UPDATE mock_orders SET state = ? WHERE order_id = ?", state.value, order_id)
 
-    def refund(self, order_id: str, refund_order_id: str, amount: int) -> bool:
+    def refund(self, refund: MockRefund) -> bool:
+        """As `InMemoryRemote.refund`, in one transaction across processes."""
+        values = (refund.refund_order_id, refund.order_id, refund.amount, refund.state.value, refund.outcome.value,
+                  refund.failure_reason, refund.settles_at.isoformat() if refund.settles_at else None, refund.notify_url)
         with self._lock:
             try:
                 self._connection.execute("BEGIN IMMEDIATE")
-                inserted = self._connection.execute(
-                    "INSERT OR IGNORE INTO mock_refunds VALUES (?, ?, ?)", (refund_order_id, order_id, amount)).rowcount
-                if inserted:
+                written = self._connection.execute(
+                    f"INSERT INTO mock_refunds ({_REFUND_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (refund_order_id) DO UPDATE SET amount = excluded.amount, state = excluded.state, "
+                    "outcome = excluded.outcome, failure_reason = excluded.failure_reason, "
+                    "settles_at = excluded.settles_at, notify_url = excluded.notify_url "
+                    "WHERE mock_refunds.state = 'failed'", values).rowcount
+                if written and refund.state is not RefundState.FAILED:
                     self._connection.execute("UPDATE mock_orders SET refunded = refunded + ? WHERE order_id = ?",
-                                             (amount, order_id))
+                                             (refund.amount, refund.order_id))
                 self._connection.execute("COMMIT")
             except BaseException:
                 self._connection.execute("ROLLBACK")
                 raise
-        return bool(inserted)
+        return bool(written)
+
+    def get_refund(self, refund_order_id: str) -> MockRefund | None:
+        return _refund(self._one(f"SELECT {_REFUND_COLUMNS} FROM mock_refunds WHERE refund_order_id = ?",
+                                 refund_order_id))
+
+    def settle_refund(self, refund_order_id: str) -> MockRefund | None:
+        """As `InMemoryRemote.settle_refund`: the first caller in any process settles it."""
+        with self._lock:
+            try:
+                self._connection.execute("BEGIN IMMEDIATE")
+                settled = self._connection.execute(
+                    "UPDATE mock_refunds SET state = outcome WHERE refund_order_id = ? AND state = 'pending'",
+                    (refund_order_id,)).rowcount
+                row = self._connection.execute(f"SELECT {_REFUND_COLUMNS} FROM mock_refunds WHERE refund_order_id = ?",
+                                               (refund_order_id,)).fetchone()
+                if settled and row[3] == RefundState.FAILED.value:
+                    self._connection.execute("UPDATE mock_orders SET refunded = refunded - ? WHERE order_id = ?",
+                                             (row[2], row[1]))
+                self._connection.execute("COMMIT")
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+        return _refund(row) if settled else None
 
     def refund_exists(self, refund_order_id: str) -> bool:
         return self._one("SELECT 1 FROM mock_refunds WHERE refund_order_id = ?", refund_order_id) is not None
+
+
+def _refund(row: tuple | None) -> MockRefund | None:
+    if row is None:
+        return None
+    refund_order_id, order_id, amount, state, outcome, failure_reason, settles_at, notify_url = row
+    return MockRefund(refund_order_id, order_id, amount, RefundState(state), RefundState(outcome), failure_reason,
+                      datetime.fromisoformat(settles_at) if settles_at else _EPOCH, notify_url)
 
 
 def _order(row: tuple | None) -> MockOrder | None:

@@ -8,6 +8,11 @@ As the contract's mock section says: a notification is JSON
 
 and refused when `t` is more than 300 s from now (exactly 300 s is accepted). A re-delivery is the
 same body signed again at its own time, so its `id` (the event id) is unchanged.
+
+Refund notifications (this service's extension of the mock) have `"type": "refund.succeeded" |
+"refund.failed"`, the paid order's `order_id` and `session_id`, `"refund_order_id"` (our refund
+number), the refund's `amount`, and `"failure_reason"` when it failed. Each settlement of a refund
+has its own `id` (a retried refund's second outcome is not a duplicate of its first).
 """
 from __future__ import annotations
 
@@ -25,7 +30,11 @@ SIGNATURE_HEADER = "Mock-Signature"
 TOLERANCE_SECONDS = FRESHNESS_SECONDS
 PAYMENT_SUCCEEDED = "payment.succeeded"
 PAYMENT_FAILED = "payment.failed"
-_EVENT_KINDS = {PAYMENT_SUCCEEDED: ProviderEventKind.PAYMENT_SUCCEEDED, PAYMENT_FAILED: ProviderEventKind.PAYMENT_FAILED}
+REFUND_SUCCEEDED = "refund.succeeded"
+REFUND_FAILED = "refund.failed"
+_EVENT_KINDS = {PAYMENT_SUCCEEDED: ProviderEventKind.PAYMENT_SUCCEEDED, PAYMENT_FAILED: ProviderEventKind.PAYMENT_FAILED,
+                REFUND_SUCCEEDED: ProviderEventKind.REFUND_SUCCEEDED, REFUND_FAILED: ProviderEventKind.REFUND_FAILED}
+_REFUND_KINDS = (ProviderEventKind.REFUND_SUCCEEDED, ProviderEventKind.REFUND_FAILED)
 
 
 def body(order: PaymentOrder, succeeded: bool, created: int, *, event_id: str | None = None) -> bytes:
@@ -35,6 +44,19 @@ def body(order: PaymentOrder, succeeded: bool, created: int, *, event_id: str | 
         "type": PAYMENT_SUCCEEDED if succeeded else PAYMENT_FAILED,
         "session_id": order.session_id, "order_id": order.order_id,
         "amount": order.amount.amount, "currency": order.amount.currency.code, "created": created,
+    }, separators=(",", ":")).encode()
+
+
+def refund_body(order: PaymentOrder, refund_order_id: str, amount: int, succeeded: bool, created: int, *,
+                failure_reason: str | None = None, event_id: str | None = None) -> bytes:
+    """The raw body of a notification that refund `refund_order_id` (`amount` minor units of
+    `order`'s currency) of the paid `order` settled."""
+    return json.dumps({
+        "id": event_id or f"evt_{secrets.token_hex(12)}",
+        "type": REFUND_SUCCEEDED if succeeded else REFUND_FAILED,
+        "session_id": order.session_id, "order_id": order.order_id, "refund_order_id": refund_order_id,
+        "amount": amount, "currency": order.amount.currency.code, "created": created,
+        **({} if succeeded else {"failure_reason": failure_reason or "refund_failed"}),
     }, separators=(",", ":")).encode()
 
 
@@ -77,6 +99,14 @@ def event(raw: bytes) -> ProviderEvent:
         amount = data["amount"]
         if type(amount) is not int or not isinstance(data["id"], str) or not isinstance(data["order_id"], str):
             raise TypeError("bad field types")
+        if kind in _REFUND_KINDS:
+            refund_order_id, reason = data["refund_order_id"], data.get("failure_reason")
+            if not isinstance(refund_order_id, str) or not (reason is None or isinstance(reason, str)):
+                raise TypeError("bad refund field types")
+            return ProviderEvent(
+                event_id=data["id"], kind=kind, order_id=data["order_id"], amount=Money(amount, _currency(data["currency"])),
+                provider_reference=f"mock_re_{refund_order_id}", refund_order_id=refund_order_id,
+                failure_reason=(reason or "refund_failed") if kind is ProviderEventKind.REFUND_FAILED else None)
         return ProviderEvent(
             event_id=data["id"], kind=kind, order_id=data["order_id"],
             amount=Money(amount, _currency(data["currency"])), provider_reference=f"mock_{data['order_id']}",

@@ -118,7 +118,7 @@ class SubmitRefund:
                 return refund.status
             refund = await settle_refund(uow, refund_id, result.state is RefundState.SUCCEEDED,
                                          result.provider_reference,
-                                         failure_reason or getattr(result, "failure_reason", None), now)
+                                         failure_reason or result.failure_reason, now)
             assert refund is not None
             await uow.commit()
             return refund.status

@@ -42,6 +42,11 @@ class MockHarness(BaseHarness):
     def pay_remotely(self, order_id: str) -> None:
         self.provider.settle(order_id, True)
 
+    def signed_refund_notification(self, order: PaymentOrder, refund_order_id: str, *,
+                                   succeeded: bool = True) -> Notification:
+        return self.provider.refund_notification_for(order, refund_order_id, order.amount.amount, succeeded,
+                                                     None if succeeded else "insufficient_merchant_balance")
+
     # No `fail_remote_with`: the mock has no transport to fail (its fault drills inject
     # ProviderErrors directly, see MockProvider.inject_fault), so those checks skip with that reason.
 
