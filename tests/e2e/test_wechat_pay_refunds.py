@@ -8,9 +8,13 @@ fen; WeChat's encrypted `REFUND.SUCCESS` notification settles it (`succeeded`, t
 A refund WeChat refuses reads `failed` and the admin's retry sends the same `out_refund_no`, made
 once at WeChat; one WeChat closes (`REFUND.CLOSED`) reads `failed`, and its retry asks WeChat
 about the same `out_refund_no` again, which answers that refund (closed): nothing refunded twice.
+One sent while WeChat is down stays `processing`; its follow-up (brought by the test clock) finds
+WeChat never got it and sends it again under the same number.
 """
 from __future__ import annotations
 
+from clock_support import advance_clock
+from live import eventually
 from provider_refunds_support import (
     approve,
     purchased,
@@ -123,3 +127,30 @@ async def test_a_refund_wechat_closes_fails_and_its_retry_never_refunds_twice(tm
             "CLOSED"
         detail = await transaction_of(world.service, txn["id"])
         assert (detail["status"], detail["refunded_amount"]) == ("succeeded", 0)
+
+
+async def test_a_refund_sent_while_wechat_is_down_is_sent_again_by_the_follow_up_under_the_same_number(tmp_path):
+    async with wechat_world(tmp_path) as world:
+        bought = await paid_purchase(world)
+        txn = bought["transaction"]
+        made = await request_refund(world.service, txn["id"], 4)
+
+        world.fake.fail_with(503)  # the outcome is unknown: the refund stays processing for its follow-up
+        await approve(world.service, made["id"])
+        assert (await refund_of(world.service, made["id"]))["status"] == "processing"
+        world.fake.fail_with(None)
+
+        # The follow-up is due a minute after the refund was sent: the test clock brings it now.
+        await advance_clock(world.service, 60)
+        await eventually(lambda: _async(world.fake.refunds), lambda refunds: made["order_id"] in refunds,
+                         what="the follow-up to send the refund again")
+        asked = [q for q in world.fake.requests if q.method == "GET" and q.path == f"{REFUNDS_PATH}/{made['order_id']}"]
+        assert asked  # asked WeChat first (404: never received), then sent it under the same number
+        assert [r["out_refund_no"] for r in refund_requests(world)] == [made["order_id"]]
+        assert await world.deliver(*world.fake.settle_refund(made["order_id"])) == (204, b"")
+        await refund_reads(world.service, made["id"], "succeeded")
+        assert (await transaction_of(world.service, txn["id"]))["refunded_amount"] == made["amount"]
+
+
+async def _async(value):
+    return value
