@@ -7,7 +7,9 @@ as a yuan string. Alipay settles a refund in its answer (`fund_change` `Y`): the
 `succeeded`, the transaction `partially_refunded`; Alipay's refund notification (`out_biz_no`,
 `refund_fee`, `gmt_refund`) is then acknowledged with `success` and changes nothing more. The other
 6 → `refunded`, the two refunds adding up to the total. A refund Alipay refuses reads `failed`; the
-admin's retry sends the same `out_request_no`, and the money moves once.
+admin's retry sends the same `out_request_no`, and the money moves once. One sent while Alipay is
+down stays `processing`; its follow-up (brought by the test clock) finds no such refund at Alipay
+and sends it again under the same number.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import json
 from urllib.parse import parse_qsl
 
 import pytest
+from clock_support import advance_clock
 from provider_refunds_support import (
     approve,
     purchased,
@@ -112,4 +115,27 @@ async def test_a_refund_alipay_refuses_fails_and_the_retry_sends_the_same_out_re
     assert world.gateway.trades[order_id].refunds == {made["order_id"]: made["amount"]}
     detail = await transaction_of(world.service, txn["id"], user=user)
     assert (detail["status"], detail["refunded_amount"]) == ("partially_refunded", made["amount"])
+    assert [(status, text) for status, _, text in await world.deliver_outbox()] == [(200, "success")]
+
+
+async def test_a_refund_sent_while_alipay_is_down_is_sent_again_by_its_follow_up(world):  # noqa: F811
+    """Last in the module: it moves the service's test clock a minute ahead."""
+    user = "alipay-down"
+    bought = await paid_purchase(world, user)
+    txn, order_id = bought["transaction"], bought["session"]["order_id"]
+    made = await request_refund(world.service, txn["id"], 4, user=user)
+
+    world.gateway.failure = 503
+    try:
+        await approve(world.service, made["id"])  # the outcome is unknown: processing, for its follow-up
+        assert (await refund_of(world.service, made["id"], user=user))["status"] == "processing"
+    finally:
+        world.gateway.failure = None
+
+    await advance_clock(world.service, 60)  # the follow-up is due a minute after the refund was sent
+    await refund_reads(world.service, made["id"], "succeeded", user=user)
+    methods = [c["method"] for c in world.gateway.calls if "refund" in c["method"] and order_id in c["biz_content"]]
+    assert methods == ["alipay.trade.fastpay.refund.query", "alipay.trade.refund"]  # asked, then sent once
+    assert world.gateway.trades[order_id].refunds == {made["order_id"]: made["amount"]}
+    assert (await transaction_of(world.service, txn["id"], user=user))["refunded_amount"] == made["amount"]
     assert [(status, text) for status, _, text in await world.deliver_outbox()] == [(200, "success")]
