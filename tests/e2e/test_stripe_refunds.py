@@ -9,12 +9,14 @@ signed `refund.updated` (`succeeded`) settles it: `succeeded`, the transaction `
 `refunded`, the two refunds adding up to the total. A refund Stripe refuses (`balance_insufficient`)
 reads `failed` and the admin's retry sends the same key, made once at Stripe; one Stripe fails
 later (`refund.updated` `failed`) reads `failed`, and its retry finds that refund at Stripe by our
-order id instead of making another.
+order id instead of making another. One Stripe made whose answer was lost stays `processing`; its
+follow-up (brought by the test clock) finds it at Stripe by our order id: made once.
 """
 from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+from clock_support import advance_clock
 from provider_refunds_support import (
     approve,
     purchased,
@@ -131,3 +133,20 @@ async def test_a_refund_stripe_fails_later_reads_failed_and_its_retry_never_refu
     assert len(refund_posts(world)) == 1 and list(world.stripe.refunds) == [at_stripe["id"]]
     detail = await transaction_of(world.service, txn["id"])
     assert (detail["status"], detail["refunded_amount"]) == ("succeeded", 0)
+
+
+async def test_a_refund_whose_answer_is_lost_is_found_at_stripe_by_the_follow_up_never_made_twice(world):  # noqa: F811
+    bought = await paid_purchase(world)
+    txn = bought["transaction"]
+    made = await request_refund(world.service, txn["id"], 4)
+
+    world.stripe.lose_answer_to = "/v1/refunds"  # Stripe makes it; the answer is a 503
+    await approve(world.service, made["id"])
+    assert (await refund_of(world.service, made["id"]))["status"] == "processing"  # the outcome is unknown
+    assert stripe_refund(world, made["order_id"])["amount"] == made["amount"]
+
+    await advance_clock(world.service, 60)  # the follow-up is due a minute after the refund was sent
+    await refund_reads(world.service, made["id"], "succeeded")
+    assert [k for k, _ in refund_posts(world)] == [made["order_id"]] and len(world.stripe.refunds) == 1
+    detail = await transaction_of(world.service, txn["id"])
+    assert (detail["status"], detail["refunded_amount"]) == ("partially_refunded", made["amount"])

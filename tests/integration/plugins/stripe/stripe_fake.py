@@ -83,6 +83,8 @@ class FakeStripe:
         # A refund Stripe refuses (error code, message), e.g. ("balance_insufficient", "You have insufficient
         # funds in your Stripe account for this refund."): a 400 invalid_request_error; None: refunds are made.
         self.refund_refusal: tuple[str, str] | None = None
+        # The path of a POST whose next answer is lost: Stripe does the work, the caller gets a 503.
+        self.lose_answer_to: str | None = None
         self._idempotency: dict[str, tuple[str, list[tuple[str, str]], int, dict[str, Any]]] = {}
         self._failure: int | Exception | None = None
         self._serial = itertools.count(1)
@@ -170,7 +172,11 @@ class FakeStripe:
             if request.headers.get("Authorization") != f"Bearer {self.secret_key}":
                 raise StripeFailure(401, "invalid_request_error", "Invalid API Key provided.")
             if request.method == "POST":
-                return self._post(request)
+                response = self._post(request)
+                if request.url.path == self.lose_answer_to:
+                    self.lose_answer_to = None
+                    return self._error_response(503)
+                return response
             return self._json(200, self._get(request))
         except StripeFailure as failure:
             return self._json(failure.status, failure.body)
