@@ -350,6 +350,12 @@ class MockProvider:
         while self._deliveries:
             await asyncio.gather(*list(self._deliveries), return_exceptions=True)
 
+    def cancel_background(self) -> None:
+        """Stop every notification in flight and every refund waiting to settle in this process
+        (shutdown, tests; a refund left pending settles when it is next queried)."""
+        for task in list(self._deliveries):
+            task.cancel()
+
     def notification_for(self, order: PaymentOrder, succeeded: bool) -> tuple[dict[str, str], bytes]:
         """The signed notification (headers, raw body) the mock sends about `order`, signed now."""
         created = int(self._clock.now().timestamp())
