@@ -56,6 +56,10 @@ def test_the_live_api_conforms_to_its_openapi_document(tmp_path):
         run = subprocess.run(
             [str(BIN / "schemathesis"), "run", f"{url}/api/docs/swagger.json", "--checks", "all", "--seed", SEED,
              "--max-examples", "50", "--workers", "2", "--request-timeout", "5",
+             # No stateful phase: its links inferred from responses send the refund quote without its
+             # required `transaction_id` (a request the document itself calls invalid), and a hook
+             # cannot put it back. Every operation is still fuzzed alone.
+             "--phases", "examples,coverage,fuzzing",
              "-H", f"Authorization: Bearer {token}", "--no-color"],
             env={**env, "PYTHONPATH": str(HERE), "SCHEMATHESIS_HOOKS": "schemathesis_hooks"},
             capture_output=True, text=True, timeout=600)
