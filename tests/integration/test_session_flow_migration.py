@@ -8,106 +8,25 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from alembic import command
 
-from adapters.sql.migration import alembic_config, current_revision, head_revision, sync_engine
+from adapters.sql.migration import current_revision, head_revision, sync_engine
 from live import PAYMENTS_BIN, eventually, pay_through_page, serve_process
-
-API = "/api/v1/payments"
-# The mock cannot close an order, so a replaced session stays payable: paying it too is a
-# duplicate payment, refunded (a `payment_refunds` row pointing at that session).
-SERVICE_ENV = {"PAYMENTS_MOCK_FAULTS": "close_payment=error:1"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
-    """Makes empty databases of the parametrized kind: `new_database(label) -> url`."""
-    if request.param == "sqlite":
-        return lambda label: f"sqlite:///{tmp_path / label}.db"
-    return request.getfixturevalue("postgres_database_factory")
-
-
-def at_revision(url: str, revision: str, *, down: bool = False) -> None:
-    engine = sync_engine(url)
-    try:
-        with engine.connect() as connection:
-            (command.downgrade if down else command.upgrade)(alembic_config(connection), revision)
-            connection.commit()
-    finally:
-        engine.dispose()
-
-
-def like(found: dict[str, list[dict]], shape: dict[str, list[dict]]) -> dict[str, list[dict]]:
-    """The tables of `found` that `shape` has, each row with only the columns `shape`'s rows have
-    (what later revisions added is left out)."""
-    projected = {}
-    for name, shaped in shape.items():
-        columns = set(shaped[0]) if shaped else set()
-        projected[name] = sorted(({k: v for k, v in row.items() if k in columns} for row in found[name]), key=repr)
-    return projected
-
-
-def rows(url: str, *, without: tuple[str, ...] = ()) -> dict[str, list[dict]]:
-    """Every row of every table but alembic's, as dicts without the columns `without`, sorted."""
-    engine = sync_engine(url)
-    try:
-        meta = sa.MetaData()
-        meta.reflect(engine)
-        with engine.connect() as connection:
-            return {name: sorted(({k: v for k, v in row._mapping.items() if k not in without}
-                                  for row in connection.execute(sa.select(table))), key=repr)
-                    for name, table in meta.tables.items() if name != "alembic_version"}
-    finally:
-        engine.dispose()
-
-
-def structure(url: str) -> dict:
-    """The tables, columns, indexes and named constraints of the database."""
-    engine = sync_engine(url)
-    try:
-        inspector = sa.inspect(engine)
-        return {table: (
-            [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
-            sorted((i["name"], tuple(map(str, i["column_names"]))) for i in inspector.get_indexes(table)),
-            inspector.get_pk_constraint(table)["name"],
-            sorted(u["name"] for u in inspector.get_unique_constraints(table)),
-            sorted(c["name"] for c in inspector.get_check_constraints(table)),
-            sorted((f["name"], f["referred_table"]) for f in inspector.get_foreign_keys(table)),
-        ) for table in sorted(inspector.get_table_names())}
-    finally:
-        engine.dispose()
-
-
-def copy_rows(source: str, target: str) -> None:
-    """Every row of `source` into the same table of `target`, only the columns `target` has,
-    parents first; PostgreSQL's identity sequence is moved past the copied ids."""
-    source_engine, target_engine = sync_engine(source), sync_engine(target)
-    try:
-        source_meta, target_meta = sa.MetaData(), sa.MetaData()
-        source_meta.reflect(source_engine)
-        target_meta.reflect(target_engine)
-        with source_engine.connect() as reading, target_engine.connect() as writing:
-            for table in source_meta.sorted_tables:
-                into = target_meta.tables.get(table.name)
-                if table.name == "alembic_version" or into is None:  # a table of a later revision
-                    continue
-                found = [{k: v for k, v in row._mapping.items() if k in into.c}
-                         for row in reading.execute(sa.select(table))]
-                if found:
-                    writing.execute(sa.insert(into), found)
-            if writing.dialect.name == "postgresql":
-                writing.exec_driver_sql("SELECT setval(pg_get_serial_sequence('receives_ledger', 'id'), "
-                                        "(SELECT max(id) FROM receives_ledger))")
-            writing.commit()
-    finally:
-        source_engine.dispose()
-        target_engine.dispose()
+from migration_support import (  # noqa: F401 (new_database is a fixture)
+    API,
+    SERVICE_ENV,
+    answers,
+    at_revision,
+    copy_rows,
+    like,
+    new_database,
+    rows,
+    structure,
+)
 
 
 async def make_history(service) -> str:
@@ -134,17 +53,6 @@ async def make_history(service) -> str:
     await eventually(lambda: service.get(f"{API}/membership", user="bob"),
                      lambda m: m["plan"] == "pro", what="bob's upgrade")
     return carol["transaction"]["id"]
-
-
-async def answers(service, users: list[str]) -> dict:
-    """What the API tells each user: the membership, the history and every transaction in full."""
-    seen = {}
-    for user in users:
-        history = await service.get(f"{API}/transactions", user=user)
-        details = {t["id"]: await service.get(f"{API}/transactions/{t['id']}", user=user) for t in history["items"]}
-        seen[user] = {"membership": await service.get(f"{API}/membership", user=user), "history": history,
-                      "details": details}
-    return seen
 
 
 def session_flows(url: str) -> dict[str, str | None]:

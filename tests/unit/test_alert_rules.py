@@ -20,7 +20,7 @@ RULES = Path(__file__).resolve().parents[2] / "docs" / "prometheus"
 def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
-        if os.environ.get("CI") == "true":
+        if os.environ.get("CI", "").lower() == "true":
             pytest.fail("promtool is missing (Debian's prometheus package; .ci/run installs it)")
         pytest.skip("promtool is not installed (apt-get install prometheus)")
     return found
