@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from entrypoints.http.refund_schemas import AdminRefundSchema
 from entrypoints.http.risk_schemas import RiskFlagSchema
 from entrypoints.http.schemas import (
     METHOD_IDS,
@@ -106,34 +107,12 @@ class AdminTransactionPageSchema(Schema):
     has_more = fields.Boolean(required=True)
 
 
-class AdminRefundItemSchema(Schema):
-    id = fields.String(required=True)
-    transaction_id = fields.String(required=True)
-    order_id = fields.String(required=True)
-    kind = fields.String(required=True)
-    status = fields.String(required=True)
-    amount = fields.Integer(required=True)
-    currency = fields.String(required=True)
-    receives = fields.Integer(required=True, allow_none=True)
-    ends_plan = fields.Boolean(required=True)
-    reason = fields.String(required=True)
-    requested_by = fields.String(required=True, allow_none=True)
-    reviewed_by = fields.String(required=True, allow_none=True)
-    review_note = fields.String(required=True, allow_none=True)
-    failure_reason = fields.String(required=True, allow_none=True)
-    created_at = fields.String(required=True, metadata={"format": "date-time"})
-    reviewed_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
-    completed_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
-    user_id = fields.String(required=True)
-    provider = fields.String(required=True)
-
-
 class AdminUserSchema(Schema):
     user_id = fields.String(required=True)
     membership = fields.Nested(MembershipSchema, required=True)
     transactions = fields.List(fields.Nested(TransactionSchema), required=True,
                                metadata={"description": "The latest 20, newest first."})
-    refunds = fields.List(fields.Nested(AdminRefundItemSchema), required=True)
+    refunds = fields.List(fields.Nested(AdminRefundSchema), required=True)
     saved_methods = fields.List(fields.Dict(), required=True, metadata={"description": "Not built yet: always []."})
     risk_flags = fields.List(fields.Nested(RiskFlagSchema), required=True,
                              metadata={"description": "The user's newest 100 risk flags, open or resolved."})

@@ -7,6 +7,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from domain.refund import RefundKind, RefundStatus
 from entrypoints.http.schemas import (
     DateOrDateTime,
+    PageSchema,
     QueryInteger,
     RequestSchema,
     SeparatedList,
@@ -143,17 +144,8 @@ class RefundQuoteSchema(Schema):
     ends_plan = fields.Boolean(required=True, metadata={"example": False})
 
 
-class RefundListSchema(Schema):
-    """A numbered page (page, limit, total, has_more) or, with starting_after, the items after the
-    cursor (has_more, next_cursor)."""
-
+class RefundListSchema(PageSchema):
     items = fields.List(fields.Nested(RefundSchema), required=True)
-    has_more = fields.Boolean(required=True)
-    page = fields.Integer(metadata={"description": "Numbered pages only."})
-    limit = fields.Integer(metadata={"description": "Numbered pages only."})
-    total = fields.Integer(metadata={"description": "Numbered pages only."})
-    next_cursor = fields.String(allow_none=True, metadata={
-        "description": "With starting_after only: the last item's id when has_more, else null."})
 
 
 class AdminRefundListSchema(RefundListSchema):
@@ -171,14 +163,5 @@ class AuditEntrySchema(Schema):
     created_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
-class AuditLogSchema(Schema):
-    """A numbered page (page, limit, total, has_more) or, with starting_after, the entries after the
-    cursor (has_more, next_cursor)."""
-
+class AuditLogSchema(PageSchema):
     items = fields.List(fields.Nested(AuditEntrySchema), required=True)
-    has_more = fields.Boolean(required=True)
-    page = fields.Integer(metadata={"description": "Numbered pages only."})
-    limit = fields.Integer(metadata={"description": "Numbered pages only."})
-    total = fields.Integer(metadata={"description": "Numbered pages only."})
-    next_cursor = fields.String(allow_none=True, metadata={
-        "description": "With starting_after only: the last item's id when has_more, else null."})

@@ -376,11 +376,10 @@ class PlanQuoteSchema(Schema):
 
 
 # ---------------------------------------------------------------------------- cursor pagination, the ledger
-class TransactionListSchema(Schema):
-    """A numbered page (page, limit, total, has_more) or, with starting_after, the items after the
-    cursor (has_more, next_cursor)."""
+class PageSchema(Schema):
+    """What every list answers besides its `items`: a numbered page (page, limit, total, has_more)
+    or, with starting_after, the items after the cursor (has_more, next_cursor)."""
 
-    items = fields.List(fields.Nested(TransactionSchema), required=True)
     has_more = fields.Boolean(required=True)
     page = fields.Integer(metadata={"description": "Numbered pages only."})
     limit = fields.Integer(metadata={"description": "Numbered pages only."})
@@ -388,6 +387,10 @@ class TransactionListSchema(Schema):
     next_cursor = fields.String(allow_none=True, metadata={
         "description": "With starting_after only: the last item's id when has_more (the next starting_after), "
                        "else null."})
+
+
+class TransactionListSchema(PageSchema):
+    items = fields.List(fields.Nested(TransactionSchema), required=True)
 
 
 class LedgerQuerySchema(Schema):
@@ -420,14 +423,5 @@ class LedgerLineSchema(Schema):
     created_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
-class LedgerListSchema(Schema):
-    """A numbered page (page, limit, total, has_more) or, with starting_after, the items after the
-    cursor (has_more, next_cursor)."""
-
+class LedgerListSchema(PageSchema):
     items = fields.List(fields.Nested(LedgerLineSchema), required=True)
-    has_more = fields.Boolean(required=True)
-    page = fields.Integer(metadata={"description": "Numbered pages only."})
-    limit = fields.Integer(metadata={"description": "Numbered pages only."})
-    total = fields.Integer(metadata={"description": "Numbered pages only."})
-    next_cursor = fields.String(allow_none=True, metadata={
-        "description": "With starting_after only: the last item's id when has_more, else null."})
