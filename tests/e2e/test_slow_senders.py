@@ -41,9 +41,20 @@ async def trickle(base_url: str, head: bytes, rest: bytes, every: float = 0.2) -
             writer.write(bytes([byte]))
             await writer.drain()
 
+    async def receive() -> bytes:
+        # Chunk by chunk, so what arrived is kept when the close ends in a reset (a byte we sent
+        # after the server closed is answered with RST); `reader.read()` would drop it all.
+        chunks = []
+        try:
+            while chunk := await reader.read(65536):
+                chunks.append(chunk)
+        except ConnectionResetError:
+            pass
+        return b"".join(chunks)
+
     sending = asyncio.create_task(send())
     try:
-        answer = await asyncio.wait_for(reader.read(), GIVE_UP)  # until the server closes the connection
+        answer = await asyncio.wait_for(receive(), GIVE_UP)  # until the server closes the connection
     except asyncio.TimeoutError:
         answer = b"<still open>"
     finally:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from adapters.sql.migration import alembic_config, sync_engine
+from live import eventually
 
 API = "/api/v1/payments"
 # The mock cannot close an order, so a replaced session stays payable: paying it too is a
@@ -105,6 +106,15 @@ def copy_rows(source: str, target: str, renamed: Mapping[str, str] = {}) -> None
     finally:
         source_engine.dispose()
         target_engine.dispose()
+
+
+async def duplicate_refund_settled(service, user: str, transaction_id: str) -> None:
+    """Waits until every refund of the transaction has succeeded: a session shows `refunded` as soon
+    as its duplicate payment is found, while the refund itself is sent by a job a moment later, so
+    reading the answers before that would catch a refund still `processing`."""
+    await eventually(lambda: service.get(f"{API}/transactions/{transaction_id}", user=user),
+                     lambda t: t["refunds"] and all(r["status"] == "succeeded" for r in t["refunds"]),
+                     what="the duplicate payment's refund to succeed")
 
 
 async def answers(service, users: list[str]) -> dict:

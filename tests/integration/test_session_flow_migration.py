@@ -22,6 +22,7 @@ from migration_support import (  # noqa: F401 (new_database is a fixture)
     answers,
     at_revision,
     copy_rows,
+    duplicate_refund_settled,
     like,
     new_database,
     rows,
@@ -50,6 +51,7 @@ async def make_history(service) -> str:
                                    expect=201)
     await eventually(lambda: service.get(f"{API}/sessions/{alice['session']['id']}", user="alice"),
                      lambda s: s["status"] == "refunded", what="the duplicate payment to be refunded")
+    await duplicate_refund_settled(service, "alice", alice["transaction"]["id"])
     await eventually(lambda: service.get(f"{API}/membership", user="bob"),
                      lambda m: m["plan"] == "pro", what="bob's upgrade")
     return carol["transaction"]["id"]
