@@ -98,6 +98,26 @@ mock's drill `insufficient_merchant_balance`), so a failure learnt from `query_r
 `refund` answer) carries the provider's words rather than a generic one. None otherwise, and from a
 plugin that ignores it (the core then records `refund_failed`).
 
+Added in 1.6: saved methods (the contract's "Saved payment methods"), for a provider whose
+capabilities say `can_save_methods=True` (`ProviderWithSavedMethods`); the core never calls these
+members on any other provider, so a plugin without them keeps working.
+- `PaymentOrder.save_method`: the payer asked to keep the method when this payment succeeds (Stripe:
+  `setup_future_usage=off_session`); `PaymentOrder.customer_reference`: the user's customer at this
+  provider (Stripe `cus_…`), from `create_customer`, set whenever the core holds one.
+- `create_customer(user_id)`: the provider's customer for one of our users, made once (the core stores
+  it per user and provider, and asks again only when it holds none; the plugin makes the call
+  idempotent, e.g. an Idempotency-Key derived from the user id). None: the provider needs none.
+- `saved_method(order_id, provider_reference=…)`: after a payment with `save_method` succeeded, the
+  method it saved, with its display fields (brand, last4, expiry), or None if none was saved.
+- `charge_saved_method(OffSessionCharge)`: charge a saved method with no payer present (one-click
+  purchases, renewals), idempotent by `order_id` exactly as `open_payment` is. `ChargeResult.state`
+  SUCCEEDED or FAILED (with the provider's `failure_reason`, e.g. a decline code), PENDING (settled
+  later by a notification or `query_payment`, which is then passed the charge's `provider_reference`),
+  or REQUIRES_PAYER (3-D Secure and the like: the core opens a session for the payer instead).
+  `ProviderUnavailableError`: the outcome is unknown; the core queries the order before charging again.
+- `detach_saved_method(token, customer_reference=…)`: the method can no longer be charged (deleted
+  by the user). Detaching one already gone is not an error.
+
 Notifications (`parse_notification`):
 - Verified over the raw bytes, then translated: event kind, our `order_id` (and `refund_order_id`),
   the amount read exactly as integer minor units of the currency the notification names (another
@@ -124,7 +144,7 @@ import attrs
 from domain.errors import PaymentMethodUnavailableError
 from domain.money import Money
 
-PORT_VERSION = (1, 5)  # (major, minor): see "Port versions" above
+PORT_VERSION = (1, 6)  # (major, minor): see "Port versions" above
 FRESHNESS_SECONDS = 300  # a notification's signed time may be this far from now, either way (inclusive)
 
 
@@ -157,6 +177,7 @@ class ProviderCapabilities:
     can_close: bool = True
     can_refund: bool = True
     can_refund_partially: bool = True
+    can_save_methods: bool = False  # port 1.6: `ProviderWithSavedMethods`
 
     def method(self, method_id: str) -> MethodCapability | None:
         return next((m for m in self.methods if m.id == method_id), None)
@@ -208,6 +229,8 @@ class PaymentOrder:
     return_url: str | None = None
     lines: tuple[OrderLine, ...] = ()
     flow: Flow | None = None  # port 1.3: the flow asked for, one the method offers; None: its first
+    save_method: bool = False  # port 1.6: keep the method when this payment succeeds
+    customer_reference: str | None = None  # port 1.6: the user's customer at this provider (`cus_…`)
 
 
 @attrs.frozen
@@ -247,6 +270,52 @@ class RefundOrder:
     reason: str
     provider_reference: str | None = None  # the payment's provider id, where the provider needs it
     notify_url: str | None = None
+
+
+@attrs.frozen
+class SavedMethodDetails:
+    """A method the provider keeps for off-session charges (port 1.6): its token and what the payer
+    sees of it. Never a card number: the provider tokenized it."""
+
+    token: str  # the provider's id of the method: Stripe `pm_…`, the mock's own
+    payment_method: str  # the method id it pays with: `credit_card`, …
+    label: str  # "Visa •••• 4242"
+    brand: str | None = None
+    last4: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+    fingerprint: str | None = None  # the provider's fingerprint of the card, for risk rules (kept hashed)
+
+
+@attrs.frozen
+class OffSessionCharge:
+    """A charge of a saved method with no payer present (port 1.6). `order_id` plays the role it
+    plays in `PaymentOrder`: the provider's idempotency key, unique per attempt."""
+
+    order_id: str
+    amount: Money
+    description: str
+    payment_method: str
+    token: str
+    customer_reference: str | None = None
+    lines: tuple[OrderLine, ...] = ()
+    notify_url: str | None = None
+
+
+class ChargeState(str, enum.Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # declined: `failure_reason` says why
+    PENDING = "pending"  # the provider is still processing it: a notification or a query settles it
+    REQUIRES_PAYER = "requires_payer"  # authentication needed (3-D Secure): open a session instead
+
+
+@attrs.frozen
+class ChargeResult:
+    order_id: str
+    state: ChargeState
+    provider_reference: str | None = None  # Stripe `pi_…`: passed to `query_payment` later
+    failure_reason: str | None = None
+    payer_id: str | None = None
 
 
 class RefundState(str, enum.Enum):
@@ -390,6 +459,34 @@ class ProviderWithRotatingKeys(PaymentProvider, Protocol):
         certificates by `Wechatpay-Serial`). Never raises: `parse_notification` refuses what it
         still cannot verify."""
         ...
+
+
+class ProviderWithSavedMethods(PaymentProvider, Protocol):
+    """A provider that keeps payment methods for off-session charges (optional, port 1.6; its
+    capabilities say `can_save_methods=True`)."""
+
+    async def create_customer(self, user_id: str) -> str | None:
+        """The provider's customer for our user `user_id`, made once (idempotent); None if the
+        provider needs none."""
+        ...
+
+    async def saved_method(self, order_id: str, *, provider_reference: str | None = None) -> SavedMethodDetails | None:
+        """The method the succeeded payment `order_id` saved (it was opened with `save_method`)."""
+        ...
+
+    async def charge_saved_method(self, charge: OffSessionCharge) -> ChargeResult:
+        """Charge a saved method off-session; the same `order_id` never charges twice. Raises
+        `ProviderError`, or `ProviderUnavailableError` when the outcome is unknown."""
+        ...
+
+    async def detach_saved_method(self, token: str, *, customer_reference: str | None = None) -> None:
+        """Make the method unusable at the provider; one already detached is not an error."""
+        ...
+
+
+def saves_methods(provider: PaymentProvider) -> bool:
+    """Whether the provider keeps methods for off-session charges (port 1.6)."""
+    return bool(getattr(provider.capabilities, "can_save_methods", False))
 
 
 async def prepare_notification(provider: PaymentProvider, headers: Mapping[str, str], body: bytes) -> None:
