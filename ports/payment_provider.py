@@ -117,6 +117,10 @@ members on any other provider, so a plugin without them keeps working.
   `ProviderUnavailableError`: the outcome is unknown; the core queries the order before charging again.
 - `detach_saved_method(token, customer_reference=…)`: the method can no longer be charged (deleted
   by the user). Detaching one already gone is not an error.
+- `MethodCapability.can_save` (default True): whether this method, of a provider that saves methods,
+  can be saved; a provider saving only some of its methods says False on the others (Stripe saves
+  cards, not WeChat Pay or Alipay). `can_save_method(provider, method)` combines both; the core
+  asks it before it passes `save_method` or charges a saved method, and a plugin refuses the rest.
 
 Notifications (`parse_notification`):
 - Verified over the raw bytes, then translated: event kind, our `order_id` (and `refund_order_id`),
@@ -167,6 +171,7 @@ class MethodCapability:
     name: str
     flows: tuple[Flow, ...]
     icon_url: str | None = None
+    can_save: bool = True  # port 1.6: with the provider's `can_save_methods`; see `can_save_method`
 
 
 @attrs.frozen
@@ -487,6 +492,12 @@ class ProviderWithSavedMethods(PaymentProvider, Protocol):
 def saves_methods(provider: PaymentProvider) -> bool:
     """Whether the provider keeps methods for off-session charges (port 1.6)."""
     return bool(getattr(provider.capabilities, "can_save_methods", False))
+
+
+def can_save_method(provider: PaymentProvider, method: str) -> bool:
+    """Whether the provider keeps `method` (a method id it serves) for off-session charges (port 1.6)."""
+    capability = provider.capabilities.method(method)
+    return saves_methods(provider) and capability is not None and bool(getattr(capability, "can_save", True))
 
 
 async def prepare_notification(provider: PaymentProvider, headers: Mapping[str, str], body: bytes) -> None:
