@@ -7,7 +7,8 @@ the acknowledgements WeChat expects.
   reported is `mchid`, or, when the `appid` is not ours, a value that cannot match ours (so the
   core logs an anomaly, changes nothing and acknowledges).
 - `REFUND.SUCCESS` → REFUND_SUCCEEDED; `REFUND.ABNORMAL` (the money could not reach the payer) and
-  `REFUND.CLOSED` → REFUND_FAILED, with `out_refund_no`.
+  `REFUND.CLOSED` → REFUND_FAILED, with `out_refund_no` and the reason `abnormal` or `closed`, as a
+  refund query answering that status says (`wire.refund_failure_reason`).
 - Any other event type → IGNORED. The event id is the notification's `id` in every case.
 
 Everything unverifiable or unreadable raises `InvalidSignatureError`, and nothing else:
@@ -26,6 +27,7 @@ from domain.money import Currency, Money
 from plugins.wechat_pay.crypto import AEAD_ALGORITHM, SCHEME, DecryptionError, decrypt, signature_is_valid
 from plugins.wechat_pay.keys import KeyRing
 from plugins.wechat_pay.settings import WeChatPaySettings
+from plugins.wechat_pay.wire import refund_failure_reason
 from ports.clock import Clock
 from ports.payment_provider import (
     FRESHNESS_SECONDS,
@@ -121,7 +123,8 @@ def _event(notification: Any, settings: WeChatPaySettings) -> ProviderEvent:
             amount=Money(_fen(amount, "refund"), Currency.of(amount.get("currency", "CNY"))),
             merchant_id=_merchant(resource, settings), provider_reference=_optional_text(resource, "refund_id"),
             refund_order_id=_text(resource, "out_refund_no"), occurred_at=_time(resource.get("success_time")),
-            failure_reason=None if kind is ProviderEventKind.REFUND_SUCCEEDED else event_type)
+            failure_reason=None if kind is ProviderEventKind.REFUND_SUCCEEDED else
+            refund_failure_reason(event_type.removeprefix("REFUND.")))
     return ProviderEvent(event_id=event_id, kind=ProviderEventKind.IGNORED,
                          order_id=_optional_text(resource, "out_trade_no"))
 

@@ -63,7 +63,8 @@ _ORDER_UNKNOWN = frozenset({"ORDER_NOT_EXIST", "ORDERNOTEXIST", "RESOURCE_NOT_EX
 class WeChatPayProvider:
     """See the module docstring."""
 
-    requires_port = (1, 3)  # payer_id (openid), prepare_notification (platform certificates)
+    # payer_id (openid), prepare_notification (platform certificates); RefundResult.failure_reason (1.5)
+    requires_port = (1, 5)
     name = "wechat_pay"
 
     def __init__(self, settings: WeChatPaySettings, *, http: httpx.AsyncClient, clock: Clock,

@@ -31,8 +31,8 @@ REFUND_STATES = {
     "CLOSED": RefundState.FAILED,
 }
 
-__all__ = ["BEIJING", "CNY", "CURRENCY", "beijing_time", "description", "fen", "payment_status", "refund_reason",
-           "refund_result"]
+__all__ = ["BEIJING", "CNY", "CURRENCY", "beijing_time", "description", "fen", "payment_status",
+           "refund_failure_reason", "refund_reason", "refund_result"]
 
 
 def fen(money: Money) -> int:
@@ -89,7 +89,14 @@ def refund_result(refund_order_id: str, answer: Mapping[str, Any], *, out_trade_
     state = REFUND_STATES.get(status) if isinstance(status, str) else None
     if state is None:
         raise ProviderError(f"WeChat Pay answered an unknown refund status {status!r} for {refund_order_id}")
-    return RefundResult(refund_order_id, state, _text(answer.get("refund_id")))
+    return RefundResult(refund_order_id, state, _text(answer.get("refund_id")),
+                        failure_reason=refund_failure_reason(status) if state is RefundState.FAILED else None)
+
+
+def refund_failure_reason(status: str) -> str:
+    """The port's reason of a refund WeChat ended ABNORMAL or CLOSED: the status in lower case
+    (`abnormal`, `closed`). WeChat's refund object carries no finer reason than its status."""
+    return status.lower()
 
 
 def _amount(amount: Any) -> Money | None:

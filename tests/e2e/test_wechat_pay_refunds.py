@@ -6,8 +6,9 @@ reaches the fake with our refund's `order_id` as `out_refund_no` and the exact p
 fen; WeChat's encrypted `REFUND.SUCCESS` notification settles it (`succeeded`, the transaction
 `partially_refunded`); then the other 6 → `refunded`, the two refunds adding up to the total.
 A refund WeChat refuses reads `failed` and the admin's retry sends the same `out_refund_no`, made
-once at WeChat; one WeChat closes (`REFUND.CLOSED`) reads `failed`, and its retry asks WeChat
-about the same `out_refund_no` again, which answers that refund (closed): nothing refunded twice.
+once at WeChat; one WeChat closes (`REFUND.CLOSED`) reads `failed` with the reason `closed`, and its
+retry asks WeChat about the same `out_refund_no` again, which answers that refund (closed, the same
+reason): nothing refunded twice.
 One sent while WeChat is down stays `processing`; its follow-up (brought by the test clock) finds
 WeChat never got it and sends it again under the same number.
 """
@@ -117,11 +118,11 @@ async def test_a_refund_wechat_closes_fails_and_its_retry_never_refunds_twice(tm
 
         assert await world.deliver(*world.fake.settle_refund(made["order_id"], "CLOSED")) == (204, b"")
         failed = await refund_reads(world.service, made["id"], "failed")
-        assert failed["failure_reason"] is not None
+        assert failed["failure_reason"] == "closed"  # WeChat's refund status, as the API shows it
         assert (await transaction_of(world.service, txn["id"]))["refunded_amount"] == 0
 
         await retry(world.service, made["id"])  # WeChat answers the same refund number with that refund: closed
-        await refund_reads(world.service, made["id"], "failed")
+        assert (await refund_reads(world.service, made["id"], "failed"))["failure_reason"] == "closed"
         assert [r["out_refund_no"] for r in refund_requests(world)] == [made["order_id"]] * 2
         assert list(world.fake.refunds) == [made["order_id"]] and world.fake.refunds[made["order_id"]].status == \
             "CLOSED"

@@ -52,10 +52,10 @@ async def test_a_payment_notification_is_read_from_its_decrypted_resource(mode):
     assert event.occurred_at == datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize(("status", "kind"), [("SUCCESS", ProviderEventKind.REFUND_SUCCEEDED),
-                                              ("ABNORMAL", ProviderEventKind.REFUND_FAILED),
-                                              ("CLOSED", ProviderEventKind.REFUND_FAILED)])
-async def test_refund_notifications_settle_refunds(status, kind):
+@pytest.mark.parametrize(("status", "kind", "reason"), [("SUCCESS", ProviderEventKind.REFUND_SUCCEEDED, None),
+                                                        ("ABNORMAL", ProviderEventKind.REFUND_FAILED, "abnormal"),
+                                                        ("CLOSED", ProviderEventKind.REFUND_FAILED, "closed")])
+async def test_refund_notifications_settle_refunds_with_the_reason_a_query_would_give(status, kind, reason):
     r = rig()
     headers, body = r.fake.refund_notification("S20260301A1B2C3D4", "R20260301K3M9Q2", 900, 1700, status=status)
 
@@ -63,6 +63,7 @@ async def test_refund_notifications_settle_refunds(status, kind):
 
     assert (event.kind, event.order_id, event.refund_order_id) == (kind, "S20260301A1B2C3D4", "R20260301K3M9Q2")
     assert event.amount == Money(900, CNY) and event.event_id == json.loads(body)["id"]
+    assert event.failure_reason == reason
 
 
 async def test_another_event_type_is_authentic_but_ignored():

@@ -183,9 +183,10 @@ async def test_a_refund_without_notify_url_or_reason_leaves_them_out():
     assert set(r.fake.requests[-1].json()) == {"out_trade_no", "out_refund_no", "amount"}
 
 
-@pytest.mark.parametrize(("status", "state"), [("SUCCESS", RefundState.SUCCEEDED), ("PROCESSING", RefundState.PENDING),
-                                               ("ABNORMAL", RefundState.FAILED), ("CLOSED", RefundState.FAILED)])
-async def test_refund_statuses_map_to_the_ports_states(status, state):
+@pytest.mark.parametrize(("status", "state", "reason"), [
+    ("SUCCESS", RefundState.SUCCEEDED, None), ("PROCESSING", RefundState.PENDING, None),
+    ("ABNORMAL", RefundState.FAILED, "abnormal"), ("CLOSED", RefundState.FAILED, "closed")])
+async def test_refund_statuses_map_to_the_ports_states_and_a_failed_one_says_why(status, state, reason):
     r = rig()
     order = r.order()
     await r.provider.open_payment(order)
@@ -196,10 +197,11 @@ async def test_refund_statuses_map_to_the_ports_states(status, state):
 
     result = await r.provider.query_refund(refund.refund_order_id, order.order_id)
 
-    assert (result.refund_order_id, result.state) == (refund.refund_order_id, state)
+    assert (result.refund_order_id, result.state, result.failure_reason) == (refund.refund_order_id, state, reason)
     assert r.fake.requests[-1].path == f"/v3/refund/domestic/refunds/{refund.refund_order_id}"
     # Sent again with the same number: the same refund, in its current state (never a second one).
-    assert (await r.provider.refund(refund)).state is state and len(r.fake.refunds) == 1
+    again = await r.provider.refund(refund)
+    assert (again.state, again.failure_reason) == (state, reason) and len(r.fake.refunds) == 1
 
 
 async def test_an_unknown_refund_is_refund_not_found_and_a_refund_of_another_order_a_provider_error():
