@@ -12,9 +12,13 @@ call about the order.
   state refuses closing is queried: closed already is fine, paid raises.
 - `refund`, `alipay.trade.refund` with `out_request_no` = the refund's order id (partial refunds,
   never twice): `fund_change` `Y` succeeded, else pending (a repeat of a refund already made
-  answers `N`).
+  answers `N`). Alipay refunds synchronously, so a refund fails here: `40004` with a `sub_code`
+  of `REFUND_FAILURES` (the seller's balance, a frozen trade) is failed with that `sub_code` as
+  the reason (never `sub_msg`, free text); other refusals raise `AlipayRefusal`.
 - `query_refund`, `alipay.trade.fastpay.refund.query`: `REFUND_SUCCESS` (or, as Alipay documents,
-  refund data without a status) succeeded; no refund data, or no trade, `RefundNotFoundError`.
+  refund data without a status) succeeded; no refund data, or no trade, `RefundNotFoundError`
+  (the query names no failed state: a refund that failed was not made, so the core sends it again
+  under the same number and that answer says why).
 - `parse_notification` / `acknowledge`: `notifications`; the plain text `success`, anything else
   (`fail`) makes Alipay re-send.
 """
@@ -53,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CAPABILITIES", "AlipayProvider", "from_settings"]
 
-PORT = (1, 3)  # Flow.MOBILE_REDIRECT, PaymentOrder.flow and payer_id
+PORT = (1, 5)  # Flow.MOBILE_REDIRECT, PaymentOrder.flow and payer_id (1.3); RefundResult.failure_reason (1.5)
 CAPABILITIES = ProviderCapabilities(
     methods=(MethodCapability("alipay", "Alipay", (Flow.QR_CODE, Flow.REDIRECT, Flow.MOBILE_REDIRECT)),),
     currencies=("CNY",),
@@ -68,6 +72,12 @@ REFUND_QUERY = "alipay.trade.fastpay.refund.query"
 # product codes of the redirects (precreate's default, FACE_TO_FACE_PAYMENT, is left to Alipay)
 _PRODUCT_CODES = {Flow.REDIRECT: (PAGE_PAY, "FAST_INSTANT_TRADE_PAY"), Flow.MOBILE_REDIRECT: (WAP_PAY, "QUICK_WAP_WAY")}
 TRADE_NOT_EXIST = "ACQ.TRADE_NOT_EXIST"
+BUSINESS_FAILED = "40004"  # Business Failed: `sub_code` says which rule refused the call
+# `alipay.trade.refund`'s Business Failed answers about a valid refund whose money could not move
+# (the seller's balance, a frozen trade): the refund failed, and the same out_request_no may be sent
+# again once that is fixed. Every other refusal (an unpaid, closed or unknown trade, more than is
+# left, invalid arguments) refuses the request itself and raises, as the port says.
+REFUND_FAILURES = frozenset({"ACQ.SELLER_BALANCE_NOT_ENOUGH", "ACQ.REASON_TRADE_BEEN_FREEZEN"})
 # what alipay.trade.close answers for a trade that is not waiting for payment (closed or paid)
 _NOT_CLOSABLE = frozenset({"ACQ.TRADE_STATUS_ERROR", "ACQ.REASON_TRADE_STATUS_INVALID", "ACQ.TRADE_HAS_CLOSE",
                            "ACQ.TRADE_HAS_SUCCESS"})
@@ -160,7 +170,12 @@ class AlipayProvider:
     async def refund(self, refund: RefundOrder) -> RefundResult:
         biz = {"out_trade_no": refund.payment_order_id, "refund_amount": _yuan(refund.amount),
                "out_request_no": refund.refund_order_id, "refund_reason": refund.reason[:256]}
-        node = await self._gateway.call(REFUND, biz)
+        try:
+            node = await self._gateway.call(REFUND, biz)
+        except AlipayRefusal as refusal:
+            if refusal.alipay_code == BUSINESS_FAILED and refusal.sub_code in REFUND_FAILURES:
+                return RefundResult(refund.refund_order_id, RefundState.FAILED, failure_reason=refusal.sub_code)
+            raise
         state = RefundState.SUCCEEDED if node.get("fund_change") == "Y" else RefundState.PENDING
         return RefundResult(refund.refund_order_id, state)
 

@@ -6,8 +6,9 @@ reaches the gateway with our refund's `order_id` as `out_request_no` and the exa
 as a yuan string. Alipay settles a refund in its answer (`fund_change` `Y`): the refund reads
 `succeeded`, the transaction `partially_refunded`; Alipay's refund notification (`out_biz_no`,
 `refund_fee`, `gmt_refund`) is then acknowledged with `success` and changes nothing more. The other
-6 → `refunded`, the two refunds adding up to the total. A refund Alipay refuses reads `failed`; the
-admin's retry sends the same `out_request_no`, and the money moves once. One sent while Alipay is
+6 → `refunded`, the two refunds adding up to the total. A refund Alipay cannot pay out (the seller's
+balance) reads `failed` with Alipay's `sub_code` as its reason; the admin's retry sends the same
+`out_request_no`, and the money moves once. One sent while Alipay is
 down stays `processing`; its follow-up (brought by the test clock) finds no such refund at Alipay
 and sends it again under the same number.
 """
@@ -103,7 +104,7 @@ async def test_a_refund_alipay_refuses_fails_and_the_retry_sends_the_same_out_re
         failed = await refund_reads(world.service, made["id"], "failed", user=user)
     finally:
         world.gateway.refund_refusal = None
-    assert failed["failure_reason"] == "refused_by_provider"
+    assert failed["failure_reason"] == "ACQ.SELLER_BALANCE_NOT_ENOUGH"  # Alipay's sub_code, as the API shows it
     assert world.gateway.trades[order_id].refunds == {}
     assert (await transaction_of(world.service, txn["id"], user=user))["refunded_amount"] == 0
 

@@ -227,6 +227,27 @@ async def test_refusals_of_a_refund_are_provider_errors_naming_alipays_sub_code(
     assert refused.value.sub_code == sub_code and not isinstance(refused.value, ProviderUnavailableError)
 
 
+async def test_a_refund_alipay_cannot_pay_out_fails_with_its_sub_code_and_is_made_once_sent_again(h):
+    order = h.order()
+    await h.provider.open_payment(order)
+    h.pay_remotely(order.order_id)
+    refund = refund_of(order, 500)
+
+    h.gateway.refund_refusal = ("ACQ.SELLER_BALANCE_NOT_ENOUGH", "卖家余额不足")
+    failed = await h.provider.refund(refund)
+
+    assert (failed.refund_order_id, failed.state, failed.failure_reason) == (
+        refund.refund_order_id, RefundState.FAILED, "ACQ.SELLER_BALANCE_NOT_ENOUGH")  # the code, never sub_msg
+    assert h.gateway.trades[order.order_id].refunds == {}
+    with pytest.raises(RefundNotFoundError):  # the query names no failed state: nothing was made
+        await h.provider.query_refund(refund.refund_order_id, order.order_id)
+
+    h.gateway.refund_refusal = None  # the merchant topped up: the same out_request_no is made once
+    made = await h.provider.refund(refund)
+    assert (made.state, made.failure_reason) == (RefundState.SUCCEEDED, None)
+    assert h.gateway.trades[order.order_id].refunds == {refund.refund_order_id: 500}
+
+
 # ---------------------------------------------------------------------- answers and errors
 def answering(payload: dict, *, method: str = "alipay.trade.query", key=None, raw: str | None = None,
               status: int = 200) -> AlipayHarness:
@@ -266,6 +287,14 @@ async def test_alipays_refusals_are_provider_errors_whose_outcome_is_known(paylo
         await calls[call]()
 
     assert (refused.value.alipay_code, refused.value.sub_code) == (payload["code"], payload["sub_code"])
+
+
+async def test_a_refund_of_a_frozen_trade_fails_with_alipays_sub_code():
+    h = answering(failure("40004", "ACQ.REASON_TRADE_BEEN_FREEZEN"), method="alipay.trade.refund")
+
+    result = await h.provider.refund(refund_of(h.order(), 100))
+
+    assert (result.state, result.failure_reason) == (RefundState.FAILED, "ACQ.REASON_TRADE_BEEN_FREEZEN")
 
 
 async def test_a_request_signed_with_the_wrong_key_is_refused_by_alipay_as_invalid_signature():
