@@ -97,7 +97,9 @@ def _refund_event(event_id: str, refund: dict[str, Any], occurred_at: datetime |
     return ProviderEvent(event_id=event_id, kind=port_kind, order_id=_text(metadata.get("order_id")),
                          amount=money(refund.get("amount"), refund.get("currency")),
                          provider_reference=_text(refund.get("id")), refund_order_id=refund_order_id,
-                         failure_reason=_text(refund.get("failure_reason")), occurred_at=occurred_at)
+                         failure_reason=(_text(refund.get("failure_reason")) or _text(refund.get("status")))
+                         if port_kind is ProviderEventKind.REFUND_FAILED else None,  # a canceled one names none
+                         occurred_at=occurred_at)
 
 
 def session_order_id(session: dict[str, Any]) -> str | None:

@@ -89,7 +89,7 @@ _CHARGE = "payment_intent.latest_charge"
 class StripeProvider:
     """See the module docstring."""
 
-    requires_port = (1, 3)  # Flow.MOBILE_REDIRECT, payer_id, prepare_notification
+    requires_port = (1, 5)  # Flow.MOBILE_REDIRECT, payer_id, prepare_notification (1.3); RefundResult.failure_reason
 
     def __init__(self, settings: StripeSettings, *, http: httpx.AsyncClient, clock: Clock, name: str = "stripe",
                  ) -> None:
@@ -343,4 +343,9 @@ def _refund_result(refund_order_id: str, refund: dict[str, Any]) -> RefundResult
     if state is None:
         raise ProviderError(f"Stripe answered refund {refund_order_id} in an unknown status")
     reference = refund.get("id")
-    return RefundResult(refund_order_id, state, reference if isinstance(reference, str) else None)
+    reason = None
+    if state is RefundState.FAILED:  # Stripe's failure_reason (`insufficient_funds`, …); a canceled one has none
+        given = refund.get("failure_reason")
+        reason = given if isinstance(given, str) and given else refund.get("status")
+    return RefundResult(refund_order_id, state, reference if isinstance(reference, str) else None,
+                        failure_reason=reason)

@@ -100,7 +100,7 @@ async def test_every_method_offers_the_redirect_flows_only_in_cny(h) -> None:
     assert {m.id: m.flows for m in capabilities.methods} == {
         m: (Flow.REDIRECT, Flow.MOBILE_REDIRECT) for m in ("credit_card", "wechat_pay", "alipay")}
     assert capabilities.currencies == ("CNY",)
-    assert h.provider.requires_port == (1, 3)
+    assert h.provider.requires_port == (1, 5)
 
 
 async def test_a_method_stripe_does_not_serve_here_is_a_provider_error_and_nothing_is_sent(h) -> None:
@@ -323,6 +323,29 @@ async def test_a_pending_refund_is_followed_by_query_and_never_made_twice_even_a
         await h.provider.query_refund(new_order_id("R"), order.order_id)
 
 
+@pytest.mark.parametrize(("status", "stripe_reason", "reason"), [
+    ("failed", "lost_or_stolen_card", "lost_or_stolen_card"), ("failed", "insufficient_funds", "insufficient_funds"),
+    ("canceled", None, "canceled")])
+async def test_a_refund_stripe_fails_later_says_why_to_query_refund_and_to_refund_sent_again(
+        h, status, stripe_reason, reason) -> None:
+    h.stripe.refund_status = "pending"
+    order = h.order(payment_method="wechat_pay")
+    instructions = await h.provider.open_payment(order)
+    h.stripe.pay(order.order_id)
+    refund = refund_of(order, instructions)
+    assert (await h.provider.refund(refund)).failure_reason is None  # pending: no reason yet
+
+    (refund_id,) = h.stripe.refunds
+    h.stripe.settle_refund(refund_id, status)
+    h.stripe.refunds[refund_id]["failure_reason"] = stripe_reason  # what Stripe says of this one
+
+    queried = await h.provider.query_refund(refund.refund_order_id, order.order_id)
+    again = await h.provider.refund(refund)  # an admin's retry: found by our order id, never made twice
+    assert (queried.state, queried.failure_reason, queried.provider_reference) == (RefundState.FAILED, reason, refund_id)
+    assert (again.state, again.failure_reason) == (RefundState.FAILED, reason)
+    assert len(h.stripe.refunds) == 1 and len(posts(h, "/v1/refunds")) == 1
+
+
 # ---------------------------------------------------------------------- webhooks
 async def test_a_signature_made_with_any_configured_secret_is_accepted_during_a_rotation() -> None:
     old, new = new_webhook_secret(), new_webhook_secret()
@@ -387,6 +410,8 @@ async def test_refund_events_settle_our_refunds_and_ignore_others(h) -> None:
     failed = parsed(h, h.stripe.event("refund.failed", {**refund, "status": "failed",
                                                         "failure_reason": "expired_or_canceled_card"}))
     assert (failed.kind, failed.failure_reason) == (ProviderEventKind.REFUND_FAILED, "expired_or_canceled_card")
+    canceled = parsed(h, h.stripe.event("refund.updated", {**refund, "status": "canceled", "failure_reason": None}))
+    assert (canceled.kind, canceled.failure_reason) == (ProviderEventKind.REFUND_FAILED, "canceled")
     pending = parsed(h, h.stripe.event("refund.updated", {**refund, "status": "pending"}))
     assert pending.kind is ProviderEventKind.IGNORED
     assert parsed(h, h.stripe.event("refund.updated", {**refund, "metadata": {}})).kind is ProviderEventKind.IGNORED
