@@ -21,6 +21,7 @@ from dependency_injector import providers
 from entrypoints.background import BackgroundJobs
 from entrypoints.event_delivery import deliver_forever
 from entrypoints.http import assets, cors, middlewares, operations, protocol_errors, provider_pages
+from entrypoints.http import admin_console
 from entrypoints.http import rate_limits
 from entrypoints.http.resources import risk_admin
 from entrypoints.http.auth import TokenVerifier
@@ -167,6 +168,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get("/metrics", operations.metrics, allow_head=False)
     add_docs_routes(app)
     assets.mount(app)  # the payment methods' icons (every environment)
+    admin_console.mount(app)  # the operators' console at /admin/ (every environment; docs/admin-console.md)
     if not app[CONFIG].is_production:
         provider_pages.mount(app)  # the plugins' own pages (the mock's checkout page)
 
