@@ -23,6 +23,7 @@ from domain.ledger import LedgerEntry
 from domain.membership import Membership
 from domain.outbox import OutboxEvent, pending
 from domain.refund import Refund, RefundStatus
+from domain.saved_method import SavedMethod
 from domain.session import PaymentSession, SessionStatus
 from domain.transaction import PLAN_CHANGE_TYPES, Transaction
 from ports.idempotency import IdempotencyClaim, IdempotencyRecord, IdempotencyScope, StoredResponse
@@ -45,6 +46,8 @@ class InMemoryStore:
     audit_log: list[AuditEntry] = attrs.field(factory=list)  # append-only, oldest first
     risk_payers: dict[tuple[str, str], datetime] = attrs.field(factory=dict)  # (payer hash, user) -> last paid
     outbox: list[OutboxEvent] = attrs.field(factory=list)  # events to the main backend, in commit order
+    saved_methods: dict[str, SavedMethod] = attrs.field(factory=dict)  # docs/saved-methods.md
+    provider_customers: dict[tuple[str, str], str] = attrs.field(factory=dict)  # (user, provider) -> customer
     row_locks: defaultdict[tuple[str, str], asyncio.Lock] = attrs.field(factory=lambda: defaultdict(asyncio.Lock))
 
     @property
@@ -319,6 +322,69 @@ class InMemoryPayerLinkRepository:
         self._s.writes[("risk_payers", (payer_hash, user_id))] = paid_at
 
 
+class InMemorySavedMethodRepository:
+    def __init__(self, staging: _Staging) -> None:
+        self._s = staging
+
+    async def add(self, method: SavedMethod) -> SavedMethod:
+        stored = next((m for m in self._s.rows("saved_methods")
+                       if (m.provider, m.token) == (method.provider, method.token)), None)
+        if stored is not None:
+            return stored
+        if any(m.id == method.id for m in self._s.rows("saved_methods")):
+            raise DuplicateKeyError(method.id)
+        if method.is_default and await self.has_default(method.user_id):
+            raise DuplicateKeyError(f"{method.user_id} has a default method")  # the unique partial index
+        self._s.write("saved_methods", method.id, method, new=True)
+        return method
+
+    async def get(self, method_id: str, *, user_id: str | None = None, for_update: bool = False) -> SavedMethod | None:
+        found = self._s.read("saved_methods", method_id)
+        if found is None or (user_id is not None and found.user_id != user_id):
+            return None
+        if for_update:
+            await self._s.lock("saved_methods", method_id)
+            found = self._s.read("saved_methods", method_id)
+        return found
+
+    async def list_for_user(self, user_id: str) -> list[SavedMethod]:
+        found = [m for m in self._s.rows("saved_methods") if m.user_id == user_id and not m.deleted]
+        return sorted(found, key=lambda m: (m.created_at, m.id), reverse=True)
+
+    async def has_default(self, user_id: str) -> bool:
+        return any(m.is_default for m in await self.list_for_user(user_id))
+
+    async def set_default(self, user_id: str, method_id: str, now: datetime) -> None:
+        for method in await self.list_for_user(user_id):
+            if method.is_default != (method.id == method_id):
+                method.is_default = method.id == method_id
+                method.updated_at = now
+                self._s.write("saved_methods", method.id, method)
+
+    async def update(self, method: SavedMethod) -> None:
+        self._s.write("saved_methods", method.id, method)
+
+    async def awaiting_method(self, completed_before: datetime, limit: int) -> list[tuple[str, str]]:
+        found = sorted(((s.completed_at, s.transaction_id, s.id) for t in self._s.rows("transactions")
+                        for s in t.sessions if s.awaits_saved_method and s.completed_at <= completed_before))
+        return [(transaction_id, session_id) for _, transaction_id, session_id in found[:limit]]
+
+
+class InMemoryProviderCustomerRepository:
+    def __init__(self, staging: _Staging) -> None:
+        self._s = staging
+
+    async def get(self, user_id: str, provider: str) -> str | None:
+        return self._s.read("provider_customers", (user_id, provider))
+
+    async def add(self, user_id: str, provider: str, customer_reference: str, now: datetime) -> str:
+        stored = await self.get(user_id, provider)
+        if stored is not None:
+            return stored
+        self._s.writes[("provider_customers", (user_id, provider))] = customer_reference
+        return customer_reference
+
+
 class InMemoryAuditLogRepository:
     def __init__(self, staging: _Staging) -> None:
         self._s = staging
@@ -351,6 +417,8 @@ class InMemoryUnitOfWork:
         self.refunds = InMemoryRefundRepository(staging)
         self.audit_log = InMemoryAuditLogRepository(staging)
         self.payer_links = InMemoryPayerLinkRepository(staging)
+        self.saved_methods = InMemorySavedMethodRepository(staging)
+        self.provider_customers = InMemoryProviderCustomerRepository(staging)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -156,3 +156,8 @@ class RefundNotFoundError(ProviderError):
     again with the same number is safe."""
 
     code = "refund_not_found"
+
+
+class SavedMethodNotFoundError(NotFoundError):
+    def __init__(self, saved_method_id: str) -> None:
+        super().__init__(f"Saved payment method {saved_method_id} not found.")

@@ -80,6 +80,12 @@ class PaymentSession:
     provider_reference: str | None = None
     next_check_at: datetime | None = None  # when to ask the provider about it (see `CHECK_DELAYS`)
     flow: str | None = None  # how the payer pays: qr_code | redirect | mobile_redirect
+    # Saved methods (docs/saved-methods.md): the payer asked to keep the method when this payment
+    # succeeds, and when that step ended (stored, or the provider kept none); or this session is an
+    # off-session charge of the saved method `saved_method_id` (no payer, no instructions).
+    save_method: bool = False
+    method_saved_at: datetime | None = None
+    saved_method_id: str | None = None
     version: int = 0
     events: list[events.Event] = attrs.field(factory=list)
 
@@ -92,11 +98,13 @@ class PaymentSession:
     @classmethod
     def open(cls, *, id: str, transaction_id: str, user_id: str, order_id: str, payment_method: str,
              provider: str, amount: Money, return_url: str | None, expires_at: datetime,
-             now: datetime, flow: str | None = None) -> PaymentSession:
+             now: datetime, flow: str | None = None, save_method: bool = False,
+             saved_method_id: str | None = None) -> PaymentSession:
         session = cls(id=id, transaction_id=transaction_id, user_id=user_id, order_id=order_id,
                       status=S.OPEN, payment_method=payment_method, provider=provider, amount=amount,
                       return_url=return_url, expires_at=expires_at, created_at=now, updated_at=now,
-                      next_check_at=now + CHECK_DELAYS[0], flow=flow)
+                      next_check_at=now + CHECK_DELAYS[0], flow=flow, save_method=save_method,
+                      saved_method_id=saved_method_id)
         session.events.append(events.SessionStatusChanged(now, id, transaction_id, S.OPEN.value,
                                                                   provider=provider, payment_method=payment_method))
         return session
@@ -118,6 +126,16 @@ class PaymentSession:
     @property
     def is_paid(self) -> bool:
         return self._status in _PAID
+
+    @property
+    def off_session(self) -> bool:
+        """An off-session charge of a saved method: no payer, no payment instructions."""
+        return self.saved_method_id is not None
+
+    @property
+    def awaits_saved_method(self) -> bool:
+        """Paid with `save_method`, and the method is not stored yet (docs/saved-methods.md)."""
+        return self.save_method and self._status is S.COMPLETED and self.method_saved_at is None
 
     # ------------------------------------------------------------------ changes
     def attach_instructions(self, payment_url: str | None, qr_code: str | None,
@@ -157,6 +175,15 @@ class PaymentSession:
 
     def fail(self, now: datetime) -> None:
         self._move(S.FAILED, now)
+
+    def record_method_saved(self, now: datetime) -> bool:
+        """The saved-method step of a paid session ended (stored, or nothing to store); False
+        when it had ended before or was never asked for."""
+        if not self.awaits_saved_method:
+            return False
+        self.method_saved_at = now
+        self.updated_at = now
+        return True
 
     def cancel(self, now: datetime) -> None:
         self._move(S.CANCELLED, now)

@@ -258,7 +258,8 @@ class Transaction:
 
     # ------------------------------------------------------------------ its payment sessions
     def open_session(self, *, id: str, order_id: str, payment_method: str, provider: str,
-                     return_url: str | None, ttl: timedelta, now: datetime, flow: str | None = None) -> SessionOpened:
+                     return_url: str | None, ttl: timedelta, now: datetime, flow: str | None = None,
+                     save_method: bool = False, saved_method_id: str | None = None) -> SessionOpened:
         """A new attempt to pay, open for `ttl`, with its own provider order id and the `flow` the
         payer asked for (the caller checked that the provider offers it). Only a pending
         transaction whose attempts have not all lapsed can be paid, in at most `MAX_SESSIONS`
@@ -276,7 +277,8 @@ class Transaction:
         replaced = self.replace_open_sessions(now)
         session = PaymentSession.open(id=id, transaction_id=self.id, user_id=self.user_id, order_id=order_id,
                                       payment_method=payment_method, provider=provider, amount=self.total,
-                                      return_url=return_url, expires_at=now + ttl, now=now, flow=flow)
+                                      return_url=return_url, expires_at=now + ttl, now=now, flow=flow,
+                                      save_method=save_method, saved_method_id=saved_method_id)
         self.sessions.append(session)
         self.payment_method, self.provider = payment_method, provider
         self.updated_at = now
@@ -320,6 +322,26 @@ class Transaction:
             session.fail(now)
             self.record_failed_attempt(session.id, reason or "payment_failed", now)
         return True
+
+    def decline_off_session(self, session_id: str, reason: str, now: datetime, *, fail_transaction: bool) -> bool:
+        """The provider declined the off-session charge `session_id` (a saved method, no payer
+        present): the session fails; the transaction fails too (`fail_transaction`: a one-click
+        purchase), or stays pending recording why (a renewal, retried or paid by the payer later).
+        False when the session was no longer open: nothing changes."""
+        session = self.session(session_id)
+        if session.status is not SessionStatus.OPEN or self._status is not S.PENDING:
+            return False
+        session.fail(now)
+        if fail_transaction:
+            self.fail(reason, now)
+        else:
+            self.record_failed_attempt(session.id, reason, now)
+        return True
+
+    def record_method_saved(self, session_id: str, now: datetime) -> bool:
+        """The saved-method step of paid session `session_id` ended (the method stored, or none
+        to store); False when there was nothing to record."""
+        return self.session(session_id).record_method_saved(now)
 
     def fail_attempt(self, session_id: str, reason: str, now: datetime) -> bool:
         """Opening session `session_id`'s provider order failed: the session fails, the

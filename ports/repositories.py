@@ -20,6 +20,7 @@ from typing import Protocol
 from domain.audit import AuditEntry
 from domain.membership import Membership
 from domain.refund import Refund
+from domain.saved_method import SavedMethod
 from domain.session import PaymentSession
 from domain.transaction import Transaction
 
@@ -145,4 +146,50 @@ class AuditLogRepository(Protocol):
     async def add(self, entry: AuditEntry) -> None:
         """Append `entry`, in this unit of work (it commits or rolls back with the change it
         records). Nothing updates or deletes an entry."""
+        ...
+
+
+class SavedMethodRepository(Protocol):
+    """Saved payment methods (docs/saved-methods.md). A caller that adds one or changes which is
+    the default holds the owner's membership lock, which serialises them per user; the store keeps
+    at most one default per user (a unique partial index in SQL) whatever happens."""
+
+    async def add(self, method: SavedMethod) -> SavedMethod:
+        """Store a new method, or, when its (provider, token) is stored already, change nothing and
+        return the stored one (saving is idempotent by the provider's token)."""
+        ...
+
+    async def get(self, method_id: str, *, user_id: str | None = None, for_update: bool = False) -> SavedMethod | None:
+        """One method, deleted ones included (a caller checks `deleted`)."""
+        ...
+
+    async def list_for_user(self, user_id: str) -> list[SavedMethod]:
+        """The user's methods that are not deleted, newest first (`created_at`, then id)."""
+        ...
+
+    async def has_default(self, user_id: str) -> bool: ...
+
+    async def set_default(self, user_id: str, method_id: str, now: datetime) -> None:
+        """Make `method_id` (the user's, not deleted) the only default, atomically with clearing
+        the previous one (in this unit of work)."""
+        ...
+
+    async def update(self, method: SavedMethod) -> None: ...
+
+    async def awaiting_method(self, completed_before: datetime, limit: int) -> list[tuple[str, str]]:
+        """(transaction id, session id) of up to `limit` sessions paid with `save_method` at or
+        before `completed_before` whose method was not stored yet, the oldest first (the heal step
+        of docs/saved-methods.md)."""
+        ...
+
+
+class ProviderCustomerRepository(Protocol):
+    """Each user's customer at a provider that keeps saved methods (Stripe `cus_…`): one per user
+    and provider."""
+
+    async def get(self, user_id: str, provider: str) -> str | None: ...
+
+    async def add(self, user_id: str, provider: str, customer_reference: str, now: datetime) -> str:
+        """Store the user's customer unless one is stored already; returns the stored one (the
+        first writer wins)."""
         ...

@@ -24,7 +24,9 @@ from ports.repositories import (
     MembershipRepository,
     PayerLinkRepository,
     ProcessedEventRepository,
+    ProviderCustomerRepository,
     RefundRepository,
+    SavedMethodRepository,
     TransactionRepository,
 )
 
@@ -37,6 +39,8 @@ class UnitOfWork(Protocol):
     refunds: RefundRepository
     audit_log: AuditLogRepository
     payer_links: PayerLinkRepository  # linked payers (docs/risk.md)
+    saved_methods: SavedMethodRepository  # docs/saved-methods.md
+    provider_customers: ProviderCustomerRepository
 
     async def __aenter__(self) -> UnitOfWork: ...
 

@@ -100,6 +100,7 @@ def session_to_row(s: PaymentSession) -> dict[str, Any]:
         "expires_at": s.expires_at, "next_check_at": s.next_check_at, "created_at": s.created_at,
         "updated_at": s.updated_at,
         "completed_at": s.completed_at, "version": s.version, "flow": s.flow,
+        "save_method": s.save_method, "method_saved_at": s.method_saved_at, "saved_method_id": s.saved_method_id,
     }
 
 
@@ -112,7 +113,8 @@ def session_from_row(row: Row) -> PaymentSession:
         updated_at=as_utc(row["updated_at"]),
         completed_at=as_utc(row["completed_at"]), payment_url=row["payment_url"], qr_code=row["qr_code"],
         provider_reference=row["provider_reference"], next_check_at=as_utc(row["next_check_at"]),
-        version=row["version"], flow=row["flow"],
+        version=row["version"], flow=row["flow"], save_method=bool(row["save_method"]),
+        method_saved_at=as_utc(row["method_saved_at"]), saved_method_id=row["saved_method_id"],
     )
 
 

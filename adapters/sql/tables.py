@@ -145,6 +145,11 @@ payment_sessions = sa.Table(
     # qr_code | redirect | mobile_redirect, asked for again whenever its order is opened (0008;
     # None: stored before flows were kept, the method's first flow)
     sa.Column("flow", NAME),
+    # Saved methods (0015, docs/saved-methods.md): the payer asked to keep the method when this
+    # payment succeeds, and when that step ended; or the saved method this off-session charge charged.
+    sa.Column("save_method", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("method_saved_at", UtcDateTime()),
+    sa.Column("saved_method_id", ID),
     sa.UniqueConstraint("order_id"),
     sa.CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
     sa.Index("ix_payment_sessions_transaction", "transaction_id", "created_at", "id"),
@@ -304,6 +309,20 @@ payment_methods = sa.Table(
     sa.Index("ux_payment_methods_one_default", "user_id", unique=True,
              postgresql_where=sa.text("is_default AND deleted_at IS NULL"),
              sqlite_where=sa.text("is_default AND deleted_at IS NULL")),
+)
+
+# A paid session whose method is still to be stored (the heal step of docs/saved-methods.md, 0015).
+sa.Index("ix_payment_sessions_awaiting_method", payment_sessions.c.completed_at, payment_sessions.c.id,
+         postgresql_where=sa.text("save_method AND method_saved_at IS NULL AND status = 'completed'"),
+         sqlite_where=sa.text("save_method AND method_saved_at IS NULL AND status = 'completed'"))
+
+# Each user's customer at a provider that keeps saved methods (Stripe `cus_…`), made once (0015).
+provider_customers = sa.Table(
+    "provider_customers", metadata,
+    sa.Column("user_id", USER_ID, primary_key=True),
+    sa.Column("provider", NAME, primary_key=True),
+    sa.Column("customer_reference", sa.String(255), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 # The test clock (development and tests only, revision 0010): how many seconds business time runs

@@ -24,6 +24,7 @@ from adapters.sql.repositories.processed_events import SqlProcessedEventReposito
 from adapters.sql.repositories.audit_log import SqlAuditLogRepository
 from adapters.sql.repositories.payer_links import SqlPayerLinkRepository
 from adapters.sql.repositories.refunds import SqlRefundRepository
+from adapters.sql.repositories.saved_methods import SqlProviderCustomerRepository, SqlSavedMethodRepository
 from adapters.sql.repositories.transactions import SqlTransactionRepository
 from ports.events import EventDispatcher
 
@@ -56,6 +57,8 @@ class SqlUnitOfWork:
         self.refunds = SqlRefundRepository(context)
         self.audit_log = SqlAuditLogRepository(context)
         self.payer_links = SqlPayerLinkRepository(context)
+        self.saved_methods = SqlSavedMethodRepository(context)
+        self.provider_customers = SqlProviderCustomerRepository(context)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:

@@ -6,7 +6,7 @@ exception escapes:
 | Stripe's answer                                   | raised                                          |
 |---------------------------------------------------|-------------------------------------------------|
 | transport error, timeout, 5xx, 429 (`rate_limit_error`), 409 (a request with that key in flight) | `StripeUnavailableError` (`ProviderUnavailableError`: outcome unknown) |
-| 402 `card_error`                                  | `StripeCardError`, with its `decline_code`      |
+| 402 `card_error`                                  | `StripeCardError`, with its `decline_code` (and the PaymentIntent it made, `payment_intent_id`) |
 | 400 `idempotency_error`                           | `StripeIdempotencyError` (the key was used with other parameters) |
 | 404 (`resource_missing`)                          | `StripeNotFoundError`                           |
 | any other 4xx (`invalid_request_error`, 401 bad key, 403) | `StripeError` (`ProviderError`)         |
@@ -37,6 +37,7 @@ class StripeErrorDetails:
     stripe_code: str | None = None
     decline_code: str | None = None
     request_id: str | None = None
+    payment_intent_id: str | None = None  # a confirmation's error names the PaymentIntent it left behind
 
     def _describe(self, http_status: int | None, body: Mapping[str, Any], request_id: str | None) -> None:
         self.http_status = http_status
@@ -44,6 +45,8 @@ class StripeErrorDetails:
         self.stripe_code = _text(body.get("code"))
         self.decline_code = _text(body.get("decline_code"))
         self.request_id = request_id
+        intent = body.get("payment_intent")
+        self.payment_intent_id = _text(intent.get("id") if isinstance(intent, dict) else intent)
 
 
 class StripeError(StripeErrorDetails, ProviderError):

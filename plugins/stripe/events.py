@@ -10,7 +10,15 @@ Events, after the signature is verified (`signature`):
 | `checkout.session.expired`                    | PAYMENT_CLOSED                                    |
 | `refund.created`/`.updated`/`.failed`, `charge.refund.updated` | REFUND_SUCCEEDED (`succeeded`) or REFUND_FAILED (`failed`, `canceled`) for a refund we made (`metadata[refund_order_id]`); pending ones IGNORED |
 | `charge.refunded`                             | as the newest refund it lists, when it lists them (else IGNORED: it does not say which refund) |
-| `payment_intent.succeeded`/`.payment_failed`, anything else | IGNORED: a Checkout payment is settled by its session's events (a declined card can be tried again on Stripe's page); off-session charges come with saved cards (issue 17) |
+| `payment_intent.succeeded`                    | PAYMENT_SUCCEEDED for an off-session charge of ours (below), its amount and currency, payer = its customer |
+| `payment_intent.payment_failed`               | PAYMENT_FAILED for an off-session charge of ours, with its decline code; IGNORED when it asked for authentication (`authentication_required`: the core has opened a session for the payer instead, whose events settle the order) |
+| anything else                                 | IGNORED |
+
+Which PaymentIntents are ours to settle: an off-session charge (`charge_saved_method`) is made with
+`metadata[order_id]` alone. A Checkout Session's PaymentIntent carries `metadata[order_id]` *and*
+`metadata[session_id]` (`payment_intent_data[metadata]`), and its events are IGNORED: the session's
+own events settle that order (a declined card can be tried again on Stripe's page), so one payment
+is never reported twice. A PaymentIntent without our order id (made elsewhere) is IGNORED too.
 
 Amounts are Stripe's integer minor units with the currency the object names (lower case on the
 wire), read exactly: a float, a string or a boolean is refused, never rounded.
@@ -39,6 +47,8 @@ _SESSION_EVENTS = {
     "checkout.session.async_payment_failed": ProviderEventKind.PAYMENT_FAILED,
     "checkout.session.expired": ProviderEventKind.PAYMENT_CLOSED,
 }
+_INTENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
+_AUTHENTICATION_REQUIRED = "authentication_required"
 _REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
 _REFUND_KINDS = {"succeeded": ProviderEventKind.REFUND_SUCCEEDED, "failed": ProviderEventKind.REFUND_FAILED,
                  "canceled": ProviderEventKind.REFUND_FAILED}
@@ -64,7 +74,7 @@ def to_provider_event(event: dict[str, Any], payer_ids: Mapping[str, str] | None
     payer id found before parsing (the card fingerprint, see `StripeProvider.prepare_notification`)."""
     kind, obj = event["type"], event["data"]["object"]
     event_id = event["id"]
-    occurred_at = _time(event.get("created"))
+    occurred_at = unix_time(event.get("created"))
     if kind == "checkout.session.completed" or kind in _SESSION_EVENTS:
         if kind == "checkout.session.completed":
             paid = obj.get("payment_status") == "paid"
@@ -80,6 +90,8 @@ def to_provider_event(event: dict[str, Any], payer_ids: Mapping[str, str] | None
                              provider_reference=session_id, occurred_at=occurred_at, payer_id=payer_id,
                              failure_reason="async_payment_failed" if port_kind is ProviderEventKind.PAYMENT_FAILED
                              else None)
+    if kind in _INTENT_EVENTS:
+        return _intent_event(event_id, kind, obj, occurred_at)
     if kind in _REFUND_EVENTS:
         return _refund_event(event_id, obj, occurred_at)
     if kind == "charge.refunded":
@@ -87,6 +99,35 @@ def to_provider_event(event: dict[str, Any], payer_ids: Mapping[str, str] | None
         if isinstance(refunds, list) and refunds and isinstance(refunds[0], dict):
             return _refund_event(event_id, refunds[0], occurred_at)  # Stripe lists the newest first
     return ProviderEvent(event_id=event_id, kind=ProviderEventKind.IGNORED, order_id=None, occurred_at=occurred_at)
+
+
+def _intent_event(event_id: str, kind: str, intent: dict[str, Any], occurred_at: datetime | None) -> ProviderEvent:
+    order_id, reason = intent_order_id(intent), intent_failure(intent)
+    if order_id is None or (kind == "payment_intent.payment_failed" and reason == _AUTHENTICATION_REQUIRED):
+        return ProviderEvent(event_id=event_id, kind=ProviderEventKind.IGNORED, order_id=None, occurred_at=occurred_at)
+    succeeded = kind == "payment_intent.succeeded"
+    customer = intent.get("customer")
+    customer = customer.get("id") if isinstance(customer, dict) else customer
+    return ProviderEvent(event_id=event_id,
+                         kind=ProviderEventKind.PAYMENT_SUCCEEDED if succeeded else ProviderEventKind.PAYMENT_FAILED,
+                         order_id=order_id, amount=money(intent.get("amount"), intent.get("currency")),
+                         provider_reference=_text(intent.get("id")), occurred_at=occurred_at,
+                         failure_reason=None if succeeded else reason or "payment_failed", payer_id=_text(customer))
+
+
+def intent_order_id(intent: dict[str, Any]) -> str | None:
+    """Our order id of an off-session charge's PaymentIntent (`metadata[order_id]`); None for any
+    other, a Checkout Session's (`metadata[session_id]` too) included."""
+    metadata = intent.get("metadata") if isinstance(intent.get("metadata"), dict) else {}
+    return None if "session_id" in metadata else _text(metadata.get("order_id"))
+
+
+def intent_failure(intent: dict[str, Any]) -> str | None:
+    """Why a PaymentIntent's last attempt failed: `last_payment_error`'s decline code, else its code."""
+    error = intent.get("last_payment_error")
+    if not isinstance(error, dict):
+        return None
+    return _text(error.get("decline_code")) or _text(error.get("code"))
 
 
 def _refund_event(event_id: str, refund: dict[str, Any], occurred_at: datetime | None) -> ProviderEvent:
@@ -138,7 +179,7 @@ def session_status(order_id: str, session: dict[str, Any]) -> PaymentStatus:
     if status == "complete" and payment_status in ("paid", "no_payment_required"):
         intent = session.get("payment_intent")
         charge = intent.get("latest_charge") if isinstance(intent, dict) else None
-        paid_at = _time(charge.get("created")) if isinstance(charge, dict) else None
+        paid_at = unix_time(charge.get("created")) if isinstance(charge, dict) else None
         return PaymentStatus(order_id, PaymentState.SUCCEEDED, amount, reference, paid_at, payer_id=payer)
     if status == "expired":
         return PaymentStatus(order_id, PaymentState.CLOSED, amount, reference, payer_id=payer)
@@ -163,7 +204,7 @@ def money(amount: Any, currency: Any, *, strict: bool = True) -> Money | None:
     return Money(amount, found)
 
 
-def _time(value: Any) -> datetime | None:
+def unix_time(value: Any) -> datetime | None:
     return datetime.fromtimestamp(value, timezone.utc) if type(value) is int and 0 < value < 2**37 else None
 
 

@@ -17,19 +17,29 @@
 - `refund`/`query_refund`: refunds on the session's payment intent, found again by
   `metadata[refund_order_id]` before any POST (so a retry after Stripe forgot the idempotency key,
   24 h on, still never refunds twice), `Idempotency-Key: <refund order id>`.
+- Saved cards (port 1.6, cards only: `intents`): `create_customer` (`POST /v1/customers`,
+  `metadata[user_id]`, `Idempotency-Key: customer-<user id>`); a payment that asks to save opens its
+  session with `customer` and `payment_intent_data[setup_future_usage]=off_session`; `saved_method`
+  reads the session's payment method back (`expand[]=payment_intent.payment_method`);
+  `charge_saved_method` confirms a PaymentIntent off-session (`off_session=true`, `confirm=true`,
+  `Idempotency-Key: <order id>`, `metadata[order_id]` alone: see `events` for why), whose `pi_…`
+  then names the order to `query_payment`/`close_payment` (`POST …/cancel`)/`refund`;
+  `detach_saved_method` (`POST /v1/payment_methods/{pm}/detach`).
 - Notifications: `Stripe-Signature` (`signature`), events in the port's terms (`events`).
 """
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain.errors import InvalidSignatureError, ProviderError, RefundNotFoundError
-from plugins.stripe import events, signature
+from plugins.stripe import events, intents, signature
 from plugins.stripe.client import (
     StripeApi,
+    StripeCardError,
     StripeError,
     StripeIdempotencyError,
     StripeNotFoundError,
@@ -38,9 +48,11 @@ from plugins.stripe.settings import StripeSettings, read_settings
 from ports.clock import Clock
 from ports.payment_provider import (
     Acknowledgement,
+    ChargeResult,
     Flow,
     MethodCapability,
     NotificationOutcome,
+    OffSessionCharge,
     PaymentInstructions,
     PaymentOrder,
     PaymentState,
@@ -50,6 +62,7 @@ from ports.payment_provider import (
     RefundOrder,
     RefundResult,
     RefundState,
+    SavedMethodDetails,
 )
 
 if TYPE_CHECKING:
@@ -61,10 +74,12 @@ _FLOWS = (Flow.REDIRECT, Flow.MOBILE_REDIRECT)  # Stripe's hosted page serves de
 CAPABILITIES = ProviderCapabilities(
     methods=(
         MethodCapability("credit_card", "Card", _FLOWS),
-        MethodCapability("wechat_pay", "WeChat Pay", _FLOWS),
-        MethodCapability("alipay", "Alipay", _FLOWS),
+        # WeChat Pay and Alipay through Stripe take no setup_future_usage: only cards are saved
+        MethodCapability("wechat_pay", "WeChat Pay", _FLOWS, can_save=False),
+        MethodCapability("alipay", "Alipay", _FLOWS, can_save=False),
     ),
     currencies=("CNY",),
+    can_save_methods=True,
 )
 PAYMENT_METHOD_TYPES = {"credit_card": "card", "wechat_pay": "wechat_pay", "alipay": "alipay"}
 # Stripe's reasons for a refund; ours travel in metadata[reason] as well
@@ -84,12 +99,14 @@ REMEMBERED = 10_000  # order ids → session ids kept in memory, and payers foun
 _JSON = "application/json; charset=utf-8"
 _PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 _CHARGE = "payment_intent.latest_charge"
+_SAVED = "payment_intent.payment_method"
+MAX_IDEMPOTENCY_KEY = 255  # Stripe's limit on an Idempotency-Key's length
 
 
 class StripeProvider:
     """See the module docstring."""
 
-    requires_port = (1, 5)  # Flow.MOBILE_REDIRECT, payer_id, prepare_notification (1.3); RefundResult.failure_reason
+    requires_port = (1, 6)  # 1.3: flows, payer_id, prepare_notification; 1.5: refund failure_reason; 1.6: saved cards
 
     def __init__(self, settings: StripeSettings, *, http: httpx.AsyncClient, clock: Clock, name: str = "stripe",
                  ) -> None:
@@ -98,6 +115,7 @@ class StripeProvider:
         self._clock = clock
         self._api = StripeApi(http, secret_key=settings.secret_key, api_base=settings.api_base)
         self._sessions: OrderedDict[str, str] = OrderedDict()  # our order id → cs_…
+        self._intents: OrderedDict[str, str] = OrderedDict()  # our order id of an off-session charge → pi_…
         self._payers: OrderedDict[str, str] = OrderedDict()  # cs_… → payer id found by prepare_notification
 
     @classmethod
@@ -156,6 +174,13 @@ class StripeProvider:
         }
         if method_type == "wechat_pay":
             params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
+        if order.save_method:
+            if method_type != "card":
+                raise ProviderError(f"Stripe saves cards only, not {order.payment_method!r}")
+            if not order.customer_reference:
+                raise ProviderError("saving a card at Stripe needs the user's Stripe customer (create_customer)")
+            params["customer"] = order.customer_reference
+            params["payment_intent_data"]["setup_future_usage"] = "off_session"
         return params
 
     def stripe_expires_at(self, expires_at: datetime) -> int:
@@ -173,12 +198,19 @@ class StripeProvider:
         return ours
 
     async def query_payment(self, order_id: str, *, provider_reference: str | None = None) -> PaymentStatus:
-        session = await self._find_session(order_id, expand=True, reference=provider_reference)
-        if session is None:
+        if not self._is_charge(order_id, provider_reference):
+            session = await self._find_session(order_id, expand=True, reference=provider_reference)
+            if session is not None:
+                return events.session_status(order_id, session)
+        intent = await self._find_intent(order_id, reference=provider_reference)  # an off-session charge
+        if intent is None:
             return PaymentStatus(order_id, PaymentState.PENDING)
-        return events.session_status(order_id, session)
+        return intents.intent_status(order_id, intent)
 
     async def close_payment(self, order_id: str, *, provider_reference: str | None = None) -> None:
+        if self._is_charge(order_id, provider_reference):
+            await self._cancel_intent(order_id, provider_reference)
+            return
         session = await self._find_session(order_id, reference=provider_reference)
         if session is None or session.get("status") == "expired":
             return
@@ -198,12 +230,7 @@ class StripeProvider:
 
     # ------------------------------------------------------------------ refunds
     async def refund(self, refund: RefundOrder) -> RefundResult:
-        session = None
-        if refund.provider_reference and refund.provider_reference.startswith("cs_"):
-            session = await self._retrieve(refund.provider_reference)
-        if session is None or events.session_order_id(session) != refund.payment_order_id:
-            session = await self._find_session(refund.payment_order_id)
-        intent = _paid_intent(session)
+        intent = await self._paid_intent_of(refund.payment_order_id, refund.provider_reference)
         if intent is None:
             raise ProviderError(f"order {refund.payment_order_id} is not paid at Stripe: nothing to refund")
         made = await self._refund_of(intent, refund.refund_order_id)
@@ -217,11 +244,25 @@ class StripeProvider:
         return _refund_result(refund.refund_order_id, made)
 
     async def query_refund(self, refund_order_id: str, payment_order_id: str) -> RefundResult:
-        intent = _paid_intent(await self._find_session(payment_order_id))
+        intent = await self._paid_intent_of(payment_order_id, None)
         made = await self._refund_of(intent, refund_order_id) if intent else None
         if made is None:
             raise RefundNotFoundError(f"Stripe has no refund {refund_order_id} of order {payment_order_id}")
         return _refund_result(refund_order_id, made)
+
+    async def _paid_intent_of(self, order_id: str, reference: str | None) -> str | None:
+        """The id of the payment intent that paid our order `order_id` (its session's, or its
+        off-session charge), None when unpaid or unknown."""
+        if not self._is_charge(order_id, reference):
+            session = None
+            if reference and reference.startswith("cs_"):
+                session = await self._retrieve(reference)
+            if session is None or events.session_order_id(session) != order_id:
+                session = await self._find_session(order_id)
+            if session is not None:
+                return _paid_intent(session)
+        intent = await self._find_intent(order_id, reference=reference)
+        return intent["id"] if intent is not None and intent.get("status") == "succeeded" else None
 
     async def _refund_of(self, payment_intent: str, refund_order_id: str) -> dict[str, Any] | None:
         """The refund of `payment_intent` made under `refund_order_id`, if any."""
@@ -239,15 +280,17 @@ class StripeProvider:
         return None
 
     # ------------------------------------------------------------------ sessions by our order id
-    async def _retrieve(self, session_id: str, *, expand: bool = False,
+    async def _retrieve(self, session_id: str, *, expand: bool | str = False,
                         timeout: float | None = None) -> dict[str, Any] | None:
+        """The session `session_id`; `expand`: True for its payment intent's latest charge, or a path."""
+        fields = [_CHARGE if expand is True else expand] if expand else None
         try:
             return await self._api.get("/v1/checkout/sessions/{}", session_id,
-                                       params={"expand": [_CHARGE]} if expand else None, timeout=timeout)
+                                       params={"expand": fields} if fields else None, timeout=timeout)
         except StripeNotFoundError:
             return None
 
-    async def _find_session(self, order_id: str, *, expand: bool = False,
+    async def _find_session(self, order_id: str, *, expand: bool | str = False,
                             reference: str | None = None) -> dict[str, Any] | None:
         """The Checkout Session of our order `order_id`, or None when Stripe has none. The core
         hands over the session id it stored (`reference`, port 1.4): then one GET finds it."""
@@ -265,7 +308,7 @@ class StripeProvider:
             for session in sessions:
                 if events.session_order_id(session) == order_id and isinstance(session.get("id"), str):
                     self._remember(self._sessions, order_id, session["id"])
-                    return await self._retrieve(session["id"], expand=True) if expand else session
+                    return await self._retrieve(session["id"], expand=expand) if expand else session
             if not page.get("has_more") or not sessions:
                 return None
             params["starting_after"] = sessions[-1].get("id")
@@ -284,6 +327,130 @@ class StripeProvider:
         memory.move_to_end(key)
         while len(memory) > REMEMBERED:
             memory.popitem(last=False)
+
+    # ------------------------------------------------------------------ saved cards (port 1.6)
+    async def create_customer(self, user_id: str) -> str | None:
+        """One Stripe customer per user: the core stores it and asks once; the key covers a retry
+        within the 24 h Stripe keeps it."""
+        customer = await self._api.post("/v1/customers", params={"metadata": {"user_id": user_id}},
+                                        idempotency_key=_derived_key("customer", user_id))
+        customer_id = customer.get("id")
+        if not (isinstance(customer_id, str) and customer_id.startswith("cus_")):
+            raise ProviderError("Stripe answered a customer without its id")
+        return customer_id
+
+    async def saved_method(self, order_id: str, *, provider_reference: str | None = None,
+                           ) -> SavedMethodDetails | None:
+        session = await self._find_session(order_id, expand=_SAVED, reference=provider_reference)
+        if session is None or session.get("payment_status") != "paid":
+            return None
+        intent = session.get("payment_intent")
+        method = intent.get("payment_method") if isinstance(intent, dict) else None
+        if isinstance(method, str) and method:
+            try:
+                method = await self._api.get("/v1/payment_methods/{}", method)
+            except StripeNotFoundError:
+                return None
+        if not isinstance(method, dict) or not method.get("customer"):  # not kept for later charges
+            return None
+        return intents.saved_method_details(method)
+
+    async def charge_saved_method(self, charge: OffSessionCharge) -> ChargeResult:
+        if PAYMENT_METHOD_TYPES.get(charge.payment_method) != "card":
+            raise ProviderError(f"Stripe charges saved cards only, not {charge.payment_method!r}")
+        known = self._intents.get(charge.order_id)
+        if known is not None:  # this process charged the order already: its answer, never a second charge
+            intent = await self._retrieve_intent(known)
+            if intent is not None and events.intent_order_id(intent) == charge.order_id:
+                return intents.charge_result(charge.order_id, intent)
+        params: dict[str, Any] = {
+            "amount": charge.amount.amount, "currency": charge.amount.currency.code.lower(),
+            "customer": charge.customer_reference, "payment_method": charge.token,
+            "payment_method_types": ["card"], "off_session": True, "confirm": True,
+            "description": charge.description or f"Order {charge.order_id}",
+            "metadata": {"order_id": charge.order_id},  # no session_id: see `events`
+        }
+        try:
+            intent = await self._api.post("/v1/payment_intents", params=params, idempotency_key=charge.order_id)
+        except StripeCardError as declined:  # the intent stays, in requires_payment_method
+            if declined.payment_intent_id:
+                self._remember(self._intents, charge.order_id, declined.payment_intent_id)
+            return intents.declined(charge.order_id, declined)
+        except StripeIdempotencyError:
+            found = await self._find_intent(charge.order_id)
+            if found is None:
+                raise
+            intent = found
+        if isinstance(intent.get("id"), str):
+            self._remember(self._intents, charge.order_id, intent["id"])
+        return intents.charge_result(charge.order_id, intent)
+
+    async def detach_saved_method(self, token: str, *, customer_reference: str | None = None) -> None:
+        try:
+            await self._api.post("/v1/payment_methods/{}/detach", token, idempotency_key=_derived_key("detach", token))
+            return
+        except StripeNotFoundError:
+            return
+        except StripeError:  # Stripe refuses to detach one that is not attached: look before calling it a failure
+            try:
+                method = await self._api.get("/v1/payment_methods/{}", token)
+            except StripeNotFoundError:
+                return
+            if not method.get("customer"):
+                return
+            raise
+
+    # ------------------------------------------------------------------ off-session charges by our order id
+    def _is_charge(self, order_id: str, reference: str | None) -> bool:
+        """Whether the order is an off-session charge (its `pi_…` given or remembered), not a session."""
+        return bool(reference and reference.startswith("pi_")) or order_id in self._intents
+
+    async def _retrieve_intent(self, intent_id: str) -> dict[str, Any] | None:
+        try:
+            return await self._api.get("/v1/payment_intents/{}", intent_id, params={"expand": ["latest_charge"]})
+        except StripeNotFoundError:
+            return None
+
+    async def _find_intent(self, order_id: str, *, reference: str | None = None) -> dict[str, Any] | None:
+        """The PaymentIntent of our off-session charge `order_id` (its latest charge expanded), or
+        None: by the `pi_…` the core stored, else among those created in the last 25 hours."""
+        known = reference if reference and reference.startswith("pi_") else self._intents.get(order_id)
+        if known is not None:
+            intent = await self._retrieve_intent(known)
+            if intent is not None and events.intent_order_id(intent) == order_id:
+                return intent
+            self._intents.pop(order_id, None)
+        since = int((self._clock.now() - LOOKUP_WINDOW).timestamp())
+        params: dict[str, Any] = {"limit": 100, "created": {"gte": since}}
+        for _ in range(LOOKUP_PAGES):
+            page = await self._list("/v1/payment_intents", params)
+            found = [i for i in page.get("data") or () if isinstance(i, dict)]
+            for intent in found:
+                if events.intent_order_id(intent) == order_id and isinstance(intent.get("id"), str):
+                    self._remember(self._intents, order_id, intent["id"])
+                    return await self._retrieve_intent(intent["id"])
+            if not page.get("has_more") or not found:
+                return None
+            params["starting_after"] = found[-1].get("id")
+        return None
+
+    async def _cancel_intent(self, order_id: str, reference: str | None) -> None:
+        """Close an off-session charge: cancel its intent unless it succeeded (a `ProviderError`)."""
+        intent = await self._find_intent(order_id, reference=reference)
+        if intent is None or intent.get("status") == "canceled":
+            return
+        if intent.get("status") != "succeeded":
+            try:
+                await self._api.post("/v1/payment_intents/{}/cancel", intent["id"],
+                                     idempotency_key=f"cancel-{order_id}")
+                return
+            except StripeError:  # it may have just settled
+                intent = await self._retrieve_intent(intent["id"]) or intent
+                if intent.get("status") == "canceled":
+                    return
+                if intent.get("status") != "succeeded":
+                    raise
+        raise ProviderError(f"Stripe charged order {order_id} already: it cannot be closed")
 
     # ------------------------------------------------------------------ notifications
     async def prepare_notification(self, headers: Mapping[str, str], body: bytes) -> None:
@@ -327,6 +494,14 @@ class StripeProvider:
                                                b'"message": "Invalid or stale Stripe-Signature.", "details": {}}}')
         return Acknowledgement(503, _JSON, b'{"error": {"code": "provider_unavailable", '
                                            b'"message": "Try again later.", "details": {}}}')
+
+
+def _derived_key(kind: str, value: str) -> str:
+    """An Idempotency-Key for `kind` of `value`, hashed when it would pass Stripe's length limit."""
+    key = f"{kind}-{value}"
+    if len(key) <= MAX_IDEMPOTENCY_KEY:
+        return key
+    return f"{kind}-sha256-{hashlib.sha256(value.encode()).hexdigest()}"
 
 
 def _paid_intent(session: dict[str, Any] | None) -> str | None:

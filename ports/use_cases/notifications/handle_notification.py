@@ -42,6 +42,7 @@ from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import current_membership
 from ports.use_cases.refunds.settle_refund import settle_refund
 from ports.use_cases.risk.signals import LinkedPayers
+from ports.use_cases.saved_methods.store_saved_method import StoreSavedMethods
 from ports.use_cases.refunds.submit_refund import SubmitRefund
 from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.settings import UseCaseSettings
@@ -103,6 +104,12 @@ class HandleNotification:
     _ids: IdGenerator
     _settings: UseCaseSettings
     _payers: LinkedPayers | None = None  # docs/risk.md: who paid, as a keyed hash, for linked payers
+    _saver: StoreSavedMethods | None = None  # docs/saved-methods.md: the method a paid session saved
+
+    @property
+    def saved_methods(self) -> StoreSavedMethods | None:
+        """The saved-method step (the reconciler runs its heal step)."""
+        return self._saver
 
     @property
     def orders(self) -> ProviderOrders:
@@ -213,7 +220,8 @@ class HandleNotification:
                         transaction.id, session_id, refund.id)
             return _Applied(E.REFUNDED_DUPLICATE, refund_id=refund.id)
         refund_id = await self._deliver(uow, transaction, confirmed.session, membership, now)
-        return _Applied(E.REFUNDED_STALE if refund_id else E.APPLIED, refund_id=refund_id, to_close=confirmed.ended)
+        return _Applied(E.REFUNDED_STALE if refund_id else E.APPLIED, refund_id=refund_id, to_close=confirmed.ended,
+                        saved_by=confirmed.session if confirmed.session.save_method else None)
 
     async def _deliver(self, uow: UnitOfWork, transaction: Transaction, session: PaymentSession,
                        membership: Membership, now: datetime) -> str | None:

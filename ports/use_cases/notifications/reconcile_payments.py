@@ -11,7 +11,11 @@ A due session that is still open but has no payment instructions was committed a
 completed (the database failed while its instructions were attached, or the process died, and
 no retry came): its provider order is opened again under the same order id (the provider
 answers the same order) and the instructions are stored; a provider that refuses ends it
-`failed` (`ProviderOrders.open`). Either way it no longer sits open and unpayable.
+`failed` (`ProviderOrders.open`). Either way it no longer sits open and unpayable. An off-session
+charge of a saved method has no instructions by nature: it is only ever queried.
+
+Each run also does the heal step of saved methods (docs/saved-methods.md): paid sessions that
+asked to save their method and whose method was never stored get it stored now.
 """
 from __future__ import annotations
 
@@ -69,6 +73,9 @@ class ReconcilePayments:
         for session, description, lines in due:
             if await self._check(session, description, lines, now):
                 applied += 1
+        saver = self._notifications.saved_methods
+        if saver is not None:
+            applied += await saver.heal()
         return ReconcileReport(len(due), applied)
 
     async def _complete(self, session: PaymentSession, description: str, lines: tuple[OrderLine, ...]) -> bool:
@@ -84,7 +91,8 @@ class ReconcilePayments:
 
     async def _check(self, session: PaymentSession, description: str, lines: tuple[OrderLine, ...],
                      now: datetime) -> bool:
-        if session.is_open_at(now) and session.payment_url is None and session.qr_code is None:
+        if not session.off_session and session.is_open_at(now) and session.payment_url is None \
+                and session.qr_code is None:
             return await self._complete(session, description, lines)
         provider = self._providers.get(session.provider)
         if provider is None or not provider.capabilities.can_query:

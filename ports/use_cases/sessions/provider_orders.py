@@ -21,6 +21,7 @@ from ports.clock import Clock
 from ports.payment_provider import Flow, LineKind, OrderLine, PaymentOrder, ProviderRegistry, call_with_reference
 from ports.repositories import InstructionsRepository
 from ports.unit_of_work import UnitOfWorkFactory
+from ports.use_cases.saved_methods.customers import ProviderCustomers
 from ports.use_cases.settings import UseCaseSettings
 
 log = logging.getLogger("payments.flow")
@@ -62,6 +63,7 @@ class ProviderOrders:
     _settings: UseCaseSettings
     _retry: RetryPolicy = RetryPolicy()
     _circuits: CircuitBreakers = attrs.field(factory=CircuitBreakers)  # per process (ports/circuit_breakers.py)
+    _customers: ProviderCustomers | None = None  # the user's customer on orders that save the method
 
     def admit(self, provider: str) -> None:
         """Refuse a new session for `provider` at once while its circuit is open
@@ -78,11 +80,19 @@ class ProviderOrders:
         provider = self._providers.get(session.provider)
         if provider is None:
             raise ProviderError(f"provider {session.provider!r} is not loaded")
+        customer = None
+        if session.save_method and self._customers is not None:  # docs/saved-methods.md
+            try:
+                customer = await self._customers.ensure(session.user_id, provider)
+            except ProviderError as error:
+                await self._record_failure(session, error)
+                raise
         order = PaymentOrder(
             order_id=session.order_id, session_id=session.id, amount=session.amount, description=description,
             payment_method=session.payment_method, expires_at=session.expires_at,
             notify_url=self._settings.notify_url(provider.name), return_url=session.return_url, lines=lines,
             flow=Flow(session.flow) if session.flow is not None else None,
+            save_method=session.save_method, customer_reference=customer,
         )
         for attempt in range(1, self._retry.attempts + 1):
             try:
@@ -115,8 +125,11 @@ class ProviderOrders:
 
     async def close(self, sessions: Iterable[PaymentSession]) -> None:
         """Close the provider orders of ended sessions. Best effort: a late payment on an order
-        that could not be closed is still credited (and refunded if the transaction was paid)."""
+        that could not be closed is still credited (and refunded if the transaction was paid).
+        Off-session charges are not closed: nobody can pay them (the provider settles them alone)."""
         for session in sessions:
+            if session.off_session:
+                continue
             provider = self._providers.get(session.provider)
             if provider is None or not provider.capabilities.can_close:
                 continue

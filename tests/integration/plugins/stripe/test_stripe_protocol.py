@@ -100,7 +100,7 @@ async def test_every_method_offers_the_redirect_flows_only_in_cny(h) -> None:
     assert {m.id: m.flows for m in capabilities.methods} == {
         m: (Flow.REDIRECT, Flow.MOBILE_REDIRECT) for m in ("credit_card", "wechat_pay", "alipay")}
     assert capabilities.currencies == ("CNY",)
-    assert h.provider.requires_port == (1, 5)
+    assert h.provider.requires_port == (1, 6)
 
 
 async def test_a_method_stripe_does_not_serve_here_is_a_provider_error_and_nothing_is_sent(h) -> None:
@@ -389,9 +389,9 @@ async def test_session_events_map_to_the_port_and_an_unpaid_completion_waits(h) 
         assert event.event_id.startswith("evt_")
 
 
-async def test_payment_intent_events_and_unknown_types_are_ignored(h) -> None:
+async def test_a_checkout_sessions_payment_intent_events_and_unknown_types_are_ignored(h) -> None:
     intent = {"id": "pi_1", "object": "payment_intent", "amount": 1700, "currency": "cny", "status": "succeeded",
-              "metadata": {"order_id": "C123456"}}
+              "metadata": {"order_id": "C123456", "session_id": "ps_1"}}  # its session's events settle it
     for event_type in ("payment_intent.succeeded", "payment_intent.payment_failed", "customer.created"):
         assert parsed(h, h.stripe.event(event_type, intent)).kind is ProviderEventKind.IGNORED
 
