@@ -6,8 +6,9 @@ amount with its breakdown (the order's `lines`: receives and their discount, or 
 the credit for the current one, then the total), a countdown to the order's expiry, a QR code (for
 the `qr_code` flow only) and two buttons. It fits the order's flow (`<body data-flow>`): `qr_code`
 shows the code to scan, `redirect` the desktop page without one, `mobile_redirect` a phone's page
-(full-width, larger buttons); POST (form field `outcome` = `succeeded` | `failed`) settles the order at the
-mock, which sends its signed notification to the webhook at once and re-sends it until
+(full-width, larger buttons); POST (form field `outcome` = `succeeded` | `failed`, and the optional
+`card` = `ok` (default) | `declines` | `requires_action`: what the method does once saved, see
+`provider`) settles the order at the mock, which sends its signed notification to the webhook at once and re-sends it until
 acknowledged. Then it answers 303 to the order's `return_url` when it has one (as Stripe Checkout
 sends the payer back to `success_url`), else a page showing the outcome. An order that was closed
 (its session cancelled or expired) can no longer be paid (409), as at a real provider, even from a
@@ -46,7 +47,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from plugins.mock.provider import order_flow
+from plugins.mock.provider import CARDS, order_flow
 from plugins.mock.texts import Texts, texts
 from ports.payment_provider import Flow, PaymentState
 
@@ -130,6 +131,8 @@ def routes(mock: MockProvider) -> list[web.RouteDef]:
             said.pay_before.format(time=expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")))}</p>
 {qr}
 <form method="post" action="{action}">
+<p><label for="card">{html.escape(said.card)}</label>
+<select name="card" id="card">{"".join(f'<option value="{card}">{html.escape(said.cards[card])}</option>' for card in CARDS)}</select></p>
 <button class="pay" name="outcome" value="succeeded" id="pay">{html.escape(said.pay)}</button>
 <button class="decline" name="outcome" value="failed" id="decline">{html.escape(said.decline)}</button>
 </form>
@@ -146,9 +149,12 @@ def routes(mock: MockProvider) -> list[web.RouteDef]:
         outcome = form.get("outcome")
         if outcome not in OUTCOMES:
             return page(request, found, f'<p id="outcome">{html.escape(said.choose)}</p>', status=422)
+        card = form.get("card") or "ok"
+        if card not in CARDS:
+            return page(request, found, f'<p id="outcome">{html.escape(said.choose)}</p>', status=422)
         if found.state is PaymentState.CLOSED:  # a real provider refuses to take money for a closed order
             return page(request, found, f'<p id="outcome">{html.escape(said.closed)}</p>', status=409)
-        settled = mock.checkout(found.order.session_id, OUTCOMES[outcome])
+        settled = mock.checkout(found.order.session_id, OUTCOMES[outcome], card)
         if settled.order.return_url:  # back to the merchant, as a provider's page does
             return web.Response(status=303, headers={**_headers(mock, settled), "Location": settled.order.return_url})
         text = said.paid if settled.state is PaymentState.SUCCEEDED else said.declined

@@ -2,7 +2,8 @@
 
 Configured with `PAYMENTS_MOCK_FAULTS`, a comma-separated list of `operation=kind:rate`, e.g.
 `open_payment=timeout:0.3,query_payment=unavailable:0.2,refund=error:0.1`, where `operation` is
-one of open_payment, query_payment, close_payment, refund and `kind` is
+one of open_payment, query_payment, close_payment, refund, charge_saved_method (off-session
+charges of saved methods) and `kind` is
 
 - `unavailable`: the remote answers 5xx at once (outcome unknown: `ProviderUnavailableError`);
 - `timeout`: the remote does the work, but its answer never arrives: after `PAYMENTS_MOCK_TIMEOUT_SECONDS`
@@ -30,7 +31,7 @@ from collections.abc import Mapping
 
 import attrs
 
-OPERATIONS = ("open_payment", "query_payment", "close_payment", "refund")
+OPERATIONS = ("open_payment", "query_payment", "close_payment", "refund", "charge_saved_method")
 KINDS = ("unavailable", "timeout", "error")
 REFUND_OUTCOME = "refund_outcome"  # the drill of refunds failing after they were accepted
 REFUND_FAILURE_REASON = "insufficient_merchant_balance"

@@ -27,6 +27,15 @@ process: a compare-and-set at the remote) sends the notification. The `refund_ou
 always answers `pending`: its refunds settle `failed`, with the reason, after the delay (at once
 after the answer when it is 0). A refund id asked again answers that refund as it stands; a failed one
 is sent again as a new attempt (an admin's retry), its amount refundable again.
+
+Saved methods (port 1.6, docs/saved-methods.md): it saves a method for every method it serves. An
+order opened with `save_method` and paid keeps the payer's method (`saved_method`: "Mock card ••••
+4242", brand visa, 12/2030), which behaves as the `card` the payer chose on the checkout page:
+`ok` (default: its off-session charges succeed), `declines` (each is declined, `card_declined`)
+or `requires_action` (each needs the payer: `REQUIRES_PAYER`). Charges are idempotent by order id
+(the same id answers the first outcome) and are answered at once, with no notification (the
+answer says it all); a detached method cannot be charged (`ProviderError`). Customers are
+`mock_cus_…`, derived from the user id (the same user, the same customer).
 """
 from __future__ import annotations
 
@@ -42,14 +51,24 @@ from urllib.parse import urlsplit
 from domain.errors import ProviderError, ProviderUnavailableError, RefundNotFoundError
 from plugins.mock import wire
 from plugins.mock.faults import REFUND_FAILURE_REASON, FaultPlan
-from plugins.mock.remote import InMemoryRemote, MockOrder, MockRefund, OrderConflictError, SqliteRemote
+from plugins.mock.remote import (
+    InMemoryRemote,
+    MockOrder,
+    MockRefund,
+    MockSavedMethod,
+    OrderConflictError,
+    SqliteRemote,
+)
 from plugins.mock.wire import SIGNATURE_HEADER, TOLERANCE_SECONDS
 from ports.clock import Clock
 from ports.payment_provider import (
     Acknowledgement,
+    ChargeResult,
+    ChargeState,
     Flow,
     MethodCapability,
     NotificationOutcome,
+    OffSessionCharge,
     PaymentInstructions,
     PaymentOrder,
     PaymentState,
@@ -59,6 +78,7 @@ from ports.payment_provider import (
     RefundOrder,
     RefundResult,
     RefundState,
+    SavedMethodDetails,
 )
 
 if TYPE_CHECKING:
@@ -88,7 +108,11 @@ CAPABILITIES = ProviderCapabilities(
         MethodCapability("mock", "Mock", _QR_FIRST),
     ),
     currencies=("CNY",),
+    can_save_methods=True,
 )
+CARDS = ("ok", "declines", "requires_action")  # the checkout page's `card` field: what a saved method does
+SAVED_LABEL = "Mock card •••• 4242"
+DECLINE_CODE = "card_declined"
 
 
 def order_flow(order: PaymentOrder) -> Flow:
@@ -103,8 +127,8 @@ class MockProvider:
     """See the module docstring."""
 
     # web_routes(), the acknowledgement of RETRY (1.1), the orders' lines (1.2), their flow (1.3),
-    # the reason of a failed refund (1.5)
-    requires_port = (1, 5)
+    # the reason of a failed refund (1.5), saved methods (1.6)
+    requires_port = (1, 6)
 
     def __init__(self, *, webhook_secret: str, public_url: str, clock: Clock, name: str = "mock",
                  http: httpx.AsyncClient | None = None, remote: InMemoryRemote | SqliteRemote | None = None,
@@ -274,6 +298,46 @@ class MockProvider:
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
+    # ------------------------------------------------------------------ saved methods (port 1.6)
+    async def create_customer(self, user_id: str) -> str | None:
+        return "mock_cus_" + hashlib.sha256(user_id.encode()).hexdigest()[:20]
+
+    async def saved_method(self, order_id: str, *, provider_reference: str | None = None) -> SavedMethodDetails | None:
+        fault = self._maybe_fail("saved_method")
+        saved = self._remote.saved_method(_token(order_id))
+        await self._lose_answer("saved_method", fault)
+        if saved is None:
+            return None
+        return SavedMethodDetails(token=saved.token, payment_method=saved.payment_method, label=SAVED_LABEL,
+                                  brand="visa", last4="4242", exp_month=12, exp_year=2030)
+
+    async def charge_saved_method(self, charge: OffSessionCharge) -> ChargeResult:
+        fault = self._maybe_fail("charge_saved_method")
+        found = self._remote.get(charge.order_id)
+        if found is None:
+            saved = self._remote.saved_method(charge.token)
+            if saved is None or saved.detached:
+                raise ProviderError(f"mock payment method {charge.token} cannot be charged (unknown or detached)")
+            state = {"ok": PaymentState.SUCCEEDED, "declines": PaymentState.FAILED}.get(saved.card, PaymentState.CLOSED)
+            order = PaymentOrder(order_id=charge.order_id, session_id=f"offsession:{charge.order_id}",
+                                 amount=charge.amount, description=charge.description,
+                                 payment_method=charge.payment_method, expires_at=self._clock.now(),
+                                 notify_url=charge.notify_url or "", lines=charge.lines,
+                                 customer_reference=charge.customer_reference)
+            found = self._remote.open(order, state)
+        elif found.order.amount != charge.amount:
+            raise ProviderError(f"order {charge.order_id} exists with another amount")
+        await self._lose_answer("charge_saved_method", fault)
+        reference = f"mock_{charge.order_id}"
+        if found.state is PaymentState.SUCCEEDED:
+            return ChargeResult(charge.order_id, ChargeState.SUCCEEDED, reference)
+        if found.state is PaymentState.FAILED:
+            return ChargeResult(charge.order_id, ChargeState.FAILED, reference, failure_reason=DECLINE_CODE)
+        return ChargeResult(charge.order_id, ChargeState.REQUIRES_PAYER, reference)
+
+    async def detach_saved_method(self, token: str, *, customer_reference: str | None = None) -> None:
+        self._remote.detach(token)
+
     # ------------------------------------------------------------------ the payer's side
     def checkout_url(self, session_id: str) -> str:
         """The checkout page of the order opened for `session_id` (its `payment_url` and QR code)."""
@@ -300,27 +364,33 @@ class MockProvider:
         """The order a checkout page shows (the page is addressed by our session id)."""
         return self._remote.by_session(session_id)
 
-    def settle(self, order_id: str, succeeded: bool) -> tuple[dict[str, str], bytes]:
-        """The payer paid (or declined) order `order_id` on the checkout page: record it and
-        return the signed notification the mock sends (headers, body). An order already paid
-        stays paid; the notification then says so again."""
+    def settle(self, order_id: str, succeeded: bool, card: str = "ok") -> tuple[dict[str, str], bytes]:
+        """The payer paid (or declined) order `order_id` on the checkout page, with `card` (one of
+        `CARDS`: what the method does once saved): record it and return the signed notification
+        the mock sends (headers, body). An order already paid stays paid; the notification then
+        says so again. A paid order opened with `save_method` keeps the method (its token)."""
         found = self._remote.get(order_id)
         if found is None:
             raise ProviderError(f"no mock order {order_id}")
+        if card not in CARDS:
+            raise ProviderError(f"card must be one of {', '.join(CARDS)}")
         if found.state is PaymentState.SUCCEEDED:
             succeeded = True
         else:
-            self._remote.set_state(order_id, PaymentState.SUCCEEDED if succeeded else PaymentState.FAILED)
+            self._remote.set_state(order_id, PaymentState.SUCCEEDED if succeeded else PaymentState.FAILED, card)
+            if succeeded and found.order.save_method:
+                self._remote.save_method(MockSavedMethod(_token(order_id), order_id, found.order.payment_method, card,
+                                                         found.order.customer_reference))
         return self.notification_for(found.order, succeeded)
 
-    def checkout(self, session_id: str, succeeded: bool) -> MockOrder:
+    def checkout(self, session_id: str, succeeded: bool, card: str = "ok") -> MockOrder:
         """The payer pressed Pay (or Decline) on the page of `session_id`: settle the order and
         send its notification to the order's `notify_url` now, re-sending with back-off until
         it is acknowledged with a 2xx (as real providers do)."""
         found = self._remote.by_session(session_id)
         if found is None:
             raise ProviderError(f"no mock order for session {session_id}")
-        _, body = self.settle(found.order.order_id, succeeded)
+        _, body = self.settle(found.order.order_id, succeeded, card)
         if not self._lose_notifications and not self._plan.lose_notification():
             self._in_background(self.deliver(found.order.notify_url, body))
         return self._remote.get(found.order.order_id) or found
@@ -377,6 +447,11 @@ class MockProvider:
         if outcome is NotificationOutcome.REJECTED:
             return Acknowledgement(401, _JSON, _REFUSED)
         return Acknowledgement(503, _JSON, _TRY_AGAIN)
+
+
+def _token(order_id: str) -> str:
+    """The token of the method that paying order `order_id` saved."""
+    return f"mock_pm_{order_id}"
 
 
 def _refund_result(refund: MockRefund) -> RefundResult:

@@ -5,6 +5,12 @@ with a reason under the drill); settling is a compare-and-set from `pending`, so
 process) settles each attempt and sends its notification. A failed refund gives its amount back
 to the order and may be sent again under the same refund id (a new attempt).
 
+Saved methods (port 1.6): an order opened with `save_method` and paid keeps the payer's method as
+a token (`mock_pm_<order id>`) that remembers the `card` the payer chose on the checkout page
+(`ok`, `declines`, `requires_action`: how every off-session charge of it ends); a detached token
+can no longer be charged. Off-session charges are orders too (their `session_id` is
+`offsession:<order id>`), so `query_payment` reads them like any order.
+
 A real provider keeps this on its servers, shared by every process of ours that talks to it.
 `SqliteRemote` does the same for the mock with a small SQLite file of its own (the service may
 run as several processes), `InMemoryRemote` keeps it in one process (tests, in-memory demos).
@@ -27,6 +33,17 @@ class MockOrder:
     order: PaymentOrder
     state: PaymentState
     refunded: int  # minor units refunded so far
+    card: str = "ok"  # the card the payer chose on the checkout page (what a saved method does)
+
+
+@attrs.frozen
+class MockSavedMethod:
+    token: str
+    order_id: str  # the payment that saved it
+    payment_method: str
+    card: str  # ok | declines | requires_action
+    customer_reference: str | None = None
+    detached: bool = False
 
 
 @attrs.frozen
@@ -59,14 +76,15 @@ class InMemoryRemote:
         self._orders: dict[str, MockOrder] = {}
         self._by_session: dict[str, str] = {}
         self._refunds: dict[str, MockRefund] = {}
+        self._saved: dict[str, MockSavedMethod] = {}
 
-    def open(self, order: PaymentOrder) -> MockOrder:
+    def open(self, order: PaymentOrder, state: PaymentState = PaymentState.PENDING) -> MockOrder:
         existing = self._orders.get(order.order_id)
         if existing is not None:
             if not same_order(existing.order, order):
                 raise OrderConflictError(order.order_id)
             return existing
-        self._orders[order.order_id] = MockOrder(order, PaymentState.PENDING, 0)
+        self._orders[order.order_id] = MockOrder(order, state, 0)
         self._by_session[order.session_id] = order.order_id
         return self._orders[order.order_id]
 
@@ -77,8 +95,20 @@ class InMemoryRemote:
         order_id = self._by_session.get(session_id)
         return self._orders.get(order_id) if order_id else None
 
-    def set_state(self, order_id: str, state: PaymentState) -> None:
-        self._orders[order_id] = attrs.evolve(self._orders[order_id], state=state)
+    def set_state(self, order_id: str, state: PaymentState, card: str | None = None) -> None:
+        found = self._orders[order_id]
+        self._orders[order_id] = attrs.evolve(found, state=state, card=card or found.card)
+
+    def save_method(self, saved: MockSavedMethod) -> MockSavedMethod:
+        """Keep `saved` unless its token exists; the stored one."""
+        return self._saved.setdefault(saved.token, saved)
+
+    def saved_method(self, token: str) -> MockSavedMethod | None:
+        return self._saved.get(token)
+
+    def detach(self, token: str) -> None:
+        if token in self._saved:
+            self._saved[token] = attrs.evolve(self._saved[token], detached=True)
 
     def refund(self, refund: MockRefund) -> bool:
         """Record a refund (or a new attempt of a failed one, under the same id); False, changing
@@ -116,8 +146,11 @@ CREATE TABLE IF NOT EXISTS mock_orders (
     order_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL,
     description TEXT NOT NULL, payment_method TEXT NOT NULL, expires_at TEXT NOT NULL, notify_url TEXT NOT NULL,
     return_url TEXT, state TEXT NOT NULL, refunded INTEGER NOT NULL DEFAULT 0, lines TEXT NOT NULL DEFAULT '[]',
-    flow TEXT);
+    flow TEXT, save_method INTEGER NOT NULL DEFAULT 0, customer_reference TEXT, card TEXT NOT NULL DEFAULT 'ok');
 CREATE INDEX IF NOT EXISTS mock_orders_session ON mock_orders (session_id);
+CREATE TABLE IF NOT EXISTS mock_saved_methods (
+    token TEXT PRIMARY KEY, order_id TEXT NOT NULL, payment_method TEXT NOT NULL, card TEXT NOT NULL,
+    customer_reference TEXT, detached INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS mock_refunds (
     refund_order_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, amount INTEGER NOT NULL,
     state TEXT NOT NULL DEFAULT 'succeeded', outcome TEXT NOT NULL DEFAULT 'succeeded', failure_reason TEXT,
@@ -128,7 +161,12 @@ _REFUND_COLUMNS = "refund_order_id, order_id, amount, state, outcome, failure_re
 _LATER_REFUND_COLUMNS = (("state", "TEXT NOT NULL DEFAULT 'succeeded'"), ("outcome", "TEXT NOT NULL DEFAULT 'succeeded'"),
                          ("failure_reason", "TEXT"), ("settles_at", "TEXT"), ("notify_url", "TEXT"))
 _COLUMNS = ("order_id, session_id, amount, currency, description, payment_method, expires_at, notify_url, "
-            "return_url, state, refunded, lines, flow")
+            "return_url, state, refunded, lines, flow, save_method, customer_reference, card")
+# Columns added to mock_orders since its first version (files written before have none of them).
+_LATER_ORDER_COLUMNS = (("lines", "TEXT NOT NULL DEFAULT '[]'"), ("flow", "TEXT"),
+                        ("save_method", "INTEGER NOT NULL DEFAULT 0"), ("customer_reference", "TEXT"),
+                        ("card", "TEXT NOT NULL DEFAULT 'ok'"))
+_SAVED_COLUMNS = "token, order_id, payment_method, card, customer_reference, detached"
 
 
 class SqliteRemote:
@@ -143,10 +181,9 @@ class SqliteRemote:
             self._connection.execute("PRAGMA synchronous = OFF")
             self._connection.executescript(_SCHEMA)
             columns = {row[1] for row in self._connection.execute("PRAGMA table_info(mock_orders)")}
-            if "lines" not in columns:  # a file written before the orders had lines
-                self._connection.execute("ALTER TABLE mock_orders ADD COLUMN lines TEXT NOT NULL DEFAULT '[]'")
-            if "flow" not in columns:  # … or their flow
-                self._connection.execute("ALTER TABLE mock_orders ADD COLUMN flow TEXT")
+            for name, definition in _LATER_ORDER_COLUMNS:  # a file written before the orders had lines, …
+                if name not in columns:
+                    self._connection.execute(f"ALTER TABLE mock_orders ADD COLUMN {name} {definition}")
             refund_columns = {row[1] for row in self._connection.execute("PRAGMA table_info(mock_refunds)")}
             for name, definition in _LATER_REFUND_COLUMNS:  # … or before refunds settled later
                 if name not in refund_columns:
@@ -164,13 +201,14 @@ class SqliteRemote:
         with self._lock:
             return self._connection.execute(sql, args).rowcount
 
-    def open(self, order: PaymentOrder) -> MockOrder:
-        if self._run(f"INSERT OR IGNORE INTO mock_orders ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,0,?,?)",
+    def open(self, order: PaymentOrder, state: PaymentState = PaymentState.PENDING) -> MockOrder:
+        if self._run(f"INSERT OR IGNORE INTO mock_orders ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,0,?,?,?,?,'ok')",
                   order.order_id, order.session_id, order.amount.amount, order.amount.currency.code,
                   order.description, order.payment_method, order.expires_at.isoformat(), order.notify_url,
-                  order.return_url, PaymentState.PENDING.value, _lines_json(order.lines),
-                  order.flow.value if order.flow is not None else None):
-            return MockOrder(order, PaymentState.PENDING, 0)
+                  order.return_url, state.value, _lines_json(order.lines),
+                  order.flow.value if order.flow is not None else None, int(order.save_method),
+                  order.customer_reference):
+            return MockOrder(order, state, 0)
         found = self.get(order.order_id)
         assert found is not None
         if not same_order(found.order, order):
@@ -183,8 +221,27 @@ class SqliteRemote:
     def by_session(self, session_id: str) -> MockOrder | None:
         return _order(self._one(f"SELECT {_COLUMNS} FROM mock_orders WHERE session_id = ?", session_id))
 
-    def set_state(self, order_id: str, state: PaymentState) -> None:
-        self._run("UPDATE mock_orders SET state = ? WHERE order_id = ?", state.value, order_id)
+    def set_state(self, order_id: str, state: PaymentState, card: str | None = None) -> None:
+        self._run("UPDATE mock_orders SET state = ?, card = COALESCE(?, card) WHERE order_id = ?",
+                  state.value, card, order_id)
+
+    def save_method(self, saved: MockSavedMethod) -> MockSavedMethod:
+        """As `InMemoryRemote.save_method`, across processes."""
+        self._run(f"INSERT OR IGNORE INTO mock_saved_methods ({_SAVED_COLUMNS}) VALUES (?,?,?,?,?,0)",
+                  saved.token, saved.order_id, saved.payment_method, saved.card, saved.customer_reference)
+        stored = self.saved_method(saved.token)
+        assert stored is not None
+        return stored
+
+    def saved_method(self, token: str) -> MockSavedMethod | None:
+        row = self._one(f"SELECT {_SAVED_COLUMNS} FROM mock_saved_methods WHERE token = ?", token)
+        if row is None:
+            return None
+        token, order_id, payment_method, card, customer_reference, detached = row
+        return MockSavedMethod(token, order_id, payment_method, card, customer_reference, bool(detached))
+
+    def detach(self, token: str) -> None:
+        self._run("UPDATE mock_saved_methods SET detached = 1 WHERE token = ?", token)
 
     def refund(self, refund: MockRefund) -> bool:
         """As `InMemoryRemote.refund`, in one transaction across processes."""
@@ -247,14 +304,15 @@ def _order(row: tuple | None) -> MockOrder | None:
     if row is None:
         return None
     (order_id, session_id, amount, currency, description, method, expires_at, notify_url, return_url,
-     state, refunded, lines, flow) = row
+     state, refunded, lines, flow, save_method, customer_reference, card) = row
     order = PaymentOrder(order_id=order_id, session_id=session_id, amount=Money(amount, Currency.of(currency)),
                          description=description, payment_method=method,
                          expires_at=datetime.fromisoformat(expires_at), notify_url=notify_url, return_url=return_url,
                          lines=tuple(OrderLine(LineKind(line["kind"]), Money(line["amount"], Currency.of(line["currency"])),
                                                line["quantity"], line["plan"]) for line in json.loads(lines)),
-                         flow=Flow(flow) if flow else None)
-    return MockOrder(order, PaymentState(state), refunded)
+                         flow=Flow(flow) if flow else None, save_method=bool(save_method),
+                         customer_reference=customer_reference)
+    return MockOrder(order, PaymentState(state), refunded, card or "ok")
 
 
 def _lines_json(lines: tuple[OrderLine, ...]) -> str:

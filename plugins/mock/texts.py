@@ -71,6 +71,9 @@ class Texts:
     discount: str
     plan: str  # with {plan}
     plan_credit: str  # with {plan}
+    card: str = "Card (kept when the payment saves the method)"  # the `card` select (saved methods)
+    cards: dict[str, str] = attrs.field(factory=lambda: {
+        "ok": "Works", "declines": "Declines off-session charges", "requires_action": "Needs the payer"})
 
     def method(self, method_id: str) -> str:
         return self.methods.get(method_id, method_id)
@@ -97,6 +100,9 @@ EN = Texts(
     plans={"basic": "Basic", "pro": "Pro", "vip": "VIP"},
     receives="{quantity} receives", discount="Bulk discount", plan="{plan} plan, this period",
     plan_credit="Credit for the unused {plan} plan",
+    card="Card (kept when the payment saves the method)",
+    cards={"ok": "Works (4242)", "declines": "Declines off-session charges",
+           "requires_action": "Needs the payer for off-session charges"},
 )
 ZH = Texts(
     lang="zh-CN", title="模拟收银台 – {order_id}", heading="模拟支付", pay_with="使用{method}支付",
@@ -109,6 +115,8 @@ ZH = Texts(
     methods={"wechat_pay": "微信支付", "alipay": "支付宝", "credit_card": "银行卡", "mock": "模拟支付"},
     plans={"basic": "基础版", "pro": "专业版", "vip": "VIP 会员"},
     receives="{quantity} 次收信", discount="批量折扣", plan="{plan}（本周期）", plan_credit="{plan}未使用部分抵扣",
+    card="银行卡（支付保存支付方式时留存）",
+    cards={"ok": "正常（4242）", "declines": "免密扣款被拒", "requires_action": "免密扣款需付款人验证"},
 )
 
 

@@ -125,11 +125,11 @@ async def test_a_refund_stripe_fails_later_reads_failed_and_its_retry_never_refu
 
     assert await world.stripe.deliver(world.stripe.settle_refund(at_stripe["id"], "failed")) == 200
     failed = await refund_reads(world.service, made["id"], "failed")
-    assert failed["failure_reason"] is not None
+    assert failed["failure_reason"] == "lost_or_stolen_card"  # Stripe's failure_reason, as the API shows it
     assert (await transaction_of(world.service, txn["id"]))["refunded_amount"] == 0
 
     await retry(world.service, made["id"])  # the plugin finds our refund at Stripe (failed) by its order id
-    await refund_reads(world.service, made["id"], "failed")
+    assert (await refund_reads(world.service, made["id"], "failed"))["failure_reason"] == "lost_or_stolen_card"
     assert len(refund_posts(world)) == 1 and list(world.stripe.refunds) == [at_stripe["id"]]
     detail = await transaction_of(world.service, txn["id"])
     assert (detail["status"], detail["refunded_amount"]) == ("succeeded", 0)
