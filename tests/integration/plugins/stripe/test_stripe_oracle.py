@@ -167,3 +167,63 @@ async def test_the_sdks_async_client_reads_the_fakes_sessions_refunds_and_errors
         mock.route().mock(side_effect=fake.handle)
         with pytest.raises(stripe.AuthenticationError):
             await wrong.v1.checkout.sessions.retrieve_async(session.id)
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
+async def test_the_sdks_async_client_reads_the_fakes_customers_saved_cards_off_session_charges_and_detach() -> None:
+    secret_key = new_secret_key()
+    fake = FakeStripe(secret_key=secret_key, now=lambda: int(time.time()))
+    client = stripe.StripeClient(secret_key, base_addresses={"api": API_BASE}, http_client=stripe.HTTPXClient(),
+                                 max_network_retries=0)
+    with respx.mock(base_url=API_BASE, assert_all_called=False) as mock:
+        mock.route().mock(side_effect=fake.handle)
+        customer = await client.v1.customers.create_async({"metadata": {"user_id": "u1"}},
+                                                          {"idempotency_key": "customer-u1"})
+        assert customer.id.startswith("cus_") and customer.metadata["user_id"] == "u1"
+        for order_id, card in (("C1", "pm_card_visa"), ("C2", "pm_card_authenticationRequired")):
+            await client.v1.checkout.sessions.create_async({
+                "mode": "payment", "success_url": "https://app.example.test/done", "client_reference_id": order_id,
+                "payment_method_types": ["card"], "customer": customer.id,
+                "payment_intent_data": {"setup_future_usage": "off_session"},
+                "line_items": [{"quantity": 1, "price_data": {"currency": "cny", "unit_amount": 1700,
+                                                              "product_data": {"name": "10 receives"}}}]},
+                {"idempotency_key": f"checkout-{order_id}"})
+            fake.pay(order_id, card=card)
+        visa, needs_payer = (fake.intents[fake.session_of(o)["payment_intent"]]["payment_method"] for o in ("C1", "C2"))
+        session = await client.v1.checkout.sessions.retrieve_async(
+            fake.session_of("C1")["id"], {"expand": ["payment_intent.payment_method"]})
+        card = session.payment_intent.payment_method.card
+        assert (card.brand, card.last4, session.payment_intent.payment_method.customer) == ("visa", "4242", customer.id)
+
+        charge = {"amount": 1700, "currency": "cny", "customer": customer.id, "off_session": True, "confirm": True,
+                  "payment_method_types": ["card"], "metadata": {"order_id": "C3"}}
+        intent = await client.v1.payment_intents.create_async({**charge, "payment_method": visa},
+                                                              {"idempotency_key": "C3"})
+        assert intent.status == "succeeded"
+        with pytest.raises(stripe.CardError) as declined:
+            await client.v1.payment_intents.create_async({**charge, "payment_method": needs_payer},
+                                                         {"idempotency_key": "C4"})
+        assert declined.value.code == "authentication_required"
+        assert declined.value.error.payment_intent.status == "requires_payment_method"
+
+        detached = await client.v1.payment_methods.detach_async(visa, options={"idempotency_key": f"detach-{visa}"})
+        assert detached.customer is None
+        with pytest.raises(stripe.InvalidRequestError):
+            await client.v1.payment_methods.detach_async(visa, options={"idempotency_key": "detach-again"})
+
+
+async def test_an_off_session_charge_is_encoded_as_the_sdk_would_encode_its_parameters(h) -> None:
+    from domain.errors import ProviderError
+    from ports.payment_provider import OffSessionCharge
+
+    customer = await h.provider.create_customer("u1")
+    charge = OffSessionCharge(order_id="C123456", amount=h.order().amount, description="10 receives",
+                              payment_method="credit_card", token="pm_nothing", customer_reference=customer)
+    with pytest.raises(ProviderError):  # the fake knows no such method; only the body matters here
+        await h.provider.charge_saved_method(charge)
+
+    (request,) = [r for r in h.stripe.requests if r.url.path == "/v1/payment_intents"]
+    assert request.content == sdk_body({
+        "amount": 1700, "currency": "cny", "customer": customer, "payment_method": "pm_nothing",
+        "payment_method_types": ["card"], "off_session": True, "confirm": True, "description": "10 receives",
+        "metadata": {"order_id": "C123456"}})
