@@ -93,10 +93,10 @@ names orders by its own id (Stripe's `cs_…`) reads one object instead of searc
 id. A plugin that does not declare it is called as before (`call_with_reference`).
 
 Added in 1.5: `RefundResult.failure_reason`, the provider's reason when `state` is FAILED (WeChat's
-refund `status` ABNORMAL or CLOSED, Alipay's refund status, Stripe's refund `failure_reason`; the
-mock's drill `insufficient_merchant_balance`), so a failure learnt from `query_refund` (or from the
-`refund` answer) carries the provider's words rather than a generic one. None otherwise, and from a
-plugin that ignores it (the core then records `refund_failed`).
+refund `status` ABNORMAL or CLOSED, Alipay's `sub_code` of a refund whose money could not move,
+Stripe's refund `failure_reason`; the mock's drill `insufficient_merchant_balance`), so a failure
+learnt from `query_refund` (or from the `refund` answer) carries the provider's words rather than a
+generic one. None otherwise, and from a plugin that ignores it (the core then records `refund_failed`).
 
 Added in 1.6: saved methods (the contract's "Saved payment methods"), for a provider whose
 capabilities say `can_save_methods=True` (`ProviderWithSavedMethods`); the core never calls these
