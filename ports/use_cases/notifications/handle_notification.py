@@ -92,6 +92,7 @@ class _Applied:
     refund_id: str | None = None
     to_close: tuple[PaymentSession, ...] = ()
     payer: str | None = None  # the keyed hash of the payer a success linked to its user (docs/risk.md)
+    saved_by: PaymentSession | None = None  # a paid session that asked to save its method
 
 
 @attrs.define
@@ -146,6 +147,8 @@ class HandleNotification:
         await self._orders.close(applied.to_close)
         if applied.refund_id is not None:
             await self._refunds(applied.refund_id)
+        if applied.saved_by is not None and self._saver is not None:
+            await self._saver.after_payment(applied.saved_by)
         return applied.effect
 
     async def _apply(self, provider: PaymentProvider, event: ProviderEvent) -> _Applied:
