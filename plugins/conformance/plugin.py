@@ -1,5 +1,5 @@
 """Checks of the plugin as the service loads it: its entry point and factory, the port's calls,
-the port version it declares, its capabilities and the pages it serves."""
+the port version it declares, its capabilities (saved methods included) and the pages it serves."""
 from __future__ import annotations
 
 import inspect
@@ -7,7 +7,7 @@ import inspect
 from domain.catalog import PAYMENT_METHODS
 from plugins.conformance.base import Checks
 from plugins.conformance.harness import Harness
-from ports.payment_provider import PORT_VERSION, Flow, port_supports
+from ports.payment_provider import PORT_VERSION, Flow, can_save_method, port_supports, saves_methods
 
 
 class PluginChecks(Checks):
@@ -71,6 +71,20 @@ class PluginChecks(Checks):
     async def test_partial_refunds_are_only_declared_together_with_refunds(self, harness: Harness) -> None:
         capabilities = harness.provider.capabilities
         assert capabilities.can_refund or not capabilities.can_refund_partially
+
+    async def test_a_provider_that_saves_methods_has_the_saved_method_calls_and_saves_one_it_serves(
+            self, harness: Harness) -> None:
+        provider = harness.provider
+        if not saves_methods(provider):
+            return  # the usual case: the core never asks it to save
+        for name in ("create_customer", "saved_method", "charge_saved_method", "detach_saved_method"):
+            assert inspect.iscoroutinefunction(getattr(provider, name, None)), \
+                f"can_save_methods=True: {name} must be an async method (port 1.6)"
+        declared = getattr(provider, "requires_port", (1, 0))
+        assert declared >= (1, 6), f"can_save_methods is port 1.6: declare requires_port = (1, 6), not {declared}"
+        methods = [m.id for m in provider.capabilities.methods]
+        assert any(can_save_method(provider, m) for m in methods), \
+            f"can_save_methods=True, yet every method says can_save=False: {methods}"
 
     async def test_pages_the_plugin_serves_are_aiohttp_routes_on_absolute_paths_outside_the_api(
             self, harness: Harness) -> None:
