@@ -11,7 +11,7 @@ const PAGE_SIZE = 20;
 
 function what(refund) {
   if (refund.ends_plan) return "ends the plan (back to basic on approval)";
-  return refund.receives ? `${refund.receives} receives taken back` : "no receives taken back";
+  return refund.receives ? `${refund.receives} receives taken back` : "money only (nothing taken back)";
 }
 
 function rule(refund, me) {
@@ -28,7 +28,8 @@ function rule(refund, me) {
 
 function card(refund, me, done) {
   const own = refund.requested_by === me;
-  const note = el("textarea", { rows: 2, maxlength: 500, "aria-label": `Note on ${refund.id}`, class: "note" });
+  const note = el("textarea", { rows: 2, maxlength: 500, "aria-label": `Note on ${refund.id}`, class: "note",
+    placeholder: "Note (optional to approve, required to reject)" });
   const approve = el("button", { type: "button", class: "approve", disabled: own,
     title: own ? "You cannot approve a refund you asked for" : null }, "Approve");
   const reject = el("button", { type: "button", class: "reject danger" }, "Reject");

@@ -22,7 +22,8 @@ function card(flag, report, reload) {
         el("dt", {}, "Note"), el("dd", {}, flag.note ?? "—")] : [])),
   ];
   if (!flag.resolved_at) {
-    const note = el("textarea", { rows: 2, maxlength: 500, "aria-label": `Note on ${flag.id}`, class: "note" });
+    const note = el("textarea", { rows: 2, maxlength: 500, "aria-label": `Note on ${flag.id}`, class: "note",
+      placeholder: "Note (required)" });
     const resolve = el("button", { type: "button", class: "resolve" }, "Resolve");
     const error = el("p", { class: "error", role: "alert", hidden: true });
     resolve.addEventListener("click", async () => {
