@@ -118,6 +118,8 @@ class Transaction:
     updated_at: datetime
     completed_at: datetime | None
     paid_session_id: str | None = None
+    # "<experiment>/<variant>" when a price experiment's variant priced it (docs/experiments.md)
+    price_variant: str | None = None
     version: int = 0
     events: list[events.Event] = attrs.field(factory=list)
     sessions: list[PaymentSession] = attrs.field(factory=list)  # oldest first
@@ -131,28 +133,31 @@ class Transaction:
     # ------------------------------------------------------------------ named constructors
     @classmethod
     def purchase_receives(cls, *, id: str, order_id: str, user_id: str, quote: ReceivesQuote,
-                          payment_method: str, provider: str, now: datetime) -> Transaction:
+                          payment_method: str, provider: str, now: datetime,
+                          price_variant: str | None = None) -> Transaction:
         return cls._create(id=id, order_id=order_id, user_id=user_id, type=TransactionType.PURCHASE_RECEIVES,
                            status=S.PENDING, payment_method=payment_method, provider=provider,
                            subtotal=quote.subtotal, discount=quote.discount, total=quote.total,
-                           receives=quote.quantity, now=now)
+                           receives=quote.quantity, now=now, price_variant=price_variant)
 
     @classmethod
     def plan_upgrade(cls, *, id: str, order_id: str, user_id: str, plan_from: PlanId, plan_to: PlanId,
-                     proration: Proration, payment_method: str, provider: str | None, now: datetime) -> Transaction:
+                     proration: Proration, payment_method: str, provider: str | None, now: datetime,
+                     price_variant: str | None = None) -> Transaction:
         return cls._create(id=id, order_id=order_id, user_id=user_id, type=TransactionType.PLAN_UPGRADE,
                            status=S.PENDING, payment_method=payment_method, provider=provider,
                            subtotal=proration.debit, discount=proration.credit, total=proration.charge,
-                           plan_from=plan_from, plan_to=plan_to, proration=proration, now=now)
+                           plan_from=plan_from, plan_to=plan_to, proration=proration, now=now,
+                           price_variant=price_variant)
 
     @classmethod
     def plan_downgrade(cls, *, id: str, order_id: str, user_id: str, plan_from: PlanId, plan_to: PlanId,
-                       zero: Money, now: datetime) -> Transaction:
+                       zero: Money, now: datetime, price_variant: str | None = None) -> Transaction:
         """A downgrade costs nothing and is settled at once (it takes effect at the period end)."""
         return cls._create(id=id, order_id=order_id, user_id=user_id, type=TransactionType.PLAN_DOWNGRADE,
                            status=S.SUCCEEDED, payment_method=None, provider=None, subtotal=zero,
                            discount=zero, total=zero, plan_from=plan_from, plan_to=plan_to, now=now,
-                           completed_at=now)
+                           completed_at=now, price_variant=price_variant)
 
     @classmethod
     def _create(cls, *, now: datetime, status: TransactionStatus, receives: int | None = None,
