@@ -93,6 +93,14 @@ from ports.use_cases.operations.admin_users import GetUserOverview, ListAllTrans
 from ports.use_cases.operations.analytics import Revenue, Subscriptions, SuccessRates
 from ports.use_cases.operations.providers import ProviderStatuses, ReadHealthFigures
 from ports.use_cases.risk.admin import ListRiskFlags, ResolveRiskFlag, SetUserBlocked
+from ports.use_cases.saved_methods.charge_off_session import ChargeOffSession
+from ports.use_cases.sessions.customers import ProviderCustomers
+from ports.use_cases.saved_methods.manage_saved_methods import (
+    DeleteSavedMethod,
+    ListSavedMethods,
+    SetDefaultSavedMethod,
+)
+from ports.use_cases.notifications.store_saved_method import StoreSavedMethods
 from ports.use_cases.risk.gate import RiskGate
 from ports.use_cases.risk.signals import LinkedPayers, RefundAbuse, payer_key
 from ports.use_cases.settings import UseCaseSettings
@@ -322,8 +330,9 @@ class UseCases(containers.DeclarativeContainer):
     retry = providers.Object(RetryPolicy())
     # Per process (ports/circuit_breakers.py): every loaded provider listed from the start, closed.
     circuits = providers.Singleton(CircuitBreakers, providers=adapters.registry.provided.providers)
+    customers = providers.Singleton(ProviderCustomers, adapters.uow, adapters.clock)  # docs/saved-methods.md
     orders = providers.Singleton(ProviderOrders, adapters.uow, adapters.instructions, adapters.registry,
-                                 adapters.clock, settings, retry, circuits)
+                                 adapters.clock, settings, retry, circuits, customers)
     # Risk (docs/risk.md): the gate before every payment, the signals, the admin's flags and blocks.
     risk_limits = providers.Singleton(RiskLimits, daily_amount=adapters.config.provided.risk_daily_limit)
     risk_gate = providers.Singleton(RiskGate, adapters.risk_store, adapters.ids, risk_limits)
@@ -359,6 +368,19 @@ class UseCases(containers.DeclarativeContainer):
     handle_notification = providers.Factory(HandleNotification, uow=adapters.uow, providers=adapters.registry,
                                             orders=orders, refunds=submit_refund, clock=adapters.clock,
                                             ids=adapters.ids, settings=settings, payers=linked_payers)
+    # Saved methods (docs/saved-methods.md): stored after a payment that saves, one-click charges.
+    store_saved_methods = providers.Singleton(StoreSavedMethods, adapters.uow, adapters.registry, adapters.clock,
+                                              adapters.ids, settings)
+    handle_notification.add_kwargs(saver=store_saved_methods)
+    charge_off_session = providers.Factory(ChargeOffSession, uow=adapters.uow, providers=adapters.registry,
+                                           orders=orders, instructions=adapters.instructions,
+                                           notifications=handle_notification, customers=customers,
+                                           clock=adapters.clock, ids=adapters.ids, settings=settings)
+    list_saved_methods = providers.Factory(ListSavedMethods, uow=adapters.uow)
+    set_default_saved_method = providers.Factory(SetDefaultSavedMethod, uow=adapters.uow, clock=adapters.clock,
+                                                 settings=settings)
+    delete_saved_method = providers.Factory(DeleteSavedMethod, uow=adapters.uow, providers=adapters.registry,
+                                            clock=adapters.clock, settings=settings)
     expire_sessions = providers.Factory(ExpireSessions, uow=adapters.uow, orders=orders, clock=adapters.clock)
     retry_refunds = providers.Factory(RetryRefunds, submit=submit_refund)
     _refunds = dict(uow=adapters.uow, ids=adapters.ids, clock=adapters.clock, settings=settings)

@@ -42,7 +42,7 @@ from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import current_membership
 from ports.use_cases.refunds.settle_refund import settle_refund
 from ports.use_cases.risk.signals import LinkedPayers
-from ports.use_cases.saved_methods.store_saved_method import StoreSavedMethods
+from ports.use_cases.notifications.store_saved_method import StoreSavedMethods
 from ports.use_cases.refunds.submit_refund import SubmitRefund
 from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.settings import UseCaseSettings

@@ -57,7 +57,7 @@ from ports.payment_provider import (
 from ports.repositories import InstructionsRepository
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.notifications.handle_notification import HandleNotification
-from ports.use_cases.saved_methods.customers import ProviderCustomers
+from ports.use_cases.sessions.customers import ProviderCustomers
 from ports.use_cases.sessions.flows import choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.settings import UseCaseSettings
@@ -109,6 +109,24 @@ class ChargeOffSession:
     _clock: Clock
     _ids: IdGenerator
     _settings: UseCaseSettings
+
+    async def resolve(self, user_id: str, saved_method_id: str) -> tuple[SavedMethod, PaymentProvider]:
+        """The user's chargeable saved method and its provider (404 / 422, see `chargeable_method`);
+        asked before anything is stored."""
+        async with self._uow() as uow:
+            return await chargeable_method(uow, self._providers, user_id, saved_method_id)
+
+    async def one_click(self, transaction: Transaction, attempt: PaymentSession,
+                        return_url: str | None) -> tuple[Transaction, PaymentSession | None]:
+        """A one-click purchase's committed transaction and its attempt: charged now (a decline
+        fails the transaction), or, for a retry that finds the attempt ended, the transaction as it
+        stands with the session opened for the payer, if one was."""
+        if attempt.status is SessionStatus.OPEN:
+            outcome = await self.charge(transaction.id, attempt.id, fail_transaction=True, return_url=return_url)
+            return outcome.transaction, outcome.session
+        transaction = await self._reload(transaction.id)
+        latest = transaction.sessions[-1]
+        return transaction, None if latest.off_session else latest
 
     def open_attempt(self, transaction: Transaction, method: SavedMethod, *, session_id: str | None = None,
                      order_id: str | None = None) -> PaymentSession:

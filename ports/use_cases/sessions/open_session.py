@@ -14,6 +14,7 @@ from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.sessions.flows import choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.risk.gate import RiskGate
+from ports.use_cases.sessions.saving import check_can_save
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import SessionView
 
@@ -25,6 +26,7 @@ class OpenSessionCommand:
     payment_method: str | None = None
     return_url: str | None = None
     flow: str | None = None  # qr_code | redirect | mobile_redirect; default the method's first
+    save_method: bool = False  # keep the method when this session's payment succeeds (docs/saved-methods.md)
 
 
 @attrs.define
@@ -50,11 +52,12 @@ class OpenSession:
             assert method is not None  # every payable transaction was created with one
             provider = self._providers.for_method(method)
             flow = choose_flow(provider, method, cmd.flow)  # refused before anything is written
+            check_can_save(provider, method, cmd.save_method)
             self._orders.admit(provider.name)  # an open circuit refuses at once (rolled back)
             opened = transaction.open_session(
                 id=self._ids.new_id("ps"), order_id=self._ids.new_order_id("S", now), payment_method=method,
                 provider=provider.name, return_url=return_url, ttl=self._settings.session_ttl, now=now,
-                flow=flow.value)
+                flow=flow.value, save_method=cmd.save_method)
             await uow.transactions.update(transaction)
             await uow.commit()
         await self._orders.close(opened.replaced)

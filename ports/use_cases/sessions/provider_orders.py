@@ -21,7 +21,7 @@ from ports.clock import Clock
 from ports.payment_provider import Flow, LineKind, OrderLine, PaymentOrder, ProviderRegistry, call_with_reference
 from ports.repositories import InstructionsRepository
 from ports.unit_of_work import UnitOfWorkFactory
-from ports.use_cases.saved_methods.customers import ProviderCustomers
+from ports.use_cases.sessions.customers import ProviderCustomers
 from ports.use_cases.settings import UseCaseSettings
 
 log = logging.getLogger("payments.flow")
