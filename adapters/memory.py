@@ -165,6 +165,10 @@ class InMemoryTransactionRepository:
         if any(t.id == transaction.id or t.order_id == transaction.order_id for t in existing) \
                 or any(s.id in taken_sessions or s.order_id in taken_sessions for s in transaction.sessions):
             raise DuplicateKeyError(transaction.id)  # before anything is stored: all or nothing
+        if transaction.renewal_period_start is not None and any(
+                t.user_id == transaction.user_id and t.renewal_period_start == transaction.renewal_period_start
+                for t in existing):
+            raise DuplicateKeyError(transaction.id)  # the unique index: one renewal per user and period
         pending = sum(1 for t in existing if t.user_id == transaction.user_id and t.is_pending)
         self._s.write("transactions", transaction.id, transaction, new=True)
         return pending
@@ -215,6 +219,16 @@ class InMemoryTransactionRepository:
         due = [t for t in self._s.rows("transactions") if first_due(t) is not None]
         return await self._s.claim("transactions", sorted(due, key=lambda t: (first_due(t), t.id)), limit)
 
+    async def pending_renewals(self, user_id: str) -> list[Transaction]:
+        found = [t for t in self._s.rows("transactions")
+                 if t.user_id == user_id and t.is_pending and t.renewal_period_start is not None]
+        return [await self.get(t.id, for_update=True) for t in sorted(found, key=lambda t: (t.created_at, t.id))]
+
+    async def renewal_for(self, user_id: str, period_start: datetime) -> Transaction | None:
+        found = next((t for t in self._s.rows("transactions")
+                      if t.user_id == user_id and t.renewal_period_start == period_start), None)
+        return None if found is None else await self.get(found.id, for_update=True)
+
 
 class InMemoryInstructions:
     """`ports.repositories.InstructionsRepository`: a write straight to the committed store,
@@ -252,6 +266,19 @@ class InMemoryMembershipRepository:
 
     async def update(self, membership: Membership) -> None:
         self._store(membership, new=False)
+
+    async def claim_due_renewals(self, now: datetime, limit: int) -> list[Membership]:
+        due = sorted((m for m in self._s.rows("memberships")
+                      if m.renewal_check_at is not None and m.renewal_check_at <= now),
+                     key=lambda m: (m.renewal_check_at, m.user_id))
+        found = []
+        for membership in due:
+            if len(found) == limit:
+                break
+            if self._s.store.row_locks[("memberships", membership.user_id)].locked():
+                continue  # FOR UPDATE SKIP LOCKED
+            found.append(await self.get(membership.user_id, for_update=True))
+        return found
 
     def _store(self, membership: Membership, *, new: bool) -> None:
         self._s.ledger.extend(membership.new_entries)

@@ -137,3 +137,32 @@ class PeriodStarted(Event):
     plan: str
     period_start: datetime
     period_end: datetime
+
+
+@attrs.frozen
+class AutoRenewChanged(Event):
+    user_id: str
+    auto_renew: bool
+    renewal_method_id: str | None
+
+
+@attrs.frozen
+class RenewalDue(Event):
+    """A renewal to be paid by the payer was opened (`membership.renewal_due`)."""
+
+    user_id: str
+
+
+@attrs.frozen
+class MembershipPastDue(Event):
+    """A renewal was not paid at the period end (`membership.past_due`)."""
+
+    user_id: str
+    grace_until: datetime | None
+
+
+@attrs.frozen
+class RenewalPaid(Event):
+    user_id: str
+    plan: str
+    period_start: datetime

@@ -123,6 +123,8 @@ class Transaction:
     version: int = 0
     events: list[events.Event] = attrs.field(factory=list)
     sessions: list[PaymentSession] = attrs.field(factory=list)  # oldest first
+    # A plan_renewal's period: the start of the period it pays for (one renewal per user and period).
+    renewal_period_start: datetime | None = None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Transaction) and other.id == self.id
@@ -158,6 +160,20 @@ class Transaction:
                            status=S.SUCCEEDED, payment_method=None, provider=None, subtotal=zero,
                            discount=zero, total=zero, plan_from=plan_from, plan_to=plan_to, now=now,
                            completed_at=now, price_variant=price_variant)
+
+    @classmethod
+    def plan_renewal(cls, *, id: str, order_id: str, user_id: str, plan_from: PlanId, plan_to: PlanId,
+                     price: Money, period_start: datetime, payment_method: str | None, provider: str | None,
+                     now: datetime) -> Transaction:
+        """The renewal of a paid plan for the period starting `period_start`, at the plan's full
+        price, pending until paid (off-session or through a session) or failed after the grace
+        period (docs/renewals.md). It never expires like a purchase: its attempts may lapse."""
+        transaction = cls._create(id=id, order_id=order_id, user_id=user_id, type=TransactionType.PLAN_RENEWAL,
+                                  status=S.PENDING, payment_method=payment_method, provider=provider,
+                                  subtotal=price, discount=Money.zero(price.currency), total=price,
+                                  plan_from=plan_from, plan_to=plan_to, now=now)
+        transaction.renewal_period_start = period_start
+        return transaction
 
     @classmethod
     def _create(cls, *, now: datetime, status: TransactionStatus, receives: int | None = None,
@@ -204,8 +220,9 @@ class Transaction:
 
     def attempts_lapsed(self, now: datetime) -> bool:
         """Whether it has sessions, none of them is open at `now`, and the last one's
-        `expires_at` has passed: a pending transaction then reads, and is swept, `expired`."""
-        return bool(self.sessions) and not any(s.is_open_at(now) for s in self.sessions) \
+        `expires_at` has passed: a pending transaction then reads, and is swept, `expired`.
+        Never for a renewal: it stays payable until its grace period ends (then `failed`)."""
+        return self.type is not TransactionType.PLAN_RENEWAL and bool(self.sessions) and not any(s.is_open_at(now) for s in self.sessions) \
             and max(s.expires_at for s in self.sessions) <= now
 
     def status_at(self, now: datetime) -> TransactionStatus:

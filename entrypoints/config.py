@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from domain.catalog import PAYMENT_METHODS
+from domain.renewal import DEFAULT_POLICY, MAX_GRACE_DAYS, RenewalPolicy
 
 DEVELOPMENT_JWT_SECRET = "development-jwt-secret-not-for-production"
 DEVELOPMENT_ID_SECRET = "development-id-secret-not-for-production"
@@ -45,6 +46,8 @@ class Config:
     # Refunds: how long after a payment a user may ask; admin refunds above this need a second admin.
     refund_window_days: int = attrs.field(kw_only=True, default=30)
     refund_second_approval_above: int = attrs.field(kw_only=True, default=10000)
+    # Auto-renewal (docs/renewals.md): notice and grace days, and the retry days of a declined charge.
+    renewal: RenewalPolicy = attrs.field(kw_only=True, default=DEFAULT_POLICY)
     # Risk and rate limits (docs/risk.md): Redis shares the counters of every process when set.
     redis_url: str | None = attrs.field(repr=False, kw_only=True, default=None)
     rate_limit_per_minute: int = attrs.field(kw_only=True, default=30)
@@ -113,6 +116,7 @@ def load_config(environ: Mapping[str, str], *, host: str | None = None, port: in
         webhook_rate_limit_per_minute=_integer(environ, "PAYMENTS_WEBHOOK_RATE_LIMIT_PER_MINUTE", 600, 1, 10**6),
         risk_daily_limit=_integer(environ, "PAYMENTS_RISK_DAILY_LIMIT", 50000, 1, 10**12),
         trusted_proxies=_trusted_proxies(environ.get("PAYMENTS_TRUSTED_PROXIES", "")),
+        renewal=_renewal(environ),
         method_routes=routes,
         **_events(environ, production),
         environ={k: v for k, v in environ.items() if k.startswith("PAYMENTS_")},
@@ -210,6 +214,28 @@ def _database_url(url: str) -> str:
         raise ConfigError(f"PAYMENTS_DATABASE_URL has an unknown scheme {parts.scheme or '(none)'!r} "
                           f"(use postgresql://user@host:5432/db or sqlite:///./payments.db): {redacted_url(url)}")
     return url
+
+
+def _renewal(environ: Mapping[str, str]) -> RenewalPolicy:
+    """PAYMENTS_RENEWAL_NOTICE_DAYS (0-27), PAYMENTS_RENEWAL_GRACE_DAYS (1-27) and
+    PAYMENTS_RENEWAL_RETRY_DAYS (distinct days, ascending, each within the grace period)."""
+    notice = _integer(environ, "PAYMENTS_RENEWAL_NOTICE_DAYS", 3, 0, 27)
+    grace = _integer(environ, "PAYMENTS_RENEWAL_GRACE_DAYS", 7, 1, MAX_GRACE_DAYS)
+    raw = environ.get("PAYMENTS_RENEWAL_RETRY_DAYS")
+    retry = tuple(day for day in DEFAULT_POLICY.retry_days if day < grace)  # the defaults that fit
+    if raw is not None and raw.strip() != "":
+        try:
+            retry = tuple(int(item) for item in _list(raw))
+        except ValueError:
+            raise ConfigError(f"PAYMENTS_RENEWAL_RETRY_DAYS must be comma-separated whole numbers of days, "
+                              f"not {raw!r}") from None
+    elif raw is not None:
+        retry = ()
+    try:
+        return RenewalPolicy(notice_days=notice, grace_days=grace, retry_days=retry)
+    except ValueError:
+        raise ConfigError(f"PAYMENTS_RENEWAL_RETRY_DAYS must be distinct days in ascending order, each from 1 to "
+                          f"PAYMENTS_RENEWAL_GRACE_DAYS - 1 ({grace - 1}), not {raw!r}") from None
 
 
 def _integer(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

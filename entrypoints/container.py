@@ -103,6 +103,9 @@ from ports.use_cases.saved_methods.manage_saved_methods import (
 from ports.use_cases.notifications.store_saved_method import StoreSavedMethods
 from ports.use_cases.risk.gate import RiskGate
 from ports.use_cases.risk.signals import LinkedPayers, RefundAbuse, payer_key
+from ports.use_cases.renewals.renew_memberships import RenewMemberships
+from ports.use_cases.renewals.saved_method_charges import SavedMethodRenewals
+from ports.use_cases.renewals.set_subscription import SetSubscription
 from ports.use_cases.settings import UseCaseSettings
 from domain.risk import RiskLimits
 
@@ -243,7 +246,8 @@ def use_case_settings(config: Config) -> UseCaseSettings:
     return UseCaseSettings(notify_url_template=config.public_url + NOTIFY_PATH, max_pending=config.max_pending,
                            session_ttl=config.session_ttl, return_url_hosts=config.return_url_hosts,
                            refund_window=timedelta(days=config.refund_window_days),
-                           refund_second_approval_above=config.refund_second_approval_above)
+                           refund_second_approval_above=config.refund_second_approval_above,
+                           renewal=config.renewal)
 
 
 def load_providers(config: Config, http: LazyHttpClient, clock: Clock) -> dict[str, PaymentProvider]:
@@ -412,6 +416,12 @@ class UseCases(containers.DeclarativeContainer):
     deliver_events = providers.Factory(DeliverEvents, store=adapters.outbox, sender=adapters.event_sender,
                                        clock=adapters.clock,
                                        lease=providers.Callable(delivery_lease, adapters.config))
+    # Auto-renewal (docs/renewals.md): renewals charge saved methods through the saved-methods use cases.
+    renewal_charges = providers.Factory(SavedMethodRenewals, charger=charge_off_session, providers=adapters.registry)
+    set_subscription = providers.Factory(SetSubscription, uow=adapters.uow, charges=renewal_charges,
+                                         clock=adapters.clock, settings=settings)
+    renew_memberships = providers.Factory(RenewMemberships, uow=adapters.uow, charges=renewal_charges, orders=orders,
+                                          clock=adapters.clock, ids=adapters.ids, settings=settings)
     list_events = providers.Factory(ListEvents, store=adapters.outbox)
     redeliver_event = providers.Factory(RedeliverEvent, store=adapters.outbox, clock=adapters.clock,
                                         wake=adapters.outbox_wakeups.provided.wake)

@@ -17,8 +17,8 @@ Which domain events become which types (`record_events`):
   for a membership merely made (its first period started, nothing else): it reads as before.
 Within one unit of work, `transaction.*` come first, then `refund.*`, then `membership.updated`
 (the cause before its effect). Every object is as the unit of work committed it.
-`membership.renewal_due`, `membership.past_due` (renewals) and `risk.flagged` (risk rules) have
-their builders here but nothing emits them yet.
+- a renewal opened to be paid by the payer (`RenewalDue`) → `membership.renewal_due`; a renewal
+  unpaid at the period end (`MembershipPastDue`) → `membership.past_due` (docs/renewals.md).
 """
 from __future__ import annotations
 
@@ -39,10 +39,13 @@ from ports.use_cases.views import MembershipView, TransactionView
 
 MEMBERSHIP_CHANGES = (domain.PlanChanged, domain.PeriodStarted, domain.PlanChangeScheduled,
                       domain.ScheduledChangeCancelled, domain.ReceivesCredited, domain.ReceivesConsumed,
-                      domain.ReceivesAdjusted)
+                      domain.ReceivesAdjusted, domain.AutoRenewChanged, domain.RenewalPaid)
+# Renewals (docs/renewals.md): told apart from `membership.updated`, with the same `data`.
+RENEWAL_TYPES = {domain.RenewalDue: outbox.MEMBERSHIP_RENEWAL_DUE, domain.MembershipPastDue: outbox.MEMBERSHIP_PAST_DUE}
 REFUND_TYPES = {"requested": outbox.REFUND_REQUESTED, "succeeded": outbox.REFUND_SUCCEEDED,
                 "failed": outbox.REFUND_FAILED}
-REPORTED = (domain.TransactionSucceeded, domain.TransactionRefunded, domain.RefundStatusChanged, *MEMBERSHIP_CHANGES)
+REPORTED = (domain.TransactionSucceeded, domain.TransactionRefunded, domain.RefundStatusChanged, *MEMBERSHIP_CHANGES,
+            *RENEWAL_TYPES)
 
 
 def new_event_id() -> str:
@@ -75,7 +78,7 @@ def event(type: str, user_id: str, occurred_at: datetime, data: dict) -> NewEven
 
 
 def membership_event(type: str, membership: Membership, occurred_at: datetime) -> NewEvent:
-    """`membership.updated`, and (not emitted yet) `membership.renewal_due` and `membership.past_due`."""
+    """`membership.updated`, `membership.renewal_due` and `membership.past_due`."""
     return event(type, membership.user_id, occurred_at, membership_data(membership))
 
 
@@ -99,6 +102,10 @@ def record_events(aggregates: Sequence[Any], events: Sequence[domain.Event]) -> 
             if refund is not None and change.status in REFUND_TYPES:
                 found.append(event(REFUND_TYPES[change.status], refund.user_id, change.occurred_at,
                                    refund_data(refund)))
+        elif change.__class__ in RENEWAL_TYPES:
+            membership = memberships.get(change.user_id)
+            if membership is not None:
+                found.append(membership_event(RENEWAL_TYPES[change.__class__], membership, change.occurred_at))
         elif isinstance(change, MEMBERSHIP_CHANGES):
             membership = memberships.get(change.user_id)
             if membership is not None and change.user_id not in reported_memberships \
@@ -120,7 +127,9 @@ def _only_made(membership: Membership, user_id: str, events: Sequence[domain.Eve
 def _cause_first(change: domain.Event) -> int:
     """Within one unit of work a payment or refund comes before the membership change it causes
     (the sort is stable: otherwise in the order they were recorded)."""
-    return 2 if isinstance(change, MEMBERSHIP_CHANGES) else 1 if isinstance(change, domain.RefundStatusChanged) else 0
+    if isinstance(change, MEMBERSHIP_CHANGES) or type(change) in RENEWAL_TYPES:
+        return 2
+    return 1 if isinstance(change, domain.RefundStatusChanged) else 0
 
 
 def reports_any(events: Sequence[domain.Event]) -> bool:

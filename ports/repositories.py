@@ -78,6 +78,16 @@ class TransactionRepository(Protocol):
         concurrent reconcilers split the work)."""
         ...
 
+    async def pending_renewals(self, user_id: str) -> list[Transaction]:
+        """The user's `pending` plan_renewal transactions with their sessions, locked, oldest
+        first (docs/renewals.md; the caller holds the user's membership lock)."""
+        ...
+
+    async def renewal_for(self, user_id: str, period_start: datetime) -> Transaction | None:
+        """The user's plan_renewal for the period starting `period_start` (whatever its status),
+        with its sessions, locked. There is at most one: `add` of a second raises `DuplicateKeyError`."""
+        ...
+
 
 class InstructionsRepository(Protocol):
     """The one write made outside a unit of work: a single atomic statement."""
@@ -100,6 +110,12 @@ class MembershipRepository(Protocol):
         ...
 
     async def update(self, membership: Membership) -> None: ...
+
+    async def claim_due_renewals(self, now: datetime, limit: int) -> list[Membership]:
+        """Up to `limit` memberships whose `renewal_check_at` ≤ `now`, earliest first, locked;
+        rows another unit of work holds are skipped (`FOR UPDATE SKIP LOCKED`), so the renewal
+        jobs of several processes split the work (docs/renewals.md)."""
+        ...
 
 
 class ProcessedEventRepository(Protocol):

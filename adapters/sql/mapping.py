@@ -14,7 +14,7 @@ from typing import Any
 from domain.audit import AuditEntry
 from domain.catalog import PlanId
 from domain.ledger import Bucket, LedgerEntry, LedgerKind
-from domain.membership import Membership, Proration, ScheduledChange
+from domain.membership import Membership, MembershipStatus, Proration, ScheduledChange
 from domain.money import Currency, Money
 from domain.refund import Refund, RefundKind, RefundReason, RefundStatus
 from domain.session import PaymentSession, SessionStatus
@@ -64,7 +64,7 @@ def transaction_to_row(t: Transaction) -> dict[str, Any]:
         "proration_period_end": p.period_end if p else None,
         "cancel_reason": t.cancel_reason, "failure_reason": t.failure_reason, "paid_session_id": t.paid_session_id,
         "created_at": t.created_at, "updated_at": t.updated_at, "completed_at": t.completed_at,
-        "version": t.version,
+        "version": t.version, "renewal_period_start": t.renewal_period_start,
     }
 
 
@@ -87,6 +87,7 @@ def transaction_from_row(row: Row) -> Transaction:
         cancel_reason=row["cancel_reason"], failure_reason=row["failure_reason"],
         created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]),
         completed_at=as_utc(row["completed_at"]), paid_session_id=row["paid_session_id"], version=row["version"],
+        renewal_period_start=as_utc(row["renewal_period_start"]),
     )
 
 
@@ -128,6 +129,9 @@ def membership_to_row(m: Membership) -> dict[str, Any]:
         "scheduled_plan": change.plan.value if change else None,
         "scheduled_effective_at": change.effective_at if change else None,
         "created_at": m.created_at, "updated_at": m.updated_at, "version": m.version,
+        "auto_renew": m.auto_renew, "renewal_method_id": m.renewal_method_id, "status": m.status.value,
+        "grace_until": m.grace_until, "next_period_paid": m.next_period_paid,
+        "renewal_check_at": m.renewal_check_at,
     }
 
 
@@ -141,6 +145,9 @@ def membership_from_row(row: Row) -> Membership:
         allowance_remaining=row["allowance_remaining"], allowance_used=row["allowance_used"],
         purchased_remaining=row["purchased_remaining"], scheduled_change=change,
         created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]), version=row["version"],
+        auto_renew=bool(row["auto_renew"]), renewal_method_id=row["renewal_method_id"],
+        status=MembershipStatus(row["status"]), grace_until=as_utc(row["grace_until"]),
+        next_period_paid=bool(row["next_period_paid"]), renewal_check_at=as_utc(row["renewal_check_at"]),
     )
 
 

@@ -35,7 +35,7 @@ from domain.ledger import LedgerEntry
 from domain.membership import Membership
 from domain.refund import Refund, RefundStatus
 from domain.session import PaymentSession
-from domain.transaction import Transaction, TransactionStatus
+from domain.transaction import Transaction, TransactionStatus, TransactionType
 from ports.queries import LedgerLine, TransactionQuery, lapsed, ledger_id, ledger_sequence
 
 _REFUNDS_PENDING = prepared("refunds_pending", lambda dialect: (
@@ -130,8 +130,8 @@ def _transaction_read(row: Mapping[str, Any], as_of: datetime | None) -> Transac
     sessions' latest `expires_at`, `attempts_end_`, has passed)."""
     transaction = mapping.transaction_from_row(row)
     attempts_end = row["attempts_end_"] if as_of is not None else None
-    if attempts_end is None or attempts_end > as_of:
-        return transaction
+    if attempts_end is None or attempts_end > as_of or transaction.type is TransactionType.PLAN_RENEWAL:
+        return transaction  # (a renewal stays payable until its grace ends: it never lapses)
     return lapsed(transaction, attempts_end)
 
 

@@ -104,7 +104,11 @@ transactions = sa.Table(
     *_audit(),
     sa.Column("completed_at", UtcDateTime()),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("renewal_period_start", UtcDateTime()),  # a plan_renewal's period (0016)
     sa.UniqueConstraint("order_id"),
+    # At most one renewal per user and period, whatever crashes or processes (0016, docs/renewals.md).
+    sa.Index("ux_membership_transactions_one_renewal", "user_id", "renewal_period_start", unique=True,
+             postgresql_where=sa.text("type = 'plan_renewal'"), sqlite_where=sa.text("type = 'plan_renewal'")),
     sa.CheckConstraint("subtotal_minor >= 0 AND discount_minor >= 0 AND total_minor >= 0 AND refunded_minor >= 0",
                        name="amounts_not_negative"),
     # list_expirable: the sweeper walks pending transactions oldest first.
@@ -176,9 +180,22 @@ memberships = sa.Table(
     sa.Column("scheduled_effective_at", UtcDateTime()),
     *_audit(),
     sa.Column("version", sa.Integer, nullable=False),
+    # Auto-renewal (0016, docs/renewals.md): the switch, the saved method renewals charge, the
+    # status (active | past_due), the end of an unpaid renewal's grace, a renewal paid before the
+    # period end, and when the renewal job must next look at the membership.
+    sa.Column("auto_renew", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("renewal_method_id", ID),
+    sa.Column("status", NAME, nullable=False, server_default="active"),
+    sa.Column("grace_until", UtcDateTime()),
+    sa.Column("next_period_paid", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("renewal_check_at", UtcDateTime()),
     # The domain's invariant, enforced once more by the database: a balance never goes negative.
     sa.CheckConstraint("allowance_remaining >= 0 AND allowance_used >= 0 AND purchased_remaining >= 0",
                        name="balance_not_negative"),
+    # The renewal job's claim: memberships whose check is due, earliest first (0016).
+    sa.Index("ix_memberships_renewal_check", "renewal_check_at", "user_id",
+             postgresql_where=sa.text("renewal_check_at IS NOT NULL"),
+             sqlite_where=sa.text("renewal_check_at IS NOT NULL")),
 )
 
 receives_ledger = sa.Table(

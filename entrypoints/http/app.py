@@ -24,6 +24,7 @@ from entrypoints.http import assets, cors, middlewares, operations, protocol_err
 from entrypoints.http import admin_console
 from entrypoints.http import rate_limits
 from entrypoints.http.resources import risk_admin
+from entrypoints.http.resources import subscription
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
 from entrypoints.http.keys import (
@@ -71,6 +72,8 @@ USE_CASE_NAMES = ("purchase_receives", "change_plan", "open_session", "cancel_tr
                   "review_refunds", "issue_refund", "list_all_refunds", "list_audit_log", "transaction_refunds")
 
 EVENT_USE_CASE_NAMES = ("list_events", "redeliver_event")  # the outbox's admin endpoints
+RENEWAL_USE_CASE_NAMES = ("set_subscription", "renew_memberships")  # auto-renewal (docs/renewals.md)
+RENEWAL_INTERVAL = timedelta(seconds=10)
 
 
 def create_app(container: Application, *, background_jobs: bool = True) -> web.Application:
@@ -98,7 +101,8 @@ def _resources(container: Application, background_jobs: bool
     async def context(app: web.Application) -> AsyncIterator[None]:
         await container.init_resources()
         use_cases = SimpleNamespace(**{name: await _resolve(getattr(container.use_cases, name))
-                                       for name in (*USE_CASE_NAMES, *EVENT_USE_CASE_NAMES)})
+                                       for name in (*USE_CASE_NAMES, *EVENT_USE_CASE_NAMES,
+                                                    *RENEWAL_USE_CASE_NAMES)})
         app[USE_CASES] = use_cases
         store = await _resolve(container.adapters.idempotency)
         clock = await _resolve(container.adapters.real_clock)  # idempotency keys age in real time
@@ -118,6 +122,7 @@ def _resources(container: Application, background_jobs: bool
             jobs.start(SWEEP_INTERVAL, use_cases.expire_sessions, "expire-sessions")
             jobs.start(RECONCILE_INTERVAL, use_cases.reconcile_payments, "reconcile-payments")
             jobs.start(REFUND_RETRY_INTERVAL, use_cases.retry_refunds, "retry-refunds")
+            jobs.start(RENEWAL_INTERVAL, use_cases.renew_memberships, "renew-memberships")
             jobs.start(PURGE_INTERVAL, lambda: store.purge(clock.now() - RETENTION), "purge-idempotency-keys")
         if background_jobs and app[CONFIG].events_url:  # events to the main backend (docs/events.md)
             wakeups = await _resolve(container.adapters.outbox_wakeups)
@@ -161,6 +166,7 @@ def _add_routes(app: web.Application) -> None:
     admin_events.add_routes(router)
     internal_clock.mount(app)  # the test clock, outside production
     refunds.add_routes(router)
+    subscription.add_routes(router)  # auto-renewal (docs/renewals.md)
     admin_operations.install(app)  # the operators' API (its use cases resolved at start-up)
     risk_admin.install(app)  # risk flags, blocks (docs/risk.md)
     router.add_get("/healthz", operations.healthz, allow_head=False)

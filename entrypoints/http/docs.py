@@ -186,7 +186,8 @@ RESPONSE_EXAMPLES: dict[str, dict] = {
     "Membership": {
         "plan": "pro", "status": "active", "current_period_start": "2026-11-12T00:00:00Z",
         "current_period_end": "2026-12-12T00:00:00Z", "scheduled_change": None,
-        "receives": {"balance": 27, "allowance_remaining": 15, "purchased_remaining": 12, "monthly_allowance": 20}},
+        "receives": {"balance": 27, "allowance_remaining": 15, "purchased_remaining": 12, "monthly_allowance": 20},
+        "auto_renew": False, "renewal_method_id": None, "next_renewal_at": None, "grace_until": None},
     "PaymentMethod": {"id": "wechat_pay", "name": "WeChat Pay", "available": True,
                       "icon_url": "http://127.0.0.1:8080/assets/methods/wechat_pay-5f0c2a9e7b13d4c8.svg",
                       "flows": ["qr_code"], "currencies": ["CNY"], "status": "ok"},

@@ -75,6 +75,9 @@ def membership(m: MembershipView) -> dict:
         "scheduled_change": {"plan": change.plan, "effective_at": timestamp(change.effective_at)} if change else None,
         "receives": {"balance": m.balance, "allowance_remaining": m.allowance_remaining,
                      "purchased_remaining": m.purchased_remaining, "monthly_allowance": m.monthly_allowance},
+        "auto_renew": m.auto_renew, "renewal_method_id": m.renewal_method_id,
+        "next_renewal_at": timestamp(m.next_renewal_at) if m.next_renewal_at else None,
+        "grace_until": timestamp(m.grace_until) if m.grace_until else None,
     }
 
 

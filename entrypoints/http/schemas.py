@@ -235,11 +235,20 @@ class ReceivesBalanceSchema(Schema):
 
 class MembershipSchema(Schema):
     plan = fields.String(required=True, validate=validate.OneOf(PLAN_IDS))
-    status = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("active", "past_due")),
+                           metadata={"description": "past_due: the renewal of this period is unpaid (grace)."})
     current_period_start = fields.String(required=True, metadata={"format": "date-time"})
     current_period_end = fields.String(required=True, metadata={"format": "date-time"})
     scheduled_change = fields.Nested(ScheduledChangeSchema, required=True, allow_none=True)
     receives = fields.Nested(ReceivesBalanceSchema, required=True)
+    auto_renew = fields.Boolean(required=True)
+    renewal_method_id = fields.String(required=True, allow_none=True,
+                                      metadata={"description": "The saved method renewals charge (null: by reminder)."})
+    next_renewal_at = fields.String(required=True, allow_none=True, metadata={
+        "format": "date-time", "description": "The period end a renewal is charged for (null without auto_renew)."})
+    grace_until = fields.String(required=True, allow_none=True, metadata={
+        "format": "date-time", "description": "While past_due: the plan lapses to basic then if still unpaid."})
+
 
 
 class PaymentResponseSchema(Schema):

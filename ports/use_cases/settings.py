@@ -10,6 +10,7 @@ import attrs
 
 from domain.catalog import DEFAULT_CATALOG, Catalog
 from domain.errors import DomainValidationError
+from domain.renewal import DEFAULT_POLICY, RenewalPolicy
 
 
 @attrs.frozen
@@ -22,6 +23,7 @@ class UseCaseSettings:
     return_url_hosts: frozenset[str] = frozenset({"localhost", "127.0.0.1"})
     refund_window: timedelta = timedelta(days=30)  # how long after a payment a user may ask for a refund
     refund_second_approval_above: int = 10000      # admin refunds above this (minor units) need another admin
+    renewal: RenewalPolicy = DEFAULT_POLICY        # notice, grace and retry days of auto-renewal
 
     def notify_url(self, provider: str) -> str:
         return self.notify_url_template.format(provider=provider)

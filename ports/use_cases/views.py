@@ -91,6 +91,10 @@ class MembershipView:
     allowance_remaining: int
     purchased_remaining: int
     monthly_allowance: int
+    auto_renew: bool = False
+    renewal_method_id: str | None = None
+    next_renewal_at: datetime | None = None
+    grace_until: datetime | None = None
 
     @classmethod
     def of(cls, m: Membership) -> MembershipView:
@@ -101,6 +105,8 @@ class MembershipView:
             scheduled_change=ScheduledChangeView(change.plan.value, change.effective_at) if change else None,
             balance=m.balance.total, allowance_remaining=m.allowance_remaining,
             purchased_remaining=m.purchased_remaining, monthly_allowance=m.monthly_allowance,
+            auto_renew=m.auto_renew, renewal_method_id=m.renewal_method_id, next_renewal_at=m.next_renewal_at,
+            grace_until=m.grace_until,
         )
 
 

@@ -2,6 +2,9 @@
 the receives ledger rows appended with them."""
 from __future__ import annotations
 
+from datetime import datetime
+
+import sqlalchemy as sa
 
 from adapters.sql import mapping
 from adapters.sql.context import SqlContext, select_by
@@ -30,6 +33,14 @@ class SqlMembershipRepository:
     async def update(self, membership: Membership) -> None:
         await self._c.update_aggregate(memberships, mapping.membership_to_row(membership), membership)
         await self._append_entries(membership)
+
+    async def claim_due_renewals(self, now: datetime, limit: int) -> list[Membership]:
+        m = memberships
+        query = (sa.select(m).where(m.c.renewal_check_at.is_not(None), m.c.renewal_check_at <= now)
+                 .order_by(m.c.renewal_check_at, m.c.user_id).limit(limit))
+        rows = await self._c.fetch_all(self._c.locked(query, of=m, skip_locked=True))
+        self._c.hold(m, rows)
+        return [mapping.membership_from_row(row) for row in rows]
 
     async def _append_entries(self, membership: Membership) -> None:
         if membership.new_entries:

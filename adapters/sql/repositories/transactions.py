@@ -25,7 +25,7 @@ from adapters.sql.context import SqlContext, select_by
 from adapters.sql.statements import Dialect, Prepared, prepared
 from adapters.sql.tables import payment_sessions, transactions
 from domain.session import SessionStatus
-from domain.transaction import PLAN_CHANGE_TYPES, Transaction, TransactionStatus
+from domain.transaction import PLAN_CHANGE_TYPES, Transaction, TransactionStatus, TransactionType
 
 _PENDING = TransactionStatus.PENDING.value
 _OPEN = SessionStatus.OPEN.value
@@ -136,7 +136,8 @@ class SqlTransactionRepository:
         p = transactions.alias("p")
         last_expiry = sa.select(sa.func.max(s.c.expires_at)).where(s.c.transaction_id == p.c.id).scalar_subquery()
         open_now = sa.exists().where(s.c.transaction_id == p.c.id, s.c.status == _OPEN, s.c.expires_at > now)
-        lapsed_attempts = sa.select(p.c.id).where(p.c.status == _PENDING, ~open_now, last_expiry <= now)
+        lapsed_attempts = sa.select(p.c.id).where(p.c.status == _PENDING, ~open_now, last_expiry <= now,
+                                                  p.c.type != TransactionType.PLAN_RENEWAL.value)  # renewals wait for grace
         query = (sa.select(t).where(t.c.id.in_(sa.union(lapsed_sessions, lapsed_attempts)))
                  .order_by(t.c.created_at, t.c.id))
         return await self._whole(query.limit(limit), for_update=True, skip_locked=True)
@@ -148,6 +149,20 @@ class SqlTransactionRepository:
                      .where(s.c.transaction_id == t.c.id, s.c.next_check_at <= now).scalar_subquery())
         query = sa.select(t).where(t.c.id.in_(due)).order_by(first_due, t.c.id)
         return await self._whole(query.limit(limit), for_update=True, skip_locked=True)
+
+    async def pending_renewals(self, user_id: str) -> list[Transaction]:
+        t = transactions
+        query = (sa.select(t).where(t.c.user_id == user_id, t.c.status == _PENDING,
+                                    t.c.type == TransactionType.PLAN_RENEWAL.value)
+                 .order_by(t.c.created_at, t.c.id))
+        return await self._whole(query, for_update=True)
+
+    async def renewal_for(self, user_id: str, period_start: datetime) -> Transaction | None:
+        t = transactions
+        query = sa.select(t).where(t.c.user_id == user_id, t.c.type == TransactionType.PLAN_RENEWAL.value,
+                                   t.c.renewal_period_start == period_start)
+        found = await self._whole(query, for_update=True)
+        return found[0] if found else None
 
     async def _whole(self, query: Select, *, for_update: bool, skip_locked: bool = False) -> list[Transaction]:
         """The transactions `query` selects (locked when `for_update`, skipping rows locked

@@ -163,7 +163,7 @@ class HandleNotification:
                     return _Applied(E.ANOMALY)
             if found is not None:
                 # Lock order: membership, then transaction with its sessions (see membership_access).
-                membership = await current_membership(uow, found.user_id, self._settings.catalog, now)
+                membership = await current_membership(uow, found.user_id, self._settings.catalog, now, policy=self._settings.renewal)
             if not await uow.processed_events.add(provider.name, event.event_id, now):
                 return _Applied(E.DUPLICATE)
             if found is None:
@@ -234,21 +234,30 @@ class HandleNotification:
         catalog = self._settings.catalog
         if transaction.type is TransactionType.PURCHASE_RECEIVES:
             membership.credit_purchase(transaction.receives, transaction.id, now)
+        elif transaction.type is TransactionType.PLAN_RENEWAL:  # docs/renewals.md
+            if not membership.apply_renewal(catalog.plan(transaction.plan_to), transaction.renewal_period_start,
+                                            catalog, self._settings.renewal, now):
+                return await self._refund_stale(uow, transaction, session, membership, now)
         elif transaction.type is TransactionType.PLAN_UPGRADE:
             new_plan = catalog.plan(transaction.plan_to)
             if not membership.upgrade_still_fits(transaction.plan_from, new_plan, transaction.proration, catalog, now):
-                refund = Refund.for_stale_plan_change(id=self._ids.new_id("rf"),
-                                                      refund_order_id=self._ids.new_order_id("R", now),
-                                                      session=session, now=now)
-                transaction.record_refund(refund.amount, now)
-                await uow.refunds.add(refund)
-                await self._audit_automatic(uow, refund, now)
-                log.warning("plan change %s was paid after %s moved on (now %s): refunding it (%s)",
-                            transaction.id, transaction.user_id, membership.plan.value, refund.id)
-                return refund.id
+                return await self._refund_stale(uow, transaction, session, membership, now)
             membership.apply_upgrade(new_plan, catalog, now)
         await uow.memberships.update(membership)
         return None
+
+    async def _refund_stale(self, uow: UnitOfWork, transaction: Transaction, session: PaymentSession,
+                            membership: Membership, now: datetime) -> str:
+        """A plan change (or renewal) paid for a state the member has left: refunded in full."""
+        refund = Refund.for_stale_plan_change(id=self._ids.new_id("rf"),
+                                              refund_order_id=self._ids.new_order_id("R", now),
+                                              session=session, now=now)
+        transaction.record_refund(refund.amount, now)
+        await uow.refunds.add(refund)
+        await self._audit_automatic(uow, refund, now)
+        log.warning("plan change %s was paid after %s moved on (now %s): refunding it (%s)",
+                    transaction.id, transaction.user_id, membership.plan.value, refund.id)
+        return refund.id
 
     async def _audit_automatic(self, uow: UnitOfWork, refund: Refund, now: datetime) -> None:
         await uow.audit_log.add(refund_entry(self._ids.new_id("aud"), SYSTEM_ACTOR, AuditAction.REFUND_AUTOMATIC,

@@ -49,7 +49,7 @@ class GetUserOverview:
         catalog = self._settings.catalog
         stored = await self._queries.membership(user_id)
         membership = copy.deepcopy(stored) if stored is not None else Membership.start(user_id, catalog.free_plan, now)
-        membership.roll_forward(now, catalog)  # a copy: read as of now, nothing stored
+        membership.roll_forward(now, catalog, self._settings.renewal)  # a copy: read as of now, nothing stored
         transactions, _ = await self._queries.history(user_id, TransactionQuery(limit=LATEST_TRANSACTIONS, as_of=now))
         refunds, _ = await self._refund_queries.refunds(RefundQuery(user_id=user_id, limit=REFUNDS_SHOWN))
         flags = (await self._risk.flags(user_id=user_id, limit=RISK_FLAGS_SHOWN))[0] if self._risk is not None else ()

@@ -63,7 +63,7 @@ class PurchaseReceives:
         async with self._uow() as uow:
             # Locking the membership serialises this user's purchases, so the pending limit holds
             # across processes.
-            await current_membership(uow, cmd.user_id, catalog, now)
+            await current_membership(uow, cmd.user_id, catalog, now, policy=self._settings.renewal)
             while True:
                 try:
                     transaction = await self._create(uow, cmd, ids, quote, provider.name, return_url, flow.value, now)

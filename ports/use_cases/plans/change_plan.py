@@ -81,7 +81,7 @@ class ChangePlan:
         check_flow_if_served(self._providers, cmd.payment_method, cmd.flow)
         now = self._clock.now()
         async with self._uow() as uow:
-            membership = await current_membership(uow, cmd.user_id, catalog, now)
+            membership = await current_membership(uow, cmd.user_id, catalog, now, policy=self._settings.renewal)
             terms = plan_change_terms(membership, new_plan, catalog, now)
             kind = terms.kind
             if kind is PlanChangeKind.UNCHANGED:

@@ -32,7 +32,7 @@ class ConsumeReceives:
             raise DomainValidationError("Must be 1 to 255 characters.", field="reference")
         now = self._clock.now()
         async with self._uow() as uow:
-            membership = await current_membership(uow, cmd.user_id, self._settings.catalog, now)
+            membership = await current_membership(uow, cmd.user_id, self._settings.catalog, now, policy=self._settings.renewal)
             if await uow.consumptions.add(cmd.user_id, cmd.reference, cmd.count, now):
                 membership.consume(cmd.count, cmd.reference, now)  # InsufficientReceivesError: all rolled back
                 await uow.memberships.update(membership)

@@ -29,6 +29,6 @@ class GetMembership:
         if existing is not None and existing.is_current_at(now):
             return MembershipView.of(existing)  # the common case: a plain read, no lock
         async with self._uow() as uow:
-            membership = await current_membership(uow, query.user_id, self._settings.catalog, now)
+            membership = await current_membership(uow, query.user_id, self._settings.catalog, now, policy=self._settings.renewal)
             await uow.commit()
         return MembershipView.of(membership)

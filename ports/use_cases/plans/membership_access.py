@@ -6,11 +6,12 @@ from datetime import datetime
 
 from domain.catalog import Catalog
 from domain.membership import Membership
+from domain.renewal import DEFAULT_POLICY, RenewalPolicy
 from ports.unit_of_work import UnitOfWork
 
 
 async def current_membership(uow: UnitOfWork, user_id: str, catalog: Catalog, now: datetime,
-                             *, for_update: bool = True) -> Membership:
+                             *, for_update: bool = True, policy: RenewalPolicy = DEFAULT_POLICY) -> Membership:
     """The user's membership, locked when `for_update`. Creating or rolling it forward is
     written through the unit of work; the caller commits.
 
@@ -25,6 +26,6 @@ async def current_membership(uow: UnitOfWork, user_id: str, catalog: Catalog, no
         membership = await uow.memberships.get(user_id, for_update=for_update)  # a concurrent first use won
         assert membership is not None
     if not membership.is_current_at(now):
-        membership.roll_forward(now, catalog)
+        membership.roll_forward(now, catalog, policy)
         await uow.memberships.update(membership)
     return membership

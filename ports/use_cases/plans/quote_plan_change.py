@@ -56,5 +56,5 @@ class QuotePlanChange:
         membership = await self._queries.membership(user_id)
         if membership is None:
             return Membership.start(user_id, catalog.free_plan, now)
-        membership.roll_forward(now, catalog)
+        membership.roll_forward(now, catalog, self._settings.renewal)
         return membership

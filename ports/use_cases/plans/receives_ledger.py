@@ -64,5 +64,5 @@ class ReceivesLedger:
         if existing is None or existing.is_current_at(now):
             return
         async with self._uow() as uow:
-            await current_membership(uow, user_id, self._settings.catalog, now)
+            await current_membership(uow, user_id, self._settings.catalog, now, policy=self._settings.renewal)
             await uow.commit()

@@ -90,7 +90,7 @@ class QuoteRefund:
         membership = await self._queries.membership(user_id)
         if membership is None:
             return Membership.start(user_id, catalog.free_plan, now)
-        membership.roll_forward(now, catalog)
+        membership.roll_forward(now, catalog, self._settings.renewal)
         return membership
 
 
@@ -104,7 +104,7 @@ class RequestRefund:
     async def __call__(self, command: RequestRefundCommand) -> RefundView:
         now = self._clock.now()
         async with self._uow() as uow:
-            membership = await current_membership(uow, command.user_id, self._settings.catalog, now)
+            membership = await current_membership(uow, command.user_id, self._settings.catalog, now, policy=self._settings.renewal)
             transaction = await uow.transactions.get(command.transaction_id, user_id=command.user_id,
                                                      for_update=True)
             if transaction is None:
@@ -141,7 +141,7 @@ class CancelRefund:
             found = await uow.refunds.get(command.refund_id)
             if found is None or found.user_id != command.user_id:
                 raise RefundNotFound(command.refund_id)
-            membership = await current_membership(uow, found.user_id, self._settings.catalog, now)
+            membership = await current_membership(uow, found.user_id, self._settings.catalog, now, policy=self._settings.renewal)
             refund = await uow.refunds.get(command.refund_id, for_update=True)
             assert refund is not None
             held = refund.holds_receives

@@ -75,7 +75,7 @@ class ReviewRefunds:
             found = await self._found(uow, command.refund_id)
             membership = None
             if found.ends_plan:
-                membership = await current_membership(uow, found.user_id, self._settings.catalog, now)
+                membership = await current_membership(uow, found.user_id, self._settings.catalog, now, policy=self._settings.renewal)
                 transaction = await uow.transactions.get(found.transaction_id)
                 assert transaction is not None
                 check_plan_still_current(transaction, membership, now)
@@ -96,7 +96,7 @@ class ReviewRefunds:
         now = self._clock.now()
         async with self._uow() as uow:
             found = await self._found(uow, command.refund_id)
-            membership = await current_membership(uow, found.user_id, self._settings.catalog, now)
+            membership = await current_membership(uow, found.user_id, self._settings.catalog, now, policy=self._settings.renewal)
             refund = await uow.refunds.get(command.refund_id, for_update=True)
             assert refund is not None
             held = refund.holds_receives
@@ -159,7 +159,7 @@ class IssueRefund:
             found = await uow.transactions.get(command.transaction_id)
             if found is None:
                 raise TransactionNotFoundError(command.transaction_id)
-            membership = await current_membership(uow, found.user_id, self._settings.catalog, now)
+            membership = await current_membership(uow, found.user_id, self._settings.catalog, now, policy=self._settings.renewal)
             transaction = await uow.transactions.get(command.transaction_id, for_update=True)
             assert transaction is not None
             refunds = await uow.refunds.list_for_transaction(transaction.id)
