@@ -154,7 +154,7 @@ class Experiment:
         if len({variant.id for variant in variants}) != len(variants):
             raise DomainValidationError("Each variant id is used once.", field="variants")
         for index, variant in enumerate(variants):
-            variant.check(catalog, f"variants.{index}")
+            variant.check(catalog, f"variants[{index}]")
         return cls(id=id, status=S.DRAFT, variants=tuple(variants), created_at=now)
 
     @property

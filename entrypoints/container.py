@@ -31,6 +31,7 @@ from adapters.memory_operations import InMemoryOperationsQueries
 from adapters.memory_outbox import InMemoryOutboxStore
 from adapters.outbox_wakeups import InProcessWakeups
 from adapters.memory_refunds import InMemoryRefundQueries
+from adapters.memory_experiments import InMemoryExperimentStore
 from adapters.memory_risk import InMemoryRiskStore
 from adapters.session_feed import InProcessSessionFeed
 from adapters.sql.analytics import SqlOperationsQueries
@@ -41,6 +42,7 @@ from adapters.sql.instructions import SqlInstructions
 from adapters.sql.outbox import SqlOutboxStore, outbox_hook
 from adapters.sql.queries import SqlQueries
 from adapters.sql.refund_queries import SqlRefundQueries
+from adapters.sql.experiments import SqlExperimentStore
 from adapters.sql.risk import SqlRiskStore
 from adapters.sql.session_feed import in_transaction_hooks, postgres_session_feed
 from adapters.sql.unit_of_work import sql_uow_factory
@@ -92,6 +94,8 @@ from ports.use_cases.refunds.submit_refund import RetryRefunds, SubmitRefund
 from ports.use_cases.operations.admin_users import GetUserOverview, ListAllTransactions
 from ports.use_cases.operations.analytics import Revenue, Subscriptions, SuccessRates
 from ports.use_cases.operations.providers import ProviderStatuses, ReadHealthFigures
+from ports.use_cases.experiments.admin import ChangeExperimentStatus, CreateExperiment, GetExperimentResults
+from ports.use_cases.experiments.user_prices import UserPrices
 from ports.use_cases.risk.admin import ListRiskFlags, ResolveRiskFlag, SetUserBlocked
 from ports.use_cases.saved_methods.charge_off_session import ChargeOffSession
 from ports.use_cases.sessions.customers import ProviderCustomers
@@ -289,6 +293,7 @@ class Adapters(containers.DeclarativeContainer):
     queries = providers.Singleton(SqlQueries, database)
     refund_queries = providers.Singleton(SqlRefundQueries, database)
     risk_store = providers.Singleton(SqlRiskStore, database, providers.Callable(risk_flag_events, config))
+    experiments = providers.Singleton(SqlExperimentStore, database)
     operations = providers.Singleton(SqlOperationsQueries, database)
     instructions = providers.Singleton(SqlInstructions, database)
     idempotency = providers.Singleton(SqlIdempotencyStore, database)
@@ -318,6 +323,7 @@ class InMemoryAdapters(containers.DeclarativeContainer):
     queries = providers.Singleton(InMemoryQueries, database)
     refund_queries = providers.Singleton(InMemoryRefundQueries, database)
     risk_store = providers.Singleton(InMemoryRiskStore, database, providers.Callable(risk_flag_events, config))
+    experiments = providers.Singleton(InMemoryExperimentStore, database)
     operations = providers.Singleton(InMemoryOperationsQueries, database)
     instructions = providers.Singleton(InMemoryInstructions, database)
     idempotency = providers.Singleton(InMemoryIdempotencyStore)
@@ -348,8 +354,15 @@ class UseCases(containers.DeclarativeContainer):
     set_user_blocked = providers.Factory(SetUserBlocked, adapters.risk_store, adapters.ids, adapters.clock)
     _opening = dict(uow=adapters.uow, providers=adapters.registry, orders=orders, clock=adapters.clock,
                     ids=adapters.ids, settings=settings, risk=risk_gate)
-    purchase_receives = providers.Factory(PurchaseReceives, **_opening)
-    change_plan = providers.Factory(ChangePlan, **_opening)
+    # Price experiments (docs/experiments.md): every quote and charge at the user's prices.
+    user_prices = providers.Singleton(UserPrices, adapters.experiments, settings, adapters.clock)
+    create_experiment = providers.Factory(CreateExperiment, adapters.experiments, adapters.ids, adapters.clock,
+                                          settings)
+    change_experiment_status = providers.Factory(ChangeExperimentStatus, adapters.experiments, adapters.ids,
+                                                 adapters.clock)
+    experiment_results = providers.Factory(GetExperimentResults, adapters.experiments)
+    purchase_receives = providers.Factory(PurchaseReceives, **_opening, prices=user_prices)
+    change_plan = providers.Factory(ChangePlan, **_opening, prices=user_prices)
     open_session = providers.Factory(OpenSession, **_opening)
     cancel_transaction = providers.Factory(CancelTransaction, uow=adapters.uow, orders=orders, clock=adapters.clock)
     get_session = providers.Factory(GetSession, queries=adapters.queries, clock=adapters.clock)
@@ -359,9 +372,10 @@ class UseCases(containers.DeclarativeContainer):
                                         clock=adapters.clock, settings=settings)
     get_membership = providers.Factory(GetMembership, queries=adapters.queries, uow=adapters.uow,
                                        clock=adapters.clock, settings=settings)
-    get_pricing = providers.Factory(GetPricing, settings=settings)
-    quote_receives = providers.Factory(QuoteReceives, settings=settings)
+    get_pricing = providers.Factory(GetPricing, settings=settings, prices=user_prices)
+    quote_receives = providers.Factory(QuoteReceives, settings=settings, prices=user_prices)
     quote_plan_change = providers.Factory(QuotePlanChange, queries=adapters.queries, clock=adapters.clock,
+                                          prices=user_prices,
                                           settings=settings)
     list_payment_methods = providers.Factory(ListPaymentMethods, providers=adapters.registry,
                                              icons=providers.Callable(icon_urls, adapters.config.provided.public_url),

@@ -63,6 +63,7 @@ def transaction_to_row(t: Transaction) -> dict[str, Any]:
         "proration_charge_minor": p.charge.amount if p else None,
         "proration_period_end": p.period_end if p else None,
         "cancel_reason": t.cancel_reason, "failure_reason": t.failure_reason, "paid_session_id": t.paid_session_id,
+        "price_variant": t.price_variant,
         "created_at": t.created_at, "updated_at": t.updated_at, "completed_at": t.completed_at,
         "version": t.version, "renewal_period_start": t.renewal_period_start,
     }
@@ -87,6 +88,7 @@ def transaction_from_row(row: Row) -> Transaction:
         cancel_reason=row["cancel_reason"], failure_reason=row["failure_reason"],
         created_at=as_utc(row["created_at"]), updated_at=as_utc(row["updated_at"]),
         completed_at=as_utc(row["completed_at"]), paid_session_id=row["paid_session_id"], version=row["version"],
+        price_variant=row["price_variant"],
         renewal_period_start=as_utc(row["renewal_period_start"]),
     )
 

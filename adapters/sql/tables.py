@@ -101,6 +101,7 @@ transactions = sa.Table(
     sa.Column("cancel_reason", sa.Text),
     sa.Column("failure_reason", sa.Text),
     sa.Column("paid_session_id", ID),
+    sa.Column("price_variant", sa.String(97)),  # "<experiment>/<variant>" that priced it (0014)
     *_audit(),
     sa.Column("completed_at", UtcDateTime()),
     sa.Column("version", sa.Integer, nullable=False),
@@ -455,5 +456,30 @@ sa.Index("ix_payment_sessions_lapsed_at", payment_sessions.c.expires_at, postgre
          postgresql_where=sa.text(SESSION_LAPSED), sqlite_where=sa.text(SESSION_LAPSED))
 sa.Index("ix_payment_sessions_stopped_at", payment_sessions.c.updated_at, postgresql_include=_SESSION_LABELS,
          postgresql_where=sa.text(SESSION_STOPPED), sqlite_where=sa.text(SESSION_STOPPED))
+
+# Price experiments (docs/experiments.md, revision 0014). An experiment's variants are a JSON array
+# (never changed once created). At most one experiment is `running`: the partial unique index
+# refuses a second, whatever processes start them at once.
+price_experiments = sa.Table(
+    "price_experiments", metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("status", NAME, nullable=False),
+    sa.Column("variants", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("started_at", UtcDateTime()),
+    sa.Column("stopped_at", UtcDateTime()),
+    sa.Index("ux_price_experiments_running", "status", unique=True,
+             postgresql_where=sa.text("status = 'running'"), sqlite_where=sa.text("status = 'running'")),
+)
+
+# Each user's variant, stored at first exposure, once (the primary key; INSERT … ON CONFLICT DO
+# NOTHING), kept after the experiment stops.
+price_assignments = sa.Table(
+    "price_assignments", metadata,
+    sa.Column("experiment_id", ID, _fk("price_experiments.id"), primary_key=True),
+    sa.Column("user_id", USER_ID, primary_key=True),
+    sa.Column("variant_id", sa.String(32), nullable=False),
+    sa.Column("exposed_at", UtcDateTime(), nullable=False),
+)
 
 ALL_TABLES = tuple(metadata.sorted_tables)

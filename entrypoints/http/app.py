@@ -23,7 +23,7 @@ from entrypoints.event_delivery import deliver_forever
 from entrypoints.http import assets, cors, middlewares, operations, protocol_errors, provider_pages
 from entrypoints.http import admin_console
 from entrypoints.http import rate_limits
-from entrypoints.http.resources import risk_admin
+from entrypoints.http.resources import experiments_admin, risk_admin
 from entrypoints.http.resources import subscription
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
@@ -169,6 +169,7 @@ def _add_routes(app: web.Application) -> None:
     subscription.add_routes(router)  # auto-renewal (docs/renewals.md)
     admin_operations.install(app)  # the operators' API (its use cases resolved at start-up)
     risk_admin.install(app)  # risk flags, blocks (docs/risk.md)
+    experiments_admin.install(app)  # price experiments (docs/experiments.md)
     router.add_get("/healthz", operations.healthz, allow_head=False)
     router.add_get("/readyz", operations.readyz, allow_head=False)
     router.add_get("/metrics", operations.metrics, allow_head=False)

@@ -171,7 +171,7 @@ RESPONSE_EXAMPLES: dict[str, dict] = {
         "receives": 10, "plan_from": None, "plan_to": None, "subtotal": 2000, "discount": 300, "total": 1700,
         "currency": "CNY", "payment_method": "wechat_pay", "provider": "mock", "refunded_amount": 0,
         "cancel_reason": None, "failure_reason": None, "created_at": "2026-11-27T04:58:47Z",
-        "updated_at": "2026-11-27T04:58:47Z", "completed_at": None},
+        "updated_at": "2026-11-27T04:58:47Z", "completed_at": None, "price_variant": None},
     "PaymentSession": {
         "id": _SESSION, "transaction_id": _TXN, "order_id": "S20261127Y95UR7AXTZ4V", "status": "open",
         "payment_method": "wechat_pay", "provider": "mock", "amount": 1700, "currency": "CNY",

@@ -50,7 +50,7 @@ def transaction(t: TransactionView) -> dict:
         "payment_method": t.payment_method, "provider": t.provider, "refunded_amount": t.refunded_amount.amount,
         "cancel_reason": t.cancel_reason, "failure_reason": t.failure_reason,
         "created_at": timestamp(t.created_at), "updated_at": timestamp(t.updated_at),
-        "completed_at": timestamp(t.completed_at),
+        "completed_at": timestamp(t.completed_at), "price_variant": t.price_variant,
     }
 
 

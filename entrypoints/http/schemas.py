@@ -194,6 +194,9 @@ class TransactionSchema(Schema):
     created_at = fields.String(required=True, metadata={"format": "date-time"})
     updated_at = fields.String(required=True, metadata={"format": "date-time"})
     completed_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
+    price_variant = fields.String(required=True, allow_none=True, metadata={
+        "description": "`<experiment>/<variant>` of the price experiment whose prices it was made with; null "
+                       "outside experiments (docs/experiments.md).", "example": "receives-2027q1/cheaper"})
 
 
 class PaymentSessionSchema(Schema):

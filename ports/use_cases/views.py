@@ -37,6 +37,7 @@ class TransactionView:
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    price_variant: str | None = None  # "<experiment>/<variant>" that priced it (docs/experiments.md)
 
     @classmethod
     def of(cls, t: Transaction) -> TransactionView:
@@ -46,7 +47,7 @@ class TransactionView:
             subtotal=t.subtotal, discount=t.discount, total=t.total, payment_method=t.payment_method,
             provider=t.provider, refunded_amount=t.refunded_amount, cancel_reason=t.cancel_reason,
             failure_reason=t.failure_reason, created_at=t.created_at, updated_at=t.updated_at,
-            completed_at=t.completed_at,
+            completed_at=t.completed_at, price_variant=t.price_variant,
         )
 
 

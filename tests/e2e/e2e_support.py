@@ -24,7 +24,7 @@ MOCK_SECRET = "e2e-mock-secret"
 
 TRANSACTION_KEYS = {"id", "order_id", "type", "status", "receives", "plan_from", "plan_to", "subtotal", "discount",
                     "total", "currency", "payment_method", "provider", "refunded_amount", "cancel_reason",
-                    "failure_reason", "created_at", "updated_at", "completed_at"}
+                    "failure_reason", "created_at", "updated_at", "completed_at", "price_variant"}
 SESSION_KEYS = {"id", "transaction_id", "order_id", "status", "payment_method", "provider", "amount", "currency",
                 "payment_url", "qr_code", "qr_code_image", "expires_at", "created_at", "completed_at"}
 MEMBERSHIP_KEYS = {"plan", "status", "current_period_start", "current_period_end", "scheduled_change", "receives"}
@@ -64,6 +64,7 @@ def assert_transaction(t: dict) -> dict:
     assert t["currency"] == "CNY"
     assert is_timestamp(t["created_at"]) and is_timestamp(t["updated_at"])
     assert t["completed_at"] is None or is_timestamp(t["completed_at"])
+    assert t["price_variant"] is None or (isinstance(t["price_variant"], str) and "/" in t["price_variant"])
     return t
 
 

@@ -30,7 +30,7 @@ async def test_buying_receives_answers_201_with_a_pending_transaction_and_an_ope
         "type": "purchase_receives", "status": "pending", "receives": 10, "plan_from": None, "plan_to": None,
         "subtotal": 2000, "discount": 300, "total": 1700, "currency": "CNY", "payment_method": "wechat_pay",
         "provider": "mock", "refunded_amount": 0, "cancel_reason": None, "failure_reason": None,
-        "completed_at": None}
+        "completed_at": None, "price_variant": None}
     assert s["transaction_id"] == t["id"]
     assert (s["status"], s["amount"], s["currency"]) == ("open", 1700, "CNY")
     assert (s["payment_method"], s["provider"], s["completed_at"]) == ("wechat_pay", "mock", None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from entrypoints.http import render
+from entrypoints.http.auth import caller
 from entrypoints.http.docs import (
     BEARER,
     PAYMENTS_TAG,
@@ -24,11 +25,13 @@ from entrypoints.http.texts import method_name
 
 
 @docs(tags=PAYMENTS_TAG, summary="The catalog: receive prices and plans", security=BEARER,
-      operationId="getPricing", responses=error_responses(401))
+      operationId="getPricing", responses=error_responses(401),
+      description="The caller's prices: while a price experiment runs, the catalog with the caller's variant in "
+                  "place (showing it stores the caller's exposure to it, once); otherwise the catalog.")
 @response_schema(PricingSchema, 200)
 async def pricing(request: web.Request) -> web.Response:
     language = language_of(request)
-    return json_response(render.pricing(await request.app[USE_CASES].get_pricing(), language),
+    return json_response(render.pricing(await request.app[USE_CASES].get_pricing(caller(request)), language),
                          headers=headers_for(language))
 
 

@@ -48,12 +48,14 @@ async def purchase_receives(request: web.Request) -> web.Response:
 
 @docs(tags=PAYMENTS_TAG, summary="Quote a purchase of receives", security=BEARER, operationId="quoteReceives",
       description="What `POST /receives` with this `amount` would charge now: the subtotal, the discount of "
-                  "its tier and the total. Nothing is created or stored.",
+                  "its tier and the total, at the caller's prices (a running price experiment's variant). "
+                  "Nothing is created or stored.",
       responses={"401": error_response(401), "422": error_response(422, ["validation_error"])})
 @querystring_schema(ReceivesQuoteQuerySchema)
 @response_schema(ReceivesQuoteSchema, 200, description="The figures the purchase would have.")
 async def quote_receives(request: web.Request) -> web.Response:
-    quote = await request.app[USE_CASES].quote_receives(QuoteReceivesQuery(request[QUERY]["amount"]))
+    quote = await request.app[USE_CASES].quote_receives(QuoteReceivesQuery(request[QUERY]["amount"],
+                                                                                   caller(request)))
     return json_response({"amount": quote.quantity, "subtotal": quote.subtotal.amount,
                           "discount": quote.discount.amount, "total": quote.total.amount,
                           "currency": quote.total.currency.code})

@@ -20,6 +20,7 @@ from ports.use_cases.plans.membership_access import current_membership
 from ports.use_cases.sessions.flows import choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.risk.gate import RiskGate
+from ports.use_cases.experiments.user_prices import UserPrices, expose, prices_for
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import PaymentView, SessionView, TransactionView
 
@@ -43,9 +44,11 @@ class PurchaseReceives:
     _ids: IdGenerator
     _settings: UseCaseSettings
     _risk: RiskGate | None = None  # docs/risk.md: asked before a payment is opened
+    _prices: UserPrices | None = None  # docs/experiments.md: the user's variant prices it (None: the catalog)
 
     async def __call__(self, cmd: PurchaseReceivesCommand) -> PaymentView:
-        catalog = self._settings.catalog
+        priced = await prices_for(self._prices, self._settings, cmd.user_id)
+        catalog = priced.catalog
         quote = catalog.receives.quote(cmd.quantity)
         return_url = self._settings.check_return_url(cmd.return_url)
         provider = self._providers.for_method(cmd.payment_method)
@@ -60,13 +63,15 @@ class PurchaseReceives:
         body = f"purchase_receives/{cmd.quantity}/{cmd.payment_method}/{cmd.return_url}"
         ids = RequestIds.of(self._ids, cmd.user_id, body if cmd.flow is None else f"{body}/{cmd.flow}",
                             cmd.request_key)
+        await expose(self._prices, priced)  # charged at the variant's prices: exposed to it
         async with self._uow() as uow:
             # Locking the membership serialises this user's purchases, so the pending limit holds
             # across processes.
             await current_membership(uow, cmd.user_id, catalog, now, policy=self._settings.renewal)
             while True:
                 try:
-                    transaction = await self._create(uow, cmd, ids, quote, provider.name, return_url, flow.value, now)
+                    transaction = await self._create(uow, cmd, ids, quote, provider.name, return_url, flow.value, now,
+                                                     priced.price_variant)
                     break
                 except DuplicateKeyError:
                     # Derived ids are taken when an earlier attempt of this request committed:
@@ -82,10 +87,11 @@ class PurchaseReceives:
         return await self._finish(transaction, transaction.sessions[0])
 
     async def _create(self, uow: UnitOfWork, cmd: PurchaseReceivesCommand, ids: RequestIds, quote: ReceivesQuote,
-                      provider: str, return_url: str | None, flow: str, now: datetime) -> Transaction:
+                      provider: str, return_url: str | None, flow: str, now: datetime,
+                      price_variant: str | None = None) -> Transaction:
         transaction = Transaction.purchase_receives(
             id=ids.id("txn"), order_id=ids.order_id("P", now), user_id=cmd.user_id,
-            quote=quote, payment_method=cmd.payment_method, provider=provider, now=now)
+            quote=quote, payment_method=cmd.payment_method, provider=provider, now=now, price_variant=price_variant)
         transaction.open_session(id=ids.id("ps"), order_id=ids.order_id("S", now), payment_method=cmd.payment_method,
                                  provider=provider, return_url=return_url, ttl=self._settings.session_ttl, now=now,
                                  flow=flow)

@@ -25,6 +25,7 @@ from ports.use_cases.plans.plan_change_terms import plan_change_terms
 from ports.use_cases.sessions.flows import check_flow_if_served, choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.risk.gate import RiskGate
+from ports.use_cases.experiments.user_prices import UserPrices, expose, prices_for
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import MembershipView, ProrationView, SessionView, TransactionView
 
@@ -71,15 +72,18 @@ class ChangePlan:
     _ids: IdGenerator
     _settings: UseCaseSettings
     _risk: RiskGate | None = None  # docs/risk.md: asked before a payment is opened
+    _prices: UserPrices | None = None  # docs/experiments.md: the user's variant prices it (None: the catalog)
 
     async def __call__(self, cmd: ChangePlanCommand) -> PlanChangeResult:
-        catalog = self._settings.catalog
+        priced = await prices_for(self._prices, self._settings, cmd.user_id)
+        catalog = priced.catalog
         new_plan = catalog.plan(cmd.new_plan)
         return_url = self._settings.check_return_url(cmd.return_url)
         # Like a return_url, a flow is checked whatever the change turns out to be (a downgrade
         # ignores it): the same request may need a payment another time.
         check_flow_if_served(self._providers, cmd.payment_method, cmd.flow)
         now = self._clock.now()
+        await expose(self._prices, priced)  # a change at the variant's prices: exposed to it
         async with self._uow() as uow:
             membership = await current_membership(uow, cmd.user_id, catalog, now, policy=self._settings.renewal)
             terms = plan_change_terms(membership, new_plan, catalog, now)
@@ -103,7 +107,8 @@ class ChangePlan:
             if kind is PlanChangeKind.DOWNGRADE:
                 transaction = Transaction.plan_downgrade(
                     id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=cmd.user_id,
-                    plan_from=plan_from, plan_to=new_plan.id, zero=Money.zero(catalog.currency), now=now)
+                    plan_from=plan_from, plan_to=new_plan.id, zero=Money.zero(catalog.currency), now=now,
+                    price_variant=priced.price_variant)
                 change = membership.schedule_change(new_plan, now)
                 await uow.transactions.add(transaction)
                 await uow.memberships.update(membership)
@@ -113,11 +118,13 @@ class ChangePlan:
             proration = terms.proration
             assert proration is not None  # an upgrade's terms always carry one
             if proration.charge.is_zero:
-                return await self._upgrade_for_free(uow, membership, new_plan, proration, cmd, superseded, now)
+                return await self._upgrade_for_free(uow, membership, new_plan, proration, cmd, superseded, now,
+                                                    priced.price_variant)
             transaction = Transaction.plan_upgrade(
                 id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=cmd.user_id,
                 plan_from=plan_from, plan_to=new_plan.id, proration=proration,
-                payment_method=cmd.payment_method, provider=provider.name, now=now)
+                payment_method=cmd.payment_method, provider=provider.name, now=now,
+                price_variant=priced.price_variant)
             session = transaction.open_session(
                 id=self._ids.new_id("ps"), order_id=self._ids.new_order_id("S", now),
                 payment_method=cmd.payment_method, provider=provider.name, return_url=return_url,
@@ -132,13 +139,13 @@ class ChangePlan:
 
     async def _upgrade_for_free(self, uow: UnitOfWork, membership: Membership, new_plan: Plan,
                                 proration: Proration, cmd: ChangePlanCommand, superseded: list[PaymentSession],
-                                now: datetime) -> UpgradeStarted:
+                                now: datetime, price_variant: str | None = None) -> UpgradeStarted:
         """Near a period's end the prorated charge can round to nothing: like a zero-amount
         invoice, it is settled at once without a payment session."""
         transaction = Transaction.plan_upgrade(
             id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=cmd.user_id,
             plan_from=membership.plan, plan_to=new_plan.id, proration=proration,
-            payment_method=cmd.payment_method, provider=None, now=now)
+            payment_method=cmd.payment_method, provider=None, now=now, price_variant=price_variant)
         transaction.mark_paid(None, now)
         membership.apply_upgrade(new_plan, self._settings.catalog, now)
         await uow.transactions.add(transaction)

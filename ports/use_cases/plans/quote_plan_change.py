@@ -15,6 +15,7 @@ from domain.membership import Membership, PlanChangeKind
 from domain.money import Currency
 from ports.clock import Clock
 from ports.queries import PaymentQueries
+from ports.use_cases.experiments.user_prices import UserPrices, prices_for
 from ports.use_cases.plans.plan_change_terms import plan_change_terms
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import ProrationView
@@ -39,9 +40,10 @@ class QuotePlanChange:
     _queries: PaymentQueries
     _clock: Clock
     _settings: UseCaseSettings
+    _prices: UserPrices | None = None  # docs/experiments.md: quoted at the user's prices (nothing stored)
 
     async def __call__(self, query: QuotePlanChangeQuery) -> PlanChangeQuote:
-        catalog = self._settings.catalog
+        catalog = (await prices_for(self._prices, self._settings, query.user_id)).catalog
         new_plan = catalog.plan(query.new_plan)
         now = self._clock.now()
         terms = plan_change_terms(await self._membership_as_of(query.user_id, now), new_plan, catalog, now)

@@ -90,7 +90,7 @@ def test_prices_the_catalog_could_not_charge_are_refused_on_the_variant(variant,
     with pytest.raises(DomainValidationError) as raised:
         experiment(CONTROL, variant)
 
-    assert raised.value.field == "variants.1"
+    assert raised.value.field == "variants[1]"
     assert message in raised.value.message
 
 

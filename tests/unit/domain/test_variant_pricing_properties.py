@@ -51,7 +51,7 @@ def variants(draw, whole_fen: bool = False):
     plans = tuple((plan, price) for plan, price in (("pro", pro), ("vip", vip)) if price is not None)
     variant = PriceVariant("v", 1, unit_price=unit_price, tiers=tiers, plan_prices=plans)
     try:
-        variant.check(DEFAULT_CATALOG, "variants.0")
+        variant.check(DEFAULT_CATALOG, "variants[0]")
     except DomainValidationError:
         assume(False)
     return variant
