@@ -13,7 +13,7 @@ ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 STATUSES = ["draft", "running", "stopped"]
 
 
-class TierSchema(RequestSchema):
+class ExperimentTierSchema(RequestSchema):
     min_amount = StrictInteger(required=True, validate=validate.Range(1, 100), metadata={"example": 5})
     discount_percent = StrictInteger(required=True, validate=validate.Range(0, 99), metadata={"example": 10})
 
@@ -21,7 +21,7 @@ class TierSchema(RequestSchema):
 class ReceivesOverrideSchema(RequestSchema):
     unit_price = StrictInteger(validate=validate.Range(min=1, max=10_000_000),
                                metadata={"description": "Price of one receive in minor units (fen).", "example": 180})
-    tiers = fields.List(fields.Nested(TierSchema), validate=validate.Length(max=10),
+    tiers = fields.List(fields.Nested(ExperimentTierSchema), validate=validate.Length(max=10),
                         metadata={"description": "Replaces the catalog's tiers (by increasing min_amount, discounts "
                                                  "never smaller for bigger tiers; `[]`: no discounts)."})
 
@@ -56,14 +56,14 @@ CREATE_EXAMPLE = {"id": "receives-2027q1", "variants": [
     {"id": "cheaper", "weight": 50, "receives": {"unit_price": 180}, "plans": {"pro": 2500}}]}
 
 
-class TierOutSchema(Schema):
+class ExperimentTierOutSchema(Schema):
     min_amount = fields.Integer(required=True)
     discount_percent = fields.Integer(required=True)
 
 
 class ReceivesOverrideOutSchema(Schema):
     unit_price = fields.Integer()
-    tiers = fields.List(fields.Nested(TierOutSchema))
+    tiers = fields.List(fields.Nested(ExperimentTierOutSchema))
 
 
 class PlanPricesOutSchema(Schema):

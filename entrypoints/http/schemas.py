@@ -196,7 +196,7 @@ class TransactionSchema(Schema):
     completed_at = fields.String(required=True, allow_none=True, metadata={"format": "date-time"})
     price_variant = fields.String(required=True, allow_none=True, metadata={
         "description": "`<experiment>/<variant>` of the price experiment whose prices it was made with; null "
-                       "outside experiments (docs/experiments.md).", "example": "receives-2027q1/cheaper"})
+                       "outside experiments.", "example": "receives-2027q1/cheaper"})
 
 
 class PaymentSessionSchema(Schema):
