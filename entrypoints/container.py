@@ -435,7 +435,8 @@ class UseCases(containers.DeclarativeContainer):
     set_subscription = providers.Factory(SetSubscription, uow=adapters.uow, charges=renewal_charges,
                                          clock=adapters.clock, settings=settings)
     renew_memberships = providers.Factory(RenewMemberships, uow=adapters.uow, charges=renewal_charges, orders=orders,
-                                          clock=adapters.clock, ids=adapters.ids, settings=settings)
+                                          clock=adapters.clock, ids=adapters.ids, settings=settings,
+                                          queries=adapters.queries)
     list_events = providers.Factory(ListEvents, store=adapters.outbox)
     redeliver_event = providers.Factory(RedeliverEvent, store=adapters.outbox, clock=adapters.clock,
                                         wake=adapters.outbox_wakeups.provided.wake)

@@ -27,7 +27,8 @@ TRANSACTION_KEYS = {"id", "order_id", "type", "status", "receives", "plan_from",
                     "failure_reason", "created_at", "updated_at", "completed_at", "price_variant"}
 SESSION_KEYS = {"id", "transaction_id", "order_id", "status", "payment_method", "provider", "amount", "currency",
                 "payment_url", "qr_code", "qr_code_image", "expires_at", "created_at", "completed_at"}
-MEMBERSHIP_KEYS = {"plan", "status", "current_period_start", "current_period_end", "scheduled_change", "receives"}
+MEMBERSHIP_KEYS = {"plan", "status", "current_period_start", "current_period_end", "scheduled_change", "receives",
+                   "auto_renew", "renewal_method_id", "next_renewal_at", "grace_until"}
 RECEIVES_KEYS = {"balance", "allowance_remaining", "purchased_remaining", "monthly_allowance"}
 PAGE_KEYS = {"items", "page", "limit", "total", "has_more"}
 
@@ -95,6 +96,9 @@ def assert_membership(m: dict) -> dict:
     assert set(receives) == RECEIVES_KEYS, set(receives) ^ RECEIVES_KEYS
     assert all(is_int(v) for v in receives.values()), receives
     assert receives["balance"] == receives["allowance_remaining"] + receives["purchased_remaining"]
+    assert m["status"] in {"active", "past_due"} and isinstance(m["auto_renew"], bool)
+    assert m["next_renewal_at"] == (m["current_period_end"] if m["auto_renew"] else None)
+    assert (m["grace_until"] is not None) == (m["status"] == "past_due") or m["status"] == "active"
     return m
 
 

@@ -12,7 +12,8 @@ async def test_a_user_with_no_record_is_on_basic_with_three_receives(fixed_api):
         "plan": "basic", "status": "active",
         "current_period_start": "2026-03-01T00:00:00Z", "current_period_end": "2026-04-01T00:00:00Z",
         "scheduled_change": None,
-        "receives": {"balance": 3, "allowance_remaining": 3, "purchased_remaining": 0, "monthly_allowance": 3}}
+        "receives": {"balance": 3, "allowance_remaining": 3, "purchased_remaining": 0, "monthly_allowance": 3},
+        "auto_renew": False, "renewal_method_id": None, "next_renewal_at": None, "grace_until": None}
 
 
 async def test_a_basic_period_anchored_on_the_31st_ends_on_the_last_day_of_a_short_month(make_api):

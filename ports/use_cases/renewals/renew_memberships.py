@@ -30,9 +30,10 @@ from domain.errors import ProviderError
 from domain.membership import Membership
 from domain.money import Money
 from domain.session import PaymentSession, SessionStatus
-from domain.transaction import Transaction
+from domain.transaction import Transaction, TransactionStatus, TransactionType
 from ports.clock import Clock
 from ports.ids import IdGenerator
+from ports.queries import PaymentQueries, TransactionQuery
 from ports.repositories import DuplicateKeyError
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.renewals.charging import RenewalCharges, RenewalMethod
@@ -69,6 +70,7 @@ class RenewMemberships:
     _clock: Clock
     _ids: IdGenerator
     _settings: UseCaseSettings
+    _queries: PaymentQueries | None = None  # the method last paid with: a reminder's default
     batch_size: int = 50
     lease: timedelta = CHARGE_LEASE
 
@@ -234,7 +236,8 @@ class RenewMemberships:
         renewal = Transaction.plan_renewal(
             id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=membership.user_id,
             plan_from=membership.plan, plan_to=plan.id, price=self._price(membership.user_id, plan),
-            period_start=period_start, payment_method=method.payment_method if method else None,
+            period_start=period_start,
+            payment_method=method.payment_method if method else await self._last_paid_with(membership.user_id),
             provider=method.provider if method else None, now=now)
         try:
             await uow.transactions.add(renewal)
@@ -244,6 +247,16 @@ class RenewMemberships:
         log.info("renewal %s of %s opened for the period from %s (%s)", renewal.id, membership.user_id,
                  period_start, "charged off-session" if method else "by reminder")
         return renewal
+
+    async def _last_paid_with(self, user_id: str) -> str | None:
+        """The payment method of the user's latest paid plan transaction: what a session of a
+        renewal paid by reminder uses unless the payer picks another (`POST /sessions`)."""
+        if self._queries is None:
+            return None
+        paid, _ = await self._queries.history(user_id, TransactionQuery(
+            types=(TransactionType.PLAN_UPGRADE, TransactionType.PLAN_RENEWAL),
+            statuses=(TransactionStatus.SUCCEEDED,), limit=1))
+        return paid[0].payment_method if paid else None
 
     def _price(self, user_id: str, plan: Plan) -> Money:
         """The plan's full price in the catalog the user sees (as a plan change prices it)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import attrs
 
-from domain.errors import TransactionNotFoundError
+from domain.errors import DomainValidationError, TransactionNotFoundError
 from ports.clock import Clock
 from ports.ids import IdGenerator
 from ports.payment_provider import ProviderRegistry
@@ -49,7 +49,9 @@ class OpenSession:
             if transaction is None:
                 raise TransactionNotFoundError(cmd.transaction_id)
             method = cmd.payment_method or transaction.payment_method
-            assert method is not None  # every payable transaction was created with one
+            if method is None:  # a renewal opened by reminder for a payer who never paid here (docs/renewals.md)
+                raise DomainValidationError("Required: this transaction has no payment method yet.",
+                                            field="payment_method")
             provider = self._providers.for_method(method)
             flow = choose_flow(provider, method, cmd.flow)  # refused before anything is written
             check_can_save(provider, method, cmd.save_method)
