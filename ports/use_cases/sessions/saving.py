@@ -1,7 +1,8 @@
 """Saved methods as the payment use cases see them (docs/saved-methods.md): whether a payment may
-ask to save its method (only where the method's provider keeps methods, `can_save_methods`;
-WeChat Pay and Alipay plugins do not), checked before anything is stored; and `OneClickCharges`,
-what purchases and plan changes ask of the off-session charges
+ask to save its method (only where the method's provider keeps methods of it, `can_save_method`:
+`can_save_methods` and the method's `can_save`; WeChat Pay and Alipay plugins keep none, Stripe
+only cards), checked before anything is stored; and `OneClickCharges`, what purchases and plan
+changes ask of the off-session charges
 (`ports.use_cases.saved_methods.charge_off_session.ChargeOffSession`, a layer above them)."""
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, Protocol
 from domain.errors import DomainValidationError
 from domain.session import PaymentSession
 from domain.transaction import Transaction
-from ports.payment_provider import PaymentProvider, saves_methods
+from ports.payment_provider import PaymentProvider, can_save_method
 
 
 class OneClickCharges(Protocol):
@@ -29,6 +30,6 @@ class OneClickCharges(Protocol):
 def check_can_save(provider: PaymentProvider, method: str, save_method: bool) -> None:
     """`DomainValidationError` (field `save_method`, 422) when `save_method` is asked of a
     provider that cannot save `method`."""
-    if save_method and not saves_methods(provider):
-        raise DomainValidationError(f"The {method} method cannot be saved here (its provider keeps no methods).",
-                                    field="save_method")
+    if save_method and not can_save_method(provider, method):  # per method: Stripe saves cards, not WeChat Pay
+        raise DomainValidationError(f"The {method} method cannot be saved here (its provider keeps no methods "
+                                    f"of it).", field="save_method")
