@@ -8,8 +8,7 @@ Covered: a card purchase credited by `checkout.session.completed` (once, however
 re-delivered); webhook secrets during a rotation; a tampered event refused 401 with nothing changed;
 a lost event recovered by the reconciler; a cancelled purchase's session expired at Stripe; an
 automatic refund of a duplicate payment; the methods' flows (a flow Stripe lacks refused 422); a bad setting
-stopping start-up in one line. (Saved cards
-and off-session charges come with issue 17.)
+stopping start-up in one line. Saved cards and off-session charges: test_stripe_saved_cards.py.
 """
 from __future__ import annotations
 
