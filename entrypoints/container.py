@@ -394,6 +394,8 @@ class UseCases(containers.DeclarativeContainer):
                                            orders=orders, instructions=adapters.instructions,
                                            notifications=handle_notification, customers=customers,
                                            clock=adapters.clock, ids=adapters.ids, settings=settings)
+    purchase_receives.add_kwargs(charges=charge_off_session)
+    change_plan.add_kwargs(charges=charge_off_session)
     list_saved_methods = providers.Factory(ListSavedMethods, uow=adapters.uow)
     set_default_saved_method = providers.Factory(SetDefaultSavedMethod, uow=adapters.uow, clock=adapters.clock,
                                                  settings=settings)
@@ -416,6 +418,7 @@ class UseCases(containers.DeclarativeContainer):
     get_user_overview = providers.Factory(GetUserOverview, queries=adapters.queries,
                                           refund_queries=adapters.refund_queries, clock=adapters.clock,
                                           settings=settings, risk=adapters.risk_store)
+    get_user_overview.add_kwargs(saved=list_saved_methods)  # docs/saved-methods.md
     list_all_transactions = providers.Factory(ListAllTransactions, operations=adapters.operations,
                                               clock=adapters.clock)
     revenue = providers.Factory(Revenue, operations=adapters.operations, clock=adapters.clock, settings=settings)

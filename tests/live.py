@@ -141,21 +141,25 @@ async def open_checkout(browser: aiohttp.ClientSession, url: str) -> CheckoutPag
         return CheckoutPage.parse(response.status, response.content_type, await response.text())
 
 
-async def submit_checkout(browser: aiohttp.ClientSession, url: str, outcome: str) -> CheckoutPage:
-    """Press a button of the page: POST the form (`outcome` = `succeeded` Pay | `failed` Decline)."""
-    async with browser.post(url, data={"outcome": outcome}) as response:
+async def submit_checkout(browser: aiohttp.ClientSession, url: str, outcome: str,
+                          card: str | None = None) -> CheckoutPage:
+    """Press a button of the page: POST the form (`outcome` = `succeeded` Pay | `failed` Decline),
+    with the page's `card` select set to `card` (`ok`, `declines`, `requires_action`) when given."""
+    data = {"outcome": outcome} if card is None else {"outcome": outcome, "card": card}
+    async with browser.post(url, data=data) as response:
         return CheckoutPage.parse(response.status, response.content_type, await response.text())
 
 
 async def pay_through_page(browser: aiohttp.ClientSession, payment_url: str,
-                           outcome: str = "succeeded") -> CheckoutPage:
+                           outcome: str = "succeeded", card: str | None = None) -> CheckoutPage:
     """Open the page, check it offers Pay and Decline, and press one as the payer would: POST to
-    the form's own action."""
+    the form's own action (choosing `card` in its select first, when given: what a saved method
+    then does, docs/saved-methods.md)."""
     page = await open_checkout(browser, payment_url)
     assert page.status == 200 and page.payable, page.html
     (form,) = page.forms
     assert form["method"].lower() == "post"
-    answer = await submit_checkout(browser, form["action"], outcome)
+    answer = await submit_checkout(browser, form["action"], outcome, card)
     assert answer.status == 200, answer.html
     return answer
 

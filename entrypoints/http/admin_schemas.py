@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from entrypoints.http.saved_method_schemas import SavedMethodSchema
 from entrypoints.http.refund_schemas import AdminRefundSchema
 from entrypoints.http.risk_schemas import RiskFlagSchema
 from entrypoints.http.schemas import (
@@ -113,7 +114,8 @@ class AdminUserSchema(Schema):
     transactions = fields.List(fields.Nested(TransactionSchema), required=True,
                                metadata={"description": "The latest 20, newest first."})
     refunds = fields.List(fields.Nested(AdminRefundSchema), required=True)
-    saved_methods = fields.List(fields.Dict(), required=True, metadata={"description": "Not built yet: always []."})
+    saved_methods = fields.List(fields.Nested(SavedMethodSchema), required=True,
+                                metadata={"description": "Not deleted, newest first."})
     risk_flags = fields.List(fields.Nested(RiskFlagSchema), required=True,
                              metadata={"description": "The user's newest 100 risk flags, open or resolved."})
 

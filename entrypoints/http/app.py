@@ -25,6 +25,7 @@ from entrypoints.http import admin_console
 from entrypoints.http import rate_limits
 from entrypoints.http.resources import experiments_admin, risk_admin
 from entrypoints.http.resources import subscription
+from entrypoints.http.resources import saved_methods
 from entrypoints.http.auth import TokenVerifier
 from entrypoints.http.idempotency import RETENTION, IdempotencyGuard
 from entrypoints.http.keys import (
@@ -169,6 +170,7 @@ def _add_routes(app: web.Application) -> None:
     subscription.add_routes(router)  # auto-renewal (docs/renewals.md)
     admin_operations.install(app)  # the operators' API (its use cases resolved at start-up)
     risk_admin.install(app)  # risk flags, blocks (docs/risk.md)
+    saved_methods.install(app)  # saved payment methods (docs/saved-methods.md)
     experiments_admin.install(app)  # price experiments (docs/experiments.md)
     router.add_get("/healthz", operations.healthz, allow_head=False)
     router.add_get("/readyz", operations.readyz, allow_head=False)

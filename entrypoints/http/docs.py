@@ -190,7 +190,7 @@ RESPONSE_EXAMPLES: dict[str, dict] = {
         "auto_renew": False, "renewal_method_id": None, "next_renewal_at": None, "grace_until": None},
     "PaymentMethod": {"id": "wechat_pay", "name": "WeChat Pay", "available": True,
                       "icon_url": "http://127.0.0.1:8080/assets/methods/wechat_pay-5f0c2a9e7b13d4c8.svg",
-                      "flows": ["qr_code"], "currencies": ["CNY"], "status": "ok"},
+                      "flows": ["qr_code"], "currencies": ["CNY"], "status": "ok", "can_save": False},
     "Tier": {"min_amount": 10, "discount_percent": 15},
     "Plan": {"id": "pro", "name": "Pro", "price": 2900, "interval": "month", "monthly_receives": 20},
     "NotificationAck": {"received": True},

@@ -212,12 +212,38 @@ def _describe_what_marshmallow_cannot(document: dict, return_url_hosts: frozense
                             "new_plan": {"type": "string", "enum": paid, "example": paid[0]},
                             "payment_method": required_method}},
         ], "description": "`payment_method` is required for upgrades (a paid plan above the current one)."}
+        _one_way_to_pay(schemas, "ChangePlanRequest")
+    _one_way_to_pay(schemas, "PurchaseReceivesRequest")
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
                 if parameter.get("name") in ("date_from", "date_to") and parameter.get("in") == "query":
                     parameter["schema"] = {"anyOf": [{"type": "string", "format": "date"},
                                                      {"type": "string", "format": "date-time"}]}
+
+
+def _one_way_to_pay(schemas: dict, name: str) -> None:
+    """`payment_method` or `saved_method_id` (a one-click payment with a saved method), never both,
+    written into each branch of the request schema that names them (`not` both). A purchase's
+    `payment_method` stays documented as required (its description says "unless
+    `saved_method_id`"): an `anyOf` of the two would leave client generators no request model."""
+    schema = schemas.get(name)
+    if schema is None:
+        return
+    for branch in schema.get("oneOf", [schema]):
+        properties = branch.get("properties", {})
+        if "saved_method_id" not in properties:
+            continue
+        for field in ("payment_method", "saved_method_id"):
+            properties[field] = {k: v for k, v in properties[field].items() if k not in ("nullable", "default")}
+            if "enum" in properties[field]:
+                properties[field]["enum"] = [m for m in properties[field]["enum"] if m is not None]
+        properties["saved_method_id"].pop("example", None)
+        if name == "PurchaseReceivesRequest":  # generators need one object: the method is documented required
+            branch["required"] = sorted({*branch.get("required", []), "payment_method"})
+        branch["not"] = {"required": ["payment_method", "saved_method_id"]}
+        branch["description"] = ((branch.get("description", "") + " ").lstrip() +
+                                 "Pay with `payment_method`, or one-click with `saved_method_id` (not both).")
 
 
 def _fit_for_generators(document: dict) -> None:

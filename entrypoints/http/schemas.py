@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta, timezone
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from domain.catalog import PAYMENT_METHODS, PlanId
 from domain.transaction import TransactionStatus, TransactionType
@@ -36,6 +36,15 @@ class StrictString(fields.String):
     """A JSON string (numbers are not turned into strings)."""
 
 
+class JsonBoolean(fields.Boolean):
+    """A JSON true or false only ("true", 1 and "yes" are refused)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class RequestSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -51,24 +60,60 @@ def flow_field() -> StrictString:
         "example": "qr_code"})
 
 
+def save_method_field() -> JsonBoolean:
+    """The optional `save_method` of the requests that open a payment session (docs/saved-methods.md)."""
+    return JsonBoolean(load_default=False, metadata={
+        "description": "Keep the payment method when this payment succeeds (a saved method, listed by "
+                       "`GET /saved-methods`; the first one is the default). A method whose provider cannot "
+                       "save it (see `can_save` in `GET /methods`) → 422 `validation_error`.", "example": False})
+
+
+def saved_method_id_field() -> StrictString:
+    return StrictString(load_default=None, allow_none=True, validate=validate.Length(1, 64), metadata={
+        "description": "One-click: charge this saved method at once instead of opening a session (give it "
+                       "instead of `payment_method`, not with it). An unknown or someone else's id → 404. "
+                       "201 with `session` null and the transaction `succeeded` (or `failed` with its "
+                       "`failure_reason`); a provider that needs the payer (3-D Secure) opens a session instead.",
+        "example": None})  # the examples pay with `payment_method` (one way to pay at a time)
+
+
+class OneClickRequestSchema(RequestSchema):
+    """`payment_method` and `saved_method_id` exclude each other (one-click purchases)."""
+
+    method_required = True  # the request needs one of the two
+
+    @validates_schema
+    def _one_way_to_pay(self, data, **kwargs):
+        if data.get("payment_method") is not None and data.get("saved_method_id") is not None:
+            raise ValidationError("Give payment_method or saved_method_id, not both.", "saved_method_id")
+        if self.method_required and data.get("payment_method") is None and data.get("saved_method_id") is None:
+            raise ValidationError("Missing data for required field.", "payment_method")
+
+
 # ---------------------------------------------------------------------------- requests
-class PurchaseReceivesRequestSchema(RequestSchema):
+class PurchaseReceivesRequestSchema(OneClickRequestSchema):
     amount = StrictInteger(required=True, validate=validate.Range(1, 100),
                            metadata={"description": "Number of receives to buy (1-100).", "example": 10})
-    payment_method = StrictString(required=True, validate=validate.OneOf(METHOD_IDS),
-                                  metadata={"example": "wechat_pay"})
+    payment_method = StrictString(load_default=None, validate=validate.OneOf(METHOD_IDS), metadata={
+        "description": "Required unless `saved_method_id` is given.", "example": "wechat_pay"})
     return_url = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=2048),
                               metadata={"description": "Where a redirect flow sends the payer back; "
                                                        "its host must be in PAYMENTS_RETURN_URL_HOSTS."})
     flow = flow_field()
+    save_method = save_method_field()
+    saved_method_id = saved_method_id_field()
 
 
-class ChangePlanRequestSchema(RequestSchema):
+class ChangePlanRequestSchema(OneClickRequestSchema):
+    method_required = False  # an upgrade needs one (checked by the use case), a downgrade none
     new_plan = StrictString(required=True, validate=validate.OneOf(PLAN_IDS), metadata={"example": "pro"})
     payment_method = StrictString(load_default=None, allow_none=True, validate=validate.OneOf(METHOD_IDS),
-                                  metadata={"description": "Required for upgrades only.", "example": "wechat_pay"})
+                                  metadata={"description": "Required for upgrades only (or `saved_method_id`).",
+                                            "example": "wechat_pay"})
     return_url = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=2048))
     flow = flow_field()
+    save_method = save_method_field()
+    saved_method_id = saved_method_id_field()
 
 
 class OpenSessionRequestSchema(RequestSchema):
@@ -78,6 +123,7 @@ class OpenSessionRequestSchema(RequestSchema):
                                   metadata={"description": "Default: the transaction's.", "example": "alipay"})
     return_url = StrictString(load_default=None, allow_none=True, validate=validate.Length(max=2048))
     flow = flow_field()
+    save_method = save_method_field()
 
 
 class CancelRequestSchema(RequestSchema):
@@ -256,7 +302,8 @@ class MembershipSchema(Schema):
 
 class PaymentResponseSchema(Schema):
     transaction = fields.Nested(TransactionSchema, required=True)
-    session = fields.Nested(PaymentSessionSchema, required=True)
+    session = fields.Nested(PaymentSessionSchema, required=True, allow_none=True, metadata={
+        "description": "null for a one-click purchase charged at once (`saved_method_id`)."})
 
 
 class PlanChangeResponseSchema(Schema):
@@ -299,6 +346,8 @@ class PaymentMethodSchema(Schema):
     currencies = fields.List(fields.String(), required=True)
     status = fields.String(required=True, validate=validate.OneOf(["ok", "degraded", "unavailable"]), metadata={
         "description": "degraded while its provider's circuit is open (available false) or half open."})
+    can_save = fields.Boolean(required=True, metadata={
+        "description": "Whether `save_method` may be asked with it (its provider keeps methods)."})
 
 
 class PaymentMethodsSchema(Schema):

@@ -42,6 +42,8 @@ def _no_inferred_strangers(case):
     not document are left out (negative cases keep them: the API must refuse them)."""
     mode = getattr(getattr(getattr(case.meta, "generation", None), "mode", None), "value", None)
     if mode != "positive" or not isinstance(case.query, dict):
+        if mode == "positive" and isinstance(case.body, dict):
+            case.body.pop("error", None)  # see below
         return
     try:
         documented = {parameter.name for parameter in case.operation.query}
@@ -49,6 +51,10 @@ def _no_inferred_strangers(case):
         return
     for name in [name for name in case.query if name not in documented]:
         del case.query[name]
+    if isinstance(case.body, dict) and "error" not in documented:
+        # The same pools have put an error answer's `error` into a JSON body whose schema combines
+        # `anyOf`/`not` (one way to pay, docs/saved-methods.md): no request body has that field.
+        case.body.pop("error", None)
 
 
 @schemathesis.hook

@@ -1,7 +1,7 @@
 """GET /api/v1/payments/methods: every known method, available when a provider serves it."""
 from e2e_support import METHODS, error_of, ok
 
-METHOD_KEYS = {"id", "name", "available", "icon_url", "flows", "currencies", "status"}
+METHOD_KEYS = {"id", "name", "available", "icon_url", "flows", "currencies", "status", "can_save"}
 
 
 async def test_with_the_development_routes_every_method_is_available_through_the_mock(api):
@@ -32,7 +32,8 @@ async def test_a_method_no_provider_serves_is_listed_as_unavailable(make_api):
                                                           "credit_card": False, "mock": True}
     unavailable = next(m for m in methods if m["id"] == "wechat_pay")
     assert set(unavailable) == METHOD_KEYS
-    assert (unavailable["flows"], unavailable["currencies"], unavailable["status"]) == ([], [], "unavailable")
+    assert (unavailable["flows"], unavailable["currencies"], unavailable["status"], unavailable["can_save"]) == \
+        ([], [], "unavailable", False)
 
 
 async def test_the_methods_need_a_token(api):

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from domain.transaction import TransactionStatus, TransactionType
+from entrypoints.http.resources.saved_methods import render_saved_method
 from entrypoints.http import render
 from entrypoints.http.admin_schemas import (
     AdminTransactionListQuerySchema,
@@ -63,7 +64,7 @@ def _refund(r: RefundView) -> dict:
 @docs(tags=OPERATIONS_TAG, summary="One user: membership, latest transactions, refunds", security=BEARER,
       operationId="getAdminUser",
       description="Read as of now; nothing is created for a user never seen (a new basic membership is shown). "
-                  "saved_methods is always empty until that feature exists; risk_flags are the user's newest 100, "
+                  "saved_methods are the user's saved payment methods (not deleted); risk_flags are the user's newest 100, "
                   "as GET /api/v1/admin/risk/flags lists them.",
       responses=error_responses(401, 403))
 @response_schema(AdminUserSchema, 200)
@@ -75,7 +76,7 @@ async def user_overview(request: web.Request) -> web.Response:
         "user_id": overview.user_id, "membership": render.membership(overview.membership),
         "transactions": [render.transaction(t) for t in overview.transactions],
         "refunds": [_refund(r) for r in overview.refunds],
-        "saved_methods": list(overview.saved_methods), "risk_flags": [render_flag(f) for f in overview.risk_flags]})
+        "saved_methods": [render_saved_method(m) for m in overview.saved_methods], "risk_flags": [render_flag(f) for f in overview.risk_flags]})
 
 
 @docs(tags=OPERATIONS_TAG, summary="Every user's transactions", security=BEARER, operationId="listAdminTransactions",

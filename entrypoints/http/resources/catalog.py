@@ -42,6 +42,7 @@ async def list_methods(request: web.Request) -> web.Response:
     language = language_of(request)
     return json_response({"methods": [
         {"id": m.id, "name": method_name(m.id, m.name, language), "available": m.available,
-         "icon_url": m.icon_url, "flows": list(m.flows), "currencies": list(m.currencies), "status": m.status}
+         "icon_url": m.icon_url, "flows": list(m.flows), "currencies": list(m.currencies), "status": m.status,
+         "can_save": m.can_save}
         for m in methods]},
         headers=headers_for(language))

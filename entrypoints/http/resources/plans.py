@@ -49,7 +49,7 @@ from ports.use_cases.plans.quote_plan_change import QuotePlanChangeQuery
               "return_url": "http://localhost:3000/checkout/done"}},
           "downgrade": {"summary": "Back to Basic at the period end (200)", "value": {"new_plan": "basic"}}},
       response_examples=PLAN_CHANGE_EXAMPLES,
-      responses={**post_errors(409, 502, 503, conflicts=["plan_unchanged", "too_many_pending"]),
+      responses={**post_errors(404, 409, 502, 503, conflicts=["plan_unchanged", "too_many_pending"]),
                  "200": {"schema": PlanChangeResponseSchema,
                          "description": "A downgrade was scheduled, or a scheduled change was cancelled."}})
 @json_schema(ChangePlanRequestSchema)
@@ -57,7 +57,8 @@ from ports.use_cases.plans.quote_plan_change import QuotePlanChangeQuery
 async def change_plan(request: web.Request) -> web.Response:
     body = request[JSON_BODY]
     result = await request.app[USE_CASES].change_plan(ChangePlanCommand(
-        caller(request), body["new_plan"], body["payment_method"], body["return_url"], body["flow"]))
+        caller(request), body["new_plan"], body["payment_method"], body["return_url"], body["flow"],
+        save_method=body["save_method"], saved_method_id=body["saved_method_id"]))
     if isinstance(result, UpgradeStarted):
         return json_response({"transaction": render.transaction(result.transaction),
                               "session": render.session(result.session) if result.session else None,

@@ -33,17 +33,20 @@ from ports.use_cases.payments.purchase_receives import PurchaseReceivesCommand
 @docs(tags=PAYMENTS_TAG, summary="Buy receives", security=BEARER, parameters=[IDEMPOTENCY_KEY],
       description="Creates a pending transaction and its payment session, opened with `flow` (default: the "
                   "method's first flow in `GET /methods`). The balance grows when the provider confirms the "
-                  "payment.",
-      responses=post_errors(409, 502, 503, conflicts=["too_many_pending"]))
+                  "payment. With `saved_method_id` instead of `payment_method` (one-click) the saved method is "
+                  "charged at once: 201 with `session` null (or the session opened for the payer when the "
+                  "provider needs them); an unknown or someone else's saved method is 404.",
+      responses=post_errors(404, 409, 502, 503, conflicts=["too_many_pending"]))
 @json_schema(PurchaseReceivesRequestSchema)
 @response_schema(PaymentResponseSchema, 201, description="The transaction and its session.")
 async def purchase_receives(request: web.Request) -> web.Response:
     body = request[JSON_BODY]
     result = await request.app[USE_CASES].purchase_receives(PurchaseReceivesCommand(
         caller(request), body["amount"], body["payment_method"], body["return_url"],
-        request.headers.get(IDEMPOTENCY_HEADER), body["flow"]))
+        request.headers.get(IDEMPOTENCY_HEADER), body["flow"], save_method=body["save_method"],
+        saved_method_id=body["saved_method_id"]))
     return json_response({"transaction": render.transaction(result.transaction),
-                          "session": render.session(result.session)}, status=201)
+                          "session": render.session(result.session) if result.session else None}, status=201)
 
 
 @docs(tags=PAYMENTS_TAG, summary="Quote a purchase of receives", security=BEARER, operationId="quoteReceives",

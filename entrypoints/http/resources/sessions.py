@@ -36,7 +36,8 @@ from ports.use_cases.sessions.open_session import OpenSessionCommand
 async def open_session(request: web.Request) -> web.Response:
     body = request[JSON_BODY]
     session = await request.app[USE_CASES].open_session(OpenSessionCommand(
-        caller(request), body["transaction_id"], body["payment_method"], body["return_url"], body["flow"]))
+        caller(request), body["transaction_id"], body["payment_method"], body["return_url"], body["flow"],
+        save_method=body["save_method"]))
     return json_response(render.session(session), status=201)
 
 

@@ -28,6 +28,7 @@ class PaymentMethodView:
     flows: tuple[str, ...]
     currencies: tuple[str, ...]
     status: str = "ok"  # ok | degraded | unavailable
+    can_save: bool = False  # its provider keeps methods: `save_method` may be asked (docs/saved-methods.md)
 
 
 @attrs.define
@@ -49,5 +50,7 @@ class ListPaymentMethods:
                 icon_url=own_icon or self._icons.get(method),
                 flows=tuple(f.value for f in capability.flows) if capability else (),
                 currencies=tuple(capabilities.currencies) if capabilities else (),
+                can_save=bool(capabilities is not None and capabilities.can_save_methods
+                              and getattr(capability, "can_save", True)),  # per method (port 1.6)
             ))
         return views

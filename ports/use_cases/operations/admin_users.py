@@ -12,6 +12,8 @@ import attrs
 
 from domain.membership import Membership
 from domain.risk import RiskFlag
+from ports.use_cases.saved_methods.manage_saved_methods import ListSavedMethods
+from ports.use_cases.saved_methods.views import SavedMethodView
 from ports.clock import Clock
 from ports.operations import AdminTransactionQuery, OperationsQueries
 from ports.queries import PaymentQueries, TransactionQuery
@@ -32,7 +34,7 @@ class UserOverview:
     membership: MembershipView
     transactions: tuple[TransactionView, ...]
     refunds: tuple[RefundView, ...]
-    saved_methods: tuple[object, ...] = ()  # saved payment methods: not built yet
+    saved_methods: tuple[SavedMethodView, ...] = ()  # not deleted, newest first (docs/saved-methods.md)
     risk_flags: tuple[RiskFlag, ...] = ()  # the user's risk flags, newest first (docs/risk.md)
 
 
@@ -43,6 +45,7 @@ class GetUserOverview:
     _clock: Clock
     _settings: UseCaseSettings
     _risk: RiskStore | None = None
+    _saved: ListSavedMethods | None = None  # docs/saved-methods.md
 
     async def __call__(self, user_id: str) -> UserOverview:
         now = self._clock.now()
@@ -54,7 +57,8 @@ class GetUserOverview:
         refunds, _ = await self._refund_queries.refunds(RefundQuery(user_id=user_id, limit=REFUNDS_SHOWN))
         flags = (await self._risk.flags(user_id=user_id, limit=RISK_FLAGS_SHOWN))[0] if self._risk is not None else ()
         return UserOverview(user_id, MembershipView.of(membership), tuple(TransactionView.of(t) for t in transactions),
-                            tuple(RefundView.of(r) for r in refunds), risk_flags=tuple(flags))
+                            tuple(RefundView.of(r) for r in refunds), risk_flags=tuple(flags),
+                            saved_methods=tuple(await self._saved(user_id)) if self._saved is not None else ())
 
 
 @attrs.define

@@ -1,5 +1,9 @@
 """Buy receives: price the quantity, create a pending transaction with its first payment session,
-then open the provider order. The balance grows only when the provider confirms the payment."""
+then open the provider order. The balance grows only when the provider confirms the payment.
+
+With `saved_method_id` (a one-click purchase, docs/saved-methods.md) the first session is an
+off-session charge of that saved method, charged at once (`ChargeOffSession`); with
+`save_method` the method is kept when the payment succeeds."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -21,6 +25,7 @@ from ports.use_cases.sessions.flows import choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.risk.gate import RiskGate
 from ports.use_cases.experiments.user_prices import UserPrices, expose, prices_for
+from ports.use_cases.sessions.saving import OneClickCharges, check_can_save
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import PaymentView, SessionView, TransactionView
 
@@ -33,6 +38,8 @@ class PurchaseReceivesCommand:
     return_url: str | None = None
     request_key: str | None = None  # the client's Idempotency-Key: a retry resumes, never repeats
     flow: str | None = None  # qr_code | redirect | mobile_redirect; default the method's first
+    save_method: bool = False  # keep the method when the payment succeeds (docs/saved-methods.md)
+    saved_method_id: str | None = None  # a one-click purchase: charge this saved method (instead of payment_method)
 
 
 @attrs.define
@@ -45,13 +52,19 @@ class PurchaseReceives:
     _settings: UseCaseSettings
     _risk: RiskGate | None = None  # docs/risk.md: asked before a payment is opened
     _prices: UserPrices | None = None  # docs/experiments.md: the user's variant prices it (None: the catalog)
+    _charges: OneClickCharges | None = None  # docs/saved-methods.md: one-click purchases
 
     async def __call__(self, cmd: PurchaseReceivesCommand) -> PaymentView:
         priced = await prices_for(self._prices, self._settings, cmd.user_id)
         catalog = priced.catalog
         quote = catalog.receives.quote(cmd.quantity)
         return_url = self._settings.check_return_url(cmd.return_url)
-        provider = self._providers.for_method(cmd.payment_method)
+        saved = None
+        if cmd.saved_method_id is not None and self._charges is not None:  # one-click: 404 before anything
+            saved = await self._charges.resolve(cmd.user_id, cmd.saved_method_id)
+            cmd = attrs.evolve(cmd, payment_method=saved[0].payment_method, save_method=False)
+        provider = saved[1] if saved is not None else self._providers.for_method(cmd.payment_method)
+        check_can_save(provider, cmd.payment_method, cmd.save_method)
         flow = choose_flow(provider, cmd.payment_method, cmd.flow)  # refused before anything is written
         self._orders.admit(provider.name)  # an open circuit refuses at once, before anything is written
         now = self._clock.now()
@@ -61,6 +74,8 @@ class PurchaseReceives:
         # never the old ones (and so does the same purchase once the key was purged: RequestIds).
         # A flow asked for is part of it too (one left out keeps the seed requests had before flows).
         body = f"purchase_receives/{cmd.quantity}/{cmd.payment_method}/{cmd.return_url}"
+        if cmd.save_method or cmd.saved_method_id:  # (left out when absent: the seeds requests had before)
+            body += f"/save={cmd.save_method}/{cmd.saved_method_id}"
         ids = RequestIds.of(self._ids, cmd.user_id, body if cmd.flow is None else f"{body}/{cmd.flow}",
                             cmd.request_key)
         await expose(self._prices, priced)  # charged at the variant's prices: exposed to it
@@ -94,13 +109,17 @@ class PurchaseReceives:
             quote=quote, payment_method=cmd.payment_method, provider=provider, now=now, price_variant=price_variant)
         transaction.open_session(id=ids.id("ps"), order_id=ids.order_id("S", now), payment_method=cmd.payment_method,
                                  provider=provider, return_url=return_url, ttl=self._settings.session_ttl, now=now,
-                                 flow=flow)
+                                 flow=flow, save_method=cmd.save_method, saved_method_id=cmd.saved_method_id)
         if await uow.transactions.add(transaction) >= self._settings.max_pending:
             raise TooManyPendingError(self._settings.max_pending)  # the unit of work rolls back
         await uow.commit()
         return transaction
 
     async def _finish(self, transaction: Transaction, session: PaymentSession) -> PaymentView:
+        if session.off_session and self._charges is not None:  # one-click: charged now, or as it ended
+            transaction, for_payer = await self._charges.one_click(transaction, session, session.return_url)
+            now = self._clock.now()
+            return PaymentView(TransactionView.of(transaction), SessionView.of(for_payer, now) if for_payer else None)
         if session.is_open_at(self._clock.now()) and session.payment_url is None and session.qr_code is None:
             session = await self._orders.open(session, transaction.description,  # the same order id again
                                               order_lines(transaction))

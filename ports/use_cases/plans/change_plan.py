@@ -3,7 +3,10 @@ end, settled at once with a zero transaction) or re-choose the current plan (can
 change). A new plan change cancels the user's earlier pending plan-change transaction.
 
 What a change would do (its kind, proration, effective time) comes from `plan_change_terms`, which
-QuotePlanChange reports without acting on it."""
+QuotePlanChange reports without acting on it.
+
+An upgrade with `saved_method_id` is paid at once by an off-session charge of that saved method
+(docs/saved-methods.md); with `save_method` the method is kept when the upgrade is paid."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -26,6 +29,7 @@ from ports.use_cases.sessions.flows import check_flow_if_served, choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.risk.gate import RiskGate
 from ports.use_cases.experiments.user_prices import UserPrices, expose, prices_for
+from ports.use_cases.sessions.saving import OneClickCharges, check_can_save
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import MembershipView, ProrationView, SessionView, TransactionView
 
@@ -37,6 +41,8 @@ class ChangePlanCommand:
     payment_method: str | None = None
     return_url: str | None = None
     flow: str | None = None  # qr_code | redirect | mobile_redirect; default the method's first
+    save_method: bool = False  # keep the method when the upgrade is paid (docs/saved-methods.md)
+    saved_method_id: str | None = None  # pay the upgrade at once with this saved method (instead of payment_method)
 
 
 @attrs.frozen
@@ -73,12 +79,17 @@ class ChangePlan:
     _settings: UseCaseSettings
     _risk: RiskGate | None = None  # docs/risk.md: asked before a payment is opened
     _prices: UserPrices | None = None  # docs/experiments.md: the user's variant prices it (None: the catalog)
+    _charges: OneClickCharges | None = None  # docs/saved-methods.md: upgrades paid with a saved method
 
     async def __call__(self, cmd: ChangePlanCommand) -> PlanChangeResult:
         priced = await prices_for(self._prices, self._settings, cmd.user_id)
         catalog = priced.catalog
         new_plan = catalog.plan(cmd.new_plan)
         return_url = self._settings.check_return_url(cmd.return_url)
+        saved = None
+        if cmd.saved_method_id is not None and self._charges is not None:  # one-click: 404 before anything
+            saved = await self._charges.resolve(cmd.user_id, cmd.saved_method_id)
+            cmd = attrs.evolve(cmd, payment_method=saved[0].payment_method, save_method=False)
         # Like a return_url, a flow is checked whatever the change turns out to be (a downgrade
         # ignores it): the same request may need a payment another time.
         check_flow_if_served(self._providers, cmd.payment_method, cmd.flow)
@@ -97,7 +108,8 @@ class ChangePlan:
             if kind is PlanChangeKind.UPGRADE:
                 if cmd.payment_method is None:
                     raise DomainValidationError("Required for an upgrade.", field="payment_method")
-                provider = self._providers.for_method(cmd.payment_method)
+                provider = saved[1] if saved is not None else self._providers.for_method(cmd.payment_method)
+                check_can_save(provider, cmd.payment_method, cmd.save_method)
                 flow = choose_flow(provider, cmd.payment_method, cmd.flow)
                 if self._risk is not None and terms.proration is not None:  # its flag waits for this rollback
                     await self._risk.admit(cmd.user_id, terms.proration.charge.amount, now, defer_flag=True)
@@ -128,11 +140,17 @@ class ChangePlan:
             session = transaction.open_session(
                 id=self._ids.new_id("ps"), order_id=self._ids.new_order_id("S", now),
                 payment_method=cmd.payment_method, provider=provider.name, return_url=return_url,
-                ttl=self._settings.session_ttl, now=now, flow=flow.value).session
+                ttl=self._settings.session_ttl, now=now, flow=flow.value, save_method=cmd.save_method,
+                saved_method_id=cmd.saved_method_id).session
             if await uow.transactions.add(transaction) >= self._settings.max_pending:
                 raise TooManyPendingError(self._settings.max_pending)  # the unit of work rolls back
             await uow.commit()
         await self._orders.close(superseded)
+        if session.off_session and self._charges is not None:  # paid at once with the saved method
+            transaction, for_payer = await self._charges.one_click(transaction, session, return_url)
+            return UpgradeStarted(TransactionView.of(transaction),
+                                  SessionView.of(for_payer, self._clock.now()) if for_payer else None,
+                                  ProrationView.of(proration))
         session = await self._orders.open(session, transaction.description, order_lines(transaction))
         return UpgradeStarted(TransactionView.of(transaction), SessionView.of(session, self._clock.now()),
                               ProrationView.of(proration))
