@@ -74,8 +74,8 @@ class SqlSavedMethodRepository:
         return [_from_row(row) for row in rows]
 
     async def has_default(self, user_id: str) -> bool:
-        return await self._c.fetch_val(sa.select(sa.literal(1)).where(
-            m.c.user_id == user_id, m.c.is_default, m.c.deleted_at.is_(None))) is not None
+        return await self._c.fetch_val(sa.select(m.c.id).where(
+            m.c.user_id == user_id, m.c.is_default, m.c.deleted_at.is_(None)).limit(1)) is not None
 
     async def set_default(self, user_id: str, method_id: str, now: datetime) -> None:
         mine = (m.c.user_id == user_id, m.c.deleted_at.is_(None))
