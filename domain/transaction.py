@@ -164,14 +164,14 @@ class Transaction:
     @classmethod
     def plan_renewal(cls, *, id: str, order_id: str, user_id: str, plan_from: PlanId, plan_to: PlanId,
                      price: Money, period_start: datetime, payment_method: str | None, provider: str | None,
-                     now: datetime) -> Transaction:
+                     now: datetime, price_variant: str | None = None) -> Transaction:
         """The renewal of a paid plan for the period starting `period_start`, at the plan's full
         price, pending until paid (off-session or through a session) or failed after the grace
         period (docs/renewals.md). It never expires like a purchase: its attempts may lapse."""
         transaction = cls._create(id=id, order_id=order_id, user_id=user_id, type=TransactionType.PLAN_RENEWAL,
                                   status=S.PENDING, payment_method=payment_method, provider=provider,
                                   subtotal=price, discount=Money.zero(price.currency), total=price,
-                                  plan_from=plan_from, plan_to=plan_to, now=now)
+                                  plan_from=plan_from, plan_to=plan_to, now=now, price_variant=price_variant)
         transaction.renewal_period_start = period_start
         return transaction
 

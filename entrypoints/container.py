@@ -107,6 +107,7 @@ from ports.use_cases.saved_methods.manage_saved_methods import (
 from ports.use_cases.notifications.store_saved_method import StoreSavedMethods
 from ports.use_cases.risk.gate import RiskGate
 from ports.use_cases.risk.signals import LinkedPayers, RefundAbuse, payer_key
+from ports.use_cases.renewals.forget_method import ForgetRenewalMethod
 from ports.use_cases.renewals.renew_memberships import RenewMemberships
 from ports.use_cases.renewals.saved_method_charges import SavedMethodRenewals
 from ports.use_cases.renewals.set_subscription import SetSubscription
@@ -439,7 +440,9 @@ class UseCases(containers.DeclarativeContainer):
                                          clock=adapters.clock, settings=settings)
     renew_memberships = providers.Factory(RenewMemberships, uow=adapters.uow, charges=renewal_charges, orders=orders,
                                           clock=adapters.clock, ids=adapters.ids, settings=settings,
-                                          queries=adapters.queries)
+                                          queries=adapters.queries, prices=user_prices)
+    delete_saved_method.add_kwargs(  # a deleted renewal method: renewals by reminder from then on
+        on_deleted=providers.List(providers.Factory(ForgetRenewalMethod, adapters.clock)))
     list_events = providers.Factory(ListEvents, store=adapters.outbox)
     redeliver_event = providers.Factory(RedeliverEvent, store=adapters.outbox, clock=adapters.clock,
                                         wake=adapters.outbox_wakeups.provided.wake)

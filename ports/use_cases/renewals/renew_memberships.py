@@ -28,7 +28,6 @@ import attrs
 from domain.catalog import Plan
 from domain.errors import ProviderError
 from domain.membership import Membership
-from domain.money import Money
 from domain.session import PaymentSession, SessionStatus
 from domain.transaction import Transaction, TransactionStatus, TransactionType
 from ports.clock import Clock
@@ -36,6 +35,7 @@ from ports.ids import IdGenerator
 from ports.queries import PaymentQueries, TransactionQuery
 from ports.repositories import DuplicateKeyError
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from ports.use_cases.experiments.user_prices import UserPrices, prices_for
 from ports.use_cases.renewals.charging import RenewalCharges, RenewalMethod
 from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.settings import UseCaseSettings
@@ -71,6 +71,7 @@ class RenewMemberships:
     _ids: IdGenerator
     _settings: UseCaseSettings
     _queries: PaymentQueries | None = None  # the method last paid with: a reminder's default
+    _prices: UserPrices | None = None  # docs/experiments.md: the user's variant prices it (None: the catalog)
     batch_size: int = 50
     lease: timedelta = CHARGE_LEASE
 
@@ -231,11 +232,14 @@ class RenewMemberships:
 
     async def _open(self, uow: UnitOfWork, membership: Membership, plan: Plan, period_start: datetime,
                     method: RenewalMethod | None, now: datetime) -> Transaction | None:
-        """The renewal for the period starting `period_start`, at the plan's full price; None when
-        one exists already (the unique index refused a second)."""
+        """The renewal for the period starting `period_start`, at the plan's full price in the
+        prices the user sees (their price variant, as a plan change is priced); None when one
+        exists already (the unique index refused a second)."""
+        priced = await prices_for(self._prices, self._settings, membership.user_id)
         renewal = Transaction.plan_renewal(
             id=self._ids.new_id("txn"), order_id=self._ids.new_order_id("P", now), user_id=membership.user_id,
-            plan_from=membership.plan, plan_to=plan.id, price=self._price(membership.user_id, plan),
+            plan_from=membership.plan, plan_to=plan.id, price=priced.catalog.plan(plan.id).price,
+            price_variant=priced.price_variant,
             period_start=period_start,
             payment_method=method.payment_method if method else await self._last_paid_with(membership.user_id),
             provider=method.provider if method else None, now=now)
@@ -258,6 +262,3 @@ class RenewMemberships:
             statuses=(TransactionStatus.SUCCEEDED,), limit=1))
         return paid[0].payment_method if paid else None
 
-    def _price(self, user_id: str, plan: Plan) -> Money:
-        """The plan's full price in the catalog the user sees (as a plan change prices it)."""
-        return self._settings.catalog.plan(plan.id).price

@@ -364,3 +364,35 @@ def events_world() -> Renewals:
         return Renewals()
     finally:
         world_module.load_config = original
+
+
+# ---------------------------------------------------------------------------- the renewal method deleted
+async def test_deleting_the_renewal_method_falls_back_to_reminders(w):
+    await w.on_plan("pro")
+    method = await w.save_card("ok")
+    assert (await w.auto_renew()).renewal_method_id == method
+    await w.container.use_cases.delete_saved_method()(USER, method)
+    membership = await w.membership(USER)
+    assert (membership.auto_renew, membership.renewal_method_id) == (True, None)
+    end = membership.current_period_end
+    w.at(end - 3 * DAY)
+    await w.renew()
+    renewal = await w.renewal()
+    assert renewal.status is TransactionStatus.PENDING and not renewal.sessions  # a reminder, nothing charged
+
+
+# ---------------------------------------------------------------------------- prices
+async def test_a_renewal_is_priced_by_the_users_price_variant(w):
+    from domain.experiment import ExperimentStatus, PriceVariant, assign
+    from ports.use_cases.experiments.admin import CreateExperimentCommand
+
+    variants = (PriceVariant("control", 50), PriceVariant("cheaper", 50, plan_prices=(("pro", 2500),)))
+    user = next(f"user-{n}" for n in range(10_000) if assign("renew-2027", f"user-{n}", variants).id == "cheaper")
+    await w.container.use_cases.create_experiment()(CreateExperimentCommand("renew-2027", variants, "admin", "req"))
+    await w.container.use_cases.change_experiment_status()("renew-2027", ExperimentStatus.RUNNING, admin="admin")
+    await w.on_plan("pro", user)
+    await w.auto_renew(user=user)
+    w.at((await w.membership(user)).current_period_end - 3 * DAY)
+    await w.renew()
+    renewal = await w.renewal(user)
+    assert (renewal.total.amount, renewal.price_variant) == (2500, "renew-2027/cheaper")
