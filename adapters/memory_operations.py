@@ -123,19 +123,24 @@ class InMemoryOperationsQueries:
     async def subscriptions(self, now: datetime, since: datetime, paid_plans: tuple[str, ...],
                             free_plan: str) -> SubscriptionCounts:
         active = {free_plan: 0, **{plan: 0 for plan in paid_plans}}
-        churned = 0
+        churned = past_due = 0
         for membership in self._store.memberships.values():
             plan = membership.plan.value
             end = period_bounds(membership.anchor, membership.period_index)[1]
-            if plan in paid_plans and end <= now:
+            grace = membership.grace_until
+            ended = (grace <= now) if grace is not None else (end <= now and not membership.auto_renew)
+            if plan in paid_plans and ended:
                 churned += since < end
                 plan = free_plan
+            elif plan in paid_plans and (membership.status.value == "past_due" or (
+                    grace is None and membership.auto_renew and membership.renewal_method_id is None and end <= now)):
+                past_due += 1
             active[plan] = active.get(plan, 0) + 1
         renewals = [t for t in self._store.transactions.values() if t.type is TransactionType.PLAN_RENEWAL]
         succeeded = sum(1 for t in renewals if t.status in PAID_STATUSES and t.completed_at is not None
                         and since <= t.completed_at < now)
         failed = sum(1 for t in renewals if t.status is TransactionStatus.FAILED and since <= t.updated_at < now)
-        return SubscriptionCounts(active=active, past_due=0, renewals_succeeded=succeeded, renewals_failed=failed,
+        return SubscriptionCounts(active=active, past_due=past_due, renewals_succeeded=succeeded, renewals_failed=failed,
                                   churned=churned)
 
     async def failed_refunds(self) -> int:

@@ -292,9 +292,19 @@ class SqlOperationsQueries:
         if self._dialect == "sqlite":  # the text of the bound instants, as the column's own
             now_value = sa.literal(now.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"))
             since_value = sa.literal(since.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds"))
-        ended = sa.and_(m.c.plan.in_(paid_plans), period_end <= now_value)
+        # Read as of now (docs/renewals.md): an unrenewed paid period that ended lapsed, unless it
+        # auto-renews (then it awaits its renewal until grace_until); an awaited renewal unpaid at
+        # grace_until lapsed too. Past due: stored so, or awaiting without a method to charge.
+        ended = sa.and_(m.c.plan.in_(paid_plans), sa.or_(
+            sa.and_(m.c.grace_until.is_(None), period_end <= now_value, sa.not_(m.c.auto_renew)),
+            sa.and_(m.c.grace_until.is_not(None), m.c.grace_until <= now_value)))
+        past_due = sa.and_(m.c.plan.in_(paid_plans), sa.not_(ended), sa.or_(
+            m.c.status == "past_due",
+            sa.and_(m.c.grace_until.is_(None), m.c.auto_renew, m.c.renewal_method_id.is_(None),
+                    period_end <= now_value)))
         plan_now = sa.case((ended, sa.literal(free_plan)), else_=m.c.plan)
         by_plan = sa.select(plan_now.label("plan"), sa.func.count().label("n")).group_by(plan_now)
+        overdue = sa.select(sa.func.count()).select_from(m).where(past_due)
         churned = sa.select(sa.func.count()).select_from(m).where(ended, period_end > since_value)
         # Two range scans of the renewals' partial indexes (paid ones by completion, failed ones by
         # their last update).
@@ -308,11 +318,12 @@ class SqlOperationsQueries:
         async with autocommit(self._database) as db:
             plan_rows = await db.fetch_all(by_plan)
             churn = int((await db.fetch_one(churned))[0])
+            late = int((await db.fetch_one(overdue))[0])
             renewal_row = await db.fetch_one(renewals)
         active = {free_plan: 0, **{plan: 0 for plan in paid_plans}}
         for row in plan_rows:
             active[row["plan"]] = active.get(row["plan"], 0) + int(row["n"])
-        return SubscriptionCounts(active=active, past_due=0, renewals_succeeded=int(renewal_row[0]),
+        return SubscriptionCounts(active=active, past_due=late, renewals_succeeded=int(renewal_row[0]),
                                   renewals_failed=int(renewal_row[1]), churned=churn)
 
     async def failed_refunds(self) -> int:

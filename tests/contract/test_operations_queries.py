@@ -20,6 +20,7 @@ from contract_support import (
 
 from domain.catalog import DEFAULT_CATALOG
 from domain.membership import Membership
+from domain.renewal import DEFAULT_POLICY
 from domain.money import CNY, Money
 from domain.refund import Refund, RefundKind
 from domain.transaction import Transaction, TransactionStatus, TransactionType
@@ -224,6 +225,26 @@ async def test_subscriptions_read_at_now(backend: Backend) -> None:
     assert counts.active == {"basic": 3, "pro": 1, "vip": 2}
     assert counts.churned == 1
     assert (counts.past_due, counts.renewals_succeeded, counts.renewals_failed) == (0, 2, 1)
+
+
+async def test_past_due_memberships_count_in_their_plan_until_their_grace_ends(backend: Backend) -> None:
+    now = at("2026-11-30 18:00:00")
+
+    def renewing(user: str, anchor: datetime, method: str | None, roll_to: datetime | None = None) -> Membership:
+        member = a_member(user, "pro", anchor)
+        member.set_auto_renew(True, method, DEFAULT_CATALOG, DEFAULT_POLICY, anchor)
+        if roll_to is not None:
+            member.roll_forward(roll_to, DEFAULT_CATALOG)
+        return member
+    await store(backend,
+                renewing("stored-past-due", at("2026-10-28 00:00:00"), None, at("2026-11-28 00:00:00")),
+                renewing("ended-unread", at("2026-10-29 00:00:00"), None),  # past due as of now, never rolled
+                renewing("charged-soon", at("2026-10-29 00:00:00"), "spm_1"),  # awaits its charge: active
+                renewing("grace-over", at("2026-10-01 00:00:00"), None, at("2026-11-02 00:00:00")),  # lapsed 11-08
+                renewing("renews-later", at("2026-11-10 00:00:00"), None))
+    counts = await operations(backend).subscriptions(now, now - timedelta(days=30), ("pro", "vip"), "basic")
+    assert counts.active == {"basic": 1, "pro": 4, "vip": 0}
+    assert counts.past_due == 2
 
 
 async def test_every_users_transactions_with_filters(backend: Backend) -> None:

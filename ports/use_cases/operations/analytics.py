@@ -145,7 +145,7 @@ class SubscriptionsReport:
 
 @attrs.define
 class Subscriptions:
-    """Memberships now; `past_due` and the renewals read 0 until auto-renewal (issue 17) exists."""
+    """Memberships now (a past-due one counts in its plan too), renewals and churn over 30 days."""
 
     _operations: OperationsQueries
     _clock: Clock
@@ -157,7 +157,7 @@ class Subscriptions:
         counts = await self._operations.subscriptions(now, now - CHURN_WINDOW, tuple(p.id.value for p in paid),
                                                       catalog.free_plan.id.value)
         # Active or past due, every paid plan counts its monthly price (past due is in `active`'s
-        # plan counts too once renewals exist: the contract's MRR covers both).
+        # plan counts too: the contract's MRR covers both).
         mrr = sum(counts.active.get(plan.id.value, 0) * plan.price.amount for plan in paid)
         active = {plan.id.value: counts.active.get(plan.id.value, 0) for plan in catalog.plans}
         return SubscriptionsReport(active, counts.past_due, mrr, counts.renewals_succeeded, counts.renewals_failed,
