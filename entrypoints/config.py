@@ -218,19 +218,20 @@ def _database_url(url: str) -> str:
 
 def _renewal(environ: Mapping[str, str]) -> RenewalPolicy:
     """PAYMENTS_RENEWAL_NOTICE_DAYS (0-27), PAYMENTS_RENEWAL_GRACE_DAYS (1-27) and
-    PAYMENTS_RENEWAL_RETRY_DAYS (distinct days, ascending, each within the grace period)."""
+    PAYMENTS_RENEWAL_RETRY_DAYS (distinct days, ascending, each within the grace period; `none`: no
+    retry; unset: the default days that fall within the grace period)."""
     notice = _integer(environ, "PAYMENTS_RENEWAL_NOTICE_DAYS", 3, 0, 27)
     grace = _integer(environ, "PAYMENTS_RENEWAL_GRACE_DAYS", 7, 1, MAX_GRACE_DAYS)
-    raw = environ.get("PAYMENTS_RENEWAL_RETRY_DAYS")
+    raw = (environ.get("PAYMENTS_RENEWAL_RETRY_DAYS") or "").strip()
     retry = tuple(day for day in DEFAULT_POLICY.retry_days if day < grace)  # the defaults that fit
-    if raw is not None and raw.strip() != "":
-        try:
-            retry = tuple(int(item) for item in _list(raw))
-        except ValueError:
-            raise ConfigError(f"PAYMENTS_RENEWAL_RETRY_DAYS must be comma-separated whole numbers of days, "
-                              f"not {raw!r}") from None
-    elif raw is not None:
+    if raw.lower() == "none":
         retry = ()
+    elif raw:
+        try:
+            retry = tuple(int(item) for item in raw.split(","))
+        except ValueError:
+            raise ConfigError(f"PAYMENTS_RENEWAL_RETRY_DAYS must be comma-separated whole numbers of days (or none), "
+                              f"not {raw!r}") from None
     try:
         return RenewalPolicy(notice_days=notice, grace_days=grace, retry_days=retry)
     except ValueError:
