@@ -83,7 +83,8 @@ class StoreSavedMethods:
         now = self._clock.now()
         async with self._uow() as uow:
             # Lock order: membership (serialises the user's methods: one default), then transaction.
-            await current_membership(uow, session.user_id, self._settings.catalog, now)
+            await current_membership(uow, session.user_id, self._settings.catalog, now,
+                                     policy=self._settings.renewal)
             transaction = await uow.transactions.get(transaction_id, for_update=True)
             assert transaction is not None
             if not transaction.record_method_saved(session_id, now):

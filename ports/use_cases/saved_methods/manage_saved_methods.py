@@ -49,7 +49,8 @@ class SetDefaultSavedMethod:
     async def __call__(self, user_id: str, method_id: str) -> SavedMethodView:
         now = self._clock.now()
         async with self._uow() as uow:
-            await current_membership(uow, user_id, self._settings.catalog, now)  # the user's lock
+            await current_membership(uow, user_id, self._settings.catalog, now,  # the user's lock
+                                     policy=self._settings.renewal)
             method = await uow.saved_methods.get(method_id, user_id=user_id, for_update=True)
             if method is None or method.deleted:
                 raise SavedMethodNotFoundError(method_id)
@@ -75,7 +76,8 @@ class DeleteSavedMethod:
     async def __call__(self, user_id: str, method_id: str) -> None:
         now = self._clock.now()
         async with self._uow() as uow:
-            await current_membership(uow, user_id, self._settings.catalog, now)  # the user's lock
+            await current_membership(uow, user_id, self._settings.catalog, now,  # the user's lock
+                                     policy=self._settings.renewal)
             method = await uow.saved_methods.get(method_id, user_id=user_id, for_update=True)
             if method is None or method.deleted:
                 raise SavedMethodNotFoundError(method_id)
