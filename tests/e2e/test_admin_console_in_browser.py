@@ -7,9 +7,10 @@ declined above the daily amount (a risk flag).
 Once on a desktop-sized window and once 390 px wide (a phone): sign in by pasting an admin token,
 see the revenue chart drawn from those figures (the canvas, its legend, the series it was given
 and the table of exact figures), the success rates and subscriptions; the refund queue shows both
-refunds oldest first with the two-person rule; approve the user's refund with a note, see it
-leave the queue and appear in the audit log; look the user up; resolve the risk flag; once the
-refund succeeded the dashboard shows it as refunded. The page never breaks its Content-Security-Policy and never scrolls sideways.
+refunds oldest first with the two-person rule (the signed-in admin issued the second one, so it
+cannot approve it); approve the user's refund with a note, see it leave the queue and appear in
+the audit log; look the user up; resolve the risk flag; once the refund succeeded the dashboard
+shows it as refunded. The page never breaks its Content-Security-Policy, never scrolls sideways.
 Screenshots go to `tmp_path` and, when PAYMENTS_TEST_SCREENSHOT_DIR is set, are copied there
 (CI artefacts, docs/testing.md). Without Chromium the tests are skipped except under CI=true.
 """
@@ -57,8 +58,8 @@ async def call(service, method: str, path: str, body=None, *, user: str, role: s
 
 @pytest.fixture
 async def known_data(tmp_path):
-    """A service with three paid purchases, a user's refund request and an admin's refund that
-    needs a second admin (threshold 10.00 CNY)."""
+    """A service with three paid purchases, a user's refund request, a refund the admin `ops` issued
+    that needs a second admin (threshold 10.00 CNY) and a risk flag."""
     async with aiohttp.ClientSession() as http, serve_process(
             http, tmp_path, PAYMENTS_REFUND_SECOND_APPROVAL_ABOVE="1000", PAYMENTS_RISK_DAILY_LIMIT="10000") as service:
         receives = await call(service, "POST", RECEIVES, {"amount": 10, "payment_method": "wechat_pay"},
@@ -78,7 +79,7 @@ async def known_data(tmp_path):
                                                       "receives": 2}, user="u1", expect=201)
         issued = await call(service, "POST", f"{ADMIN}/refunds", {"transaction_id": paid["u3"]["id"],
                                                                  "reason": "charged twice by the bank"},
-                            user="ops2", role="admin", expect=201)
+                            user="ops", role="admin", expect=201)
         assert (asked["amount"], asked["status"], issued["kind"], issued["status"]) == (340, "requested", "admin",
                                                                                        "requested")
         declined = await call(service, "POST", RECEIVES, {"amount": 100, "payment_method": "alipay"}, user="u4",
@@ -191,8 +192,8 @@ async def test_sign_in_see_the_revenue_chart_approve_a_refund_and_find_it_in_the
         assert queue == [
             {"id": asked["id"], "amount": "3.40 CNY", "approvable": True,
              "rule": "Asked for by user u1; one admin's approval sends it."},
-            {"id": issued["id"], "amount": "59.00 CNY", "approvable": True,
-             "rule": "Second approval needed: issued by admin ops2 (first approval); another admin must approve it."}]
+            {"id": issued["id"], "amount": "59.00 CNY", "approvable": False,  # ops issued it: another admin approves
+             "rule": "Second approval needed: issued by you (first approval); another admin must approve it."}]
         assert await page.evaluate("document.getElementById('refund-count').textContent") == "2 refunds waiting."
         card = f"document.querySelector('[data-refund-id=\"{asked['id']}\"]')"
         right = await page.evaluate(f"{card}.querySelector('.approve').getBoundingClientRect().right")

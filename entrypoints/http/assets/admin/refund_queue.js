@@ -16,8 +16,8 @@ function what(refund) {
 
 function rule(refund, me) {
   if (refund.kind === "admin") {
-    const text = `Second approval needed: issued by admin ${refund.requested_by} (first approval); ` +
-      "another admin must approve it.";
+    const issuer = refund.requested_by === me ? "you" : `admin ${refund.requested_by}`;
+    const text = `Second approval needed: issued by ${issuer} (first approval); another admin must approve it.`;
     return el("p", { class: "rule two-person", "data-rule": "second-approval" }, text);
   }
   const text = refund.requested_by === me
