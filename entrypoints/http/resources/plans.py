@@ -42,14 +42,17 @@ from ports.use_cases.plans.quote_plan_change import QuotePlanChangeQuery
                   "transaction, session null, effective_at), or re-choose the current plan to cancel a "
                   "scheduled change (200: membership). An upgrade's session is opened with `flow` (default: "
                   "the method's first); a change that needs no payment ignores `flow` but still refuses one "
-                  "the method's provider does not offer, as the same request could need a payment.",
+                  "the method's provider does not offer, as the same request could need a payment. While the "
+                  "membership's renewal is unpaid (`past_due`, or its saved method not charged yet) a change "
+                  "other than re-choosing the current plan → 409 `invalid_state`: pay the renewal first.",
       request_examples={
           "upgrade": {"summary": "Upgrade to Pro (201)", "value": {
               "new_plan": "pro", "payment_method": "wechat_pay", "flow": "qr_code",
               "return_url": "http://localhost:3000/checkout/done"}},
           "downgrade": {"summary": "Back to Basic at the period end (200)", "value": {"new_plan": "basic"}}},
       response_examples=PLAN_CHANGE_EXAMPLES,
-      responses={**post_errors(404, 409, 502, 503, conflicts=["plan_unchanged", "too_many_pending"]),
+      responses={**post_errors(404, 409, 502, 503, conflicts=["plan_unchanged", "too_many_pending",
+                                                                   "invalid_state"]),
                  "200": {"schema": PlanChangeResponseSchema,
                          "description": "A downgrade was scheduled, or a scheduled change was cancelled."}})
 @json_schema(ChangePlanRequestSchema)
@@ -74,8 +77,9 @@ async def change_plan(request: web.Request) -> web.Response:
                   "upgrade does not change it): `upgrade` with the proration it would charge, `downgrade` "
                   "with the period end it would take effect at, or `unchanged` (the current plan, whether or "
                   "not a change is scheduled) with neither. Nothing is stored; a pending plan change stays "
-                  "pending.",
-      responses={"401": error_response(401), "422": error_response(422, ["validation_error"])})
+                  "pending. While the membership's renewal is unpaid no change can be made: 409 `invalid_state`.",
+      responses={"401": error_response(401), "409": error_response(409, ["invalid_state"]),
+                 "422": error_response(422, ["validation_error"])})
 @querystring_schema(PlanQuoteQuerySchema)
 @response_schema(PlanQuoteSchema, 200, description="What the change would be.")
 async def quote_plan_change(request: web.Request) -> web.Response:

@@ -396,3 +396,14 @@ async def test_a_renewal_is_priced_by_the_users_price_variant(w):
     await w.renew()
     renewal = await w.renewal(user)
     assert (renewal.total.amount, renewal.price_variant) == (2500, "renew-2027/cheaper")
+
+
+async def test_no_plan_change_while_the_renewal_is_unpaid(w):
+    await w.on_plan("pro")
+    await w.auto_renew()
+    w.at((await w.membership(USER)).current_period_end + DAY)
+    assert (await w.membership(USER)).status == "past_due"
+    for plan, method in (("vip", "mock"), ("basic", None)):
+        with pytest.raises(InvalidTransitionError):
+            await w.change_plan(ChangePlanCommand(USER, plan, method))
+    assert (await w.membership(USER)).plan == "pro"
