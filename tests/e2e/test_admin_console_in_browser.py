@@ -11,6 +11,7 @@ refunds oldest first with the two-person rule (the signed-in admin issued the se
 cannot approve it); approve the user's refund with a note, see it leave the queue and appear in
 the audit log; look the user up; resolve the risk flag; once the refund succeeded the dashboard
 shows it as refunded. The page never breaks its Content-Security-Policy, never scrolls sideways.
+A token without the admin role, or no valid token, is refused at sign-in and not kept.
 Screenshots go to `tmp_path` and, when PAYMENTS_TEST_SCREENSHOT_DIR is set, are copied there
 (CI artefacts, docs/testing.md). Without Chromium the tests are skipped except under CI=true.
 """
@@ -264,3 +265,21 @@ async def test_sign_in_see_the_revenue_chart_approve_a_refund_and_find_it_in_the
             [day.isoformat(), "receives", "17.00 CNY", "3.40 CNY", "13.60 CNY", "1"]
 
         assert await page.evaluate("window.__cspViolations") == []
+
+
+@needs_chromium
+async def test_a_token_without_the_admin_role_or_no_valid_token_is_refused_at_sign_in(tmp_path):
+    async with aiohttp.ClientSession() as http, serve_process(http, tmp_path) as service, \
+            devtools_page(tmp_path, service.url("/admin/")) as page:
+        await until(page, "document.body && document.body.dataset.page", lambda p: p == "sign-in", "the sign-in form")
+        for token, notice in ((mint_token(service.jwt_secret, "u1", None, 3600), "This token has no admin role."),
+                              ("not-a-token", "The bearer token is missing, expired or invalid. (401 unauthorized)")):
+            await page.evaluate("document.getElementById('notice').hidden = true;"
+                                f"document.getElementById('token').value = {json.dumps(token)};"
+                                "document.getElementById('sign-in-button').click()")
+            shown = await until(page, "document.getElementById('notice').hidden ? null :"
+                                      " document.getElementById('notice').textContent", what="the refusal")
+            assert shown.startswith(notice), shown
+            assert await page.evaluate("sessionStorage.getItem('payments.admin.token')") is None
+            assert await page.evaluate("document.body.dataset.page") == "sign-in"
+            assert await page.evaluate("document.getElementById('nav').hidden") is True
