@@ -20,7 +20,7 @@ export async function showAuditLog(report, page = 1) {
     ["Actor", (e) => e.actor],
     ["Action", (e) => e.action],
     ["Object", (e) => el("code", {}, e.object_id)],
-    ["Details", details],
+    ["Details", details, "details"],
   ], answer.items, "No entries.");
   for (const [row, entry] of [...$("audit-table").tBodies[0].rows].map((r, i) => [r, answer.items[i]])) {
     if (entry) row.dataset.objectId = entry.object_id;
