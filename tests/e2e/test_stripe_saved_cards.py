@@ -14,7 +14,8 @@ test_stripe_end_to_end.py).
   transaction pending; `payment_intent.payment_failed` fails nothing; the payer pays that session
   and is credited once.
 - A declined card (Stripe's `…0341`) fails the one-click purchase with its decline code; deleting a
-  saved card detaches it at Stripe; WeChat Pay through Stripe cannot be saved.
+  saved card detaches it at Stripe; WeChat Pay and Alipay through Stripe list `can_save: false`
+  and saving one is 422.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from live import eventually
 from test_stripe_end_to_end import RECEIVES, world  # noqa: F401 (the service process and its fake Stripe)
 
 SAVED = "/api/v1/payments/saved-methods"
+METHODS = "/api/v1/payments/methods"
 
 
 def posts(world, path: str) -> list[tuple[str | None, dict[str, str]]]:  # noqa: F811
@@ -132,7 +134,11 @@ async def test_deleting_a_saved_card_detaches_it_at_stripe(world):  # noqa: F811
     assert await saved_methods(world) == []
 
 
-async def test_saving_wechat_pay_through_stripe_is_refused_422_and_nothing_is_opened(world):  # noqa: F811
+async def test_cards_can_be_saved_and_wechat_pay_or_alipay_through_stripe_cannot(world):  # noqa: F811
+    listed = {m["id"]: m for m in (await world.service.get(METHODS))["methods"]}
+    assert {m: listed[m]["can_save"] for m in ("credit_card", "wechat_pay", "alipay")} == \
+        {"credit_card": True, "wechat_pay": False, "alipay": False}
+
     refused = await world.service.post(RECEIVES, {"amount": 5, "payment_method": "wechat_pay", "save_method": True},
                                        expect=422)
 
