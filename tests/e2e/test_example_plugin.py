@@ -75,7 +75,8 @@ async def test_the_methods_list_alipay_as_served_by_the_example_plugin(api):
     methods = {m["id"]: m for m in (await ok(await api.get(METHODS)))["methods"]}
 
     assert methods["alipay"] == {"id": "alipay", "name": "Alipay", "available": True, "icon_url": ICON_URL,
-                                 "flows": ["qr_code", "redirect"], "currencies": ["CNY"], "status": "ok"}
+                                 "flows": ["qr_code", "redirect"], "currencies": ["CNY"], "status": "ok",
+                                 "can_save": False}
     assert methods["mock"]["available"] is True  # the mock declares no icon: the service's own is listed
     assert re.fullmatch(r"http://payments\.test/assets/methods/mock-[0-9a-f]{16}\.svg", methods["mock"]["icon_url"])
     assert (methods["wechat_pay"]["available"], methods["credit_card"]["available"]) == (False, False)
