@@ -170,6 +170,9 @@ class ChargeOffSession:
             method = await uow.saved_methods.get(session.saved_method_id) if session.saved_method_id else None
         if session.status is not SessionStatus.OPEN or method is None:
             return OffSessionOutcome(transaction, None, None)  # settled meanwhile: as it stands
+        if method.deleted:  # deleted since the attempt was opened: never charged again
+            await self._decline(transaction_id, session_id, "saved_method_deleted", fail_transaction)
+            return OffSessionOutcome(await self._reload(transaction_id), None, ChargeState.FAILED)
         provider = self._providers.get(session.provider)
         if provider is None or not saves_methods(provider):
             raise ProviderError(f"provider {session.provider!r} cannot charge saved methods here")

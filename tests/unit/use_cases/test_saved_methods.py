@@ -301,3 +301,22 @@ async def test_a_renewal_style_charge_leaves_a_declined_transaction_pending():
 
     assert (outcome.transaction.status.value, outcome.transaction.failure_reason) == ("pending", "card_declined")
     assert [s.status.value for s in outcome.transaction.sessions] == ["cancelled", "failed"]
+
+
+async def test_a_method_deleted_after_its_attempt_was_opened_is_not_charged():
+    world = World()
+    saved = await save_a_method(world)
+    charges = uses(world, "charge_off_session")
+    bought = await world.purchase_receives(PurchaseReceivesCommand("alice", 3, "credit_card"))
+    async with world.uow() as uow:
+        transaction = await uow.transactions.get(bought.transaction.id, for_update=True)
+        method = await uow.saved_methods.get(saved.id)
+        attempt = charges.open_attempt(transaction, method)
+        await uow.transactions.update(transaction)
+        await uow.commit()
+    await uses(world, "delete_saved_method")("alice", saved.id)
+
+    outcome = await charges.charge(transaction.id, attempt.id, fail_transaction=True)
+
+    assert (outcome.transaction.status.value, outcome.transaction.failure_reason) == ("failed", "saved_method_deleted")
+    assert world.mock._remote.get(attempt.order_id) is None  # nothing reached the provider
