@@ -179,3 +179,15 @@ async def test_the_checkout_page_offers_the_card_select(api, card):
     page = await api.client.get(f"/mock-checkout/{bought['session']['id']}")
     html = await page.text()
     assert f'<option value="{card}">' in html and 'name="card"' in html
+
+
+async def test_the_risk_gate_applies_to_one_click_purchases(make_live_api, browser):
+    api = await make_live_api(PAYMENTS_RISK_DAILY_LIMIT="2000")
+    saved = await save_a_method(api, browser)  # 900 paid today
+
+    refused = await error_of(await api.post(RECEIVES, {"amount": 10, "saved_method_id": saved["id"]}),
+                             403, "risk_declined")  # 900 + 1700 > 2000
+
+    assert refused["details"] == {} or isinstance(refused["details"], dict)
+    transactions = await ok(await api.get("/api/v1/payments/transactions"))
+    assert transactions["total"] == 1  # nothing was opened or charged
