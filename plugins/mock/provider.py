@@ -216,8 +216,9 @@ class MockProvider:
         await self._lose_answer("query_payment", fault)
         if found is None:
             return PaymentStatus(order_id, PaymentState.PENDING)
+        declined = DECLINE_CODE if found.order.session_id.startswith("offsession:") else "declined"  # a charge's code
         return PaymentStatus(order_id, found.state, found.order.amount, f"mock_{order_id}",
-                             failure_reason="declined" if found.state is PaymentState.FAILED else None)
+                             failure_reason=declined if found.state is PaymentState.FAILED else None)
 
     async def close_payment(self, order_id: str) -> None:
         fault = self._maybe_fail("close_payment")

@@ -178,6 +178,9 @@ class HandleNotification:
                     if self._payers is not None and applied.effect is E.APPLIED:  # the payer, with the payment
                         applied = attrs.evolve(applied, payer=await self._payers.record(
                             uow, provider.name, event.payer_id, transaction.user_id, now))
+                elif _one_click_declined(transaction, session_id, event) and transaction.decline_off_session(
+                        session_id, event.failure_reason or "declined", now, fail_transaction=True):
+                    applied = _Applied(E.APPLIED)  # as its own answer would have (docs/saved-methods.md)
                 elif transaction.end_attempt(session_id, closed=event.kind is ProviderEventKind.PAYMENT_CLOSED,
                                              reason=event.failure_reason, now=now):
                     applied = _Applied(E.APPLIED)
@@ -276,6 +279,13 @@ class HandleNotification:
         if not succeeded:
             log.error("refund %s of session %s failed at %s", refund.id, refund.session_id, refund.provider)
         return _Applied(E.APPLIED)
+
+
+def _one_click_declined(transaction: Transaction, session_id: str, event: ProviderEvent) -> bool:
+    """A one-click purchase's off-session charge found declined later (its answer was lost): it
+    fails the transaction, as the answer would have. A renewal's stays pending (paid later)."""
+    return (event.kind is ProviderEventKind.PAYMENT_FAILED and transaction.session(session_id).off_session
+            and transaction.type is not TransactionType.PLAN_RENEWAL)
 
 
 def _session_with_order(transaction: Transaction, order_id: str | None) -> PaymentSession:

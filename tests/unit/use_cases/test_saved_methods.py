@@ -320,3 +320,25 @@ async def test_a_method_deleted_after_its_attempt_was_opened_is_not_charged():
 
     assert (outcome.transaction.status.value, outcome.transaction.failure_reason) == ("failed", "saved_method_deleted")
     assert world.mock._remote.get(attempt.order_id) is None  # nothing reached the provider
+
+
+async def test_a_decline_whose_answer_was_lost_fails_the_one_click_purchase_when_the_reconciler_finds_it():
+    world = World()
+    saved = await save_a_method(world, card="declines")
+    world.mock.fault_plan.timeout_seconds = 0
+    original = world.mock._maybe_fail
+
+    def decline_then_lose(operation: str):  # the charge is declined, its answer is lost
+        return "timeout" if operation == "charge_saved_method" else original(operation)
+    world.mock._maybe_fail = decline_then_lose
+    with pytest.raises(ProviderUnavailableError):
+        await one_click(world, saved.id)
+    world.mock._maybe_fail = original
+    pending = next(t for t in world.store.transactions.values() if t.status.value == "pending")
+
+    world.advance(minutes=1)
+    await world.reconcile_payments()
+
+    found = world.store.transactions[pending.id]
+    assert (found.status.value, found.failure_reason, found.sessions[0].status.value) == \
+        ("failed", "card_declined", "failed")
