@@ -392,9 +392,10 @@ class InMemorySavedMethodRepository:
         self._s.write("saved_methods", method.id, method)
 
     async def awaiting_method(self, completed_before: datetime, limit: int) -> list[tuple[str, str]]:
-        found = sorted(((s.completed_at, s.transaction_id, s.id) for t in self._s.rows("transactions")
-                        for s in t.sessions if s.awaits_saved_method and s.completed_at <= completed_before))
-        return [(transaction_id, session_id) for _, transaction_id, session_id in found[:limit]]
+        found = sorted(((s.completed_at, s.id, s.transaction_id) for t in self._s.rows("transactions")
+                        for s in t.sessions if s.awaits_saved_method and s.completed_at <= completed_before),
+                       reverse=True)
+        return [(transaction_id, session_id) for _, session_id, transaction_id in found[:limit]]
 
 
 class InMemoryProviderCustomerRepository:

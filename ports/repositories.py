@@ -194,8 +194,8 @@ class SavedMethodRepository(Protocol):
 
     async def awaiting_method(self, completed_before: datetime, limit: int) -> list[tuple[str, str]]:
         """(transaction id, session id) of up to `limit` sessions paid with `save_method` at or
-        before `completed_before` whose method was not stored yet, the oldest first (the heal step
-        of docs/saved-methods.md)."""
+        before `completed_before` whose method was not stored yet, the newest first (the heal step
+        of docs/saved-methods.md: a few that keep failing never hold up the recent ones)."""
         ...
 
 

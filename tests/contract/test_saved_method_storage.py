@@ -4,7 +4,7 @@ field; saving the same provider token again answers the stored method; listed ne
 the deleted ones and nobody else's; one default per user (a second default is refused by the store,
 and `set_default` moves it in one unit of work, rolled back with it); a customer is stored once
 (the first writer wins); sessions keep `save_method`, `method_saved_at` and `saved_method_id`, and
-the paid sessions whose method is still to be stored are found, oldest first, until recorded."""
+the paid sessions whose method is still to be stored are found, newest first, until recorded."""
 from __future__ import annotations
 
 import pytest
@@ -129,7 +129,7 @@ async def test_paid_sessions_awaiting_their_method_are_found_until_recorded(back
 
     async with backend.uow() as uow:
         assert await uow.saved_methods.awaiting_method(T0 + 10 * MINUTE, 10) == \
-            [(earlier.id, earlier.sessions[0].id), (later.id, later.sessions[0].id)]
+            [(later.id, later.sessions[0].id), (earlier.id, earlier.sessions[0].id)]
         assert await uow.saved_methods.awaiting_method(T0 + MINUTE, 10) == [(earlier.id, earlier.sessions[0].id)]
         transaction = await uow.transactions.get(earlier.id, for_update=True)
         assert transaction.record_method_saved(transaction.sessions[0].id, T0 + 3 * MINUTE)

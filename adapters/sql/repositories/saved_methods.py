@@ -90,7 +90,8 @@ class SqlSavedMethodRepository:
     async def awaiting_method(self, completed_before: datetime, limit: int) -> list[tuple[str, str]]:
         s = payment_sessions
         rows = await self._c.fetch_all(sa.select(s.c.transaction_id, s.c.id).where(
-            sa.text(_AWAITING), s.c.completed_at <= completed_before).order_by(s.c.completed_at, s.c.id).limit(limit))
+            sa.text(_AWAITING), s.c.completed_at <= completed_before)
+            .order_by(s.c.completed_at.desc(), s.c.id.desc()).limit(limit))
         return [(row["transaction_id"], row["id"]) for row in rows]
 
 

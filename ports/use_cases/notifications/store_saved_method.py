@@ -10,8 +10,9 @@ none).
 The crash window: a process that dies (or a provider that is down) between the payment being
 applied and the method being stored leaves the session paid with `save_method` and no
 `method_saved_at`. `heal` (run with the reconciler, every few seconds) finds those sessions a
-minute after they were paid and does the step again; nothing is stored twice (the token is
-unique, and the step is recorded under the transaction's lock).
+minute after they were paid, newest first (one that keeps failing never holds up the others),
+and does the step again; nothing is stored twice (the token is unique, and the step is recorded
+under the transaction's lock).
 """
 from __future__ import annotations
 
