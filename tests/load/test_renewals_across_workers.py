@@ -77,7 +77,7 @@ async def test_200_memberships_renewing_at_once_across_4_workers_renew_once_each
                           PAYMENTS_JWT_SECRET=secrets.token_urlsafe(32)) as service:
         await eventually(lambda: asyncio.sleep(0, worker_pids(service.process.pid, tmp_path / "server.log")),
                          lambda pids: len(pids) == WORKERS, timeout=30, what="every worker to start")
-        gate = asyncio.Semaphore(25)
+        gate = asyncio.Semaphore(10)
 
         async def one(user: str) -> dict:
             async with gate:

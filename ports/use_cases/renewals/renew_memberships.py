@@ -45,6 +45,7 @@ log = logging.getLogger("payments.renewals")
 CHARGE_LEASE = timedelta(minutes=10)  # an attempt in flight is not charged again before this
 UNPAID = "renewal_unpaid"             # failure_reason of a renewal still unpaid when its grace ended
 NO_LONGER_DUE = "renewal no longer due"
+ERROR_BACKOFF = timedelta(minutes=5)  # a membership whose visit failed is looked at again then
 
 
 @attrs.define
@@ -80,15 +81,47 @@ class RenewMemberships:
         report = RenewalReport()
         while True:
             now = self._clock.now()
-            step = _Step()
-            async with self._uow() as uow:
-                claimed = await uow.memberships.claim_due_renewals(now, self.batch_size)
-                for membership in claimed:
-                    await self._visit(uow, membership, now, step, report)
-                await uow.commit()
+            step, claimed = _Step(), []
+            try:
+                async with self._uow() as uow:
+                    memberships = await uow.memberships.claim_due_renewals(now, self.batch_size)
+                    claimed = [m.user_id for m in memberships]
+                    for membership in memberships:
+                        await self._visit(uow, membership, now, step, report)
+                    await uow.commit()
+            except Exception:
+                if not claimed:
+                    raise  # the claim itself failed (the database is away): the next round retries
+                log.exception("renewal round of %d memberships failed; each is tried alone", len(claimed))
+                step = _Step()
+                for user_id in claimed:
+                    await self._alone(user_id, now, step, report)
             await self._after(step, report)
             if len(claimed) < self.batch_size:
                 return report
+
+    async def _alone(self, user_id: str, now: datetime, step: _Step, report: RenewalReport) -> None:
+        """One membership of a batch that failed, in its own unit of work; one that fails again is
+        put off (`ERROR_BACKOFF`), so it never holds the others back."""
+        alone = _Step()
+        try:
+            async with self._uow() as uow:
+                membership = await uow.memberships.get(user_id, for_update=True)
+                if membership is None or membership.renewal_check_at is None or membership.renewal_check_at > now:
+                    return
+                await self._visit(uow, membership, now, alone, report)
+                await uow.commit()
+        except Exception:
+            log.exception("renewal of %s failed; tried again in %s", user_id, ERROR_BACKOFF)
+            async with self._uow() as uow:
+                membership = await uow.memberships.get(user_id, for_update=True)
+                if membership is not None:
+                    membership.schedule_renewal_check(now + ERROR_BACKOFF)
+                    await uow.memberships.update(membership)
+                    await uow.commit()
+            return
+        step.charges.extend(alone.charges)
+        step.to_close.extend(alone.to_close)
 
     async def settle(self, user_id: str) -> None:
         """Look at one user's membership now (after a charge: past_due and the next retry when it

@@ -407,3 +407,30 @@ async def test_no_plan_change_while_the_renewal_is_unpaid(w):
         with pytest.raises(InvalidTransitionError):
             await w.change_plan(ChangePlanCommand(USER, plan, method))
     assert (await w.membership(USER)).plan == "pro"
+
+
+async def test_a_membership_whose_renewal_fails_is_put_off_without_holding_the_others_back(w):
+    from ports.use_cases.renewals.renew_memberships import ERROR_BACKOFF
+
+    for user in ("broken", "fine"):
+        await w.on_plan("pro", user)
+        await w.save_card("ok", user, method_id=f"spm_{user}")
+        await w.auto_renew(user=user)
+    charges = w.renew._charges
+
+    class FailingForBroken:  # the renewal methods of every user but one, whose read fails (a bug)
+        def __getattr__(self, name):
+            return getattr(charges, name)
+
+        async def usable(self, uow, user_id, method_id):
+            if user_id == "broken":
+                raise RuntimeError("a bug")
+            return await charges.usable(uow, user_id, method_id)
+    w.renew._charges = FailingForBroken()
+    w.at((await w.membership("fine")).current_period_end + timedelta(minutes=1))
+    await w.renew()
+    assert (await w.renewal("fine")).status is TransactionStatus.SUCCEEDED
+    assert await w.renewals("broken") == []
+    async with w.uow() as uow:
+        broken = await uow.memberships.get("broken")
+    assert broken.renewal_check_at == w.clock.now() + ERROR_BACKOFF
