@@ -1,6 +1,7 @@
 """The test clock through HTTP (the real app, in-memory adapters, a real test server):
 `GET /api/v1/internal/clock` and `POST /api/v1/internal/clock {"advance_seconds": N}` (role
-service). Moving it moves business time at once for the use cases (a pending session expires),
+service). Moving it moves business time at once for the use cases (a pending session expires, the
+refund window closes),
 never backwards, nor past a century ahead (409); bad bodies are 422 `validation_error` naming the
 field, a user token is 403, an `Idempotency-Key` replays; in production neither path exists (404)
 nor is documented."""
@@ -10,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from e2e_support import buy, error_of, ok, parse_timestamp, session, transaction
+from e2e_support import buy, error_of, ok, parse_timestamp, pay, session, transaction
 from entrypoints.cli import mint_token
 from ports.clock import MAX_CLOCK_OFFSET_SECONDS
 
@@ -58,6 +59,20 @@ async def test_a_pending_session_expires_as_soon_as_the_clock_passes_its_end(api
 
     assert (await session(api, bought["session"]["id"]))["status"] == "expired"
     assert (await transaction(api, bought["transaction"]["id"]))["transaction"]["status"] == "expired"
+
+
+async def test_the_refund_window_closes_when_the_clock_passes_it(make_api):
+    api = await make_api(PAYMENTS_REFUND_WINDOW_DAYS="7")
+    bought = await buy(api, 10)
+    await pay(api, bought["session"])
+    ask = {"transaction_id": bought["transaction"]["id"], "reason": "bought by mistake"}
+    await advance(api, 7 * 86400 - 60)
+    await ok(await api.get("/api/v1/payments/refunds/quote", params={"transaction_id": ask["transaction_id"]}))
+
+    await advance(api, 120)
+
+    error = await error_of(await api.post("/api/v1/payments/refunds", ask), 409, "not_refundable")
+    assert "window of 7 days" in error["message"]
 
 
 async def test_a_user_token_may_read_but_not_move_the_clock(api):
