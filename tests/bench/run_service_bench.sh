@@ -19,7 +19,8 @@
 #
 # Knobs: WORKERS (2), BENCH_DB (payments_bench), PG_ADMIN_URL (postgresql://postgres@127.0.0.1:5432/postgres),
 # PAYMENTS_VENV (/work/main/.venv), HARNESS (/work/shared/bench/harness/run_bench.sh), FEATURES (on|off),
-# REDIS_URL (redis://127.0.0.1:6379/13).
+# REDIS_URL (redis://127.0.0.1:6379/13), SQL_LOG (1: PostgreSQL logs every statement on the bench
+# database while the harness runs, and the script prints them per flow; for counting, not for figures).
 # Exit status: the harness's (1 when the balance check fails or polls saw non-2xx answers).
 # Not a test: pytest does not collect it.
 set -euo pipefail
@@ -35,6 +36,7 @@ workdir=$(mktemp -d /tmp/payments-bench.XXXX)   # server log and the mock provid
 log=$workdir/server.log
 
 psql "$admin" -Xqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+[[ ${SQL_LOG:-0} == 1 ]] && psql "$admin" -Xqc "ALTER DATABASE $db SET log_statement = 'all'"
 export PAYMENTS_DATABASE_URL=${admin%/*}/$db
 export PAYMENTS_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 export PAYMENTS_MOCK_WEBHOOK_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
@@ -100,6 +102,7 @@ cleanup() {
   wait "$pid" 2>/dev/null || true
   [[ -n $receiver_pid ]] && { kill -TERM "$receiver_pid" 2>/dev/null || true; wait "$receiver_pid" 2>/dev/null || true; }
   psql "$admin" -Xqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+  rm -f "$workdir"/*.pem   # the throwaway plugin keys
   echo "server log: $log ($(wc -l <"$log") lines)"
 }
 trap cleanup EXIT
@@ -131,9 +134,20 @@ if [[ $features == on ]]; then   # a running price experiment: every purchase is
 fi
 
 status=0
+pg_log=$(psql "$admin" -XAtc "SELECT pg_current_logfile()"); pg_log=${pg_log:+$(psql "$admin" -XAtc "SHOW data_directory")/$pg_log}
+[[ -z $pg_log || ! -r $pg_log ]] && pg_log=$(ls -t /var/log/postgresql/*.log 2>/dev/null | head -1)
+log_from=$( [[ -r $pg_log ]] && stat -c %s "$pg_log" || echo 0)
 "$harness" --url "http://127.0.0.1:$port" --jwt-secret "$PAYMENTS_JWT_SECRET" \
   --mock-secret "$PAYMENTS_MOCK_WEBHOOK_SECRET" --pg-url "$PAYMENTS_DATABASE_URL" --server-pids "$pid" "$@" \
-  || status=$?
+  | tee "$workdir/harness.out" || status=$?
+if [[ ${SQL_LOG:-0} == 1 && -r $pg_log ]]; then   # statements the service sent while the harness ran, per flow
+  sleep 1
+  tail -c +$((log_from + 1)) "$pg_log" | grep -E "@$db LOG:  (statement|execute)" | grep -v "application_name" \
+    | sed -E 's/^.*LOG:  (statement|execute [^:]*): //' | cut -c1-90 | sort | uniq -c | sort -rn >"$workdir/statements.txt"
+  flows=$(grep -oP '^flows_ok: \K[0-9]+' "$workdir/harness.out" || echo 0)
+  echo "sql statements (log_statement=all) while the harness ran: $(awk '{n+=$1} END {print n}' "$workdir/statements.txt")" \
+       "for $flows flows; by statement: $workdir/statements.txt"
+fi
 if [[ $features == on ]]; then   # every event delivered? (outbox rows left undelivered after a short wait)
   for _ in $(seq 20); do
     left=$(psql "$PAYMENTS_DATABASE_URL" -XAtc "SELECT count(*) FROM outbox_events WHERE status = 'pending'" 2>/dev/null || echo '?')
