@@ -11,9 +11,9 @@ with the plain text `success`; duplicates credit once; a tampered one, one for a
 for another amount credit nothing; a payment whose notification is lost is credited by the
 reconciler (it queries Alipay); a cancelled purchase closes its trade; a second payment of a paid
 purchase is refunded at Alipay with our refund number, and Alipay's refund notification is
-acknowledged; bad settings stop start-up with one line. (A partial refund through the API waits for
-the refunds API of issue 16; partial refunds are checked at the plugin level, in
-tests/integration/plugins/alipay.)
+acknowledged; bad settings stop start-up with one line. Partial refunds through the refund API
+(approved by an admin, `out_request_no` = our refund's order id) are in test_alipay_refunds.py, on
+this module's world.
 
 One `payments serve` and one gateway serve the whole module (each case with its own member); the
 lost notification's payment is made first; its case, the last, moves the service's test clock a
