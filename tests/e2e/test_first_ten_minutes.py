@@ -4,9 +4,12 @@ password) and which providers, once however many workers; a `PAYMENTS_DATABASE_U
 use (unknown scheme, not a URL, a server that does not answer, a database that does not exist,
 a SQLite file that cannot be created) stops `serve` and `migrate` with one line naming the
 problem and the URL without its password, a non-zero exit and no traceback; `payments token
---ttl` refuses a lifetime the server would refuse; `payments --version`."""
+--ttl` refuses a lifetime the server would refuse; `payments --version`; the JSON logs carry no
+terminal colours (the `databases` library's `color_message`); every SQLite file a running server
+leaves beside it (`-wal`, `-shm` included) is git-ignored."""
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import signal
@@ -25,6 +28,14 @@ from live import PAYMENTS_BIN, free_port
 READY = "payments: serving on "
 PASSWORD = "hunter2-not-to-be-seen"
 ROUTES = "wechat_pay=mock,alipay=mock,credit_card=mock,mock=mock"
+GITIGNORE = Path(__file__).resolve().parents[2] / ".gitignore"
+
+
+def git_ignored(name: str) -> bool:
+    """Whether a file of this name in the checkout's root is ignored by one of `.gitignore`'s globs."""
+    patterns = [line.strip() for line in GITIGNORE.read_text().splitlines()
+                if line.strip() and not line.startswith(("#", "!"))]
+    return any(fnmatch.fnmatchcase(name, pattern.rstrip("/")) for pattern in patterns)
 
 
 def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -88,7 +99,14 @@ def test_serve_says_once_it_serves_where_it_listens_the_docs_the_database_and_th
                                          headers={"Authorization": f"Bearer {token}"})
         assert get(request)[0] == 200  # the README's next step: a token, and a first call
         assert out.read_text().splitlines() == [line]  # stdout has the one human line; the JSON logs are on stderr
-        assert all(json.loads(log)["level"] for log in err.read_text().splitlines())
+        logs = err.read_text()
+        assert all(json.loads(log)["level"] for log in logs.splitlines())
+        assert any(json.loads(log)["logger"] == "databases" for log in logs.splitlines())  # it did log its connection
+        assert "\x1b" not in logs and "\\u001b" not in logs and "color_message" not in logs
+
+        made = sorted(path.name for path in tmp_path.iterdir() if path.name not in {"stdout.txt", "stderr.txt"})
+        assert any(name.endswith(("-wal", "-shm")) for name in made), made  # SQLite in WAL mode
+        assert [name for name in made if not git_ignored(name)] == [], made
 
 
 @pytest.mark.postgres
