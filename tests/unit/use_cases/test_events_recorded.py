@@ -11,6 +11,7 @@ import pytest
 
 import world as world_module
 from builders import buy_and_pay, detail
+from domain.errors import ProviderError
 from domain.outbox import OutboxStatus
 from entrypoints.config import load_config
 from entrypoints.http import render
@@ -87,6 +88,23 @@ async def test_a_refund_requested_approved_and_paid_back(events_on):
     refunded = next(e for e in written(world)[mark:] if e["type"] == "transaction.refunded")
     assert refunded["data"]["transaction"]["status"] == "partially_refunded"
     assert refunded["data"]["transaction"]["refunded_amount"] > 0
+
+
+async def test_a_refund_the_provider_refuses_writes_refund_failed_with_its_reason(events_on):
+    world = World()
+    paid = await buy_and_pay(world, "alice", 10)
+    requested = await world.request_refund(RequestRefundCommand("alice", paid.transaction.id, "by mistake", 4))
+    world.mock.inject_fault("refund", ProviderError("refused for now"))
+    mark = len(world.store.outbox)
+    await world.review_refunds.approve(ReviewCommand("admin-1", requested.id, "ok"))
+    assert types(world)[mark:] == ["refund.failed"]  # to processing: no type; nothing refunded, no transaction.*
+    failed = written(world)[-1]
+    assert set(failed) == {"id", "type", "timestamp", "data"}
+    assert set(failed["data"]) == {"user_id", "refund"}
+    refund = failed["data"]["refund"]
+    assert (failed["data"]["user_id"], refund["id"], refund["status"], refund["failure_reason"], refund["kind"]) == (
+        "alice", requested.id, "failed", "refused_by_provider", "requested")
+    assert refund["amount"] == 680 and refund["order_id"] == world.store.refunds[requested.id].refund_order_id
 
 
 async def test_without_an_events_url_nothing_is_written():
