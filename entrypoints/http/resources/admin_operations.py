@@ -11,7 +11,6 @@ from typing import Any
 from aiohttp import web
 
 from domain.transaction import TransactionStatus, TransactionType
-from entrypoints.http.resources.saved_methods import render_saved_method
 from entrypoints.http import render
 from entrypoints.http.admin_schemas import (
     AdminTransactionListQuerySchema,
@@ -35,8 +34,9 @@ from entrypoints.http.docs import (
 from entrypoints.http.keys import CONTAINER, METRICS, PRINCIPAL, QUERY
 from entrypoints.http.ops_gauges import OperationsGauges
 from entrypoints.http.render import timestamp
-from entrypoints.http.responses import json_response
 from entrypoints.http.resources.risk_admin import render_flag
+from entrypoints.http.resources.saved_methods import render_saved_method
+from entrypoints.http.responses import json_response
 from ports.operations import AdminTransactionQuery, Interval, OutcomeGroup, RevenueGroup
 from ports.use_cases.operations.analytics import RevenueCommand
 from ports.use_cases.refunds.refund_views import RefundView
@@ -132,7 +132,9 @@ async def success_rates(request: web.Request) -> web.Response:
 
 
 @docs(tags=OPERATIONS_TAG, summary="Subscriptions now", security=BEARER, operationId="getSubscriptions",
-      description="past_due and renewals_30d read 0 until auto-renewal exists.", responses=error_responses(401, 403))
+      description="Read at now: active memberships by plan (a past-due one counts in its plan too), "
+                  "past_due, mrr (the monthly price of every paid plan active or past due), renewals paid and "
+                  "failed in the last 30 days, churned_30d.", responses=error_responses(401, 403))
 @response_schema(SubscriptionsSchema, 200)
 async def subscriptions(request: web.Request) -> web.Response:
     _admin(request)
