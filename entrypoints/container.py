@@ -14,7 +14,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 
 from databases import Database
-from dependency_injector import containers, providers
+
+from entrypoints.lean_imports import dependency_injector_without_optional_extras
+
+containers, providers = dependency_injector_without_optional_extras()
 
 import plugins
 from adapters.clock import OffsetClock, SystemClock, running

@@ -21,16 +21,17 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
-
-import httpx
 
 from domain.errors import ProviderError, ProviderUnavailableError
 from plugins.alipay import signing
 from plugins.alipay.settings import AlipaySettings
 from plugins.alipay.wire import beijing_time
 from ports.clock import Clock
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("payments.alipay")
 
@@ -86,6 +87,8 @@ class Gateway:
         params = self.signed_params(method, biz, **common)
         body = urlencode({"biz_content": params.pop("biz_content")}).encode("ascii")
         url = f"{self._settings.gateway}?{urlencode(params)}"
+        import httpx  # the plugin's module imports stay light; the shared client has loaded it by now
+
         try:
             response = await self._http.post(url, content=body, headers={"Content-Type": _FORM,
                                                                           "Accept": "application/json"})

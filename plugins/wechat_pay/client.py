@@ -16,9 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from domain.errors import ProviderError, ProviderUnavailableError
 from plugins.wechat_pay.crypto import SCHEME, authorization, new_nonce, signature_is_valid
@@ -26,6 +24,9 @@ from plugins.wechat_pay.keys import CERTIFICATES_PATH, CertificateError, KeyRing
 from plugins.wechat_pay.settings import WeChatPaySettings
 from ports.clock import Clock
 from ports.payment_provider import FRESHNESS_SECONDS
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("payments.wechat_pay")
 
@@ -93,6 +94,8 @@ class WeChatPayClient:
             headers["Content-Type"] = "application/json"
         if self._settings.public_key_id is not None:
             headers["Wechatpay-Serial"] = self._settings.public_key_id
+        import httpx  # the plugin's module imports stay light; the shared client has loaded it by now
+
         try:
             request = self._http.build_request(method, self._settings.api_base + path, content=body, headers=headers)
             request.headers["Authorization"] = authorization(
