@@ -1,10 +1,12 @@
 """The admins' refund endpoints through HTTP (the real app on a real test server, the mock
 provider): the queue with its filters and sort, approve, reject (note required), retry, refunds an
 admin issues with the two-person rule, the audit log; 403 without the admin role and for the
-requester approving their own refund; every change in the audit log with its request id."""
+requester approving their own refund; every change in the audit log with its request id; an
+automatic refund of a duplicate payment shown as kind `automatic` on the transaction, in the queue
+and in the audit log."""
 from __future__ import annotations
 
-from e2e_support import buy, error_of, membership, ok, pay, transaction
+from e2e_support import SESSIONS, buy, deliver, error_of, membership, mock_provider, ok, pay, transaction
 
 REFUNDS = "/api/v1/payments/refunds"
 ADMIN = "/api/v1/admin/refunds"
@@ -201,3 +203,23 @@ async def test_the_mock_refusing_refunds_fails_them_and_a_retry_is_refused_again
     retried = await ok(await api.post(f"{ADMIN}/{made['id']}/retry", **as_admin(api)))
     assert (retried["status"], retried["order_id"]) == ("processing", made["order_id"])
     assert (await ok(await api.get(f"{REFUNDS}/{made['id']}")))["status"] == "failed"
+
+
+async def test_an_automatic_refund_of_a_duplicate_payment_is_visible_as_kind_automatic(api):
+    bought = await buy(api, 10, "wechat_pay")
+    first, txn = bought["session"], bought["transaction"]["id"]
+    # The payer pays the first order; its notification is held back while a second session is paid.
+    in_flight = (await mock_provider(api)).settle(first["order_id"], True)
+    second = await ok(await api.post(SESSIONS, {"transaction_id": txn}), 201)
+    await pay(api, second)
+    assert (await deliver(api, *in_flight)).status == 200  # the late payment arrives: refunded at once
+
+    refunds = (await transaction(api, txn))["refunds"]
+    assert [(r["kind"], r["status"], r["amount"], r["transaction_id"], r["reviewed_by"]) for r in refunds] == [
+        ("automatic", "succeeded", first["amount"], txn, None)]
+    queue = await ok(await api.get(f"{ADMIN}?kind=automatic", **as_admin(api)))
+    assert [r["id"] for r in queue["items"]] == [refunds[0]["id"]]
+    entries = (await ok(await api.get(f"{AUDIT}?object_id={refunds[0]['id']}", **as_admin(api))))["items"]
+    assert [e["object_type"] for e in entries] and all(e["object_id"] == refunds[0]["id"] for e in entries)
+    # It does not count as refunded money of the sale (the contract's Transaction rule).
+    assert (await transaction(api, txn))["transaction"]["refunded_amount"] == 0
