@@ -49,13 +49,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "load"))
 
-import aiohttp  # noqa: E402
-import asyncpg  # noqa: E402
+import aiohttp
+import asyncpg
+from clock_support import CLOCK, advance_clock
+from live import eventually, pay_through_page, serve_process
+from load_support import raise_open_files_limit, worker_pids
 
-from adapters.sql import migrate  # noqa: E402
-from clock_support import CLOCK, advance_clock  # noqa: E402
-from live import eventually, pay_through_page, serve_process  # noqa: E402
-from load_support import raise_open_files_limit, worker_pids  # noqa: E402
+from adapters.sql import migrate
 
 DATABASE = "payments_bench_renewals"
 PLAN = "/api/v1/payments/plan"
