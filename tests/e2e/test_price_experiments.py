@@ -3,9 +3,9 @@
 experiments; users are assigned by the hash of experiment and user id and keep their variant;
 `GET /pricing`, quotes, purchases and plan changes use the user's prices and transactions carry
 `price_variant` (user and admin views); after a stop everyone sees the catalog and a transaction
-made before keeps its prices; results computed from known data are exact; 10,000 users shown their prices land within 2 % of
-the weights; errors in the contract's
-shape (422, 403, 404)."""
+made before keeps its prices, as does one made before the start and paid during it; results
+computed from known data are exact; 10,000 users shown their prices land within 2 % of the
+weights; errors in the contract's shape (422, 403, 404)."""
 from __future__ import annotations
 
 from statistics import NormalDist
@@ -13,7 +13,7 @@ from statistics import NormalDist
 import pytest
 
 from domain.experiment import PriceVariant, assign
-from e2e_support import PRICING, assert_transaction, buy, change_plan, error_of, ok, pay, transaction
+from e2e_support import PRICING, SESSIONS, assert_transaction, buy, change_plan, error_of, ok, pay, transaction
 
 EXPERIMENTS = "/api/v1/admin/experiments"
 EXPERIMENT = "receives-2027q1"
@@ -219,3 +219,18 @@ async def test_ten_thousand_users_shown_their_prices_over_http_land_within_2_per
     for variant, weight, unit_price in (("a", 0.2, 200), ("b", 0.3, 150), ("c", 0.5, 250)):
         assert abs(exposed[variant] / 10_000 - weight) <= 0.02
         assert shown[unit_price] == exposed[variant]
+
+
+async def test_a_transaction_made_before_the_start_keeps_the_catalogs_price_when_paid_during_it(api):
+    cheap = user_in("cheaper")
+    made_before = await buy(api, 10, user=cheap)
+    await running(api)
+
+    assert (await ok(await api.get(PRICING, user=cheap)))["receives"]["unit_price"] == 180  # now exposed
+    again = await ok(await api.post(SESSIONS, {"transaction_id": made_before["transaction"]["id"]}, user=cheap), 201)
+    assert again["amount"] == made_before["session"]["amount"] == 1700
+    await pay(api, again)
+    kept = (await transaction(api, made_before["transaction"]["id"], user=cheap))["transaction"]
+    assert (kept["status"], kept["total"], kept["price_variant"]) == ("succeeded", 1700, None)
+    cheaper = (await results(api))["variants"][1]
+    assert (cheaper["exposed"], cheaper["paying"], cheaper["gross"]) == (1, 0, 0)  # not priced by the variant
