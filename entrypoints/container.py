@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 
-from databases import Database
+from entrypoints.lean_imports import databases_without_click, dependency_injector_without_optional_extras
 
-from entrypoints.lean_imports import dependency_injector_without_optional_extras
-
+Database = databases_without_click()
 containers, providers = dependency_injector_without_optional_extras()
 
 import plugins
