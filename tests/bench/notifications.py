@@ -9,7 +9,8 @@ of their own tests (`tests/integration/plugins/*`: throwaway keys made at run ti
 
 For each provider: `--n` purchases (default 2,000) of distinct users opened through the
 `purchase_receives` use case (pending sessions, not measured), then a real signed notification of
-each paid, and:
+each paid by a payer of its own (`--one-payer`: the fakes' single payer, then linked to all
+`--n` users, which costs more per notification as `--n` grows: docs/benchmarks.md), and:
 
 - applied: the use case per notification, CPU of this process (`time.process_time`; PostgreSQL's
   own CPU is another process and not counted), and wall time;
@@ -64,6 +65,7 @@ from entrypoints.container import build_container
 from plugins.alipay import notifications as alipay_notifications
 from plugins.stripe import signature as stripe_signature
 from plugins.wechat_pay import notifications as wechat_notifications
+from ports.payment_provider import PaymentOrder
 from ports.use_cases.notifications.handle_notification import (
     HandleNotificationCommand,
     NotificationEffect,
@@ -139,8 +141,19 @@ def signature_check(name: str, h):
     return lambda headers, body: stripe_signature.verify(headers, body, secrets_, int(h.clock.now().timestamp()))
 
 
+def signed(name: str, h, order: PaymentOrder, payer: str | None):
+    """The harness's signed notification of `order` paid; by the payer `payer` (the fakes' one
+    payer for every order when None)."""
+    if payer is None or name == "stripe":  # the fake Stripe's sessions name no payer
+        return h.signed_notification(order)
+    if name == "wechat_pay":
+        return h.fake.transaction_notification(order.order_id, order.amount.amount, order.amount.currency.code,
+                                               payer={"openid": f"oBench{payer}"})
+    return h.notification(order, buyer_id=f"2088{payer}")
+
+
 # ------------------------------------------------------------------ one provider
-async def bench_provider(name: str, h, url: str, n: int, workdir: str) -> dict:
+async def bench_provider(name: str, h, url: str, n: int, workdir: str, one_payer: bool) -> dict:
     config = load_config({
         "PAYMENTS_DATABASE_URL": url, "PAYMENTS_PUBLIC_URL": "https://payments.example.test",
         "PAYMENTS_MOCK_STATE_PATH": str(Path(workdir) / f"mock-{name}.sqlite3"),
@@ -153,14 +166,16 @@ async def bench_provider(name: str, h, url: str, n: int, workdir: str) -> dict:
         handle = await made(container.use_cases.handle_notification)
         notifications = []
         run = secrets.token_hex(3)
+        opened = time.perf_counter()
         for i in range(n):
             bought = await purchase(PurchaseReceivesCommand(f"bench-{name}-{run}-{i}", 10, METHODS[name]))
             session = bought.session
             order = attrs.evolve(h.order(), order_id=session.order_id, amount=session.amount)
             if hasattr(h, "pay_remotely"):
                 h.pay_remotely(session.order_id)
-            notifications.append(h.signed_notification(order))
+            notifications.append(signed(name, h, order, None if one_payer else f"{run}{i:06d}"))
 
+        print(f"{name}: {n} pending purchases opened in {time.perf_counter() - opened:.1f} s", file=sys.stderr)
         # the notification applied, through the use case (CPU of this process and wall time)
         cpu, wall = [], []
         for headers, body in notifications:
@@ -201,6 +216,8 @@ async def main() -> None:
                                                         "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--providers", default="wechat_pay,alipay,stripe")
+    parser.add_argument("--one-payer", action="store_true",
+                        help="every notification by the fakes' one payer (linked to every user: docs/risk.md)")
     args = parser.parse_args()
 
     name = f"payments_bench_notifications_{secrets.token_hex(3)}"
@@ -214,7 +231,8 @@ async def main() -> None:
         migrate(url)
         with tempfile.TemporaryDirectory() as workdir:
             for provider in args.providers.split(","):
-                results.append(await bench_provider(provider, harnesses[provider](), url, args.n, workdir))
+                results.append(await bench_provider(provider, harnesses[provider](), url, args.n, workdir,
+                                                    args.one_payer))
         try:
             print("sessions completed per provider:", credited(url))
         except psycopg.Error as error:
