@@ -64,7 +64,7 @@ class InMemoryExperimentStore:
         payers: set[str] = set()
         for t in self._store.transactions.values():
             assigned = by_user.get(t.user_id)
-            if assigned is None or t.price_variant != f"{experiment_id}/{assigned[0]}":
+            if assigned is None:
                 continue
             if t.status in PAID_STATES and t.total.amount > 0 and t.completed_at is not None \
                     and t.completed_at >= assigned[1]:

@@ -104,7 +104,6 @@ _CHANGE_STATUS = prepared("experiment_change_status", _change_status)
 
 def _counts(dialect):
     paid = sa.and_(_T.c.user_id == _A.c.user_id,
-                   _T.c.price_variant == sa.bindparam("prefix", type_=sa.String) + _A.c.variant_id,
                    _T.c.status.in_([sa.literal_column(f"'{s}'") for s in PAID]),
                    _T.c.total_minor > 0, _T.c.completed_at >= _A.c.exposed_at)
     return (sa.select(_A.c.variant_id, sa.func.count(sa.distinct(_A.c.user_id)).label("exposed"),
@@ -172,7 +171,7 @@ class SqlExperimentStore:
 
     async def counts(self, experiment_id: str, variant_ids: Sequence[str]) -> Sequence[VariantCounts]:
         async with autocommit(self._database) as db:
-            rows = await db.all(_COUNTS, experiment_id=experiment_id, prefix=f"{experiment_id}/")
+            rows = await db.all(_COUNTS, experiment_id=experiment_id)
         found = {row["variant_id"]: row for row in rows}
         return [VariantCounts(v, int(found[v]["exposed"]), int(found[v]["paying"]), int(found[v]["gross"]))
                 if v in found else VariantCounts(v, 0, 0, 0) for v in variant_ids]

@@ -154,7 +154,7 @@ async def test_the_first_exposure_is_stored_once_whatever_calls_race(storage):
     assert sum(c.exposed for c in counts) == 1
 
 
-async def test_counts_sum_the_paid_transactions_each_variant_priced_since_exposure(storage):
+async def test_counts_sum_every_paid_transaction_of_the_exposed_users_since_exposure(storage):
     await started(storage)
     exposures = {"c1": "control", "c2": "control", "c3": "control", "v1": "cheaper", "v2": "cheaper"}
     for user, variant in exposures.items():
@@ -165,17 +165,17 @@ async def test_counts_sum_the_paid_transactions_each_variant_priced_since_exposu
         return transaction
     counted = [priced(a_paid_purchase("c1", at=T0 + 2 * HOUR), "control"),   # 1700
                priced(a_paid_purchase("v1", at=T0 + 2 * HOUR), "cheaper"),   # 1700
-               priced(a_paid_purchase("v1", at=T0 + 3 * HOUR), "cheaper")]   # the same payer again
+               priced(a_paid_purchase("v1", at=T0 + 3 * HOUR), "cheaper"),   # the same payer again
+               a_paid_purchase("c3", at=T0 + 2 * HOUR),                       # at the catalog's prices: counts too
+               priced(a_paid_purchase("c3", at=T0 + 2 * HOUR), "other")]    # whatever priced it
     not_counted = [priced(a_purchase("c2", at=T0 + 2 * HOUR), "control"),      # pending
-                   a_paid_purchase("c3", at=T0 + 2 * HOUR),                       # not priced by the experiment
                    priced(a_paid_purchase("v2", at=T0 - HOUR), "cheaper"),      # paid before exposure
-                   priced(a_paid_purchase("zz", at=T0 + 2 * HOUR), "control"),  # never exposed
-                   priced(a_paid_purchase("c3", at=T0 + 2 * HOUR), "other")]    # another variant's id
+                   priced(a_paid_purchase("zz", at=T0 + 2 * HOUR), "control")]  # never exposed
     await store(storage, *counted, *not_counted)
 
     counts = await storage.experiments.counts("exp-1", ["control", "cheaper", "flat"])
 
-    assert list(counts) == [VariantCounts("control", 3, 1, 1700), VariantCounts("cheaper", 2, 1, 3400),
+    assert list(counts) == [VariantCounts("control", 3, 2, 5100), VariantCounts("cheaper", 2, 1, 3400),
                             VariantCounts("flat", 0, 0, 0)]
 
 

@@ -221,7 +221,7 @@ async def test_ten_thousand_users_shown_their_prices_over_http_land_within_2_per
         assert shown[unit_price] == exposed[variant]
 
 
-async def test_a_transaction_made_before_the_start_keeps_the_catalogs_price_when_paid_during_it(api):
+async def test_a_transaction_made_before_the_start_keeps_the_catalogs_price_when_paid_during_it_and_converts(api):
     cheap = user_in("cheaper")
     made_before = await buy(api, 10, user=cheap)
     await running(api)
@@ -233,4 +233,5 @@ async def test_a_transaction_made_before_the_start_keeps_the_catalogs_price_when
     kept = (await transaction(api, made_before["transaction"]["id"], user=cheap))["transaction"]
     assert (kept["status"], kept["total"], kept["price_variant"]) == ("succeeded", 1700, None)
     cheaper = (await results(api))["variants"][1]
-    assert (cheaper["exposed"], cheaper["paying"], cheaper["gross"]) == (1, 0, 0)  # not priced by the variant
+    # the contract's "paying": a succeeded transaction since exposure, whatever priced it
+    assert (cheaper["exposed"], cheaper["paying"], cheaper["gross"]) == (1, 1, 1700)
