@@ -442,7 +442,7 @@ class UseCases(containers.DeclarativeContainer):
                                          clock=adapters.clock, settings=settings)
     renew_memberships = providers.Factory(RenewMemberships, uow=adapters.uow, charges=renewal_charges, orders=orders,
                                           clock=adapters.clock, ids=adapters.ids, settings=settings,
-                                          queries=adapters.queries, prices=user_prices)
+                                          queries=adapters.queries, prices=user_prices, risk=risk_gate)
     delete_saved_method.add_kwargs(  # a deleted renewal method: renewals by reminder from then on
         on_deleted=providers.List(providers.Factory(ForgetRenewalMethod, adapters.clock)))
     list_events = providers.Factory(ListEvents, store=adapters.outbox)

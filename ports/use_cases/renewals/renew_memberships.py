@@ -28,6 +28,7 @@ import attrs
 from domain.catalog import Plan
 from domain.errors import ProviderError
 from domain.membership import Membership
+from domain.risk import RiskDeclinedError
 from domain.session import PaymentSession, SessionStatus
 from domain.transaction import Transaction, TransactionStatus, TransactionType
 from ports.clock import Clock
@@ -37,6 +38,7 @@ from ports.repositories import DuplicateKeyError
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.experiments.user_prices import UserPrices, prices_for
 from ports.use_cases.renewals.charging import RenewalCharges, RenewalMethod
+from ports.use_cases.risk.gate import RiskGate
 from ports.use_cases.sessions.provider_orders import ProviderOrders
 from ports.use_cases.settings import UseCaseSettings
 
@@ -73,6 +75,7 @@ class RenewMemberships:
     _settings: UseCaseSettings
     _queries: PaymentQueries | None = None  # the method last paid with: a reminder's default
     _prices: UserPrices | None = None  # docs/experiments.md: the user's variant prices it (None: the catalog)
+    _risk: RiskGate | None = None  # docs/risk.md: asked before each off-session charge, as before any payment
     batch_size: int = 50
     lease: timedelta = CHARGE_LEASE
 
@@ -243,16 +246,29 @@ class RenewMemberships:
         latest_due = max([start, *(start + timedelta(days=d) for d in policy.retry_days
                                    if start + timedelta(days=d) <= now)])
         tried = any(s.saved_method_id == method.id and s.created_at >= latest_due for s in attempts)
-        if not tried and charge:
+        if not tried and charge and await self._admitted(membership.user_id, renewal, now):
             session_id = self._charges.open_attempt(renewal, method)
             await uow.transactions.update(renewal)
             step.charges.append((renewal.id, session_id))
             membership.schedule_renewal_check(min(now + self.lease, grace_until))
             return
-        if attempts:
+        if attempts or (not tried and charge):  # declined by the provider, or by the risk gate
             membership.renewal_declined(now)
         next_charge = policy.next_charge_at(start, now)
         membership.schedule_renewal_check(min(next_charge, grace_until) if next_charge else grace_until)
+
+    async def _admitted(self, user_id: str, renewal: Transaction, now: datetime) -> bool:
+        """Whether the risk gate lets the renewal be charged now (a blocked user, or one over the
+        velocity limits, is not charged: the renewal goes past_due and is asked again on the next
+        retry day, or the payer pays it through a session, which the gate checks too)."""
+        if self._risk is None:
+            return True
+        try:
+            await self._risk.admit(user_id, renewal.total.amount, now, defer_flag=True)
+        except RiskDeclinedError as declined:
+            log.warning("renewal %s of %s not charged: risk declined (%s)", renewal.id, user_id, declined)
+            return False
+        return True
 
     async def _method(self, uow: UnitOfWork, membership: Membership, now: datetime) -> RenewalMethod | None:
         """The renewal method if it can still be charged; a deleted one is forgotten (reminders)."""

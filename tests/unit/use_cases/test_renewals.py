@@ -14,6 +14,7 @@ import pytest
 from domain.errors import InvalidTransitionError, SavedMethodNotFoundError
 from domain.saved_method import SavedMethod
 from domain.transaction import Transaction, TransactionStatus, TransactionType
+from entrypoints.container import active_adapters
 from plugins.mock.remote import MockSavedMethod
 from ports.queries import TransactionQuery
 from ports.repositories import DuplicateKeyError
@@ -178,6 +179,27 @@ async def test_a_method_that_keeps_declining_is_charged_on_each_retry_day_then_l
     assert renewal.status is TransactionStatus.FAILED and renewal.failure_reason == "renewal_unpaid"
     assert (membership.plan, membership.status, membership.current_period_start, membership.auto_renew) == \
         ("basic", "active", end + 7 * DAY, False)
+
+
+async def test_a_blocked_user_is_not_charged_the_renewal_goes_past_due_and_is_charged_once_unblocked(w):
+    await w.on_plan("pro")
+    await w.save_card("ok")
+    await w.auto_renew()
+    end = (await w.membership(USER)).current_period_end
+    risk = active_adapters(w.container).risk_store()
+    await risk.set_blocked(USER, True, reason="fraud", by="admin-1", now=w.clock.now())
+    w.at(end)
+    await w.renew()
+    renewal = await w.renewal()
+    assert renewal.status is TransactionStatus.PENDING
+    assert [s for s in renewal.sessions if s.off_session] == []  # the gate refused before any charge
+    assert (await w.membership(USER)).status == "past_due"
+    await risk.set_blocked(USER, False, reason=None, by="admin-1", now=w.clock.now())
+    w.at(end + DAY)  # the next retry day asks the gate again
+    await w.renew()
+    renewal = await w.renewal()
+    assert renewal.status is TransactionStatus.SUCCEEDED and charges_at_mock(w, renewal) == 1
+    assert (await w.membership(USER)).status == "active"
 
 
 # ---------------------------------------------------------------------------- by reminder
