@@ -5,7 +5,8 @@ they happen to be installed, for features the service never uses:
 - dependency-injector: pydantic-settings and PyYAML (`Configuration.from_pydantic` / `from_yaml`)
   and werkzeug (wiring's filter for Flask's `LocalProxy`; the container is never wired), ~11 MB;
 - databases: click, for a `color_message` log extra that `entrypoints/logs.py` drops, ~2 MB;
-- limits' async Redis storage: redis-py and valkey beside coredis, the client it uses, ~8 MB.
+- limits' async Redis storage: coredis (with beartype, ~9 MB) and valkey beside redis-py, the
+  client it is told to use.
 
 They are hidden while those libraries load: `import name` raises ImportError, which each of them
 expects (they are optional there). A package something loaded before stays visible."""
@@ -18,7 +19,7 @@ from types import ModuleType
 
 DEPENDENCY_INJECTOR_EXTRAS = ("pydantic_settings", "yaml", "werkzeug")
 DATABASES_EXTRAS = ("click",)
-LIMITS_UNUSED_CLIENTS = ("redis", "valkey")
+LIMITS_UNUSED_CLIENTS = ("coredis", "valkey")
 
 
 @contextmanager

@@ -13,8 +13,10 @@ the `limits` library in a moving window of one minute.
   (`PAYMENTS_TRUSTED_PROXIES`): then the right-most `X-Forwarded-For` entry that is not a trusted
   proxy (entries left of it could be written by the client itself).
 
-`limits` is imported here, when the app is built; its Redis client (coredis, ~130 ms to import)
-only when Redis is configured.
+`limits` is imported here, when the app is built; its Redis client (redis-py's asyncio client,
+`implementation="redispy"`) only when Redis is configured. The client does not retry: a failed or
+timed-out command fails the hit at once (redis-py's default would retry ten times with backoff, up
+to seconds per request), and the limiter's own pause (`RETRY_STORAGE_SECONDS`) stands in for it.
 """
 from __future__ import annotations
 
@@ -27,8 +29,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from aiohttp import web
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, Storage
-from limits.storage import storage_from_string
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 from prometheus_client import Counter
 
 from entrypoints.http.errors import ApiError
@@ -41,7 +43,8 @@ API_PREFIX = "/api/v1/"
 WEBHOOK_PREFIX = "/api/v1/payments/webhooks/"
 UNLIMITED_ROLES = frozenset({"admin", "service"})
 RETRY_STORAGE_SECONDS = 1.0
-REDIS_TIMEOUT_SECONDS = 0.25  # connect and answer: a rate limit must never slow a payment down much
+REDIS_TIMEOUT_SECONDS = 0.25  # connect, answer, wait for a free connection: a rate limit must never slow a payment much
+REDIS_CONNECTIONS = 50  # per process: a hit holds one for a round trip; a burst beyond waits for one
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -50,6 +53,27 @@ def redis_storage_uri(url: str) -> str:
     """`limits`' async storage URI of a `redis://`, `rediss://` or `redis+unix://` URL."""
     scheme, sep, rest = url.partition("://")
     return f"async+{scheme}{sep}{rest}" if scheme in ("redis", "rediss", "redis+unix") else url
+
+
+def redis_storage(url: str) -> Storage:
+    """`limits`' async Redis storage over redis-py's client: a pool of at most `REDIS_CONNECTIONS`
+    (a burst waits up to `REDIS_TIMEOUT_SECONDS` for a free one instead of failing, as redis-py's
+    default pool does past its 100), no retries (`RateLimiter` pauses after a failure instead)."""
+    from redis.asyncio import BlockingConnectionPool
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    scheme, sep, rest = url.partition("://")
+    pool = BlockingConnectionPool.from_url(
+        f"{'unix' if scheme == 'redis+unix' else scheme}{sep}{rest}", max_connections=REDIS_CONNECTIONS,
+        timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS, retry=Retry(NoBackoff(), 0))
+    # The storage imports every Redis client it knows (coredis, redis-py, valkey) and is told to
+    # use redis-py: the others are hidden from it (coredis pulls beartype, ~9 MB per worker;
+    # entrypoints/lean_imports.py).
+    with hidden(LIMITS_UNUSED_CLIENTS):
+        return storage_from_string(redis_storage_uri(url), implementation="redispy", wrap_exceptions=True,
+                                   connection_pool=pool)
 
 
 class RateLimiter:
@@ -75,14 +99,7 @@ class RateLimiter:
     @classmethod
     def from_config(cls, config, metrics_registry=None) -> RateLimiter:
         if config.redis_url:
-            # coredis logs every retry of a refused connection: one line per request in an outage.
-            logging.getLogger("coredis").setLevel(logging.WARNING)
-            # The storage imports every Redis client it knows (coredis, redis-py, valkey) and uses
-            # coredis: the others are hidden from it (~8 MB per worker, entrypoints/lean_imports.py).
-            with hidden(LIMITS_UNUSED_CLIENTS):
-                storage = storage_from_string(redis_storage_uri(config.redis_url), wrap_exceptions=True,
-                                              connect_timeout=REDIS_TIMEOUT_SECONDS,
-                                              stream_timeout=REDIS_TIMEOUT_SECONDS)
+            storage = redis_storage(config.redis_url)
         else:
             storage = MemoryStorage()
         return cls(storage, per_user=config.rate_limit_per_minute, per_address=config.webhook_rate_limit_per_minute,
@@ -108,7 +125,7 @@ class RateLimiter:
             allowed = await self._limiter.hit(item, identifier)
             if not allowed:
                 reset_at, _ = await self._limiter.get_window_stats(item, identifier)
-        except Exception as error:  # fail open: no Redis must never mean no payments
+        except Exception as error:  # noqa: BLE001  # fail open: no Redis must never mean no payments
             self._storage_failed(error)
             return
         self._storage_answered()

@@ -2,7 +2,7 @@
 
 Measured through the limiter the service uses: `entrypoints.http.rate_limits.RateLimiter.from_config`
 (the `limits` library's moving window of one minute; with `PAYMENTS_REDIS_URL` its async Redis
-storage over coredis, each hit one Lua script) and its `check(request)` on a POST of a user's token
+storage over redis-py, each hit one Lua script) and its `check(request)` on a POST of a user's token
 (a mocked aiohttp request carrying the principal, as the middleware sees it). Beside it:
 
 - the same limiter in process (`MemoryStorage`, no `PAYMENTS_REDIS_URL`);
@@ -182,7 +182,7 @@ async def bench(args: argparse.Namespace, url: str, admin: redis_sync.Redis) -> 
     rows = []
     plain_client = redis_asyncio.Redis.from_url(url)
     limiters = {
-        "service's limiter, Redis (limits moving window, coredis)":
+        "service's limiter, Redis (limits moving window, redis-py)":
             (RateLimiter.from_config(load_config({"PAYMENTS_REDIS_URL": url})), False),
         "service's limiter, in process (limits MemoryStorage)": (RateLimiter.from_config(load_config({})), False),
         "plain fixed window, redis-py asyncio INCR+EXPIRE NX pipelined": (PlainFixedWindow(plain_client, 30), True),
