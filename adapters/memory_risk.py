@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+import attrs
+
 from adapters.memory import InMemoryStore
 from domain.audit import AuditEntry
 from domain.outbox import NewEvent, pending
@@ -83,3 +85,18 @@ class InMemoryRiskStore:
 
     async def payer_users(self, payer_hash: str, since: datetime) -> Sequence[str]:
         return [user for (payer, user), seen in self._store.risk_payers.items() if payer == payer_hash and seen >= since]
+
+    async def payer_reach(self, payer_hash: str, since: datetime, shown: int) -> tuple[int, Sequence[str]]:
+        users = sorted(await self.payer_users(payer_hash, since))
+        return len(users), users[:shown]
+
+    async def flag_payer_users(self, payer_hash: str, since: datetime, flag: RiskFlag) -> Sequence[RiskFlag]:
+        flagged = {f.user_id for f in self._flags.values() if f.rule is flag.rule and not f.resolved}
+        unflagged = [user for user in sorted(await self.payer_users(payer_hash, since)) if user not in flagged]
+        stored = [attrs.evolve(flag, id=f"{flag.id}_{number}", user_id=user)
+                  for number, user in enumerate(unflagged, start=1)]
+        for new in stored:
+            self._flags[new.id] = new
+            if self._flag_events is not None:
+                self._store.outbox.extend(pending(event) for event in self._flag_events(new))
+        return stored

@@ -47,3 +47,13 @@ class RiskStore(Protocol):
 
     async def payer_users(self, payer_hash: str, since: datetime) -> Sequence[str]:
         """The users the payer paid for since `since`."""
+
+    async def payer_reach(self, payer_hash: str, since: datetime, shown: int) -> tuple[int, Sequence[str]]:
+        """How many users the payer paid for since `since`, and the first `shown` of them by id
+        (one statement; what comes back does not grow with the payer's users)."""
+
+    async def flag_payer_users(self, payer_hash: str, since: datetime, flag: RiskFlag) -> Sequence[RiskFlag]:
+        """Store `flag` (its rule, details and time) for each user the payer paid for since `since`
+        who has no unresolved flag of that rule, in one set-based statement, with their `risk.flagged`
+        events in the same transaction; the i-th new flag (users by id) gets the id `{flag.id}_{i}`.
+        The new flags, by user (none when every user is flagged already)."""

@@ -90,6 +90,33 @@ _PAYER_USERS = prepared("risk_payer_users", lambda dialect: sa.select(_P.c.user_
     _P.c.payer_hash == sa.bindparam("payer_hash"), _P.c.last_paid_at >= sa.bindparam("since")))
 
 
+def _payer_reach(dialect):
+    """The payer's first users by id (LIMIT `shown`), each row carrying how many there are in all."""
+    return (sa.select(_P.c.user_id, sa.func.count().over().label("total"))
+            .where(_P.c.payer_hash == sa.bindparam("payer_hash"), _P.c.last_paid_at >= sa.bindparam("since"))
+            .order_by(_P.c.user_id).limit(sa.bindparam("shown", type_=sa.Integer)))
+
+
+def _flag_payer_users(dialect):
+    """One flag per user of the payer with no open flag of the rule, in one statement: the ids are
+    `id_base` and the row's number, the rest the same for all; only the new rows come back."""
+    def bound(name, column):
+        return sa.bindparam(name, type_=column.type)
+    open_flag = sa.exists().where(_F.c.user_id == _P.c.user_id, _F.c.rule == sa.bindparam("rule"),
+                                  _F.c.resolved_at.is_(None))
+    number = sa.cast(sa.func.row_number().over(order_by=_P.c.user_id), sa.String)
+    rows = sa.select((sa.bindparam("id_base", type_=sa.String) + number).label("id"), _P.c.user_id,
+                     bound("rule", _F.c.rule), bound("details", _F.c.details),
+                     bound("created_at", _F.c.created_at)).where(
+        _P.c.payer_hash == sa.bindparam("payer_hash"), _P.c.last_paid_at >= sa.bindparam("since"), ~open_flag)
+    insert = dialect.insert(_F).from_select(["id", "user_id", "rule", "details", "created_at"], rows)
+    return insert.on_conflict_do_nothing().returning(*_F.c)
+
+
+_PAYER_REACH = prepared("risk_payer_reach", _payer_reach)
+_FLAG_PAYER_USERS = prepared("risk_flag_payer_users", _flag_payer_users)
+
+
 def _flag_from_row(row) -> RiskFlag:
     return RiskFlag(id=row["id"], user_id=row["user_id"], rule=RiskRule(row["rule"]), details=json.loads(row["details"]),
                     created_at=mapping.as_utc(row["created_at"]),
@@ -180,3 +207,21 @@ class SqlRiskStore:
         async with autocommit(self._database) as db:
             rows = await db.all(_PAYER_USERS, payer_hash=payer_hash, since=since)
         return [row["user_id"] for row in rows]
+
+    async def payer_reach(self, payer_hash: str, since: datetime, shown: int) -> tuple[int, Sequence[str]]:
+        async with autocommit(self._database) as db:
+            rows = await db.all(_PAYER_REACH, payer_hash=payer_hash, since=since, shown=shown)
+        return (int(rows[0]["total"]) if rows else 0), [row["user_id"] for row in rows]
+
+    async def flag_payer_users(self, payer_hash: str, since: datetime, flag: RiskFlag) -> Sequence[RiskFlag]:
+        values = dict(payer_hash=payer_hash, since=since, id_base=f"{flag.id}_", rule=flag.rule.value,
+                      created_at=flag.created_at,
+                      details=json.dumps(dict(flag.details), sort_keys=True, separators=(",", ":")))
+        if self._flag_events is None:
+            async with autocommit(self._database) as db:
+                rows = await db.all(_FLAG_PAYER_USERS, **values)
+            return sorted(map(_flag_from_row, rows), key=lambda f: f.user_id)
+        async with database_transaction(self._database) as db:
+            stored = sorted(map(_flag_from_row, await db.all(_FLAG_PAYER_USERS, **values)), key=lambda f: f.user_id)
+            await write_events(db, [event for new in stored for event in self._flag_events(new)])
+        return stored

@@ -45,7 +45,8 @@ class RiskFlagSchema(Schema):
     details = fields.Dict(required=True, metadata={"description": "What the rule saw, by rule: daily_amount "
                                                    "{paid_last_24h, amount, limit}; failed_attempts {failed_last_hour, "
                                                    "limit}; refund_abuse {refund_requests_30d}; linked_payer {payer "
-                                                   "(the start of its keyed hash), users}.",
+                                                   "(the start of its keyed hash), users (the first 20 by id), "
+                                                   "users_total}.",
                                                    "example": {"paid_last_24h": 45000, "amount": 5900,
                                                                "limit": 50000}})
     created_at = fields.String(required=True, metadata={"format": "date-time"})

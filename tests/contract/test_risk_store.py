@@ -170,7 +170,8 @@ async def test_payer_links_are_kept_per_user_with_their_latest_time(storage):
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def store_with_events(request: pytest.FixtureRequest):
-    """A risk store writing `risk.flagged` with each new flag, and how to read the outbox's events."""
+    """A risk store writing `risk.flagged` with each new flag, how to read the outbox's events, and
+    how to link a payer to users."""
     from domain.outbox import RISK_FLAGGED, NewEvent
 
     def flag_events(flag: RiskFlag) -> list[NewEvent]:
@@ -181,10 +182,11 @@ async def store_with_events(request: pytest.FixtureRequest):
 
         async def outbox():
             return [(e.type, e.user_id) for e in memory.outbox]
-        yield InMemoryRiskStore(memory, flag_events), outbox
+        yield InMemoryRiskStore(memory, flag_events), outbox, in_memory_uow_factory(memory, EventDispatcher())
         return
     from adapters.sql.database import create_database
     from adapters.sql.risk import SqlRiskStore
+    from adapters.sql.unit_of_work import sql_uow_factory
 
     url = request.getfixturevalue("fresh_sqlite_url" if request.param == "sqlite" else "clean_postgres_url")
     database = create_database(url, **({} if request.param == "sqlite" else {"min_size": 1, "max_size": 4}))
@@ -194,13 +196,13 @@ async def store_with_events(request: pytest.FixtureRequest):
         rows = await database.fetch_all("SELECT type, user_id FROM outbox_events ORDER BY sequence")
         return [(r["type"], r["user_id"]) for r in rows]
     try:
-        yield SqlRiskStore(database, flag_events), outbox
+        yield SqlRiskStore(database, flag_events), outbox, sql_uow_factory(database, EventDispatcher())
     finally:
         await database.disconnect()
 
 
 async def test_a_new_flag_writes_its_event_with_it_and_a_refused_one_none(store_with_events):
-    risk, outbox = store_with_events
+    risk, outbox, _ = store_with_events
     assert await risk.add_flag(a_flag("alice"))
     assert not await risk.add_flag(a_flag("alice", at=T0 + MINUTE))  # still open: no flag, no event
     assert await risk.add_flag(a_flag("bob"))
@@ -219,3 +221,81 @@ async def test_payer_links_written_in_a_unit_of_work_commit_with_it(storage):
         await uow.commit()
     assert sorted(await storage.risk.payer_users("h9", T0 - timedelta(days=30))) == ["alice", "bob"]
     assert await storage.risk.payer_users("h9", T0 + 2 * MINUTE) == []
+
+
+async def link_users(storage, payer: str, users: list[str], at) -> None:
+    async with storage.uow() as uow:
+        for user in users:
+            await uow.payer_links.link(payer, user, at)
+        await uow.commit()
+
+
+async def test_a_payers_reach_is_counted_and_its_first_users_named(storage):
+    await link_users(storage, "h3", [f"u{i:02}" for i in range(25)], T0)
+    await link_users(storage, "h3", ["old"], T0 - timedelta(days=40))
+    await link_users(storage, "h4", ["other"], T0)
+    since = T0 - timedelta(days=30)
+    assert await storage.risk.payer_reach("h3", since, 3) == (25, ["u00", "u01", "u02"])
+    total, shown = await storage.risk.payer_reach("h3", since, 30)
+    assert total == 25 and list(shown) == [f"u{i:02}" for i in range(25)]
+    assert await storage.risk.payer_reach("h5", since, 3) == (0, [])
+
+
+async def test_a_payers_users_are_flagged_at_once_each_once_while_open(storage):
+    await link_users(storage, "h6", ["carol", "alice", "bob"], T0)
+    await link_users(storage, "h6", ["old"], T0 - timedelta(days=40))
+    assert await storage.risk.add_flag(a_flag("bob", RiskRule.LINKED_PAYER))  # open already: not again
+    assert await storage.risk.add_flag(a_flag("alice", RiskRule.REFUND_ABUSE))  # another rule: no matter
+    since = T0 - timedelta(days=30)
+    template = a_flag("", RiskRule.LINKED_PAYER, at=T0 + MINUTE, payer="h6", users=["alice", "bob"], users_total=3)
+
+    stored = await storage.risk.flag_payer_users("h6", since, template)
+    assert [(f.id, f.user_id) for f in stored] == [(f"{template.id}_1", "alice"), (f"{template.id}_2", "carol")]
+    assert all(f.details == template.details and f.created_at == T0 + MINUTE and not f.resolved for f in stored)
+    listed, total = await storage.risk.flags(rule=RiskRule.LINKED_PAYER, resolved=False)
+    assert total == 3 and {f.user_id for f in listed} == {"alice", "bob", "carol"}
+    assert {f.id: f for f in listed}[f"{template.id}_2"] == stored[1]  # read back as returned
+
+    again = a_flag("", RiskRule.LINKED_PAYER, at=T0 + HOUR, payer="h6", users=["alice"], users_total=3)
+    assert await storage.risk.flag_payer_users("h6", since, again) == []  # all open: nothing
+    await storage.risk.resolve_flag(stored[0].id, "boss", None, T0 + HOUR)
+    assert [f.user_id for f in await storage.risk.flag_payer_users("h6", since, again)] == ["alice"]  # resolved: again
+    assert await storage.risk.flag_payer_users("h7", since, again) == []  # a payer of nobody
+
+
+async def test_flags_of_a_payers_users_write_their_events_with_them(store_with_events):
+    risk, outbox, uow = store_with_events
+    async with uow() as work:
+        for user in ("carol", "bob", "alice"):
+            await work.payer_links.link("h8", user, T0)
+        await work.commit()
+    assert await risk.add_flag(a_flag("bob", RiskRule.LINKED_PAYER))
+    stored = await risk.flag_payer_users("h8", T0 - timedelta(days=30), a_flag("", RiskRule.LINKED_PAYER))
+    assert [f.user_id for f in stored] == ["alice", "carol"]
+    assert await risk.flag_payer_users("h8", T0 - timedelta(days=30), a_flag("", RiskRule.LINKED_PAYER)) == []
+    assert await outbox() == [("risk.flagged", "bob"), ("risk.flagged", "alice"), ("risk.flagged", "carol")]
+
+
+async def test_the_linked_payer_signal_flags_each_user_once_naming_the_first_twenty(storage):
+    """`LinkedPayers.check` over each store: more than 3 users flags each of them once while open,
+    naming the first 20 by id and counting them all; a later payment flags only the new user."""
+    from adapters.ids import RandomIdGenerator
+    from ports.use_cases.risk.signals import USERS_SHOWN, LinkedPayers
+
+    payers = LinkedPayers(storage.risk, RandomIdGenerator("secret"), b"key")
+    users = [f"u{i:03}" for i in range(25)]
+    await link_users(storage, "h1", users[:3], T0)
+    await payers.check("h1", T0)
+    assert (await storage.risk.flags())[1] == 0  # 3 users: not more than 3
+
+    await link_users(storage, "h1", users[3:], T0)
+    await link_users(storage, "h1", ["old"], T0 - timedelta(days=31))  # out of the window
+    await payers.check("h1", T0)
+    flags, total = await storage.risk.flags(rule=RiskRule.LINKED_PAYER, limit=100)
+    assert total == 25 and sorted(f.user_id for f in flags) == users
+    assert all(f.details == {"payer": "h1", "users": users[:USERS_SHOWN], "users_total": 25} for f in flags)
+
+    await link_users(storage, "h1", ["z26"], T0 + MINUTE)
+    await payers.check("h1", T0 + MINUTE)
+    flags, total = await storage.risk.flags(rule=RiskRule.LINKED_PAYER, limit=100)
+    assert total == 26 and flags[0].user_id == "z26" and flags[0].details["users_total"] == 26

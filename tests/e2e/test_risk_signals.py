@@ -63,7 +63,8 @@ async def test_one_payer_on_more_than_three_users_flags_them_all(make_api):
         await pay(api, bought["session"])
         linked = (await flags(api, rule="linked_payer"))["items"]
         assert sorted(f["user_id"] for f in linked) == ([] if number <= 3 else ["a1", "a2", "a3", "a4"])
-    assert all(f["details"]["users"] == ["a1", "a2", "a3", "a4"] for f in linked)
+    assert all(f["details"]["users"] == ["a1", "a2", "a3", "a4"] and f["details"]["users_total"] == 4
+               for f in linked)
     assert all(openid not in str(f["details"]) for f in linked)  # never the raw payer id
 
     # Another payer, or no payer reported, links nobody.

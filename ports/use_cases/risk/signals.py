@@ -6,7 +6,9 @@
 - `LinkedPayers`: in the unit of work that records a payment's success, the payer id the provider
   reported (port 1.3) is linked to the user as a keyed hash (`payer_hash`: HMAC-SHA256 with a key
   derived from the service's id secret, never the raw id); after the commit, a payer on more than
-  3 users in 30 days flags each of them.
+  3 users in 30 days flags each of them not flagged yet, in one statement of the store (its cost
+  grows with the new flags, not with the payer's users; `details.users` shows the first
+  `USERS_SHOWN` by id, `details.users_total` how many there are).
 
 The flags are best effort: a failure is logged and never undoes or refuses the committed change.
 """
@@ -30,6 +32,7 @@ from ports.use_cases.risk.gate import flag
 
 log = logging.getLogger("payments.risk")
 REQUESTED = "requested"
+USERS_SHOWN = 20  # the users a linked_payer flag names (by id); `users_total` counts them all
 
 
 def payer_key(id_secret: str) -> bytes:
@@ -86,10 +89,11 @@ class LinkedPayers:
         """After the commit: a payer on more than 3 users in 30 days flags each of them. Best effort
         (a signal, not money): a failure is logged and the payment stands."""
         try:
-            users = sorted(await self._store.payer_users(hashed, now - PAYER_WINDOW))
-            if len(users) > self._limits.users_per_payer:
-                for linked in users:
-                    await self._store.add_flag(flag(self._ids, linked, RiskRule.LINKED_PAYER,
-                                                    {"payer": hashed[:16], "users": users}, now))
+            since = now - PAYER_WINDOW
+            total, users = await self._store.payer_reach(hashed, since, USERS_SHOWN)
+            if total > self._limits.users_per_payer:
+                details = {"payer": hashed[:16], "users": list(users), "users_total": total}
+                await self._store.flag_payer_users(hashed, since, flag(self._ids, "", RiskRule.LINKED_PAYER,
+                                                                       details, now))
         except Exception:
             log.exception("risk: could not check the users of payer %s", hashed[:16])
