@@ -15,6 +15,7 @@ from domain.refund import RefundKind
 from domain.risk import RiskFlag, RiskRule, RiskSnapshot
 from domain.session import SessionStatus
 from domain.transaction import TransactionStatus
+from ports.experiments import ExperimentStore, RunningExperiment
 
 PAID = frozenset({TransactionStatus.SUCCEEDED, TransactionStatus.REFUNDED, TransactionStatus.PARTIALLY_REFUNDED})
 UNPAID_ENDS = frozenset({SessionStatus.FAILED, SessionStatus.EXPIRED})
@@ -36,6 +37,11 @@ class InMemoryRiskStore:
         asked = next((t.total.amount for t in mine if t.id == transaction_id), None) if transaction_id else None
         return RiskSnapshot(blocked=user_id in self._blocked, paid_last_day=paid, failed_last_hour=failed,
                             amount=asked)
+
+    async def snapshot_and_running(self, experiments: ExperimentStore, user_id: str, *, paid_since: datetime,
+                                   failed_since: datetime) -> tuple[RiskSnapshot, RunningExperiment | None]:
+        return (await self.snapshot(user_id, paid_since=paid_since, failed_since=failed_since),
+                await experiments.running(user_id))
 
     async def add_flag(self, flag: RiskFlag) -> bool:
         if any(f.user_id == flag.user_id and f.rule is flag.rule and not f.resolved for f in self._flags.values()):

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from domain.audit import AuditEntry
 from domain.risk import RiskFlag, RiskRule, RiskSnapshot
+from ports.experiments import ExperimentStore, RunningExperiment
 
 
 class RiskStore(Protocol):
@@ -20,6 +21,12 @@ class RiskStore(Protocol):
                        transaction_id: str | None = None) -> RiskSnapshot:
         """Blocked?, paid since `paid_since` and failed or expired attempts since `failed_since`
         (and, with `transaction_id`, that transaction's amount) in one statement."""
+
+    async def snapshot_and_running(self, experiments: ExperimentStore, user_id: str, *, paid_since: datetime,
+                                   failed_since: datetime) -> tuple[RiskSnapshot, RunningExperiment | None]:
+        """`snapshot(user_id, …)` and `experiments.running(user_id)`, the reads a purchase makes
+        before it writes: in one statement when `experiments` is on this store's database (what
+        each returns is what the two calls would)."""
 
     async def add_flag(self, flag: RiskFlag) -> bool:
         """Store `flag` unless the user has an unresolved flag of that rule already (one open

@@ -4,6 +4,8 @@
   unique index of `status = 'running'` holds at most one row) left-joined to the user's assignment
   (a primary-key lookup). Experiments never change once created but for their status, so a
   definition's parsed variants are kept per process by id.
+  `SqlRiskStore.snapshot_and_running` reads the same columns with the risk gate's facts, in one
+  statement (the purchase's reads before it writes).
 - `expose` is `INSERT … ON CONFLICT DO NOTHING` on the assignment's primary key: the first
   exposure is stored once, whatever requests race.
 - A start is a compare-and-set `UPDATE … WHERE status = 'draft'`; the partial unique index
@@ -82,10 +84,26 @@ _ADD = prepared("experiment_add", lambda dialect: dialect.insert(_E).values(
     id=sa.bindparam("id"), status=sa.bindparam("status"), variants=sa.bindparam("variants"),
     created_at=sa.bindparam("created_at")).on_conflict_do_nothing().returning(_E.c.id))
 _GET = prepared("experiment_get", lambda dialect: sa.select(*_E.c).where(_E.c.id == sa.bindparam("id")))
+RUNNING_COLUMNS = (*_E.c, _A.c.variant_id.label("assigned_variant"))  # what `running_from_row` reads
+
+
+def with_assignment(joined: Any) -> Any:
+    """`joined` (the experiments table, or a join holding it) left-joined to the assignment of the
+    user bound as `user_id`."""
+    return joined.outerjoin(_A, sa.and_(_A.c.experiment_id == _E.c.id, _A.c.user_id == sa.bindparam("user_id")))
+
+
+def is_running() -> Any:
+    return _E.c.status == sa.literal_column(f"'{RUNNING}'")
+
+
+def running_from_row(row: Any) -> RunningExperiment | None:
+    """The `RUNNING_COLUMNS` of a row as the store's `running` answers (None: no experiment)."""
+    return None if row["id"] is None else RunningExperiment(_experiment(row), row["assigned_variant"])
+
+
 _RUNNING = prepared("experiment_running", lambda dialect: (
-    sa.select(*_E.c, _A.c.variant_id.label("assigned_variant"))
-    .select_from(_E.outerjoin(_A, sa.and_(_A.c.experiment_id == _E.c.id, _A.c.user_id == sa.bindparam("user_id"))))
-    .where(_E.c.status == sa.literal_column(f"'{RUNNING}'"))))
+    sa.select(*RUNNING_COLUMNS).select_from(with_assignment(_E)).where(is_running())))
 _EXPOSE = prepared("experiment_expose", lambda dialect: dialect.insert(_A).values(
     experiment_id=sa.bindparam("experiment_id"), user_id=sa.bindparam("user_id"),
     variant_id=sa.bindparam("variant_id"), exposed_at=sa.bindparam("now")).on_conflict_do_nothing())
@@ -125,6 +143,12 @@ class SqlExperimentStore:
     def __init__(self, database: PaymentsDatabase) -> None:
         self._database = database
 
+    @property
+    def database(self) -> PaymentsDatabase:
+        """For `SqlRiskStore.snapshot_and_running`, which reads the running experiment with its own
+        facts in one statement when both stores are on one database."""
+        return self._database
+
     async def add(self, experiment: Experiment, audit: AuditEntry | None = None) -> None:
         async with database_transaction(self._database) as db:
             stored = await db.one(_ADD, id=experiment.id, status=experiment.status.value,
@@ -163,7 +187,7 @@ class SqlExperimentStore:
     async def running(self, user_id: str) -> RunningExperiment | None:
         async with autocommit(self._database) as db:
             row = await db.one(_RUNNING, user_id=user_id)
-        return None if row is None else RunningExperiment(_experiment(row), row["assigned_variant"])
+        return None if row is None else running_from_row(row)
 
     async def expose(self, experiment_id: str, user_id: str, variant_id: str, now: datetime) -> None:
         async with autocommit(self._database) as db:

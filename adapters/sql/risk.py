@@ -1,8 +1,10 @@
 """The risk store on PostgreSQL and SQLite (`ports.risk.RiskStore`).
 
-`snapshot`, on the purchase path, is one statement of four scalar subqueries (blocked?, paid in
+`snapshot`, before every payment, is one statement of four scalar subqueries (blocked?, paid in
 the last 24 h, failed or expired attempts in the last hour, the amount of the transaction being
 paid again), each an index range scan of one user's recent rows (revision 0012's indexes).
+`snapshot_and_running` reads the same facts and the running price experiment with the user's
+assignment (`adapters.sql.experiments`) in one statement: the purchase's reads before it writes.
 Writes are single statements (a flag is `INSERT … ON CONFLICT DO NOTHING` against the unique
 index of open flags), or short transactions when an audit entry or a `risk.flagged` event (the
 outbox, when events to the main backend are on) goes with the change.
@@ -16,15 +18,17 @@ from datetime import datetime
 import sqlalchemy as sa
 from databases import Database
 
-from adapters.sql import mapping
+from adapters.sql import experiments, mapping
 from adapters.sql.connections import autocommit, database_transaction
 from adapters.sql.outbox import write_events
 from adapters.sql.repositories.audit_log import SqlAuditLogRepository
 from adapters.sql.statements import prepared
-from adapters.sql.tables import payment_refunds, payment_sessions, risk_blocks, risk_flags, risk_payers, transactions
+from adapters.sql.tables import (payment_refunds, payment_sessions, price_experiments, risk_blocks, risk_flags,
+                                 risk_payers, transactions)
 from domain.audit import AuditEntry
 from domain.outbox import NewEvent
 from domain.risk import RiskFlag, RiskRule, RiskSnapshot
+from ports.experiments import ExperimentStore, RunningExperiment
 
 PAID = ("succeeded", "refunded", "partially_refunded")
 UNPAID_ENDS = ("failed", "expired")
@@ -36,22 +40,39 @@ def _constants(values: tuple[str, ...]) -> list:
     return [sa.literal_column(f"'{value}'") for value in values]
 
 
-def _snapshot(dialect):
-    def user():  # a bind parameter of its own per use, all named user_id
-        return sa.bindparam("user_id", type_=sa.String)
-    blocked = sa.exists().where(_B.c.user_id == user())
+def _user():  # a bind parameter of its own per use, all named user_id
+    return sa.bindparam("user_id", type_=sa.String)
+
+
+def _facts() -> list:
+    """blocked?, paid since `paid_since`, failed since `failed_since`: scalar subqueries of one user."""
+    blocked = sa.exists().where(_B.c.user_id == _user())
     paid = (sa.select(sa.func.coalesce(sa.func.sum(_T.c.total_minor), 0))
-            .where(_T.c.user_id == user(), _T.c.completed_at.is_not(None),
+            .where(_T.c.user_id == _user(), _T.c.completed_at.is_not(None),
                    _T.c.completed_at >= sa.bindparam("paid_since"), _T.c.status.in_(_constants(PAID))).scalar_subquery())
     failed = (sa.select(sa.func.count())
-              .where(_S.c.user_id == user(), _S.c.status.in_(_constants(UNPAID_ENDS)),
+              .where(_S.c.user_id == _user(), _S.c.status.in_(_constants(UNPAID_ENDS)),
                      _S.c.updated_at >= sa.bindparam("failed_since")).scalar_subquery())
+    return [blocked.label("blocked"), paid.label("paid"), failed.label("failed")]
+
+
+def _snapshot(dialect):
     amount = (sa.select(_T.c.total_minor)
-              .where(_T.c.id == sa.bindparam("transaction_id"), _T.c.user_id == user()).scalar_subquery())
-    return sa.select(blocked.label("blocked"), paid.label("paid"), failed.label("failed"), amount.label("amount"))
+              .where(_T.c.id == sa.bindparam("transaction_id"), _T.c.user_id == _user()).scalar_subquery())
+    return sa.select(*_facts(), amount.label("amount"))
+
+
+def _snapshot_and_running(dialect):
+    """The facts and the running experiment with the user's assignment, in one row: a one-row
+    relation left-joined to the running experiment (at most one: a partial unique index), so the
+    experiment's columns are NULL when none runs."""
+    one = sa.select(sa.literal_column("1").label("one")).subquery("one")
+    running = experiments.with_assignment(one.outerjoin(price_experiments, experiments.is_running()))
+    return sa.select(*_facts(), *experiments.RUNNING_COLUMNS).select_from(running)
 
 
 _SNAPSHOT = prepared("risk_snapshot", _snapshot)
+_SNAPSHOT_AND_RUNNING = prepared("risk_snapshot_and_running", _snapshot_and_running)
 _ADD_FLAG = prepared("risk_add_flag", lambda dialect: dialect.insert(_F).values(
     id=sa.bindparam("id"), user_id=sa.bindparam("user_id"), rule=sa.bindparam("rule"),
     details=sa.bindparam("details"), created_at=sa.bindparam("created_at")).on_conflict_do_nothing().returning(_F.c.id))
@@ -141,6 +162,20 @@ class SqlRiskStore:
         return RiskSnapshot(blocked=bool(row["blocked"]), paid_last_day=int(row["paid"]),
                             failed_last_hour=int(row["failed"]),
                             amount=int(row["amount"]) if row["amount"] is not None else None)
+
+    async def snapshot_and_running(self, experiments_store: ExperimentStore, user_id: str, *, paid_since: datetime,
+                                   failed_since: datetime) -> tuple[RiskSnapshot, RunningExperiment | None]:
+        if not (isinstance(experiments_store, experiments.SqlExperimentStore)
+                and experiments_store.database is self._database):
+            return (await self.snapshot(user_id, paid_since=paid_since, failed_since=failed_since),
+                    await experiments_store.running(user_id))
+        async with autocommit(self._database) as db:
+            row = await db.one(_SNAPSHOT_AND_RUNNING, user_id=user_id, paid_since=paid_since,
+                               failed_since=failed_since)
+        assert row is not None
+        return (RiskSnapshot(blocked=bool(row["blocked"]), paid_last_day=int(row["paid"]),
+                             failed_last_hour=int(row["failed"])),
+                experiments.running_from_row(row))
 
     async def add_flag(self, flag: RiskFlag) -> bool:
         values = dict(id=flag.id, user_id=flag.user_id, rule=flag.rule.value, created_at=flag.created_at,

@@ -1,6 +1,7 @@
 """Contract of the risk store (`ports.risk.RiskStore`) over memory, SQLite and PostgreSQL: the
 snapshot the gate reads (blocked, paid in a window, failed or expired attempts in a window, a
-transaction's amount) counts exactly what it should and nobody else's; one open flag per user and
+transaction's amount) counts exactly what it should and nobody else's, and read with the running
+price experiment (one statement on SQL) answers what the two reads would; one open flag per user and
 rule; flags filtered and paged newest first; resolved once, with its audit entry; blocks idempotent
 and audited; refund requests counted; payer links kept per user with their latest time."""
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pytest
 from adapters.memory import InMemoryStore, in_memory_uow_factory
 from contract_support import HOUR, MINUTE, T0, a_paid_purchase, a_purchase, new_id, new_order_id, open_on, store
 from domain.audit import AuditEntry
+from domain.catalog import DEFAULT_CATALOG
+from domain.experiment import Experiment, PriceVariant
 from domain.refund import Refund, RefundKind
 from domain.risk import RiskFlag, RiskRule
 from ports.events import EventDispatcher
@@ -25,19 +28,23 @@ class Storage:
     uow: object
     risk: object
     audit: object  # an async callable: the audit entries, newest first
+    experiments: object = None  # the experiment store on the same storage
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
     if request.param == "memory":
+        from adapters.memory_experiments import InMemoryExperimentStore
         from adapters.memory_risk import InMemoryRiskStore
         memory = InMemoryStore()
 
         async def audit():
             return list(reversed(memory.audit_log))
-        yield Storage("memory", in_memory_uow_factory(memory, EventDispatcher()), InMemoryRiskStore(memory), audit)
+        yield Storage("memory", in_memory_uow_factory(memory, EventDispatcher()), InMemoryRiskStore(memory), audit,
+                      InMemoryExperimentStore(memory))
         return
     from adapters.sql.database import create_database
+    from adapters.sql.experiments import SqlExperimentStore
     from adapters.sql.risk import SqlRiskStore
     from adapters.sql.unit_of_work import sql_uow_factory
 
@@ -52,7 +59,8 @@ async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
         return [AuditEntry(id="", actor=r["actor"], action=r["action"], object_type="", object_id=r["object_id"],
                            details={}, request_id=None, created_at=T0) for r in rows]
     try:
-        yield Storage(request.param, sql_uow_factory(database, EventDispatcher()), SqlRiskStore(database), audit)
+        yield Storage(request.param, sql_uow_factory(database, EventDispatcher()), SqlRiskStore(database), audit,
+                      SqlExperimentStore(database))
     finally:
         await database.disconnect()
 
@@ -102,6 +110,57 @@ async def test_blocks_are_idempotent_show_in_the_snapshot_and_are_audited(storag
                                    audit=an_entry("user.unblocked", "mallory", T0 + MINUTE))
     assert not (await storage.risk.snapshot("mallory", paid_since=T0, failed_since=T0)).blocked
     assert [e.action for e in await storage.audit()] == ["user.unblocked", "user.blocked", "user.blocked"]
+
+
+async def test_the_snapshot_and_the_running_experiment_read_together_are_what_each_read_answers(storage, monkeypatch):
+    recent = a_paid_purchase("alice", at=T0 - HOUR)
+    failing = a_purchase("alice", at=T0 - 30 * MINUTE)
+    failing.fail_attempt(failing.sessions[0].id, "declined", T0 - 20 * MINUTE)
+    await store(storage, recent, failing, a_paid_purchase("bob", at=T0 - 2 * HOUR))
+    await storage.risk.set_blocked("mallory", True, reason="fraud", by="boss", now=T0,
+                                   audit=an_entry("user.blocked", "mallory"))
+    window = dict(paid_since=T0 - timedelta(hours=24), failed_since=T0 - HOUR)
+    users = ("alice", "bob", "mallory", "nobody")
+
+    async def separately(user):
+        return await storage.risk.snapshot(user, **window), await storage.experiments.running(user)
+
+    async def together(user):
+        return await storage.risk.snapshot_and_running(storage.experiments, user, **window)
+
+    def no_separate_reads():  # on SQL, one statement: neither read of its own is made
+        if storage.kind != "memory":
+            monkeypatch.setattr(storage.risk, "snapshot", lambda *a, **k: pytest.fail("snapshot read on its own"))
+            monkeypatch.setattr(storage.experiments, "running", lambda *a, **k: pytest.fail("running read on its own"))
+
+    expected = {user: await separately(user) for user in users}  # no experiment runs
+    no_separate_reads()
+    for user in users:
+        assert await together(user) == expected[user]
+    snapshot, running = await together("alice")
+    assert (snapshot.blocked, snapshot.paid_last_day, snapshot.failed_last_hour, snapshot.amount) == \
+        (False, recent.total.amount, 1, None)
+    assert running is None and (await together("mallory"))[0].blocked
+    monkeypatch.undo()
+
+    experiment = Experiment.create(id="exp-1", variants=(PriceVariant("control", 50), PriceVariant(
+        "cheaper", 50, unit_price=180, plan_prices=(("pro", 2500),))), catalog=DEFAULT_CATALOG, now=T0 - HOUR)
+    await storage.experiments.add(experiment)
+    experiment.start(T0 - HOUR)
+    assert await storage.experiments.change_status(experiment, "draft")
+    await storage.experiments.expose("exp-1", "alice", "cheaper", T0 - MINUTE)
+    expected = {user: await separately(user) for user in users}
+    no_separate_reads()
+    for user in users:
+        assert await together(user) == expected[user]
+    assert (await together("alice"))[1].assigned_variant == "cheaper"
+    _, bobs = await together("bob")
+    assert (bobs.experiment.id, bobs.experiment.variants, bobs.assigned_variant) == ("exp-1", experiment.variants, None)
+    monkeypatch.undo()
+
+    experiment.stop(T0)
+    assert await storage.experiments.change_status(experiment, "running")
+    assert (await together("alice"))[1] is None  # a stop is seen at once
 
 
 async def test_one_open_flag_per_user_and_rule(storage):

@@ -3,15 +3,17 @@ user's variant in place (docs/experiments.md). Every quote, charge and proration
 quote and the payment made at the same moment agree.
 
 `of(user)` reads the running experiment and the user's stored assignment in one statement and
-stores nothing (quotes use it as it is); `expose` stores the assignment the first time the user
-is shown or charged those prices (`GET /pricing`, a purchase, a plan change), once."""
+stores nothing (quotes use it as it is; a purchase reads them with the risk gate's facts in one
+statement, `RiskGate.snapshot_and_running`, and prices `with_running`); `expose` stores the
+assignment the first time the user is shown or charged those prices (`GET /pricing`, a purchase,
+a plan change), once."""
 from __future__ import annotations
 
 import attrs
 
 from domain.catalog import Catalog
 from ports.clock import Clock
-from ports.experiments import ExperimentStore
+from ports.experiments import ExperimentStore, RunningExperiment
 from ports.use_cases.settings import UseCaseSettings
 
 
@@ -32,8 +34,15 @@ class UserPrices:
     _settings: UseCaseSettings
     _clock: Clock
 
+    @property
+    def store(self) -> ExperimentStore:
+        return self._store
+
     async def of(self, user_id: str) -> UserCatalog:
-        running = await self._store.running(user_id)
+        return self.with_running(user_id, await self._store.running(user_id))
+
+    def with_running(self, user_id: str, running: RunningExperiment | None) -> UserCatalog:
+        """The user's prices given `running`, as the store's `running(user_id)` answered."""
         if running is None:
             return UserCatalog(self._settings.catalog)
         experiment = running.experiment

@@ -12,6 +12,7 @@ import attrs
 
 from domain.catalog import ReceivesQuote
 from domain.errors import TooManyPendingError
+from domain.risk import RiskSnapshot
 from domain.session import PaymentSession
 from domain.transaction import Transaction
 from ports.clock import Clock
@@ -24,7 +25,7 @@ from ports.use_cases.plans.membership_access import current_membership
 from ports.use_cases.sessions.flows import choose_flow
 from ports.use_cases.sessions.provider_orders import ProviderOrders, order_lines
 from ports.use_cases.risk.gate import RiskGate
-from ports.use_cases.experiments.user_prices import UserPrices, expose, prices_for
+from ports.use_cases.experiments.user_prices import UserCatalog, UserPrices, expose, prices_for
 from ports.use_cases.sessions.saving import OneClickCharges, check_can_save
 from ports.use_cases.settings import UseCaseSettings
 from ports.use_cases.views import PaymentView, SessionView, TransactionView
@@ -55,7 +56,9 @@ class PurchaseReceives:
     _charges: OneClickCharges | None = None  # docs/saved-methods.md: one-click purchases
 
     async def __call__(self, cmd: PurchaseReceivesCommand) -> PaymentView:
-        priced = await prices_for(self._prices, self._settings, cmd.user_id)
+        now = self._clock.now()
+        # The prices and the risk gate's facts in one read (the gate decides once the amount is known).
+        priced, risk_facts = await prices_and_risk(self._prices, self._risk, self._settings, cmd.user_id, now)
         catalog = priced.catalog
         quote = catalog.receives.quote(cmd.quantity)
         return_url = self._settings.check_return_url(cmd.return_url)
@@ -67,9 +70,8 @@ class PurchaseReceives:
         check_can_save(provider, cmd.payment_method, cmd.save_method)
         flow = choose_flow(provider, cmd.payment_method, cmd.flow)  # refused before anything is written
         self._orders.admit(provider.name)  # an open circuit refuses at once, before anything is written
-        now = self._clock.now()
-        if self._risk is not None:
-            await self._risk.admit(cmd.user_id, quote.total.amount, now)  # 403 risk_declined, nothing written
+        if self._risk is not None:  # 403 risk_declined, nothing written
+            await self._risk.admit(cmd.user_id, quote.total.amount, now, snapshot=risk_facts)
         # The body is part of the seed: a key reused for another purchase makes new objects,
         # never the old ones (and so does the same purchase once the key was purged: RequestIds).
         # A flow asked for is part of it too (one left out keeps the seed requests had before flows).
@@ -124,3 +126,15 @@ class PurchaseReceives:
             session = await self._orders.open(session, transaction.description,  # the same order id again
                                               order_lines(transaction))
         return PaymentView(TransactionView.of(transaction), SessionView.of(session, self._clock.now()))
+
+
+async def prices_and_risk(prices: UserPrices | None, risk: RiskGate | None, settings: UseCaseSettings, user_id: str,
+                          now: datetime) -> tuple[UserCatalog, RiskSnapshot | None]:
+    """The user's prices and, with a gate, what it reads to admit a payment at `now`
+    (`RiskGate.admit(…, snapshot=)`): one statement on SQL where the two reads were two."""
+    if risk is None:
+        return await prices_for(prices, settings, user_id), None
+    if prices is None:
+        return UserCatalog(settings.catalog), None  # the gate reads when asked, as before
+    snapshot, running = await risk.snapshot_and_running(prices.store, user_id, now)
+    return prices.with_running(user_id, running), snapshot

@@ -1,6 +1,7 @@
 """The risk gate, asked before a payment is opened or charged (purchase of receives, a plan
 upgrade, a new session of a pending transaction): one statement reads what the rules need
-(`RiskStore.snapshot`), `domain.risk.assess` decides. A refusal raises `RiskDeclinedError`
+(`RiskStore.snapshot`; a purchase reads it with its prices, `snapshot_and_running`),
+`domain.risk.assess` decides. A refusal raises `RiskDeclinedError`
 (403 `risk_declined`) and flags the user (one open flag per user and rule).
 
 The flag is written outside the caller's unit of work, so the refusal rolling that back keeps it.
@@ -15,7 +16,8 @@ from datetime import datetime
 
 import attrs
 
-from domain.risk import DAY, HOUR, RiskDeclinedError, RiskFlag, RiskLimits, RiskRule, Verdict, assess
+from domain.risk import DAY, HOUR, RiskDeclinedError, RiskFlag, RiskLimits, RiskRule, RiskSnapshot, Verdict, assess
+from ports.experiments import ExperimentStore, RunningExperiment
 from ports.ids import IdGenerator
 from ports.risk import RiskStore
 
@@ -30,11 +32,13 @@ class RiskGate:
     _pending: set[asyncio.Task] = attrs.field(factory=set, init=False)
 
     async def admit(self, user_id: str, amount: int | None, now: datetime, *, transaction_id: str | None = None,
-                    defer_flag: bool = False) -> None:
+                    defer_flag: bool = False, snapshot: RiskSnapshot | None = None) -> None:
         """Refuse (`RiskDeclinedError`) a new payment of `amount` fen by `user_id`; with
-        `transaction_id` and no amount, that transaction's amount is read with the rest."""
-        snapshot = await self._store.snapshot(user_id, paid_since=now - DAY, failed_since=now - HOUR,
-                                              transaction_id=transaction_id)
+        `transaction_id` and no amount, that transaction's amount is read with the rest. With
+        `snapshot` (from `snapshot_and_running` at the same `now`) nothing is read."""
+        if snapshot is None:
+            snapshot = await self._store.snapshot(user_id, paid_since=now - DAY, failed_since=now - HOUR,
+                                                  transaction_id=transaction_id)
         verdict = assess(snapshot, amount if amount is not None else (snapshot.amount or 0), self._limits)
         if verdict.allowed:
             return
@@ -48,6 +52,13 @@ class RiskGate:
             else:
                 await self._store_flag(flag)
         raise RiskDeclinedError(verdict.declined or "")
+
+    async def snapshot_and_running(self, experiments: ExperimentStore, user_id: str,
+                                   now: datetime) -> tuple[RiskSnapshot, RunningExperiment | None]:
+        """What `admit` reads and the running price experiment with the user's assignment, in one
+        statement on SQL (the purchase: its prices are needed before its amount is known)."""
+        return await self._store.snapshot_and_running(experiments, user_id, paid_since=now - DAY,
+                                                      failed_since=now - HOUR)
 
     def _flag(self, user_id: str, verdict: Verdict, now: datetime) -> RiskFlag:
         assert verdict.rule is not None

@@ -1,9 +1,12 @@
 """Price experiments through the use cases, on the in-memory adapters: creating, starting (at most
 one running) and stopping experiments; GET /pricing, quotes, purchases and plan changes at the
 user's variant prices, with `price_variant` on the transactions; exposure stored once (never by a
-quote); after a stop the catalog again while transactions keep their prices and variant; results
-from known data; and a 10,000-user simulation through the pricing use case."""
+quote); a purchase reading its prices with the risk gate's facts in one read, judged at the
+variant's prices, a refusal exposing nobody; after a stop the catalog again while transactions
+keep their prices and variant; results from known data; and a 10,000-user simulation through the
+pricing use case."""
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 
@@ -12,6 +15,7 @@ from domain.audit import AuditEntry
 from domain.errors import InvalidTransitionError, NotFoundError
 from domain.experiment import ExperimentStatus, PriceVariant, assign
 from domain.money import CNY, Money
+from domain.risk import RiskDeclinedError
 from ports.experiments import AnotherExperimentRunningError, ExperimentExistsError
 from ports.use_cases.catalog.quote_receives import QuoteReceivesQuery
 from ports.use_cases.experiments.admin import CreateExperimentCommand
@@ -153,6 +157,54 @@ async def test_a_purchase_is_priced_by_the_variant_and_carries_it(world, experim
     assert (default.transaction.total, default.transaction.price_variant) == (Money(1700, CNY), f"{EXPERIMENT}/control")
     assert {r.variant_id: r.exposed for r in (await experiments.results(EXPERIMENT)).variants} == {
         "control": 1, "cheaper": 1}
+
+
+async def test_a_purchase_reads_its_prices_with_the_risk_gates_facts_once_and_a_refusal_exposes_nobody(
+        world, experiments, monkeypatch):
+    await experiments.running()
+    cheap = user_in("cheaper")
+    risk = world.container.adapters.risk_store()
+    together: list[dict] = []  # the calls of the read of both (in memory it asks each store in turn)
+    read_together = risk.snapshot_and_running
+
+    async def counted(*args, **kwargs):
+        together.append(kwargs)
+        try:
+            return await read_together(*args, **kwargs)
+        finally:
+            kwargs["done"] = True
+
+    def only_within(original, what):
+        async def read(*args, **kwargs):
+            assert together and "done" not in together[-1], f"{what} read on its own"
+            return await original(*args, **kwargs)
+        return read
+    monkeypatch.setattr(risk, "snapshot_and_running", counted)
+    monkeypatch.setattr(risk, "snapshot", only_within(risk.snapshot, "the gate"))
+    monkeypatch.setattr(experiments.store, "running", only_within(experiments.store.running, "the prices"))
+
+    bought = await buy(world, cheap, 10)
+    assert (bought.transaction.total, bought.transaction.price_variant) == (Money(1530, CNY), f"{EXPERIMENT}/cheaper")
+    now = world.clock.now()
+    assert len(together) == 1 and (together[0]["paid_since"], together[0]["failed_since"]) == (
+        now - timedelta(hours=24), now - timedelta(hours=1))
+
+    blocked = user_in("cheaper", skip=1)
+    await risk.set_blocked(blocked, True, reason="fraud", by="admin-1", now=now)
+    before = len(world.store.transactions)
+    with pytest.raises(RiskDeclinedError):
+        await buy(world, blocked, 10)
+    assert len(world.store.transactions) == before  # nothing written: no transaction, no exposure
+    assert {r.variant_id: r.exposed for r in (await experiments.results(EXPERIMENT)).variants} == {
+        "control": 0, "cheaper": 1}
+    # The daily amount is judged on the variant's price: 3 × 100 receives at 180 fen, 20 % off, paid (43200);
+    # 45 more cost 6480 (49680 fits; at the catalog's 7200 they would not), 100 more 14400 (over 50000).
+    for _ in range(3):
+        await world.pay((await buy(world, cheap, 100)).session)
+    assert (await buy(world, cheap, 45)).transaction.total == Money(6480, CNY)
+    with pytest.raises(RiskDeclinedError):
+        await buy(world, cheap, 100)
+    assert len(together) == 7
 
 
 async def test_outside_experiments_transactions_carry_no_variant(world, experiments):
