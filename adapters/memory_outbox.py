@@ -4,13 +4,14 @@ store does them. One process only."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import attrs
 
 from adapters.memory import InMemoryStore
 from domain.outbox import OutboxEvent, OutboxStatus
-from ports.outbox import Claimed
+from ports.outbox import Claimed, Outcome, Settled
 
 
 class InMemoryOutboxStore:
@@ -43,24 +44,24 @@ class InMemoryOutboxStore:
             claimed.append(Claimed(event, token))
         return claimed
 
-    def _settle(self, claim: Claimed, **changes: object) -> bool:
+    async def settle_and_claim(self, outcomes: Sequence[Outcome], now: datetime, limit: int,
+                               lease: timedelta) -> Settled:
+        settled = frozenset(outcome.claim.event.id for outcome in outcomes if self._settle(outcome))
+        return Settled(settled, await self.claim_due(now, limit, lease))
+
+    def _settle(self, outcome: Outcome) -> bool:
+        claim = outcome.claim
         held = self._claims.get(claim.event.id)
         index = self._index(claim.event.id)
         if held is None or held[0] != claim.token or index is None:
             return False
         del self._claims[claim.event.id]
-        self._events[index] = attrs.evolve(self._events[index], **changes)
+        event = self._events[index]
+        self._events[index] = attrs.evolve(
+            event, status=outcome.status, attempts=claim.event.attempts + 1, last_error=outcome.error,
+            delivered_at=outcome.delivered_at or event.delivered_at,
+            next_attempt_at=outcome.next_attempt_at or event.next_attempt_at)
         return True
-
-    async def delivered(self, claim: Claimed, now: datetime) -> bool:
-        return self._settle(claim, status=OutboxStatus.DELIVERED, delivered_at=now,
-                            attempts=claim.event.attempts + 1, last_error=None)
-
-    async def retry_at(self, claim: Claimed, when: datetime, error: str, now: datetime) -> bool:
-        return self._settle(claim, next_attempt_at=when, attempts=claim.event.attempts + 1, last_error=error)
-
-    async def failed(self, claim: Claimed, error: str, now: datetime) -> bool:
-        return self._settle(claim, status=OutboxStatus.FAILED, attempts=claim.event.attempts + 1, last_error=error)
 
     async def page(self, status: OutboxStatus | None, page: int, limit: int) -> tuple[list[OutboxEvent], int]:
         chosen = [e for e in reversed(self._events) if status is None or e.status is status]

@@ -7,15 +7,17 @@ it with the aggregates the unit of work stored and the domain events those recor
 the `NewEvent`s it returns: they commit with the change or not at all.
 
 Reading and delivering: `OutboxStore`, outside any unit of work.
-- `claim_due` takes, at most `limit`, the pending events due at `now` that are the oldest pending
-  event of their user (order per user), that no other dispatcher holds: each is held (a lease
-  until `now + lease`, under a fresh claim token) so that no other dispatcher of any process
-  sends it meanwhile; PostgreSQL claims with `FOR UPDATE SKIP LOCKED`, SQLite under its one
-  writer. A dispatcher that dies holding a claim loses it when the lease ends: the event is sent
-  again (at least once, same id).
-- `delivered`, `retry_at` and `failed` settle an attempt, only while the claim is still the
-  caller's (a claim that ran out and was taken by another dispatcher is theirs to settle; True
-  when settled).
+- `settle_and_claim` first settles the attempts that ended (`Outcome`: delivered, to retry at a
+  time, failed), each only while its claim is still the caller's (a claim that ran out and was
+  taken by another dispatcher is theirs to settle), then claims, at most `limit`, the pending
+  events due at `now` that are the oldest pending event of their user (order per user) and that
+  no other dispatcher holds — an event settled delivered or failed by the same call no longer
+  holds its user's next one back, so that one can be claimed at once. Each claimed event is held
+  (a lease until `now + lease`, under a fresh claim token) so that no other dispatcher of any
+  process sends it meanwhile; PostgreSQL does it all in one statement and claims with
+  `FOR UPDATE SKIP LOCKED`, SQLite in one transaction under its one writer. A dispatcher that
+  dies holding a claim loses it when the lease ends: the event is sent again (at least once,
+  same id). `claim_due` claims without settling anything.
 - `page`, `get` and `redeliver` serve the admin endpoints: `redeliver` makes an event pending and
   due at `now` again, with a new 72 hours to deliver it, whatever its status.
 
@@ -44,14 +46,43 @@ class Claimed:
     token: str  # whose claim it is: settling needs it
 
 
+@attrs.frozen
+class Outcome:
+    """How an attempt on a claimed event ended, to settle (`OutboxStore.settle_and_claim`)."""
+
+    claim: Claimed
+    status: OutboxStatus                   # PENDING: to be retried at `next_attempt_at`
+    error: str | None = None               # the attempt's, kept as `last_error`
+    delivered_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+
+    @classmethod
+    def delivered(cls, claim: Claimed, at: datetime) -> Outcome:
+        return cls(claim, OutboxStatus.DELIVERED, delivered_at=at)
+
+    @classmethod
+    def retry_at(cls, claim: Claimed, when: datetime, error: str) -> Outcome:
+        return cls(claim, OutboxStatus.PENDING, error, next_attempt_at=when)
+
+    @classmethod
+    def failed(cls, claim: Claimed, error: str) -> Outcome:
+        return cls(claim, OutboxStatus.FAILED, error)
+
+
+@attrs.frozen
+class Settled:
+    """What `OutboxStore.settle_and_claim` did: the ids of the events it settled (those whose claim
+    was still the caller's), and the events it claimed, in the order written."""
+
+    settled: frozenset[str]
+    claimed: list[Claimed]
+
+
 class OutboxStore(Protocol):
+    async def settle_and_claim(self, outcomes: Sequence[Outcome], now: datetime, limit: int,
+                               lease: timedelta) -> Settled: ...
+
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Claimed]: ...
-
-    async def delivered(self, claim: Claimed, now: datetime) -> bool: ...
-
-    async def retry_at(self, claim: Claimed, when: datetime, error: str, now: datetime) -> bool: ...
-
-    async def failed(self, claim: Claimed, error: str, now: datetime) -> bool: ...
 
     async def page(self, status: OutboxStatus | None, page: int, limit: int) -> tuple[list[OutboxEvent], int]:
         """Newest first, with the total of that status."""

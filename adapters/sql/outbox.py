@@ -15,27 +15,30 @@ work the lock, the INSERT and the NOTIFY are queued with the unit of work's othe
 INSERT takes its rows from `unnest(…) WITH ORDINALITY` in the order recorded, behind a one-time
 filter that first takes the locks, so every sequence number is drawn under them.
 
-Claiming: one `UPDATE … WHERE sequence IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING`: the due
-pending events that are the first pending event of their user and that nobody holds, leased to a
-fresh token. On SQLite (no row locks) the statement runs under the database's one writer.
+Settling and claiming: on PostgreSQL one statement (`_SETTLE_AND_CLAIM`): a data-modifying CTE
+settles the attempts that ended (`UPDATE … FROM unnest(…)`, each row only while its claim token
+is still the caller's), and a second one claims, `UPDATE … WHERE sequence IN (SELECT … FOR UPDATE
+SKIP LOCKED) RETURNING`, the due pending events that are the first pending event of their user
+and that nobody holds, leased to a fresh token. On SQLite (no row locks, no data-modifying CTEs)
+the settles and the claim (`_SETTLE`, `_CLAIM`) run in one transaction under its one writer.
 """
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from adapters.sql.connections import autocommit
+from adapters.sql.connections import autocommit, database_transaction
 from adapters.sql.context import SqlContext
-from adapters.sql.database import PaymentsDatabase
-from adapters.sql.statements import bind_all, prepared
+from adapters.sql.database import PaymentsDatabase, dialect_of
+from adapters.sql.statements import prepared
 from adapters.sql.tables import outbox_events
 from domain.outbox import NewEvent, OutboxEvent, OutboxStatus, pending
-from ports.outbox import Claimed, EventRecorder
+from ports.outbox import Claimed, EventRecorder, Outcome, Settled
 
 CHANNEL = "payments_outbox"
 PENDING = OutboxStatus.PENDING.value
@@ -135,19 +138,50 @@ def _claim(dialect):
 _CLAIM = prepared("outbox_claim", _claim)
 
 
-def _settle(name: str, columns: tuple[str, ...]):
-    def build(dialect):
-        return (_T.update()
-                .where(_T.c.id == sa.bindparam("event_id"), _T.c.claim_token == sa.bindparam("token"),
-                       _T.c.status == PENDING)
-                .values(claim_token=None, claimed_until=None, attempts=_T.c.attempts + 1, **bind_all(columns))
-                .returning(_T.c.sequence))
-    return prepared(("outbox_settle", name), build)
-
-
-_DELIVERED = _settle("delivered", ("status", "delivered_at", "last_error"))
-_RETRY = _settle("retry", ("next_attempt_at", "last_error"))
-_FAILED = _settle("failed", ("status", "last_error"))
+# Settling: what an `Outcome` sets (`delivered_at` and `next_attempt_at` only when given), while
+# the claim is the caller's. SQLite runs it once per outcome and then `_CLAIM`, in one transaction.
+_SETTLE = prepared("outbox_settle", lambda dialect: (
+    _T.update()
+    .where(_T.c.id == sa.bindparam("event_id"), _T.c.claim_token == sa.bindparam("token"), _T.c.status == PENDING)
+    .values(claim_token=None, claimed_until=None, attempts=_T.c.attempts + 1, status=sa.bindparam("status"),
+            last_error=sa.bindparam("last_error", type_=sa.Text),
+            delivered_at=sa.func.coalesce(sa.bindparam("delivered_at", type_=_T.c.delivered_at.type),
+                                          _T.c.delivered_at),
+            next_attempt_at=sa.func.coalesce(sa.bindparam("next_attempt_at", type_=_T.c.next_attempt_at.type),
+                                             _T.c.next_attempt_at))
+    .returning(_T.c.sequence)))
+_TEXTS, _TIMES = postgresql.ARRAY(sa.Text), postgresql.ARRAY(sa.DateTime(timezone=True))
+# PostgreSQL settles the outcomes and claims in one statement. Its parts see the same snapshot, so
+# the claim would still see the events just settled as pending: it leaves them out, and does not
+# count those now delivered or failed as holding their user's next event back.
+_SETTLE_AND_CLAIM = prepared("outbox_settle_and_claim", lambda dialect: sa.text(f"""WITH settled AS (
+  UPDATE {_T.name} AS o SET status = v.status, last_error = v.last_error,
+    delivered_at = coalesce(v.delivered_at, o.delivered_at),
+    next_attempt_at = coalesce(v.next_attempt_at, o.next_attempt_at),
+    attempts = o.attempts + 1, claim_token = NULL, claimed_until = NULL
+  FROM unnest(:ids, :tokens, :statuses, :errors, :delivered, :retry)
+    AS v(id, token, status, last_error, delivered_at, next_attempt_at)
+  WHERE o.id = v.id AND o.claim_token = v.token AND o.status = '{PENDING}'
+  RETURNING o.id, o.sequence, o.status),
+claimed AS (
+  UPDATE {_T.name} SET claim_token = :token, claimed_until = :until
+  WHERE sequence IN (
+    SELECT e.sequence FROM {_T.name} AS e
+    WHERE e.status = '{PENDING}' AND e.next_attempt_at <= :now
+      AND (e.claimed_until IS NULL OR e.claimed_until <= :now)
+      AND e.sequence NOT IN (SELECT sequence FROM settled)
+      AND NOT EXISTS (
+        SELECT 1 FROM {_T.name} AS p
+        WHERE p.user_id = e.user_id AND p.status = '{PENDING}' AND p.sequence < e.sequence
+          AND p.sequence NOT IN (SELECT sequence FROM settled WHERE status <> '{PENDING}'))
+    ORDER BY e.sequence LIMIT :limit FOR UPDATE OF e SKIP LOCKED)
+  RETURNING *)
+SELECT s.settled_ids, c.* FROM (SELECT array_agg(id) AS settled_ids FROM settled) AS s
+LEFT JOIN claimed AS c ON true""").bindparams(
+    *(sa.bindparam(name, type_=_TEXTS) for name in ("ids", "tokens", "statuses", "errors")),
+    *(sa.bindparam(name, type_=_TIMES) for name in ("delivered", "retry")),
+    sa.bindparam("token", type_=sa.Text), sa.bindparam("until", type_=_T.c.claimed_until.type),
+    sa.bindparam("now", type_=_T.c.next_attempt_at.type), sa.bindparam("limit", type_=sa.Integer)))
 _REDELIVER = prepared("outbox_redeliver", lambda dialect: (
     _T.update().where(_T.c.id == sa.bindparam("event_id"))
     .values(status=PENDING, next_attempt_at=sa.bindparam("now", type_=_T.c.next_attempt_at.type),
@@ -157,6 +191,19 @@ _REDELIVER = prepared("outbox_redeliver", lambda dialect: (
 _GET = prepared("outbox_get", lambda dialect: sa.select(_T).where(_T.c.id == sa.bindparam("event_id")))
 
 
+def _settle(outcome: Outcome) -> dict[str, Any]:
+    return {"event_id": outcome.claim.event.id, "token": outcome.claim.token, "status": outcome.status.value,
+            "last_error": outcome.error, "delivered_at": outcome.delivered_at,
+            "next_attempt_at": outcome.next_attempt_at}
+
+
+def _arrays(outcomes: Sequence[Outcome]) -> dict[str, list[Any]]:
+    """The outcomes as the columns `_SETTLE_AND_CLAIM` unnests."""
+    return {"ids": [o.claim.event.id for o in outcomes], "tokens": [o.claim.token for o in outcomes],
+            "statuses": [o.status.value for o in outcomes], "errors": [o.error for o in outcomes],
+            "delivered": [o.delivered_at for o in outcomes], "retry": [o.next_attempt_at for o in outcomes]}
+
+
 class SqlOutboxStore:
     """`ports.outbox.OutboxStore` over `outbox_events` (see the module docstring)."""
 
@@ -164,24 +211,22 @@ class SqlOutboxStore:
         self._database = database
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
-        token = secrets.token_hex(16)
-        async with autocommit(self._database) as db:
-            rows = await db.all(_CLAIM, now=now, limit=limit, token=token, until=now + lease)
-        return [Claimed(_event(row), token) for row in sorted(rows, key=lambda row: row["sequence"])]
+        return (await self.settle_and_claim((), now, limit, lease)).claimed
 
-    async def _settle(self, statement: Any, claim: Claimed, **values: Any) -> bool:
-        async with autocommit(self._database) as db:
-            return await db.one(statement, event_id=claim.event.id, token=claim.token, **values) is not None
-
-    async def delivered(self, claim: Claimed, now: datetime) -> bool:
-        return await self._settle(_DELIVERED, claim, status=OutboxStatus.DELIVERED.value, delivered_at=now,
-                                  last_error=None)
-
-    async def retry_at(self, claim: Claimed, when: datetime, error: str, now: datetime) -> bool:
-        return await self._settle(_RETRY, claim, next_attempt_at=when, last_error=error)
-
-    async def failed(self, claim: Claimed, error: str, now: datetime) -> bool:
-        return await self._settle(_FAILED, claim, status=OutboxStatus.FAILED.value, last_error=error)
+    async def settle_and_claim(self, outcomes: Sequence[Outcome], now: datetime, limit: int,
+                               lease: timedelta) -> Settled:
+        token, until = secrets.token_hex(16), now + lease
+        if dialect_of(self._database) == "postgresql":
+            async with autocommit(self._database) as db:
+                rows = await db.all(_SETTLE_AND_CLAIM, **_arrays(outcomes), now=now, limit=limit, token=token,
+                                    until=until)
+            settled = frozenset(rows[0]["settled_ids"] or ())
+            rows = [row for row in rows if row["sequence"] is not None]
+        else:
+            async with database_transaction(self._database) as db:
+                settled = frozenset([o.claim.event.id for o in outcomes if await db.one(_SETTLE, **_settle(o))])
+                rows = await db.all(_CLAIM, now=now, limit=limit, token=token, until=until) if limit else []
+        return Settled(settled, [Claimed(_event(row), token) for row in sorted(rows, key=lambda row: row["sequence"])])
 
     async def page(self, status: OutboxStatus | None, page: int, limit: int) -> tuple[list[OutboxEvent], int]:
         where = [] if status is None else [_T.c.status == status.value]

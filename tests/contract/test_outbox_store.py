@@ -1,8 +1,10 @@
 """Contract of the outbox (`ports.outbox`) over memory, SQLite and PostgreSQL: events are written
 by the unit of work's commit (never by a rollback), claimed one at a time per user in the order
-they were written, held by a lease that runs out, settled only by the holder of the claim,
-retried when due, failed without blocking the user's later events, redelivered, and listed
-newest first by status. Concurrent claimers never get the same event.
+they were written, held by a lease that runs out, settled only by the holder of the claim (also
+with the next claim in one call, which then claims the next event of a user settled delivered or
+failed), retried when due, failed without blocking the user's later events, redelivered, and
+listed newest first by status. Concurrent claimers never get the same event, nor break the order
+per user.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest
 from adapters.memory import InMemoryStore, in_memory_uow_factory
 from adapters.memory_outbox import InMemoryOutboxStore
 from domain.outbox import RETRY_FOR, NewEvent, OutboxStatus
-from ports.outbox import OutboxStore
+from ports.outbox import Outcome, OutboxStore
 from ports.unit_of_work import UnitOfWorkFactory
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -80,6 +82,13 @@ async def ids(claimed) -> list[str]:
     return [c.event.id for c in claimed]
 
 
+async def settle(outbox: Outbox, outcome: Outcome) -> bool:
+    """Settles `outcome` alone, claiming nothing; whether it was settled (the claim was the caller's)."""
+    done = await outbox.store.settle_and_claim([outcome], T0, 0, LEASE)
+    assert done.claimed == [] and done.settled <= {outcome.claim.event.id}
+    return outcome.claim.event.id in done.settled
+
+
 async def test_events_are_written_by_the_commit_and_never_by_a_rollback(outbox):
     await outbox.write("alice", rollback=True)
     assert await outbox.store.page(None, 1, 10) == ([], 0)
@@ -105,7 +114,7 @@ async def test_one_event_per_user_is_claimed_in_the_order_written(outbox):
     assert await ids(first) == [a1, b1, c1]
     assert await outbox.store.claim_due(T0, 10, LEASE) == []  # held, and alice's next waits for a1
 
-    assert await outbox.store.delivered(first[0], T0 + SECOND)
+    assert await settle(outbox, Outcome.delivered(first[0], T0 + SECOND))
     [next_of_alice] = await outbox.store.claim_due(T0 + SECOND, 10, LEASE)
     assert next_of_alice.event.id == a2
     delivered = await outbox.store.get(a1)
@@ -130,18 +139,18 @@ async def test_a_lease_that_ran_out_lets_another_dispatcher_claim_and_only_it_se
 
     [taken] = await outbox.store.claim_due(T0 + LEASE, 10, LEASE)
     assert taken.event.id == event_id and taken.token != dead.token
-    assert not await outbox.store.delivered(dead, T0 + LEASE)  # the claim is no longer the dead one's
-    assert not await outbox.store.retry_at(dead, T0 + 2 * LEASE, "late", T0 + LEASE)
+    assert not await settle(outbox, Outcome.delivered(dead, T0 + LEASE))  # the claim is no longer the dead one's
+    assert not await settle(outbox, Outcome.retry_at(dead, T0 + 2 * LEASE, "late"))
     assert (await outbox.store.get(event_id)).status is OutboxStatus.PENDING
-    assert await outbox.store.delivered(taken, T0 + LEASE)
-    assert not await outbox.store.delivered(taken, T0 + LEASE)  # settled once
+    assert await settle(outbox, Outcome.delivered(taken, T0 + LEASE))
+    assert not await settle(outbox, Outcome.delivered(taken, T0 + LEASE))  # settled once
     assert (await outbox.store.get(event_id)).attempts == 1
 
 
 async def test_a_retry_waits_until_due_and_keeps_the_users_later_events_back(outbox):
     first, second = await outbox.write("alice", "alice")
     [claim] = await outbox.store.claim_due(T0, 10, LEASE)
-    assert await outbox.store.retry_at(claim, T0 + 10 * SECOND, "HTTP 503", T0)
+    assert await settle(outbox, Outcome.retry_at(claim, T0 + 10 * SECOND, "HTTP 503"))
 
     retried = await outbox.store.get(first)
     assert (retried.status, retried.attempts, retried.last_error, retried.next_attempt_at) == (
@@ -154,13 +163,13 @@ async def test_a_retry_waits_until_due_and_keeps_the_users_later_events_back(out
 async def test_a_failed_event_stops_blocking_and_can_be_redelivered(outbox):
     first, second = await outbox.write("alice", "alice")
     [claim] = await outbox.store.claim_due(T0, 10, LEASE)
-    assert await outbox.store.failed(claim, "HTTP 410", T0)
+    assert await settle(outbox, Outcome.failed(claim, "HTTP 410"))
     failed = await outbox.store.get(first)
     assert (failed.status, failed.attempts, failed.last_error) == (OutboxStatus.FAILED, 1, "HTTP 410")
 
     [next_one] = await outbox.store.claim_due(T0, 10, LEASE)
     assert next_one.event.id == second
-    assert await outbox.store.delivered(next_one, T0)
+    assert await settle(outbox, Outcome.delivered(next_one, T0))
 
     later = T0 + timedelta(days=4)
     redelivered = await outbox.store.redeliver(first, later, later + RETRY_FOR)
@@ -172,10 +181,47 @@ async def test_a_failed_event_stops_blocking_and_can_be_redelivered(outbox):
     assert await outbox.store.get("evt_unknown") is None
 
 
+async def test_settling_and_claiming_in_one_call_claims_the_next_event_of_a_user_settled_delivered(outbox):
+    a1, b1, c1 = await outbox.write("alice", "bob", "carol")
+    a2, _b2, c2 = await outbox.write("alice", "bob", "carol")
+    a, b, c = await outbox.store.claim_due(T0, 10, LEASE)
+
+    done = await outbox.store.settle_and_claim(
+        [Outcome.delivered(a, T0), Outcome.retry_at(b, T0 + 10 * SECOND, "HTTP 503"), Outcome.failed(c, "HTTP 410")],
+        T0 + SECOND, 10, LEASE)
+    assert done.settled == {a1, b1, c1}
+    # alice's and carol's next go at once; bob's waits behind his first, which is to be retried
+    assert await ids(done.claimed) == [a2, c2]
+    assert [(await outbox.store.get(i)).status for i in (a1, b1, c1)] == [
+        OutboxStatus.DELIVERED, OutboxStatus.PENDING, OutboxStatus.FAILED]
+    assert (await outbox.store.get(b1)).next_attempt_at == T0 + 10 * SECOND
+    assert (await outbox.store.get(a1)).delivered_at == T0
+    [next_a, next_c] = done.claimed
+    done = await outbox.store.settle_and_claim([Outcome.delivered(next_a, T0), Outcome.delivered(next_c, T0)],
+                                               T0 + 10 * SECOND, 10, LEASE)
+    assert (done.settled, await ids(done.claimed)) == ({a2, c2}, [b1])
+
+
+async def test_a_lost_claim_settled_with_a_claim_changes_nothing_and_holds_the_users_next_back(outbox):
+    first, second = await outbox.write("alice", "alice")
+    [dead] = await outbox.store.claim_due(T0, 10, LEASE)
+    [taken] = await outbox.store.claim_due(T0 + LEASE, 10, LEASE)
+
+    done = await outbox.store.settle_and_claim([Outcome.delivered(dead, T0 + LEASE)], T0 + LEASE, 10, LEASE)
+    assert (done.settled, done.claimed) == (frozenset(), [])
+    assert (await outbox.store.get(first)).status is OutboxStatus.PENDING
+
+    # a claim whose lease ran out but that nobody took is still its holder's: settled, not claimed again
+    late = T0 + 3 * LEASE
+    done = await outbox.store.settle_and_claim([Outcome.delivered(taken, late)], late, 10, LEASE)
+    assert done.settled == {first} and await ids(done.claimed) == [second]
+    assert (await outbox.store.get(first)).attempts == 1
+
+
 async def test_a_delivered_event_redelivered_goes_before_the_users_later_pending_ones(outbox):
     first, = await outbox.write("alice")
     [claim] = await outbox.store.claim_due(T0, 10, LEASE)
-    await outbox.store.delivered(claim, T0)
+    await settle(outbox, Outcome.delivered(claim, T0))
     later, = await outbox.write("alice")
     await outbox.store.redeliver(first, T0, T0 + RETRY_FOR)
     assert await ids(await outbox.store.claim_due(T0, 10, LEASE)) == [first]
@@ -185,7 +231,7 @@ async def test_a_delivered_event_redelivered_goes_before_the_users_later_pending
 async def test_pages_are_newest_first_by_status(outbox):
     written = await outbox.write("a", "b", "c", "d", "e")
     [claim, *_] = await outbox.store.claim_due(T0, 1, LEASE)
-    await outbox.store.delivered(claim, T0)
+    await settle(outbox, Outcome.delivered(claim, T0))
 
     page, total = await outbox.store.page(OutboxStatus.PENDING, 1, 3)
     assert ([e.id for e in page], total) == (written[:0:-1][:3], 4)
@@ -213,7 +259,31 @@ async def test_concurrent_claimers_never_get_the_same_event(outbox):
                 continue
             for claim in claimed:
                 seen.append(claim.event.id)
-                assert await outbox.store.delivered(claim, T0)
+                assert await settle(outbox, Outcome.delivered(claim, T0))
+
+    await asyncio.wait_for(asyncio.gather(*(dispatcher() for _ in range(4))), 30)
+    assert sorted(seen) == sorted(f"evt_{n:04d}" for n in range(1, 41))
+    order = {user: [i for i in seen if int(i[4:]) % 10 == user % 10] for user in range(10)}
+    assert all(ids_ == sorted(ids_) for ids_ in order.values())
+
+
+async def test_concurrent_dispatchers_settling_with_their_next_claim_keep_each_users_order(outbox):
+    for batch in range(4):
+        await outbox.write(*(f"user{n}" for n in range(10)))
+    seen: list[str] = []
+
+    async def dispatcher() -> None:
+        ended: list[Outcome] = []
+        while True:
+            done = await outbox.store.settle_and_claim(ended, T0, 3, LEASE)
+            assert done.settled == {outcome.claim.event.id for outcome in ended}
+            ended = [Outcome.delivered(claim, T0) for claim in done.claimed]
+            seen.extend(claim.event.id for claim in done.claimed)
+            if not ended:
+                pending, _ = await outbox.store.page(OutboxStatus.PENDING, 1, 1)
+                if not pending:
+                    return
+                await asyncio.sleep(0.005)
 
     await asyncio.wait_for(asyncio.gather(*(dispatcher() for _ in range(4))), 30)
     assert sorted(seen) == sorted(f"evt_{n:04d}" for n in range(1, 41))

@@ -2,7 +2,9 @@
 HTTP side has its own tests with a real receiver): delivered events are settled once; a failure is
 retried after an exponential back-off with jitter (never sooner, never later than the doubling
 allows) until 72 hours after the event, then `failed`; a sender that raises is a failure like any
-other; one user's events go one at a time while other users' go on; the back-off schedule."""
+other; one user's events go one at a time while other users' go on; each call of the store settles
+the deliveries that ended and claims the next (a failed call's outcomes go with the next one); the
+back-off schedule."""
 from __future__ import annotations
 
 import asyncio
@@ -122,6 +124,62 @@ async def test_users_go_on_concurrently_while_one_users_events_go_one_at_a_time(
     gate.set()
     assert await asyncio.wait_for(round_, 5) == 4
     assert sender.sent[-1] == "evt_1"
+
+
+@attrs.define
+class CountingStore:
+    """The in-memory outbox, counting the store's calls (on PostgreSQL one statement each); it
+    fails the calls numbered in `fail`, before doing anything."""
+
+    outbox: InMemoryOutboxStore
+    calls: list[tuple[list[str], list[str]]] = attrs.field(factory=list)  # (settled, claimed) per call
+    fail: tuple[int, ...] = ()
+    on_failure: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+    async def settle_and_claim(self, outcomes, now, limit, lease):
+        if len(self.calls) + 1 in self.fail:
+            self.calls.append(([], []))
+            self.on_failure.set()
+            raise ConnectionError("the database is away")
+        done = await self.outbox.settle_and_claim(outcomes, now, limit, lease)
+        self.calls.append((sorted(done.settled), [c.event.id for c in done.claimed]))
+        return done
+
+
+async def test_each_call_of_the_store_settles_what_ended_and_claims_the_next():
+    store, outbox = outbox_with("alice", "bob", "alice")
+    counting = CountingStore(outbox)
+    assert await deliver(counting, ScriptedSender(), FixedClock(T0))() == 3
+    assert counting.calls == [([], ["evt_0", "evt_1"]), (["evt_0", "evt_1"], ["evt_2"]), (["evt_2"], [])]
+    assert all(e.status is OutboxStatus.DELIVERED for e in store.outbox)
+
+
+async def test_outcomes_a_failed_call_could_not_record_go_with_the_next_call():
+    store, outbox = outbox_with("alice", "bob")
+    counting = CountingStore(outbox, fail=(2,))
+
+    class BobAfterTheFailure(ScriptedSender):  # bob's delivery ends only after the call settling alice's failed
+        async def send(self, event: OutboxEvent) -> str | None:
+            if event.id == "evt_1":
+                await counting.on_failure.wait()
+            return await super().send(event)
+
+    sender = BobAfterTheFailure()
+    assert await deliver(counting, sender, FixedClock(T0))() == 2
+    assert counting.calls == [([], ["evt_0", "evt_1"]), ([], []), (["evt_0", "evt_1"], [])]
+    assert [(e.status, e.attempts) for e in store.outbox] == [(OutboxStatus.DELIVERED, 1)] * 2
+
+
+async def test_a_call_failing_with_nothing_in_flight_ends_the_round_and_its_claims_run_out():
+    store, outbox = outbox_with("alice")
+    counting = CountingStore(outbox, fail=(2,))
+    with pytest.raises(ConnectionError):
+        await deliver(counting, ScriptedSender(), FixedClock(T0))()
+    assert event(store, "evt_0").status is OutboxStatus.PENDING  # sent, not recorded: sent again later
+    clock = FixedClock(T0 + LEASE)
+    sender = ScriptedSender()
+    assert await deliver(outbox, sender, clock)() == 1
+    assert sender.sent == ["evt_0"] and event(store, "evt_0").status is OutboxStatus.DELIVERED
 
 
 @pytest.mark.parametrize("attempts", [1, 2, 3, 5, 10, 11, 12, 40, 1000])
