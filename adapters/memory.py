@@ -30,7 +30,7 @@ from ports.idempotency import IdempotencyClaim, IdempotencyRecord, IdempotencySc
 from ports.events import EventDispatcher
 from ports.outbox import EventRecorder
 from ports.queries import LedgerLine, TransactionQuery, ledger_id, ledger_sequence, read_at
-from ports.repositories import ConcurrentUpdateError, DuplicateKeyError
+from ports.repositories import ConcurrentUpdateError, DuplicateKeyError, OrderOwner
 
 
 @attrs.define
@@ -266,6 +266,13 @@ class InMemoryMembershipRepository:
 
     async def update(self, membership: Membership) -> None:
         self._store(membership, new=False)
+
+    async def lock_for_order(self, order_id: str) -> OrderOwner | None:
+        found = next((t for t in self._s.rows("transactions") if any(s.order_id == order_id for s in t.sessions)),
+                     None)
+        if found is None:
+            return None
+        return OrderOwner(found.id, found.user_id, await self.get(found.user_id, for_update=True))
 
     async def claim_due_renewals(self, now: datetime, limit: int) -> list[Membership]:
         due = sorted((m for m in self._s.rows("memberships")

@@ -14,6 +14,7 @@ Shared contract of every repository:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -27,6 +28,17 @@ from domain.transaction import Transaction
 
 class DuplicateKeyError(Exception):
     """A unique key of the store is taken."""
+
+
+@dataclass(frozen=True)
+class OrderOwner:
+    """Who a provider order belongs to (`MembershipRepository.lock_for_order`): the transaction
+    with a session of that order id, its user, and the user's membership, locked (None when the
+    user has none yet)."""
+
+    transaction_id: str
+    user_id: str
+    membership: Membership | None
 
 
 class ConcurrentUpdateError(Exception):
@@ -110,6 +122,13 @@ class MembershipRepository(Protocol):
         ...
 
     async def update(self, membership: Membership) -> None: ...
+
+    async def lock_for_order(self, order_id: str) -> OrderOwner | None:
+        """The owner of the provider order `order_id` (the transaction one of whose sessions has
+        it, and that transaction's user) with the user's membership locked, in one read; None
+        (and nothing locked) when no session has that order id. The lock is the first of the lock
+        order membership → transaction → session: the caller locks the transaction next."""
+        ...
 
     async def claim_due_renewals(self, now: datetime, limit: int) -> list[Membership]:
         """Up to `limit` memberships whose `renewal_check_at` ≤ `now`, earliest first, locked;

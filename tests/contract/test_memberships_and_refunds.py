@@ -1,8 +1,11 @@
 """The contract of the other repositories (`ports.repositories`): memberships stored with their
-receives ledger (entries appended in order, in the unit of work that changed the membership),
-provider events and consumptions recorded once by their unique keys, and refunds.
+receives ledger (entries appended in order, in the unit of work that changed the membership), a
+provider order's owner found with the membership locked, provider events and consumptions
+recorded once by their unique keys, and refunds.
 """
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
@@ -10,11 +13,14 @@ from contract_support import (
     HOUR,
     MINUTE,
     T0,
+    WAIT,
     Backend,
     a_membership,
     a_paid_purchase,
+    a_purchase,
     a_refund,
     ids,
+    not_finished_while_blocked,
     state,
     store,
 )
@@ -86,6 +92,58 @@ async def test_a_stale_membership_update_is_refused(backend: Backend) -> None:
             await uow.memberships.update(stale)
     assert (await backend.queries.membership("alice")).purchased_remaining == 1
     assert [e.reference for e in await backend.queries.ledger("alice")][1:] == ["txn_1"]
+
+
+# ====================================================================== a provider order's owner
+async def test_lock_for_order_finds_the_orders_transaction_and_user_with_the_membership_locked(
+        backend: Backend) -> None:
+    t, membership = a_purchase(), a_membership()
+    await store(backend, t, membership, a_purchase("bob"))
+    async with backend.uow() as uow:
+        owner = await uow.memberships.lock_for_order(t.sessions[0].order_id)
+        assert (owner.transaction_id, owner.user_id) == (t.id, "alice")
+        assert state(owner.membership) == state(membership)
+
+        async def credit_elsewhere() -> None:
+            async with backend.uow() as other:
+                locked = await other.memberships.get("alice", for_update=True)
+                locked.credit_purchase(1, "txn_later", T0 + HOUR)
+                await other.memberships.update(locked)
+                await other.commit()
+        crediting = asyncio.create_task(credit_elsewhere())
+        assert await not_finished_while_blocked(crediting)
+        owner.membership.credit_purchase(10, t.id, T0 + MINUTE)
+        await uow.memberships.update(owner.membership)  # a held row: would raise had the other gone first
+        await uow.commit()
+    await asyncio.wait_for(crediting, WAIT)
+    stored = await backend.queries.membership("alice")
+    assert (stored.purchased_remaining, stored.version) == (11, 2)
+    assert [e.reference for e in await backend.queries.ledger("alice")][1:] == [t.id, "txn_later"]
+
+
+async def test_lock_for_order_serialises_read_modify_write_so_no_update_is_lost(backend: Backend) -> None:
+    t = a_purchase()
+    await store(backend, t, a_membership())
+
+    async def credit(n: int) -> None:
+        async with backend.uow() as uow:
+            owner = await uow.memberships.lock_for_order(t.sessions[0].order_id)
+            owner.membership.credit_purchase(1, f"txn_{n}", T0)
+            await uow.memberships.update(owner.membership)
+            await uow.commit()
+
+    await asyncio.wait_for(asyncio.gather(*(credit(n) for n in range(20))), WAIT * 3)
+    stored = await backend.queries.membership("alice")
+    assert (stored.purchased_remaining, stored.version) == (20, 20)
+
+
+async def test_lock_for_order_of_a_user_without_a_membership_or_of_an_unknown_order(backend: Backend) -> None:
+    t = a_purchase()
+    await store(backend, t)
+    async with backend.uow() as uow:
+        owner = await uow.memberships.lock_for_order(t.sessions[0].order_id)
+        assert (owner.transaction_id, owner.user_id, owner.membership) == (t.id, "alice", None)
+        assert await uow.memberships.lock_for_order("S20260301NOSUCHORDER") is None
 
 
 # ====================================================================== unique keys

@@ -1,5 +1,9 @@
 """The SQL membership repository (`ports.repositories.MembershipRepository`): memberships, and
-the receives ledger rows appended with them."""
+the receives ledger rows appended with them.
+
+`lock_for_order` finds a provider order's transaction and user and locks the user's membership in
+one statement: on PostgreSQL the lock is taken in a `LATERAL` subquery (`FOR UPDATE` may not be
+applied to the nullable side of an outer join, and the user may have no membership yet)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,10 +12,24 @@ import sqlalchemy as sa
 
 from adapters.sql import mapping
 from adapters.sql.context import SqlContext, select_by
-from adapters.sql.statements import bind_all, prepared
-from adapters.sql.tables import memberships, receives_ledger
+from adapters.sql.statements import Dialect, bind_all, prepared
+from adapters.sql.tables import memberships, payment_sessions, receives_ledger, transactions
 from domain.membership import Membership
-from ports.repositories import DuplicateKeyError
+from ports.repositories import DuplicateKeyError, OrderOwner
+
+
+def _owner_of_order(dialect: type[Dialect]) -> sa.Select:
+    t, s, m = transactions, payment_sessions, memberships
+    owner = (sa.select(t.c.id.label("owner_transaction_id"), t.c.user_id.label("owner_user_id"))
+             .join_from(s, t, t.c.id == s.c.transaction_id).where(s.c.order_id == sa.bindparam("order_id"))
+             .subquery("o"))
+    if dialect.name != "postgresql":  # SQLite: no row locks (its unit of work holds the write lock)
+        return sa.select(owner, *m.c).select_from(owner.outerjoin(m, m.c.user_id == owner.c.owner_user_id))
+    member = dialect.locked(sa.select(m).where(m.c.user_id == owner.c.owner_user_id), of=m).lateral("m")
+    return sa.select(owner, *member.c).select_from(owner.outerjoin(member, sa.true()))
+
+
+_OWNER_OF_ORDER = prepared("membership_of_order_owner", _owner_of_order)
 
 
 class SqlMembershipRepository:
@@ -33,6 +51,16 @@ class SqlMembershipRepository:
     async def update(self, membership: Membership) -> None:
         await self._c.update_aggregate(memberships, mapping.membership_to_row(membership), membership)
         await self._append_entries(membership)
+
+    async def lock_for_order(self, order_id: str) -> OrderOwner | None:
+        row = await self._c.one(_OWNER_OF_ORDER, order_id=order_id)
+        if row is None:
+            return None
+        membership = None
+        if row["user_id"] is not None:
+            self._c.hold(memberships, [row])
+            membership = mapping.membership_from_row(row)
+        return OrderOwner(row["owner_transaction_id"], row["owner_user_id"], membership)
 
     async def claim_due_renewals(self, now: datetime, limit: int) -> list[Membership]:
         m = memberships

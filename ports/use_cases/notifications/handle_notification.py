@@ -2,10 +2,12 @@
 
 1. The plugin verifies the signature over the raw bytes and its freshness; a failure changes
    nothing and is answered with the provider's refusal (401).
-2. In one unit of work: the provider's event id is recorded (a re-delivery is acknowledged and
-   changes nothing); the order is found; amount, currency and merchant must match what was
+2. In one unit of work: the order is found with its owner's membership locked, in one read
+   (`membership_of_order`), then its transaction is locked (the lock order membership →
+   transaction → session of every use case); amount, currency and merchant must match what was
    asked, else nothing changes, an anomaly is logged, and the notification is acknowledged so the
-   provider stops re-sending; then the transaction applies it (`Transaction.confirm_payment`,
+   provider stops re-sending; the provider's event id is recorded (a re-delivery is acknowledged
+   and changes nothing); then the transaction applies it (`Transaction.confirm_payment`,
    `end_attempt`: a confirmed payment is never lost, and pays its transaction at most once).
 3. After the commit: the orders of attempts it ended are closed, and a payment that must go back
    (a transaction paid twice, a plan change priced for a state the member has left) is refunded.
@@ -39,7 +41,7 @@ from ports.payment_provider import (
     prepare_notification,
 )
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from ports.use_cases.plans.membership_access import current_membership
+from ports.use_cases.plans.membership_access import membership_of_order
 from ports.use_cases.refunds.settle_refund import settle_refund
 from ports.use_cases.risk.signals import LinkedPayers
 from ports.use_cases.notifications.store_saved_method import StoreSavedMethods
@@ -154,25 +156,27 @@ class HandleNotification:
     async def _apply(self, provider: PaymentProvider, event: ProviderEvent) -> _Applied:
         now = self._clock.now()
         async with self._uow() as uow:
-            found = await uow.transactions.get_by_session_order_id(event.order_id) if event.order_id else None
+            # Lock order: membership (found with the order, in one read), then the transaction with
+            # its sessions (see membership_access).
+            found = await membership_of_order(uow, event.order_id, self._settings.catalog, now,
+                                              policy=self._settings.renewal) if event.order_id else None
+            transaction = None
             if event.kind in _PAYMENT_KINDS:
-                anomaly = self._mismatch(provider, event, found)
+                transaction = await uow.transactions.get(found[0].transaction_id, for_update=True) if found else None
+                anomaly = self._mismatch(provider, event, transaction)
                 if anomaly:
                     log.error("anomaly in %s notification %s for order %s: %s",
                               provider.name, event.event_id, event.order_id, anomaly)
                     return _Applied(E.ANOMALY)
-            if found is not None:
-                # Lock order: membership, then transaction with its sessions (see membership_access).
-                membership = await current_membership(uow, found.user_id, self._settings.catalog, now, policy=self._settings.renewal)
             if not await uow.processed_events.add(provider.name, event.event_id, now):
                 return _Applied(E.DUPLICATE)
             if found is None:
                 await uow.commit()
                 return _Applied(E.IGNORED)
+            membership = found[1]
             if event.kind in _PAYMENT_KINDS:
-                transaction = await uow.transactions.get(found.id, for_update=True)
-                assert transaction is not None
-                session_id = _session_with_order(found, event.order_id).id
+                assert transaction is not None  # else an anomaly ("unknown order"), answered above
+                session_id = _session_with_order(transaction, event.order_id).id
                 if event.kind is ProviderEventKind.PAYMENT_SUCCEEDED:
                     applied = await self._payment_succeeded(uow, transaction, session_id, membership, now)
                     if self._payers is not None and applied.effect is E.APPLIED:  # the payer, with the payment

@@ -7,6 +7,7 @@ from datetime import datetime
 from domain.catalog import Catalog
 from domain.membership import Membership
 from domain.renewal import DEFAULT_POLICY, RenewalPolicy
+from ports.repositories import OrderOwner
 from ports.unit_of_work import UnitOfWork
 
 
@@ -19,6 +20,24 @@ async def current_membership(uow: UnitOfWork, user_id: str, catalog: Catalog, no
     work touching the same user can never deadlock.
     """
     membership = await uow.memberships.get(user_id, for_update=for_update)
+    return await _made_current(uow, user_id, membership, catalog, now, for_update=for_update, policy=policy)
+
+
+async def membership_of_order(uow: UnitOfWork, order_id: str, catalog: Catalog, now: datetime,
+                              *, policy: RenewalPolicy = DEFAULT_POLICY) -> tuple[OrderOwner, Membership] | None:
+    """Who the provider order `order_id` belongs to, with their membership, current and locked,
+    found in one read (`MembershipRepository.lock_for_order`); None when no session has that order
+    id. The first lock of the order membership → transaction → session, as `current_membership`."""
+    owner = await uow.memberships.lock_for_order(order_id)
+    if owner is None:
+        return None
+    return owner, await _made_current(uow, owner.user_id, owner.membership, catalog, now, for_update=True,
+                                      policy=policy)
+
+
+async def _made_current(uow: UnitOfWork, user_id: str, membership: Membership | None, catalog: Catalog,
+                        now: datetime, *, for_update: bool, policy: RenewalPolicy) -> Membership:
+    """`membership` as read (None: the user has none yet), created or rolled forward to `now`."""
     if membership is None:
         membership = Membership.start(user_id, catalog.free_plan, now)
         if await uow.memberships.add(membership):
