@@ -4,13 +4,15 @@ plugins and the use cases from the checked configuration (`entrypoints.config.Co
     container = build_container(config)                  # SQL adapters (PostgreSQL or SQLite)
     container = build_container(config, in_memory=True)  # in-memory adapters (tests, demos)
 
-`Adapters` and `InMemoryAdapters` provide the same names; `UseCases` only sees those names.
+`Adapters` and `InMemoryAdapters` (`entrypoints/memory_container.py`, imported only for
+`in_memory=True`: a serving worker never loads the in-memory adapters) provide the same names;
+`UseCases` only sees those names.
 Async resources (the database, the HTTP client of the plugins) start with
 `await container.init_resources()` and stop with `await container.shutdown_resources()`.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from entrypoints.lean_imports import databases_without_click, dependency_injector_without_optional_extras
@@ -21,20 +23,7 @@ containers, providers = dependency_injector_without_optional_extras()
 import plugins
 from adapters.clock import OffsetClock, SystemClock, running
 from adapters.ids import RandomIdGenerator
-from adapters.memory import (
-    InMemoryIdempotencyStore,
-    InMemoryInstructions,
-    InMemoryQueries,
-    InMemoryStore,
-    in_memory_uow_factory,
-)
-from adapters.memory_clock import InMemoryClockOffsets
-from adapters.memory_operations import InMemoryOperationsQueries
-from adapters.memory_outbox import InMemoryOutboxStore
 from adapters.outbox_wakeups import InProcessWakeups
-from adapters.memory_refunds import InMemoryRefundQueries
-from adapters.memory_experiments import InMemoryExperimentStore
-from adapters.memory_risk import InMemoryRiskStore
 from adapters.session_feed import InProcessSessionFeed
 from adapters.sql.analytics import SqlOperationsQueries
 from adapters.sql.clock_offsets import SqlClockOffsets
@@ -55,8 +44,6 @@ from entrypoints.event_payloads import record_events, reports_any
 from entrypoints.http.assets import icon_urls
 from entrypoints.http.metrics import Metrics
 from entrypoints.http_client import LazyHttpClient
-from plugins.mock import DEVELOPMENT_WEBHOOK_SECRET, MockProvider
-from plugins.mock.faults import FaultPlan
 from entrypoints.http.resources.webhooks import NOTIFY_PATH
 from ports.circuit_breakers import CircuitBreakers
 from ports.events import EventDispatcher
@@ -72,6 +59,7 @@ from ports.use_cases.catalog.get_pricing import GetPricing
 from ports.use_cases.catalog.quote_receives import QuoteReceives
 from ports.use_cases.events.admin_events import ListEvents, RedeliverEvent
 from ports.use_cases.events.deliver_events import DeliverEvents
+from ports.use_cases.events.purge_events import PurgeEvents
 from ports.use_cases.plans.quote_plan_change import QuotePlanChange
 from ports.use_cases.plans.receives_ledger import ReceivesLedger
 from ports.use_cases.sessions.get_session import GetSession
@@ -131,16 +119,6 @@ async def http_client_resource() -> AsyncIterator[LazyHttpClient]:
         yield client
     finally:
         await client.aclose()
-
-
-def in_memory_store() -> Iterator[InMemoryStore]:
-    """The in-memory adapters' store of record, in place of the SQL database."""
-    yield InMemoryStore()
-
-
-async def unused_resource() -> AsyncIterator[None]:
-    """Stands in for the SQL database and the plugins' HTTP client in memory: neither is opened."""
-    yield None
 
 
 async def session_feed_resource(url: str, metrics: Metrics) -> AsyncIterator[object]:
@@ -219,6 +197,11 @@ def wake_on_reported(wakeups: InProcessWakeups) -> Callable[[list], None]:
     return subscriber
 
 
+def events_retention(config: Config) -> timedelta:
+    """How long delivered and failed events are kept before the purge deletes them."""
+    return timedelta(days=config.events_retention_days)
+
+
 def delivery_lease(config: Config) -> timedelta:
     """How long a claimed event is held: three times the POST's timeout."""
     return timedelta(seconds=3 * config.events_timeout_seconds)
@@ -266,14 +249,6 @@ def load_providers(config: Config, http: LazyHttpClient, clock: Clock) -> dict[s
                             production=config.is_production)
 
 
-def mock_everywhere(config: Config, clock: Clock) -> dict[str, PaymentProvider]:
-    """The in-memory set-up registers the mock plugin under every routed provider name."""
-    faults = FaultPlan.from_settings(config.environ)  # the drills work in memory too
-    return {name: MockProvider(webhook_secret=config.mock_webhook_secret or DEVELOPMENT_WEBHOOK_SECRET,
-                               public_url=config.public_url, clock=clock, name=name, faults=faults)
-            for name in set(config.method_routes.values()) | {"mock"}}
-
-
 class Adapters(containers.DeclarativeContainer):
     config = providers.Dependency(instance_of=Config)
     metrics = providers.Dependency(instance_of=Metrics)
@@ -304,36 +279,6 @@ class Adapters(containers.DeclarativeContainer):
     registry = providers.Singleton(ProviderRegistry, payment_providers, config.provided.method_routes,
                                    providers.Object(PAYMENT_METHODS))
     readiness = providers.Singleton(database_and_feed_readiness, database, session_feed)
-
-
-class InMemoryAdapters(containers.DeclarativeContainer):
-    config = providers.Dependency(instance_of=Config)
-    metrics = providers.Dependency(instance_of=Metrics)
-    real_clock = providers.Singleton(SystemClock)
-    clock_offsets = providers.Singleton(InMemoryClockOffsets)
-    clock = providers.Resource(business_clock_resource, config, clock_offsets, real_clock)
-    ids = providers.Singleton(RandomIdGenerator, config.provided.id_secret)
-    session_feed = providers.Singleton(InProcessSessionFeed)
-    outbox_wakeups = providers.Singleton(make_outbox_wakeups, config)
-    event_recorder = providers.Callable(events_recorder, config)
-    dispatcher = providers.Singleton(EventDispatcher, providers.List(
-        metrics.provided.observe_events, providers.Callable(session_changes, session_feed),
-        providers.Callable(wake_on_reported, outbox_wakeups)))
-    database = providers.Resource(in_memory_store)  # the store of record, as `Adapters.database`
-    uow = providers.Singleton(in_memory_uow_factory, database, dispatcher, event_recorder)
-    outbox = providers.Singleton(InMemoryOutboxStore, database)
-    event_sender = providers.Resource(event_sender_resource, config, real_clock)
-    queries = providers.Singleton(InMemoryQueries, database)
-    refund_queries = providers.Singleton(InMemoryRefundQueries, database)
-    risk_store = providers.Singleton(InMemoryRiskStore, database, providers.Callable(risk_flag_events, config))
-    experiments = providers.Singleton(InMemoryExperimentStore, database)
-    operations = providers.Singleton(InMemoryOperationsQueries, database)
-    instructions = providers.Singleton(InMemoryInstructions, database)
-    idempotency = providers.Singleton(InMemoryIdempotencyStore)
-    payment_providers = providers.Singleton(mock_everywhere, config, real_clock)
-    registry = providers.Singleton(ProviderRegistry, payment_providers, config.provided.method_routes,
-                                   providers.Object(PAYMENT_METHODS))
-    readiness = providers.Singleton(always_ready)
 
 
 class UseCases(containers.DeclarativeContainer):
@@ -436,6 +381,8 @@ class UseCases(containers.DeclarativeContainer):
     deliver_events = providers.Factory(DeliverEvents, store=adapters.outbox, sender=adapters.event_sender,
                                        clock=adapters.clock,
                                        lease=providers.Callable(delivery_lease, adapters.config))
+    purge_events = providers.Factory(PurgeEvents, store=adapters.outbox, clock=adapters.clock,
+                                     retention=providers.Callable(events_retention, adapters.config))
     # Auto-renewal (docs/renewals.md): renewals charge saved methods through the saved-methods use cases.
     renewal_charges = providers.Factory(SavedMethodRenewals, charger=charge_off_session, providers=adapters.registry)
     set_subscription = providers.Factory(SetSubscription, uow=adapters.uow, charges=renewal_charges,
@@ -463,6 +410,8 @@ class Application(containers.DeclarativeContainer):
 def build_container(config: Config, *, in_memory: bool = False) -> Application:
     container = Application(config=config)
     if in_memory:
+        from entrypoints.memory_container import InMemoryAdapters, unused_resource
+
         container.adapters.override(InMemoryAdapters(config=config, metrics=container.metrics))
         # `init_resources` still walks the SQL adapters' resources: never open what is not used.
         # (`database` and `session_feed` are not among them: InMemoryAdapters overrides both.)

@@ -2,38 +2,51 @@
 every plugin loaded"). Libraries the composition root uses load other packages at import when
 they happen to be installed, for features the service never uses:
 
-- dependency-injector: pydantic-settings and PyYAML (`Configuration.from_pydantic` / `from_yaml`)
-  and werkzeug (wiring's filter for Flask's `LocalProxy`; the container is never wired), ~11 MB;
-- databases: click, for a `color_message` log extra that `entrypoints/logs.py` drops, ~2 MB;
-- limits' async Redis storage: coredis (with beartype, ~9 MB) and valkey beside redis-py, the
-  client it is told to use.
+- dependency-injector: pydantic-settings, or pydantic without it, and PyYAML
+  (`Configuration.from_pydantic` / `from_yaml`) and werkzeug (wiring's filter for Flask's
+  `LocalProxy`; the container is never wired), ~14 MB (pydantic alone ~3.4 MB);
+- databases: click, for a `color_message` log extra that `entrypoints/logs.py` drops, ~2 MB.
+
+(The rate limits' Redis window needs no Redis client library at all: entrypoints/http/redis_window.py.)
 
 They are hidden while those libraries load: `import name` raises ImportError, which each of them
-expects (they are optional there). A package something loaded before stays visible."""
+expects (they are optional there). A package something loaded before stays visible. The hiding is
+a finder first on `sys.meta_path`, not `None` in `sys.modules`: Cython modules (dependency-injector)
+take a `None` there for the module itself instead of raising."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from importlib.machinery import ModuleSpec
 from types import ModuleType
 
-DEPENDENCY_INJECTOR_EXTRAS = ("pydantic_settings", "yaml", "werkzeug")
+DEPENDENCY_INJECTOR_EXTRAS = ("pydantic_settings", "pydantic", "yaml", "werkzeug")
 DATABASES_EXTRAS = ("click",)
-LIMITS_UNUSED_CLIENTS = ("coredis", "valkey")
+
+
+class _Hiding:
+    """A meta path finder that refuses `names` and their submodules."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> ModuleSpec | None:
+        if fullname.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"{fullname} is not loaded in a worker (entrypoints/lean_imports.py)",
+                                      name=fullname)
+        return None
 
 
 @contextmanager
 def hidden(names: tuple[str, ...]) -> Iterator[None]:
     """While inside, importing any of `names` (not yet loaded) raises ImportError."""
-    hiding = [name for name in names if name not in sys.modules]
-    for name in hiding:
-        sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError
+    finder = _Hiding([name for name in names if name not in sys.modules])
+    sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
-        for name in hiding:
-            if sys.modules.get(name) is None:
-                del sys.modules[name]
+        sys.meta_path.remove(finder)
 
 
 def dependency_injector_without_optional_extras() -> tuple[ModuleType, ModuleType]:
