@@ -1,6 +1,6 @@
 """The outbox in memory (`ports.outbox.OutboxStore`): the events the in-memory
-unit of work wrote to `InMemoryStore.outbox` (in commit order), claimed and settled as the SQL
-store does them. One process only."""
+unit of work wrote to `InMemoryStore.outbox` (in commit order), claimed, settled and purged as
+the SQL store does them. One process only."""
 from __future__ import annotations
 
 import secrets
@@ -80,3 +80,15 @@ class InMemoryOutboxStore:
                                            give_up_at=give_up_at, delivered_at=None)
         return self._events[index]
 
+    async def purge_settled(self, before: datetime, limit: int) -> int:
+        # Never the newest, as in SQL (where it keeps the next number from being one given before).
+        purged = [event for event in self._events[:-1] if _settled_before(event, before)][:limit]
+        gone = {event.id for event in purged}
+        self._events[:] = [event for event in self._events if event.id not in gone]
+        return len(purged)
+
+
+def _settled_before(event: OutboxEvent, before: datetime) -> bool:
+    if event.status is OutboxStatus.DELIVERED:
+        return event.delivered_at is not None and event.delivered_at < before
+    return event.status is OutboxStatus.FAILED and event.give_up_at < before

@@ -58,6 +58,7 @@ class Config:
     events_url: str | None = attrs.field(kw_only=True, default=None)
     events_secret: str | None = attrs.field(kw_only=True, default=None, repr=False)
     events_timeout_seconds: int = attrs.field(kw_only=True, default=10)
+    events_retention_days: int = attrs.field(kw_only=True, default=30)  # then settled events are purged
     mock_webhook_secret: str | None = attrs.field(repr=False)
     session_ttl: timedelta
     cors_origins: tuple[str, ...]
@@ -126,12 +127,14 @@ def load_config(environ: Mapping[str, str], *, host: str | None = None, port: in
 def _events(environ: Mapping[str, str], production: bool) -> dict:
     """PAYMENTS_EVENTS_URL (http or https), with PAYMENTS_EVENTS_SECRET required beside it:
     `whsec_` and a base64 key, as Standard Webhooks' libraries take it (the prefix may be left
-    out); 24 bytes at least in production (the scheme's advice: 24 to 64 random bytes)."""
+    out); 24 bytes at least in production (the scheme's advice: 24 to 64 random bytes).
+    PAYMENTS_EVENTS_RETENTION_DAYS: how long settled events are kept (1-3650 days)."""
     url = environ.get("PAYMENTS_EVENTS_URL") or None
     secret = environ.get("PAYMENTS_EVENTS_SECRET") or None
     timeout = _integer(environ, "PAYMENTS_EVENTS_TIMEOUT_SECONDS", 10, 1, 60)
+    retention = _integer(environ, "PAYMENTS_EVENTS_RETENTION_DAYS", 30, 1, 3650)
     if url is None:
-        return {"events_timeout_seconds": timeout}
+        return {"events_timeout_seconds": timeout, "events_retention_days": retention}
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -151,7 +154,8 @@ def _events(environ: Mapping[str, str], production: bool) -> dict:
     if production and size < 24:
         raise ConfigError("PAYMENTS_EVENTS_SECRET must be a key of at least 24 bytes in production "
                           "(whsec_ and the base64 of 24 to 64 random bytes)")
-    return {"events_url": url, "events_secret": secret, "events_timeout_seconds": timeout}
+    return {"events_url": url, "events_secret": secret, "events_timeout_seconds": timeout,
+            "events_retention_days": retention}
 
 
 def _id_secret(environ: Mapping[str, str], jwt_secret: str, production: bool) -> str:

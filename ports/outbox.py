@@ -20,6 +20,13 @@ Reading and delivering: `OutboxStore`, outside any unit of work.
   same id). `claim_due` claims without settling anything.
 - `page`, `get` and `redeliver` serve the admin endpoints: `redeliver` makes an event pending and
   due at `now` again, with a new 72 hours to deliver it, whatever its status.
+- `purge_settled` deletes, at most `limit` at a time, the events settled before a moment (the
+  retention, `ports.use_cases.events.purge_events`): delivered before it, or failed with their 72
+  hours ended before it. Never a pending event (due, claimed or waiting for a retry), and never
+  the newest event written, whatever its status: a store that numbers the next event after the
+  highest number it holds (SQLite's rowid) would otherwise give a purged event's number again.
+  Nothing else needs a settled event: only pending ones hold their user's later events back.
+  Safe to run in several processes at once (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
 
 Waking the dispatcher: `OutboxWakeups.wait` returns when events may have been written (this
 process's commits; any process's on PostgreSQL, through NOTIFY), or after `timeout` seconds.
@@ -91,6 +98,11 @@ class OutboxStore(Protocol):
     async def get(self, event_id: str) -> OutboxEvent | None: ...
 
     async def redeliver(self, event_id: str, now: datetime, give_up_at: datetime) -> OutboxEvent | None: ...
+
+    async def purge_settled(self, before: datetime, limit: int) -> int:
+        """Delete at most `limit` events delivered before `before` or failed with `give_up_at`
+        before it (see the module docstring); how many were deleted."""
+        ...
 
 
 class OutboxWakeups(Protocol):

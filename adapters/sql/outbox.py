@@ -21,6 +21,13 @@ is still the caller's), and a second one claims, `UPDATE … WHERE sequence IN (
 SKIP LOCKED) RETURNING`, the due pending events that are the first pending event of their user
 and that nobody holds, leased to a fresh token. On SQLite (no row locks, no data-modifying CTEs)
 the settles and the claim (`_SETTLE`, `_CLAIM`) run in one transaction under its one writer.
+
+Purging (`_PURGE`, the retention of docs/events.md): one `DELETE … WHERE sequence IN (SELECT …
+LIMIT n FOR UPDATE SKIP LOCKED) RETURNING` per batch, in autocommit. Only delivered and failed
+rows (`FOR UPDATE` re-checks the status of a row changed meanwhile, e.g. redelivered: it is left
+alone), and never the newest row: SQLite numbers a new row max(rowid) + 1, so deleting the
+highest number would hand it out again (PostgreSQL's identity never goes back; the rule costs it
+one index probe). The delivered ones are found by `ix_outbox_events_delivered` (revision 0017).
 """
 from __future__ import annotations
 
@@ -41,7 +48,7 @@ from domain.outbox import NewEvent, OutboxEvent, OutboxStatus, pending
 from ports.outbox import Claimed, EventRecorder, Outcome, Settled
 
 CHANNEL = "payments_outbox"
-PENDING = OutboxStatus.PENDING.value
+PENDING, DELIVERED, FAILED = OutboxStatus.PENDING.value, OutboxStatus.DELIVERED.value, OutboxStatus.FAILED.value
 _T = outbox_events
 _COLUMNS = ("id", "user_id", "type", "body", "status", "attempts", "created_at", "next_attempt_at", "give_up_at")
 _LOCK_USERS = prepared("outbox_lock_users", lambda dialect: sa.text(
@@ -188,6 +195,25 @@ _REDELIVER = prepared("outbox_redeliver", lambda dialect: (
             give_up_at=sa.bindparam("give_up_at", type_=_T.c.give_up_at.type), delivered_at=None,
             claim_token=None, claimed_until=None)
     .returning(*_T.c)))
+
+
+def _purge(dialect):
+    e, newest = _T.alias("e"), _T.alias("n")
+    before = sa.bindparam("before", type_=_T.c.delivered_at.type)
+    # The statuses in the SQL, not bound: only then may the planner use a partial index.
+    delivered, failed = (sa.literal_column(f"'{status}'") for status in (DELIVERED, FAILED))
+    # SQLite gets `+sequence` (no index for that term): else it walks the rowid range, the whole
+    # table when nothing is old enough, instead of the two indexes.
+    sequence = sa.literal_column("+e.sequence") if dialect.name == "sqlite" else e.c.sequence
+    old = (sa.select(e.c.sequence)
+           .where(sa.or_(sa.and_(e.c.status == delivered, e.c.delivered_at < before),
+                         sa.and_(e.c.status == failed, e.c.give_up_at < before)),
+                  sequence < sa.select(sa.func.max(newest.c.sequence)).scalar_subquery())
+           .limit(sa.bindparam("limit", type_=sa.Integer)))
+    return _T.delete().where(_T.c.sequence.in_(dialect.locked(old, of=e, skip_locked=True))).returning(_T.c.sequence)
+
+
+_PURGE = prepared("outbox_purge", _purge, relaxed_commit=True)  # a purge lost in a crash is done again
 _GET = prepared("outbox_get", lambda dialect: sa.select(_T).where(_T.c.id == sa.bindparam("event_id")))
 
 
@@ -245,3 +271,7 @@ class SqlOutboxStore:
         async with autocommit(self._database) as db:
             row = await db.one(_REDELIVER, event_id=event_id, now=now, give_up_at=give_up_at)
         return None if row is None else _event(row)
+
+    async def purge_settled(self, before: datetime, limit: int) -> int:
+        async with autocommit(self._database) as db:
+            return len(await db.all(_PURGE, before=before, limit=limit))

@@ -378,6 +378,8 @@ outbox_events = sa.Table(
     sa.Index("ix_outbox_events_user_pending", "user_id", "sequence",
              postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'")),
     sa.Index("ix_outbox_events_status", "status", "sequence"),
+    sa.Index("ix_outbox_events_delivered", "delivered_at",  # the retention's purge (revision 0017)
+             postgresql_where=sa.text("status = 'delivered'"), sqlite_where=sa.text("status = 'delivered'")),
 )
 
 # Risk (docs/risk.md, revision 0012). A flag per user and rule while unresolved (the partial

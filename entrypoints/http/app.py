@@ -19,7 +19,7 @@ from aiohttp import web
 from dependency_injector import providers
 
 from entrypoints.background import BackgroundJobs
-from entrypoints.event_delivery import deliver_forever
+from entrypoints.event_delivery import PURGE_INTERVAL as EVENTS_PURGE_INTERVAL, deliver_forever
 from entrypoints.http import assets, cors, middlewares, operations, protocol_errors, provider_pages
 from entrypoints.http import admin_console
 from entrypoints.http import rate_limits
@@ -125,6 +125,8 @@ def _resources(container: Application, background_jobs: bool
             jobs.start(REFUND_RETRY_INTERVAL, use_cases.retry_refunds, "retry-refunds")
             jobs.start(RENEWAL_INTERVAL, use_cases.renew_memberships, "renew-memberships")
             jobs.start(PURGE_INTERVAL, lambda: store.purge(clock.now() - RETENTION), "purge-idempotency-keys")
+            # Even while events are off: those written before are purged in their time (docs/events.md).
+            jobs.start(EVENTS_PURGE_INTERVAL, await _resolve(container.use_cases.purge_events), "purge-events")
         if background_jobs and app[CONFIG].events_url:  # events to the main backend (docs/events.md)
             wakeups = await _resolve(container.adapters.outbox_wakeups)
             deliver = await _resolve(container.use_cases.deliver_events)

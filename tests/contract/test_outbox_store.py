@@ -4,7 +4,9 @@ they were written, held by a lease that runs out, settled only by the holder of 
 with the next claim in one call, which then claims the next event of a user settled delivered or
 failed), retried when due, failed without blocking the user's later events, redelivered, and
 listed newest first by status. Concurrent claimers never get the same event, nor break the order
-per user.
+per user. The retention's purge deletes only events settled (delivered, or failed) before its
+moment, never a pending or claimed one nor the newest, in bounded batches, each event once when
+purgers run at once; a sequence number is never given again after a purge.
 """
 from __future__ import annotations
 
@@ -308,3 +310,83 @@ async def test_a_store_writing_in_a_transaction_of_its_own_writes_events_with_it
     async with database_transaction(outbox.database) as context:
         await write_events(context, new)
     assert await ids(await outbox.store.claim_due(T0, 10, LEASE)) == ["evt_own_1"]
+
+
+DAY = timedelta(days=1)
+
+
+async def deliver_all(outbox: Outbox, at: datetime = T0) -> None:
+    while claimed := await outbox.store.claim_due(T0, 50, LEASE):
+        for claim in claimed:
+            assert await settle(outbox, Outcome.delivered(claim, at))
+
+
+async def test_the_purge_deletes_only_events_settled_before_its_moment(outbox):
+    old, recent, failed, retried, held = await outbox.write("alice", "bob", "carol", "dave", "erin")
+    a, b, c, d, e = await outbox.store.claim_due(T0, 10, LEASE)
+    assert await settle(outbox, Outcome.delivered(a, T0))
+    assert await settle(outbox, Outcome.delivered(b, T0 + 10 * DAY))
+    assert await settle(outbox, Outcome.failed(c, "HTTP 410"))  # its 72 hours end at T0 + 3 days
+    assert await settle(outbox, Outcome.retry_at(d, T0 + 60 * SECOND, "HTTP 503"))
+    # `e` stays claimed; a due event nobody claimed yet, a redelivered one, then the newest, delivered
+    waiting, redelivered = await outbox.write("frank", "gina")
+    [g] = [claim for claim in await outbox.store.claim_due(T0, 10, LEASE) if claim.event.id == redelivered]
+    assert await settle(outbox, Outcome.delivered(g, T0))
+    await outbox.store.redeliver(redelivered, T0, T0 + RETRY_FOR)
+    newest, = await outbox.write("hana")
+    [h] = [claim for claim in await outbox.store.claim_due(T0, 10, LEASE) if claim.event.id == newest]
+    assert await settle(outbox, Outcome.delivered(h, T0))
+
+    assert await outbox.store.purge_settled(T0 + 5 * DAY, 100) == 2
+    assert await outbox.store.get(old) is None and await outbox.store.get(failed) is None
+    assert await outbox.store.purge_settled(T0 + 5 * DAY, 100) == 0  # nothing more, nothing twice
+
+    assert await outbox.store.purge_settled(T0 + 365 * DAY, 100) == 1  # `recent` in its turn
+    kept = {event.id for event in (await outbox.store.page(None, 1, 100))[0]}
+    assert kept == {retried, held, waiting, redelivered, newest}
+    # the claim held through the purges still settles; the others are still delivered in turn
+    assert await settle(outbox, Outcome.delivered(e, T0))
+    assert set(await ids(await outbox.store.claim_due(T0 + 60 * SECOND, 10, LEASE))) == {
+        retried, waiting, redelivered}
+
+
+async def test_the_purge_takes_at_most_its_limit_and_keeps_the_newest_event(outbox):
+    written = await outbox.write("u1", "u2", "u3", "u4", "u5")
+    await deliver_all(outbox)
+    assert [await outbox.store.purge_settled(T0 + DAY, 2) for _ in range(3)] == [2, 2, 0]
+    [left], total = await outbox.store.page(None, 1, 10)
+    assert (left.id, total) == (written[-1], 1)
+
+
+async def test_after_a_purge_sequence_numbers_are_not_given_again_and_a_users_order_holds(outbox):
+    before = await outbox.write("alice", "alice", "alice")
+    await deliver_all(outbox)
+    numbers = [(await outbox.store.get(event_id)).sequence for event_id in before]
+    assert await outbox.store.purge_settled(T0 + DAY, 100) == 2
+
+    first, second = await outbox.write("alice", "alice")
+    if outbox.database is not None:  # the SQL stores number the events (memory keeps them in a list)
+        assert (await outbox.store.get(first)).sequence > max(numbers)
+        assert (await outbox.store.get(second)).sequence > (await outbox.store.get(first)).sequence
+    page, _ = await outbox.store.page(None, 1, 10)
+    assert [event.id for event in page] == [second, first, before[-1]]
+    [claim] = await outbox.store.claim_due(T0, 10, LEASE)
+    assert claim.event.id == first  # `second` waits behind it, as before any purge
+    assert await settle(outbox, Outcome.delivered(claim, T0))
+    assert await ids(await outbox.store.claim_due(T0, 10, LEASE)) == [second]
+
+
+async def test_purges_running_at_once_delete_each_event_once(outbox):
+    for batch in range(4):
+        await outbox.write(*(f"user{n}" for n in range(10)))
+    await deliver_all(outbox)
+
+    async def purger() -> int:
+        purged = 0
+        while deleted := await outbox.store.purge_settled(T0 + DAY, 3):
+            purged += deleted
+        return purged
+
+    counts = await asyncio.wait_for(asyncio.gather(*(purger() for _ in range(4))), 30)
+    assert sum(counts) == 39
+    assert (await outbox.store.page(None, 1, 10))[1] == 1

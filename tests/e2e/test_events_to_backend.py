@@ -8,6 +8,8 @@ Standard Webhooks library (`tests/events_receiver.py`).
 - A receiver that fails first gets the same `webhook-id` and body again (a retry, brought forward
   by the test clock), and the event reads `delivered` with 2 attempts.
 - Without PAYMENTS_EVENTS_URL nothing is written.
+- Delivered events older than PAYMENTS_EVENTS_RETENTION_DAYS are purged by the app's background
+  job (brought forward by the test clock).
 - The admin endpoints: list by status with pagination, redeliver (same id again), 403 for a
   non-admin, 404 for an unknown id, 422 for an unknown status; the bad settings stop start-up.
 """
@@ -136,6 +138,22 @@ async def test_admin_event_endpoints_page_and_refuse(make_live_api):
         await error_of(await api.get(EVENTS, user="ops", role="admin", params={"limit": "0"}), 422,
                        "validation_error")
         await error_of(await api.get(EVENTS, user=None), 401, "unauthorized")
+
+
+async def test_delivered_events_are_purged_after_the_retention(make_live_api):
+    async with event_receiver() as receiver:
+        api = await make_live_api(background_jobs=True, PAYMENTS_EVENTS_URL=receiver.url,
+                                  PAYMENTS_EVENTS_SECRET=receiver.secret, PAYMENTS_EVENTS_RETENTION_DAYS="2")
+        bought = await buy(api, 1, "mock", user="fay")
+        await pay(api, bought["session"])
+        newest, oldest = (await settled(api, "delivered", 2))["items"]
+        assert oldest["type"] == "transaction.succeeded"
+
+        await ok(await api.post(CLOCK, {"advance_seconds": 2 * 86400 + 60}, user="clock", role="service"))
+        # the move wakes the purge job: the older event goes, the newest stays (docs/events.md)
+        left = await eventually(lambda: admin_events(api), lambda page: oldest["id"] not in
+                                {e["id"] for e in page["items"]}, timeout=10, what="the purge")
+        assert newest["id"] in {e["id"] for e in left["items"]}
 
 
 async def test_without_an_events_url_nothing_is_written(make_live_api):

@@ -1,2 +1,2 @@
-"""Events to the main backend: delivering the outbox (`DeliverEvents`) and the admins' view of it
-(`ListEvents`, `RedeliverEvent`); docs/events.md."""
+"""Events to the main backend: delivering the outbox (`DeliverEvents`), the admins' view of it
+(`ListEvents`, `RedeliverEvent`) and its retention (`PurgeEvents`); docs/events.md."""
