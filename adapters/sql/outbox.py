@@ -27,7 +27,8 @@ LIMIT n FOR UPDATE SKIP LOCKED) RETURNING` per batch, in autocommit. Only delive
 rows (`FOR UPDATE` re-checks the status of a row changed meanwhile, e.g. redelivered: it is left
 alone), and never the newest row: SQLite numbers a new row max(rowid) + 1, so deleting the
 highest number would hand it out again (PostgreSQL's identity never goes back; the rule costs it
-one index probe). The delivered ones are found by `ix_outbox_events_delivered` (revision 0017).
+one index probe). The delivered ones are found by `ix_outbox_events_delivered` (revision 0017),
+the failed ones by `ix_outbox_events_status`.
 """
 from __future__ import annotations
 
