@@ -19,7 +19,8 @@ from aiohttp import web
 from dependency_injector import providers
 
 from entrypoints.background import BackgroundJobs
-from entrypoints.event_delivery import PURGE_INTERVAL as EVENTS_PURGE_INTERVAL, deliver_forever
+from entrypoints.event_delivery import PURGE_INTERVAL as EVENTS_PURGE_INTERVAL
+from entrypoints.event_delivery import deliver_forever
 from entrypoints.http import assets, cors, middlewares, operations, protocol_errors, provider_pages
 from entrypoints.http import admin_console
 from entrypoints.http import rate_limits

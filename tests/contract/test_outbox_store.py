@@ -322,7 +322,7 @@ async def deliver_all(outbox: Outbox, at: datetime = T0) -> None:
 
 
 async def test_the_purge_deletes_only_events_settled_before_its_moment(outbox):
-    old, recent, failed, retried, held = await outbox.write("alice", "bob", "carol", "dave", "erin")
+    old, _recent, failed, retried, held = await outbox.write("alice", "bob", "carol", "dave", "erin")
     a, b, c, d, e = await outbox.store.claim_due(T0, 10, LEASE)
     assert await settle(outbox, Outcome.delivered(a, T0))
     assert await settle(outbox, Outcome.delivered(b, T0 + 10 * DAY))
