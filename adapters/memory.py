@@ -30,7 +30,7 @@ from ports.idempotency import IdempotencyClaim, IdempotencyRecord, IdempotencySc
 from ports.events import EventDispatcher
 from ports.outbox import EventRecorder
 from ports.queries import LedgerLine, TransactionQuery, ledger_id, ledger_sequence, read_at
-from ports.repositories import ConcurrentUpdateError, DuplicateKeyError, OrderOwner
+from ports.repositories import ConcurrentUpdateError, DuplicateEventError, DuplicateKeyError, OrderOwner
 
 
 @attrs.define
@@ -64,6 +64,7 @@ class _Staging:
         self.writes: dict[tuple[str, str], Any] = {}
         self.ledger: list[LedgerEntry] = []
         self.processed_events: set[tuple[str, str]] = set()
+        self.recorded_events: set[tuple[str, str]] = set()  # by `record`: checked again at commit
         self.consumptions: dict[tuple[str, str], int] = {}
         self.audit_log: list[AuditEntry] = []
         self.touched: list[Any] = []
@@ -304,6 +305,11 @@ class InMemoryProcessedEventRepository:
         self._s.processed_events.add(key)
         return True
 
+    async def record(self, provider: str, event_id: str, now: datetime) -> None:
+        if not await self.add(provider, event_id, now):
+            raise DuplicateEventError(f"{provider} event {event_id!r} was recorded before")
+        self._s.recorded_events.add((provider, event_id))
+
 
 class InMemoryConsumptionRepository:
     def __init__(self, staging: _Staging) -> None:
@@ -461,6 +467,8 @@ class InMemoryUnitOfWork:
 
     async def commit(self) -> None:
         staging = self._require_block()
+        if not staging.recorded_events.isdisjoint(self._store.processed_events):  # another committed first
+            raise DuplicateEventError("a provider event was recorded by another unit of work meanwhile")
         events = [event for aggregate in staging.touched for event in _events_of(aggregate)]
         reported = [pending(new) for new in self._recorder(staging.touched, events)] if self._recorder else []
         for (table, key), value in staging.writes.items():

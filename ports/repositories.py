@@ -30,6 +30,11 @@ class DuplicateKeyError(Exception):
     """A unique key of the store is taken."""
 
 
+class DuplicateEventError(DuplicateKeyError):
+    """A provider event recorded with `ProcessedEventRepository.record` was recorded before (or
+    by a unit of work that committed first): nothing of this unit of work may be committed."""
+
+
 @dataclass(frozen=True)
 class OrderOwner:
     """Who a provider order belongs to (`MembershipRepository.lock_for_order`): the transaction
@@ -140,6 +145,14 @@ class MembershipRepository(Protocol):
 class ProcessedEventRepository(Protocol):
     async def add(self, provider: str, event_id: str, now: datetime) -> bool:
         """Record that a provider event was applied; False when it was already recorded."""
+        ...
+
+    async def record(self, provider: str, event_id: str, now: datetime) -> None:
+        """Record that a provider event was applied, with this unit of work's other writes (on
+        PostgreSQL queued with them: no round trip of its own). When it was recorded before, or
+        by another unit of work that commits first, `DuplicateEventError` is raised at the
+        latest by `commit()` (a read that sends the queued writes first may raise it sooner), and
+        nothing of this unit of work is committed."""
         ...
 
 

@@ -26,7 +26,7 @@ from contract_support import (
 )
 from domain.ledger import Balance, LedgerKind
 from domain.refund import RefundStatus
-from ports.repositories import ConcurrentUpdateError, DuplicateKeyError
+from ports.repositories import ConcurrentUpdateError, DuplicateEventError, DuplicateKeyError
 
 
 # ====================================================================== memberships and the ledger
@@ -156,6 +156,63 @@ async def test_a_provider_event_is_recorded_once_per_provider(backend: Backend) 
     async with backend.uow() as uow:
         assert await uow.processed_events.add("mock", "evt_1", T0 + HOUR) is False
         assert await uow.processed_events.add("mock", "evt_2", T0 + HOUR) is True
+
+
+async def _credit(uow, user: str, reference: str) -> None:
+    membership = await uow.memberships.get(user, for_update=True)
+    membership.credit_purchase(5, reference, T0 + HOUR)
+    await uow.memberships.update(membership)
+
+
+async def test_a_provider_event_recorded_before_fails_the_commit_and_nothing_of_it_is_stored(
+        backend: Backend) -> None:
+    await store(backend, a_membership())
+    async with backend.uow() as uow:
+        await _credit(uow, "alice", "txn_1")
+        await uow.processed_events.record("mock", "evt_1", T0)
+        await uow.commit()
+    with pytest.raises(DuplicateEventError):  # from `record` or, at the latest, from `commit`
+        async with backend.uow() as uow:
+            await _credit(uow, "alice", "txn_2")
+            await uow.processed_events.record("mock", "evt_1", T0 + HOUR)
+            await uow.commit()
+    async with backend.uow() as uow:  # the same id from another provider is another event
+        await uow.processed_events.record("alipay", "evt_1", T0 + HOUR)
+        assert await uow.processed_events.add("mock", "evt_1", T0 + HOUR) is False
+        await uow.commit()
+    assert [e.reference for e in await backend.queries.ledger("alice")][1:] == ["txn_1"]
+    assert (await backend.queries.membership("alice")).purchased_remaining == 5
+
+
+async def test_of_two_units_of_work_recording_one_provider_event_the_second_to_commit_stores_nothing(
+        backend: Backend) -> None:
+    await store(backend, a_membership(), a_membership("bob"))
+
+    async def bob_records_it() -> None:
+        async with backend.uow() as uow:
+            await _credit(uow, "bob", "txn_b")
+            await uow.processed_events.record("mock", "evt_1", T0)
+            await uow.commit()
+
+    async with backend.uow() as first:
+        await _credit(first, "alice", "txn_a")
+        await first.processed_events.record("mock", "evt_1", T0)
+        if backend.serialises_units_of_work:  # SQLite: bob's starts once this one has ended
+            bobs = asyncio.create_task(bob_records_it())
+            await first.commit()
+        else:
+            await asyncio.wait_for(bob_records_it(), WAIT)  # commits before this one
+            with pytest.raises(DuplicateEventError):
+                await first.commit()
+    if backend.serialises_units_of_work:
+        with pytest.raises(DuplicateEventError):
+            await asyncio.wait_for(bobs, WAIT)
+    winner, loser = ("alice", "bob") if backend.serialises_units_of_work else ("bob", "alice")
+    assert (await backend.queries.membership(winner)).purchased_remaining == 5
+    assert (await backend.queries.membership(loser)).purchased_remaining == 0
+    assert [e.kind for e in await backend.queries.ledger(loser)] == [LedgerKind.ALLOWANCE_GRANT]
+    async with backend.uow() as uow:
+        assert await uow.processed_events.add("mock", "evt_1", T0) is False
 
 
 async def test_a_consumption_reference_is_unique_per_user(backend: Backend) -> None:

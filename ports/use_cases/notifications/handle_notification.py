@@ -6,9 +6,12 @@
    (`membership_of_order`), then its transaction is locked (the lock order membership →
    transaction → session of every use case); amount, currency and merchant must match what was
    asked, else nothing changes, an anomaly is logged, and the notification is acknowledged so the
-   provider stops re-sending; the provider's event id is recorded (a re-delivery is acknowledged
-   and changes nothing); then the transaction applies it (`Transaction.confirm_payment`,
+   provider stops re-sending; then the transaction applies it (`Transaction.confirm_payment`,
    `end_attempt`: a confirmed payment is never lost, and pays its transaction at most once).
+   Last, the provider's event id is recorded with the writes (on PostgreSQL in the batch sent at
+   commit, not a round trip of its own): an id recorded before, or by a concurrent delivery that
+   committed first, fails the commit (`DuplicateEventError`), so a re-delivery changes nothing
+   and is acknowledged as a duplicate.
 3. After the commit: the orders of attempts it ended are closed, and a payment that must go back
    (a transaction paid twice, a plan change priced for a state the member has left) is refunded.
 4. Processing that fails (the database is away) is answered with the provider's "re-send" (the
@@ -40,6 +43,7 @@ from ports.payment_provider import (
     ProviderRegistry,
     prepare_notification,
 )
+from ports.repositories import DuplicateEventError
 from ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from ports.use_cases.plans.membership_access import membership_of_order
 from ports.use_cases.refunds.settle_refund import settle_refund
@@ -155,49 +159,56 @@ class HandleNotification:
 
     async def _apply(self, provider: PaymentProvider, event: ProviderEvent) -> _Applied:
         now = self._clock.now()
-        async with self._uow() as uow:
-            # Lock order: membership (found with the order, in one read), then the transaction with
-            # its sessions (see membership_access).
-            found = await membership_of_order(uow, event.order_id, self._settings.catalog, now,
-                                              policy=self._settings.renewal) if event.order_id else None
-            transaction = None
-            if event.kind in _PAYMENT_KINDS:
-                transaction = await uow.transactions.get(found[0].transaction_id, for_update=True) if found else None
-                anomaly = self._mismatch(provider, event, transaction)
-                if anomaly:
-                    log.error("anomaly in %s notification %s for order %s: %s",
-                              provider.name, event.event_id, event.order_id, anomaly)
-                    return _Applied(E.ANOMALY)
-            if not await uow.processed_events.add(provider.name, event.event_id, now):
-                return _Applied(E.DUPLICATE)
-            if found is None:
-                await uow.commit()
-                return _Applied(E.IGNORED)
-            membership = found[1]
-            if event.kind in _PAYMENT_KINDS:
-                assert transaction is not None  # else an anomaly ("unknown order"), answered above
-                session_id = _session_with_order(transaction, event.order_id).id
-                if event.kind is ProviderEventKind.PAYMENT_SUCCEEDED:
-                    applied = await self._payment_succeeded(uow, transaction, session_id, membership, now)
-                    if self._payers is not None and applied.effect is E.APPLIED:  # the payer, with the payment
-                        applied = attrs.evolve(applied, payer=await self._payers.record(
-                            uow, provider.name, event.payer_id, transaction.user_id, now))
-                elif _one_click_declined(transaction, session_id, event) and transaction.decline_off_session(
-                        session_id, event.failure_reason or "declined", now, fail_transaction=True):
-                    applied = _Applied(E.APPLIED)  # as its own answer would have (docs/saved-methods.md)
-                elif transaction.end_attempt(session_id, closed=event.kind is ProviderEventKind.PAYMENT_CLOSED,
-                                             reason=event.failure_reason, now=now):
-                    applied = _Applied(E.APPLIED)
-                else:
-                    applied = _Applied(E.IGNORED)
-                if applied.effect is not E.IGNORED and applied.effect is not E.DUPLICATE:
-                    await uow.transactions.update(transaction)
-            elif event.kind in (ProviderEventKind.REFUND_SUCCEEDED, ProviderEventKind.REFUND_FAILED):
-                applied = await self._refund_ended(uow, event, now)
-            else:
-                applied = _Applied(E.IGNORED)
-            await uow.commit()
-            return applied
+        try:
+            async with self._uow() as uow:
+                applied = await self._changes(uow, provider, event, now)
+                if applied.effect is not E.ANOMALY:  # an anomaly changes nothing, its event id included
+                    # Last, queued with the writes: an event recorded before fails the commit.
+                    await uow.processed_events.record(provider.name, event.event_id, now)
+                    await uow.commit()
+                return applied
+        except DuplicateEventError:  # a re-delivery (or one applied meanwhile): nothing was committed
+            return _Applied(E.DUPLICATE)
+
+    async def _changes(self, uow: UnitOfWork, provider: PaymentProvider, event: ProviderEvent,
+                       now: datetime) -> _Applied:
+        """What `event` does, written through `uow` (not committed)."""
+        # Lock order: membership (found with the order, in one read), then the transaction with its
+        # sessions (see membership_access).
+        found = await membership_of_order(uow, event.order_id, self._settings.catalog, now,
+                                          policy=self._settings.renewal) if event.order_id else None
+        transaction = None
+        if event.kind in _PAYMENT_KINDS:
+            transaction = await uow.transactions.get(found[0].transaction_id, for_update=True) if found else None
+            anomaly = self._mismatch(provider, event, transaction)
+            if anomaly:
+                log.error("anomaly in %s notification %s for order %s: %s",
+                          provider.name, event.event_id, event.order_id, anomaly)
+                return _Applied(E.ANOMALY)
+        if found is None:
+            return _Applied(E.IGNORED)
+        if event.kind in (ProviderEventKind.REFUND_SUCCEEDED, ProviderEventKind.REFUND_FAILED):
+            return await self._refund_ended(uow, event, now)
+        if event.kind not in _PAYMENT_KINDS:
+            return _Applied(E.IGNORED)
+        assert transaction is not None  # else an anomaly ("unknown order"), answered above
+        session_id = _session_with_order(transaction, event.order_id).id
+        if event.kind is ProviderEventKind.PAYMENT_SUCCEEDED:
+            applied = await self._payment_succeeded(uow, transaction, session_id, found[1], now)
+            if self._payers is not None and applied.effect is E.APPLIED:  # the payer, with the payment
+                applied = attrs.evolve(applied, payer=await self._payers.record(
+                    uow, provider.name, event.payer_id, transaction.user_id, now))
+        elif _one_click_declined(transaction, session_id, event) and transaction.decline_off_session(
+                session_id, event.failure_reason or "declined", now, fail_transaction=True):
+            applied = _Applied(E.APPLIED)  # as its own answer would have (docs/saved-methods.md)
+        elif transaction.end_attempt(session_id, closed=event.kind is ProviderEventKind.PAYMENT_CLOSED,
+                                     reason=event.failure_reason, now=now):
+            applied = _Applied(E.APPLIED)
+        else:
+            applied = _Applied(E.IGNORED)
+        if applied.effect is not E.IGNORED and applied.effect is not E.DUPLICATE:
+            await uow.transactions.update(transaction)
+        return applied
 
     @staticmethod
     def _mismatch(provider: PaymentProvider, event: ProviderEvent, transaction: Transaction | None) -> str | None:

@@ -63,6 +63,21 @@ async def test_a_notification_delivered_twice_credits_once():
     assert ledger_balance(world).total == (await world.membership("alice")).balance
 
 
+async def test_a_re_delivered_decline_or_event_we_do_not_act_on_is_a_duplicate_and_changes_nothing():
+    world = World()
+    bought = await buy(world, "alice", 10)
+    declined = world.mock.settle(bought.session.order_id, False)
+    disputed = signed_notification(world, payment_payload(world, bought.session, type="payment.disputed"))
+
+    first = [(await world.notify(*declined)).effect, (await world.notify(*disputed)).effect]
+    after_first = await snapshot(world, "alice", bought.transaction.id)
+    again = [(await world.notify(*declined)).effect, (await world.notify(*disputed)).effect]
+
+    assert (first, again) == (["applied", "ignored"], ["duplicate", "duplicate"])
+    assert await snapshot(world, "alice", bought.transaction.id) == after_first
+    assert len(world.store.processed_events) == 2
+
+
 async def test_the_same_payment_reported_under_a_new_event_id_credits_once():
     world = World()
     bought = await buy(world, "alice", 10)
