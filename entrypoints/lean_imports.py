@@ -5,7 +5,11 @@ they happen to be installed, for features the service never uses:
 - dependency-injector: pydantic-settings, or pydantic without it, and PyYAML
   (`Configuration.from_pydantic` / `from_yaml`) and werkzeug (wiring's filter for Flask's
   `LocalProxy`; the container is never wired), ~14 MB (pydantic alone ~3.4 MB);
-- databases: click, for a `color_message` log extra that `entrypoints/logs.py` drops, ~2 MB.
+- databases: click, for a `color_message` log extra that `entrypoints/logs.py` drops, ~2 MB;
+- httpx (the plugins' client, on their first call): its command line `httpx._main`, with click,
+  rich and pygments, ~4 MB of the 6.8 MB the first call to a provider added. It stays hidden for
+  the life of the process (`hide_httpx_cli`): a plugin imports httpx itself, whenever it first
+  needs it, and nothing in a worker runs httpx's command line.
 
 (The rate limits' Redis window needs no Redis client library at all: entrypoints/http/redis_window.py.)
 
@@ -23,6 +27,7 @@ from types import ModuleType
 
 DEPENDENCY_INJECTOR_EXTRAS = ("pydantic_settings", "pydantic", "yaml", "werkzeug")
 DATABASES_EXTRAS = ("click",)
+HTTPX_CLI = ("httpx._main",)
 
 
 class _Hiding:
@@ -32,7 +37,7 @@ class _Hiding:
         self.names = tuple(names)
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> ModuleSpec | None:
-        if fullname.partition(".")[0] in self.names:
+        if any(fullname == name or fullname.startswith(name + ".") for name in self.names):
             raise ModuleNotFoundError(f"{fullname} is not loaded in a worker (entrypoints/lean_imports.py)",
                                       name=fullname)
         return None
@@ -61,3 +66,9 @@ def databases_without_click() -> type:
     with hidden(DATABASES_EXTRAS):
         from databases import Database
     return Database
+
+
+def hide_httpx_cli() -> None:
+    """From now on `import httpx` leaves out its command line (httpx expects ImportError there)."""
+    if not any(isinstance(finder, _Hiding) and finder.names == HTTPX_CLI for finder in sys.meta_path):
+        sys.meta_path.insert(0, _Hiding(HTTPX_CLI))

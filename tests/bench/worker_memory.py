@@ -3,8 +3,10 @@
 rate limits on REDIS_URL, redis://127.0.0.1:6379/0 by default, the outbox to a local receiver,
 wechat_pay, alipay, stripe configured with throwaway keys made at run time, the mock paying),
 short phases of the shared harness (a poll burst, then a few hundred purchase → webhook flows),
-and prints the harness's VmHWM per process (the master, then each worker), then the heaviest
-imports of a worker's start-up (`python -X importtime`, cumulative, by top-level package).
+and prints the harness's VmHWM per process (the master, then each worker), what a worker adds on
+its first call to a real provider (the mock never calls out: httpx and the plugins' client are made
+then, `entrypoints/http_client.py`), then the heaviest imports of a worker's start-up
+(`python -X importtime`, cumulative, by top-level package).
 
     .venv/bin/python tests/bench/worker_memory.py [PORT] [--duration 3]
 
@@ -46,6 +48,27 @@ def measure(port: int, duration: int) -> dict[str, float]:
     return {pid: mb for pid, mb in figures.items() if pid != master}
 
 
+FIRST_PROVIDER_CALL = (
+    "def rss():\n"
+    "    with open('/proc/self/statm') as f:\n"
+    "        return int(f.read().split()[1]) * 4 / 1024\n"
+    f"import {WORKER_IMPORTS}\n"
+    "from entrypoints.http_client import LazyHttpClient\n"
+    "before = rss()\n"
+    "LazyHttpClient()._real()\n"
+    "print(f'{rss() - before:.1f}')\n"
+)
+
+
+def first_provider_call() -> None:
+    """RSS a worker adds when a plugin first calls its provider (measured in a fresh interpreter
+    after a worker's imports: the same modules, not the same heap)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-c", FIRST_PROVIDER_CALL], cwd=REPO, env=env, capture_output=True,
+                         text=True, check=True)
+    print(f"a worker's first call to a real provider adds {run.stdout.strip()} MB (httpx and the plugins' client)")
+
+
 def import_top(limit: int = 15) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     run = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {WORKER_IMPORTS}"],
@@ -69,6 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     workers = measure(args.port, args.duration)
     print(f"peak RSS per worker: max {max(workers.values()):.1f} MB")
+    first_provider_call()
     import_top()
 
 

@@ -112,9 +112,11 @@ def test_urls(url, where):
 
 
 async def test_a_redis_that_never_answers_costs_one_timeout():
+    accepted: list[asyncio.StreamWriter] = []
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # reads the command, never answers
-        writer.close()
+        accepted.append(writer)  # reads the command, never answers
+
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -124,5 +126,7 @@ async def test_a_redis_that_never_answers_costs_one_timeout():
         await window.acquire_entry("payments-user-posts/alice", 3, 60)
     assert 0.2 <= time.monotonic() - started < 1.0
     assert window._pool._idle == []  # a timed-out connection is closed, never reused
+    for writer in accepted:
+        writer.close()
     server.close()
     await server.wait_closed()

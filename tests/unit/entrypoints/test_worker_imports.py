@@ -3,7 +3,8 @@
 calls out, the optional extras of dependency-injector (pydantic, pydantic-settings, PyYAML,
 werkzeug) and of databases (click), any Redis client library (the rate limits' Redis window has a
 client of its own, entrypoints/http/redis_window.py), the in-memory adapters, the migration and
-documentation stacks. Checked in a fresh interpreter,
+documentation stacks; and once a plugin calls out, httpx without its command line (click, rich,
+pygments). Checked in a fresh interpreter,
 where `sys.modules` shows what was imported."""
 from __future__ import annotations
 
@@ -65,8 +66,12 @@ def test_a_worker_with_every_plugin_loaded_imports_none_of_the_heavy_extras(tmp_
         "print(sorted(loaded))\n"
         "print(type(app[RATE_LIMITER]._storage).__name__)\n"
         f"print([name for name in {KEPT_OUT!r} if name in sys.modules])\n"
+        "LazyHttpClient()._real()  # a plugin's first call: httpx, without its command line\n"
+        "print('httpx' in sys.modules, [name for name in ('httpx._main', 'click', 'rich', 'pygments')"
+        " if name in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={"PATH": "/usr/bin:/bin", **environ})
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.splitlines() == ["['alipay', 'mock', 'stripe', 'wechat_pay']", "RedisMovingWindow", "[]"]
+    assert done.stdout.splitlines() == ["['alipay', 'mock', 'stripe', 'wechat_pay']", "RedisMovingWindow", "[]",
+                                      "True []"]
