@@ -1,0 +1,84 @@
+"""What a provider's confirmation sends to PostgreSQL (docs/benchmarks.md, issue 22): every
+statement is a round trip, so their number is part of the contract of the hot path. Counted on
+asyncpg's connection, through the service's own composition root: BEGIN, the order found with its
+owner's membership locked, the transaction with its sessions locked, one batched write (the
+event id with it) and COMMIT. A re-delivery sends as many, finds its event id taken in the batch
+and rolls back."""
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import asyncpg
+import pytest
+from dependency_injector import providers
+
+from adapters.clock import FixedClock
+from entrypoints.config import load_config
+from entrypoints.container import build_container
+from ports.use_cases.notifications.handle_notification import HandleNotificationCommand
+from ports.use_cases.payments.purchase_receives import PurchaseReceivesCommand
+
+pytestmark = pytest.mark.postgres
+
+NOW = datetime(2026, 5, 20, 9, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+async def container(clean_postgres_url: str, tmp_path: Path) -> AsyncIterator[object]:
+    config = load_config({
+        "PAYMENTS_DATABASE_URL": clean_postgres_url, "PAYMENTS_PUBLIC_URL": "http://payments.test",
+        "PAYMENTS_MOCK_WEBHOOK_SECRET": "statements-secret",
+        "PAYMENTS_MOCK_STATE_PATH": str(tmp_path / "mock-remote.sqlite3")})
+    built = build_container(config)
+    built.adapters.clock.override(providers.Object(FixedClock(NOW)))
+    await built.init_resources()
+    try:
+        yield built
+    finally:
+        await built.shutdown_resources()
+
+
+async def _made(provider):
+    """What a provider makes; those that depend on an async resource hand out an awaitable."""
+    value = provider()
+    return await value if inspect.isawaitable(value) else value
+
+
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL of every statement sent on an asyncpg connection from now on (BEGIN and COMMIT
+    included: asyncpg's transactions send them with `execute`)."""
+    found: list[str] = []
+    for name in ("execute", "fetch", "fetchrow", "fetchval"):
+        def counting(original):
+            async def call(self, query, *args, **kwargs):
+                found.append(" ".join(query.split())[:60])
+                return await original(self, query, *args, **kwargs)
+            return call
+        monkeypatch.setattr(asyncpg.Connection, name, counting(getattr(asyncpg.Connection, name)))
+    return found
+
+
+async def test_a_confirmation_sends_five_statements_and_its_re_delivery_changes_nothing(container) -> None:
+    purchase = await _made(container.use_cases.purchase_receives)
+    notify = await _made(container.use_cases.handle_notification)
+    queries = await _made(container.adapters.queries)
+    mock = (await _made(container.adapters.payment_providers))["mock"]
+    bought = await purchase(PurchaseReceivesCommand("alice", 10, "wechat_pay"))
+    headers, body = mock.settle(bought.session.order_id, succeeded=True)
+
+    with pytest.MonkeyPatch.context() as patch:
+        statements = counted(patch)
+        first = await notify(HandleNotificationCommand("mock", headers, body))
+        applied = list(statements)
+        statements.clear()
+        again = await notify(HandleNotificationCommand("mock", headers, body))
+        redelivered = list(statements)
+
+    assert (first.effect, again.effect) == ("applied", "duplicate")
+    assert len(applied) == 5, applied
+    assert (applied[0], applied[-1]) == ("BEGIN;", "COMMIT;")
+    assert len(redelivered) == 5 and redelivered[-1] == "ROLLBACK;", redelivered  # its event id taken
+    assert (await queries.membership("alice")).purchased_remaining == 10
