@@ -9,9 +9,9 @@ they happen to be installed, for features the service never uses:
 - httpx (the plugins' client, on their first call): its command line `httpx._main`, with click,
   rich and pygments, ~4 MB of the 6.8 MB the first call to a provider added. It stays hidden for
   the life of the process (`hide_httpx_cli`): a plugin imports httpx itself, whenever it first
-  needs it, and nothing in a worker runs httpx's command line.
-
-(The rate limits' Redis window needs no Redis client library at all: entrypoints/http/redis_window.py.)
+  needs it, and nothing in a worker runs httpx's command line;
+- limits' async Redis storage: coredis (with beartype, ~9 MB) and valkey beside redis-py, the
+  client it is told to use.
 
 They are hidden while those libraries load: `import name` raises ImportError, which each of them
 expects (they are optional there). A package something loaded before stays visible. The hiding is
@@ -27,6 +27,7 @@ from types import ModuleType
 
 DEPENDENCY_INJECTOR_EXTRAS = ("pydantic_settings", "pydantic", "yaml", "werkzeug")
 DATABASES_EXTRAS = ("click",)
+LIMITS_UNUSED_CLIENTS = ("coredis", "valkey")
 HTTPX_CLI = ("httpx._main",)
 
 

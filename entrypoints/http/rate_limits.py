@@ -2,7 +2,7 @@
 the `limits` library in a moving window of one minute.
 
 - With `PAYMENTS_REDIS_URL` the counters live in Redis, shared by every process and instance
-  (`limits`' moving window, each hit one atomic Lua script); without it, per process.
+  (`limits`' async Redis storage: each hit is one atomic Lua script); without it, per process.
 - Tokens with role `admin` or `service` are not limited; OPTIONS never is.
 - Over a limit: 429 `rate_limited`, `details` {}, `Retry-After` in whole seconds (at least 1).
 - Fail open: when Redis does not answer the request is let through; the outage is logged once
@@ -13,11 +13,10 @@ the `limits` library in a moving window of one minute.
   (`PAYMENTS_TRUSTED_PROXIES`): then the right-most `X-Forwarded-For` entry that is not a trusted
   proxy (entries left of it could be written by the client itself).
 
-`limits` is imported here, when the app is built; with Redis configured its moving window runs as
-its own Redis storage runs it (the same keys and Lua scripts) over the small client of
-`entrypoints/http/redis_window.py` instead of redis-py (~7 MB less per worker). The client does not
-retry: a failed or timed-out command fails the hit at once, and the limiter's own pause
-(`RETRY_STORAGE_SECONDS`) stands in for it.
+`limits` is imported here, when the app is built; its Redis client (redis-py's asyncio client,
+`implementation="redispy"`) only when Redis is configured. The client does not retry: a failed or
+timed-out command fails the hit at once (redis-py's default would retry ten times with backoff, up
+to seconds per request), and the limiter's own pause (`RETRY_STORAGE_SECONDS`) stands in for it.
 """
 from __future__ import annotations
 
@@ -31,10 +30,12 @@ from aiohttp import web
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 from prometheus_client import Counter
 
 from entrypoints.http.errors import ApiError
 from entrypoints.http.keys import PRINCIPAL
+from entrypoints.lean_imports import LIMITS_UNUSED_CLIENTS, hidden
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("payments.rate_limits")
@@ -48,14 +49,31 @@ REDIS_CONNECTIONS = 50  # per process: a hit holds one for a round trip; a burst
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def redis_storage(url: str) -> Storage:
-    """The moving window in Redis (`entrypoints/http/redis_window.py`: `limits`' Lua scripts over a
-    client of our own): a pool of at most `REDIS_CONNECTIONS` (a burst waits up to
-    `REDIS_TIMEOUT_SECONDS` for a free one instead of failing), no retries (`RateLimiter` pauses
-    after a failure instead)."""
-    from entrypoints.http.redis_window import RedisMovingWindow
+def redis_storage_uri(url: str) -> str:
+    """`limits`' async storage URI of a `redis://`, `rediss://` or `redis+unix://` URL."""
+    scheme, sep, rest = url.partition("://")
+    return f"async+{scheme}{sep}{rest}" if scheme in ("redis", "rediss", "redis+unix") else url
 
-    return RedisMovingWindow(url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_TIMEOUT_SECONDS)
+
+def redis_storage(url: str) -> Storage:
+    """`limits`' async Redis storage over redis-py's client: a pool of at most `REDIS_CONNECTIONS`
+    (a burst waits up to `REDIS_TIMEOUT_SECONDS` for a free one instead of failing, as redis-py's
+    default pool does past its 100), no retries (`RateLimiter` pauses after a failure instead)."""
+    from redis.asyncio import BlockingConnectionPool
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    scheme, sep, rest = url.partition("://")
+    pool = BlockingConnectionPool.from_url(
+        f"{'unix' if scheme == 'redis+unix' else scheme}{sep}{rest}", max_connections=REDIS_CONNECTIONS,
+        timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS, retry=Retry(NoBackoff(), 0))
+    # The storage imports every Redis client it knows (coredis, redis-py, valkey) and is told to
+    # use redis-py: the others are hidden from it (coredis pulls beartype, ~9 MB per worker;
+    # entrypoints/lean_imports.py).
+    with hidden(LIMITS_UNUSED_CLIENTS):
+        return storage_from_string(redis_storage_uri(url), implementation="redispy", wrap_exceptions=True,
+                                   connection_pool=pool)
 
 
 class RateLimiter:
@@ -163,9 +181,4 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
 
 
 def install(app: web.Application, config, metrics_registry=None) -> None:
-    limiter = app[RATE_LIMITER] = RateLimiter.from_config(config, metrics_registry)
-    closing = getattr(limiter._storage, "close", None)
-    if closing is not None:  # the Redis window's idle connections
-        async def close(_app: web.Application) -> None:
-            closing()
-        app.on_cleanup.append(close)
+    app[RATE_LIMITER] = RateLimiter.from_config(config, metrics_registry)

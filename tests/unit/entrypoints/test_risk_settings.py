@@ -7,7 +7,7 @@ from aiohttp.test_utils import make_mocked_request
 from limits.aio.storage import MemoryStorage
 
 from entrypoints.config import ConfigError, load_config
-from entrypoints.http.rate_limits import RateLimiter
+from entrypoints.http.rate_limits import RateLimiter, redis_storage_uri
 
 
 def test_defaults_are_the_contracts():
@@ -31,6 +31,12 @@ def test_a_redis_url_in_a_message_never_shows_its_password():
     with pytest.raises(ConfigError) as refused:
         load_config({"PAYMENTS_REDIS_URL": "http://user:s3cret@cache:6379"})
     assert "s3cret" not in str(refused.value)
+
+
+def test_redis_urls_become_limits_async_storages():
+    assert redis_storage_uri("redis://127.0.0.1:6379/0") == "async+redis://127.0.0.1:6379/0"
+    assert redis_storage_uri("rediss://cache:6380") == "async+rediss://cache:6380"
+    assert redis_storage_uri("redis+unix:///run/redis.sock") == "async+redis+unix:///run/redis.sock"
 
 
 def address(proxies: tuple[str, ...], peer: str, forwarded: str | None) -> str:
