@@ -50,20 +50,29 @@ export PAYMENTS_RISK_DAILY_LIMIT=${PAYMENTS_RISK_DAILY_LIMIT:-1000000000000}
 receiver_pid=
 if [[ $features == on ]]; then
   export PAYMENTS_REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/13}
-  # The outbox: every event POSTed to a receiver on this machine that answers 204 (events.md).
+  # The outbox: every event POSTed to a receiver on this machine that answers 204 (events.md), an
+  # aiohttp server (a threaded http.server before 2026-12-05 21:45 cost more CPU of the shared box).
   export PAYMENTS_EVENTS_SECRET=$(python3 -c 'import base64,os;print("whsec_"+base64.b64encode(os.urandom(32)).decode())')
   "$venv/bin/python" - "$workdir/receiver.port" >"$workdir/receiver.log" 2>&1 <<'PY' &
-import http.server, sys
-class Receiver(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.send_response(204); self.end_headers()
-    def log_message(self, *args): pass
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-with open(sys.argv[1] + ".tmp", "w") as f: f.write(str(server.server_address[1]))
-import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-server.serve_forever()
+import asyncio, os, sys
+from aiohttp import web
+
+async def receive(request):   # reads the event and answers 204 on a keep-alive connection
+    await request.read()
+    return web.Response(status=204)
+
+async def main():
+    app = web.Application()
+    app.router.add_post("/events", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    with open(sys.argv[1] + ".tmp", "w") as f:
+        f.write(str(runner.addresses[0][1]))
+    os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+    await asyncio.Event().wait()
+
+asyncio.run(main())
 PY
   receiver_pid=$!
   for _ in $(seq 40); do [[ -s $workdir/receiver.port ]] && break; sleep 0.25; done
@@ -137,6 +146,9 @@ status=0
 pg_log=$(psql "$admin" -XAtc "SELECT pg_current_logfile()"); pg_log=${pg_log:+$(psql "$admin" -XAtc "SHOW data_directory")/$pg_log}
 [[ -z $pg_log || ! -r $pg_log ]] && pg_log=$(ls -t /var/log/postgresql/*.log 2>/dev/null | head -1)
 log_from=$( [[ -r $pg_log ]] && stat -c %s "$pg_log" || echo 0)
+cpu_ticks() { local t=0 p; for p in "$@"; do [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{print $14 + $15}' /proc/$p/stat))); done; echo $t; }
+redis_pids=$(pgrep -x redis-server || true)
+receiver_from=$(cpu_ticks $receiver_pid); redis_from=$(cpu_ticks $redis_pids)
 "$harness" --url "http://127.0.0.1:$port" --jwt-secret "$PAYMENTS_JWT_SECRET" \
   --mock-secret "$PAYMENTS_MOCK_WEBHOOK_SECRET" --pg-url "$PAYMENTS_DATABASE_URL" --server-pids "$pid" "$@" \
   | tee "$workdir/harness.out" || status=$?
@@ -153,6 +165,10 @@ if [[ $features == on ]]; then   # every event delivered? (outbox rows left unde
     left=$(psql "$PAYMENTS_DATABASE_URL" -XAtc "SELECT count(*) FROM outbox_events WHERE status = 'pending'" 2>/dev/null || echo '?')
     [[ $left == 0 ]] && break; sleep 0.5
   done
+  flows=$(grep -oP '^flows_ok: \K[0-9]+' "$workdir/harness.out" || echo 0)
+  hz=$(getconf CLK_TCK)
+  awk -v r=$(( $(cpu_ticks $receiver_pid) - receiver_from )) -v d=$(( $(cpu_ticks $redis_pids) - redis_from )) \
+      -v hz="$hz" -v f="$flows" 'BEGIN { printf "outside the service while the harness ran: events receiver %.2f ms CPU per flow, redis-server %.2f ms per flow (%d flows)\n", 1000*r/hz/(f?f:1), 1000*d/hz/(f?f:1), f }'
   echo "outbox: $(psql "$PAYMENTS_DATABASE_URL" -XAtc "SELECT count(*) FROM outbox_events" 2>/dev/null || echo '?') events, $left undelivered"
 fi
 exit $status
