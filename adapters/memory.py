@@ -268,12 +268,16 @@ class InMemoryMembershipRepository:
     async def update(self, membership: Membership) -> None:
         self._store(membership, new=False)
 
-    async def lock_for_order(self, order_id: str) -> OrderOwner | None:
+    async def lock_for_order(self, order_id: str, *, with_transaction: bool = False) -> OrderOwner | None:
         found = next((t for t in self._s.rows("transactions") if any(s.order_id == order_id for s in t.sessions)),
                      None)
         if found is None:
             return None
-        return OrderOwner(found.id, found.user_id, await self.get(found.user_id, for_update=True))
+        membership = await self.get(found.user_id, for_update=True)
+        transaction = None
+        if with_transaction and membership is not None:  # locked after the membership
+            transaction = await InMemoryTransactionRepository(self._s).get(found.id, for_update=True)
+        return OrderOwner(found.id, found.user_id, membership, transaction)
 
     async def claim_due_renewals(self, now: datetime, limit: int) -> list[Membership]:
         due = sorted((m for m in self._s.rows("memberships")

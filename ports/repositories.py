@@ -39,11 +39,13 @@ class DuplicateEventError(DuplicateKeyError):
 class OrderOwner:
     """Who a provider order belongs to (`MembershipRepository.lock_for_order`): the transaction
     with a session of that order id, its user, and the user's membership, locked (None when the
-    user has none yet)."""
+    user has none yet); with `with_transaction`, that transaction with its sessions, locked after
+    the membership (None when the membership is None: the caller creates it, then locks it)."""
 
     transaction_id: str
     user_id: str
     membership: Membership | None
+    transaction: Transaction | None = None
 
 
 class ConcurrentUpdateError(Exception):
@@ -128,11 +130,14 @@ class MembershipRepository(Protocol):
 
     async def update(self, membership: Membership) -> None: ...
 
-    async def lock_for_order(self, order_id: str) -> OrderOwner | None:
+    async def lock_for_order(self, order_id: str, *, with_transaction: bool = False) -> OrderOwner | None:
         """The owner of the provider order `order_id` (the transaction one of whose sessions has
         it, and that transaction's user) with the user's membership locked, in one read; None
         (and nothing locked) when no session has that order id. The lock is the first of the lock
-        order membership → transaction → session: the caller locks the transaction next."""
+        order membership → transaction → session: the caller locks the transaction next, or, with
+        `with_transaction`, it comes locked in `OrderOwner.transaction` (as
+        `TransactionRepository.get(…, for_update=True)` would return it; on PostgreSQL in the
+        same read) when the membership exists."""
         ...
 
     async def claim_due_renewals(self, now: datetime, limit: int) -> list[Membership]:

@@ -21,9 +21,11 @@ from contract_support import (
     a_refund,
     ids,
     not_finished_while_blocked,
+    open_on,
     state,
     store,
 )
+from domain.errors import InvalidTransitionError
 from domain.ledger import Balance, LedgerKind
 from domain.refund import RefundStatus
 from ports.repositories import ConcurrentUpdateError, DuplicateEventError, DuplicateKeyError
@@ -144,6 +146,61 @@ async def test_lock_for_order_of_a_user_without_a_membership_or_of_an_unknown_or
         owner = await uow.memberships.lock_for_order(t.sessions[0].order_id)
         assert (owner.transaction_id, owner.user_id, owner.membership) == (t.id, "alice", None)
         assert await uow.memberships.lock_for_order("S20260301NOSUCHORDER") is None
+
+
+async def test_lock_for_order_with_its_transaction_locks_the_transaction_after_the_membership(
+        backend: Backend) -> None:
+    t = a_purchase()
+    await store(backend, t, a_membership())
+    async with backend.uow() as uow:
+        owner = await uow.memberships.lock_for_order(t.sessions[0].order_id, with_transaction=True)
+        assert owner.membership is not None and state(owner.transaction) == state(t)
+
+        async def pay_elsewhere() -> None:
+            async with backend.uow() as other:
+                locked = await other.transactions.get(t.id, for_update=True)
+                locked.cancel("changed my mind", T0 + HOUR)
+                await other.transactions.update(locked)
+                await other.commit()
+        paying = asyncio.create_task(pay_elsewhere())
+        assert await not_finished_while_blocked(paying)
+        owner.transaction.confirm_payment(t.sessions[0].id, T0 + MINUTE)
+        await uow.transactions.update(owner.transaction)  # held rows: would raise had the other gone first
+        await uow.commit()
+    with pytest.raises(InvalidTransitionError):  # the other saw it paid: a paid one cannot be cancelled
+        await asyncio.wait_for(paying, WAIT)
+    async with backend.uow() as uow:
+        stored = await uow.transactions.get(t.id)
+    assert (stored.is_paid, stored.version) == (True, 1)
+
+
+async def test_lock_for_order_with_its_transaction_sees_a_session_added_while_it_waited(backend: Backend) -> None:
+    t = a_purchase()
+    await store(backend, t, a_membership())
+    async with backend.uow() as first:
+        await first.memberships.get("alice", for_update=True)
+        locked = await first.transactions.get(t.id, for_update=True)
+
+        async def owner_later():
+            async with backend.uow() as uow:
+                return await uow.memberships.lock_for_order(t.sessions[0].order_id, with_transaction=True)
+        waiting = asyncio.create_task(owner_later())
+        assert await not_finished_while_blocked(waiting)  # its read began before the new session
+        added = open_on(locked, at=T0 + MINUTE)
+        await first.transactions.update(locked)
+        await first.commit()
+    owner = await asyncio.wait_for(waiting, WAIT)
+    assert [s.id for s in owner.transaction.sessions] == [t.sessions[0].id, added.id]
+    assert state(owner.transaction) == state(locked)
+
+
+async def test_lock_for_order_with_its_transaction_of_a_user_without_a_membership(backend: Backend) -> None:
+    t = a_purchase()
+    await store(backend, t)
+    async with backend.uow() as uow:
+        owner = await uow.memberships.lock_for_order(t.sessions[0].order_id, with_transaction=True)
+        assert (owner.transaction_id, owner.membership, owner.transaction) == (t.id, None, None)
+        assert await uow.memberships.lock_for_order("S20260301NOSUCHORDER", with_transaction=True) is None
 
 
 # ====================================================================== unique keys

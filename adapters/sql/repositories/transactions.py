@@ -96,6 +96,13 @@ class SqlTransactionRepository:
         [transaction] = self._loaded(rows, for_update)
         return transaction
 
+    def locked_from_rows(self, rows: list[Mapping[str, Any]]) -> Transaction:
+        """The one transaction of `rows` (`with_sessions`' columns, locked by the statement that
+        read them, e.g. `SqlMembershipRepository.lock_for_order`), as `get(…, for_update=True)`
+        returns it."""
+        [transaction] = self._loaded(rows, True)
+        return transaction
+
     async def get_by_session_order_id(self, order_id: str) -> Transaction | None:
         found = self._loaded(await self._c.all(with_sessions("session_order", False), order_id=order_id), False)
         return found[0] if found else None

@@ -2,12 +2,13 @@
 
 1. The plugin verifies the signature over the raw bytes and its freshness; a failure changes
    nothing and is answered with the provider's refusal (401).
-2. In one unit of work: the order is found with its owner's membership locked, in one read
-   (`membership_of_order`), then its transaction is locked (the lock order membership →
-   transaction → session of every use case); amount, currency and merchant must match what was
-   asked, else nothing changes, an anomaly is logged, and the notification is acknowledged so the
-   provider stops re-sending; then the transaction applies it (`Transaction.confirm_payment`,
-   `end_attempt`: a confirmed payment is never lost, and pays its transaction at most once).
+2. In one unit of work: the order is found with its owner's membership locked and then its
+   transaction with its sessions locked (the lock order membership → transaction → session of
+   every use case), in one read (`membership_of_order`; two when the membership is created);
+   amount, currency and merchant must match what was asked, else nothing changes, an anomaly is
+   logged, and the notification is acknowledged so the provider stops re-sending; then the
+   transaction applies it (`Transaction.confirm_payment`, `end_attempt`: a confirmed payment is
+   never lost, and pays its transaction at most once).
    Last, the provider's event id is recorded with the writes (on PostgreSQL in the batch sent at
    commit, not a round trip of its own): an id recorded before, or by a concurrent delivery that
    committed first, fails the commit (`DuplicateEventError`), so a re-delivery changes nothing
@@ -173,13 +174,15 @@ class HandleNotification:
     async def _changes(self, uow: UnitOfWork, provider: PaymentProvider, event: ProviderEvent,
                        now: datetime) -> _Applied:
         """What `event` does, written through `uow` (not committed)."""
-        # Lock order: membership (found with the order, in one read), then the transaction with its
-        # sessions (see membership_access).
+        # Lock order: membership, then the transaction with its sessions (found with the order, in
+        # one read: see membership_access).
+        payment = event.kind in _PAYMENT_KINDS
         found = await membership_of_order(uow, event.order_id, self._settings.catalog, now,
-                                          policy=self._settings.renewal) if event.order_id else None
+                                          policy=self._settings.renewal,
+                                          with_transaction=payment) if event.order_id else None
         transaction = None
-        if event.kind in _PAYMENT_KINDS:
-            transaction = await uow.transactions.get(found[0].transaction_id, for_update=True) if found else None
+        if payment:
+            transaction = found[0].transaction if found else None
             anomaly = self._mismatch(provider, event, transaction)
             if anomaly:
                 log.error("anomaly in %s notification %s for order %s: %s",

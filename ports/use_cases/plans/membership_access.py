@@ -2,6 +2,7 @@
 forward to the current period, within the caller's unit of work."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from domain.catalog import Catalog
@@ -24,15 +25,22 @@ async def current_membership(uow: UnitOfWork, user_id: str, catalog: Catalog, no
 
 
 async def membership_of_order(uow: UnitOfWork, order_id: str, catalog: Catalog, now: datetime,
-                              *, policy: RenewalPolicy = DEFAULT_POLICY) -> tuple[OrderOwner, Membership] | None:
+                              *, policy: RenewalPolicy = DEFAULT_POLICY,
+                              with_transaction: bool = False) -> tuple[OrderOwner, Membership] | None:
     """Who the provider order `order_id` belongs to, with their membership, current and locked,
     found in one read (`MembershipRepository.lock_for_order`); None when no session has that order
-    id. The first lock of the order membership → transaction → session, as `current_membership`."""
-    owner = await uow.memberships.lock_for_order(order_id)
+    id. The first lock of the order membership → transaction → session, as `current_membership`.
+    With `with_transaction`, `OrderOwner.transaction` is the order's transaction, locked next
+    (in the same read when the membership existed, else once it was created)."""
+    owner = await uow.memberships.lock_for_order(order_id, with_transaction=with_transaction)
     if owner is None:
         return None
-    return owner, await _made_current(uow, owner.user_id, owner.membership, catalog, now, for_update=True,
-                                      policy=policy)
+    membership = await _made_current(uow, owner.user_id, owner.membership, catalog, now, for_update=True,
+                                     policy=policy)
+    if with_transaction and owner.transaction is None:  # the membership was created just now
+        owner = dataclasses.replace(owner, transaction=await uow.transactions.get(owner.transaction_id,
+                                                                                  for_update=True))
+    return owner, membership
 
 
 async def _made_current(uow: UnitOfWork, user_id: str, membership: Membership | None, catalog: Catalog,

@@ -20,7 +20,8 @@ from dependency_injector import providers
 from adapters.clock import FixedClock
 from adapters.sql.database import create_database
 from domain.catalog import DEFAULT_CATALOG
-from domain.errors import IdempotencyRequestInProgressError, InsufficientReceivesError
+from domain.errors import (IdempotencyRequestInProgressError, InsufficientReceivesError, InvalidTransitionError,
+                           TooManyPendingError)
 from domain.ledger import Balance, LedgerKind
 from domain.membership import Membership
 from domain.transaction import TransactionStatus
@@ -32,7 +33,9 @@ from ports.queries import PaymentQueries, TransactionQuery
 from ports.unit_of_work import UnitOfWorkFactory
 from ports.use_cases.notifications.handle_notification import HandleNotification, HandleNotificationCommand
 from ports.use_cases.payments.purchase_receives import PurchaseReceives, PurchaseReceivesCommand
+from ports.use_cases.plans.change_plan import ChangePlan, ChangePlanCommand
 from ports.use_cases.plans.consume_receives import ConsumeReceives, ConsumeReceivesCommand
+from ports.use_cases.sessions.open_session import OpenSession, OpenSessionCommand
 
 pytestmark = pytest.mark.postgres
 
@@ -52,6 +55,8 @@ class App:
     consume: ConsumeReceives
     purchase: PurchaseReceives
     notify: HandleNotification
+    change_plan: ChangePlan
+    open_session: OpenSession
 
 
 async def pool_of(url: str, size: int) -> AsyncIterator[Database]:
@@ -81,7 +86,8 @@ async def app(clean_postgres_url: str, tmp_path: Path) -> AsyncIterator[App]:
                   idempotency=await made(adapters.idempotency), clock=clock,
                   mock=(await made(adapters.payment_providers))["mock"],
                   consume=await made(use_cases.consume_receives), purchase=await made(use_cases.purchase_receives),
-                  notify=await made(use_cases.handle_notification))
+                  notify=await made(use_cases.handle_notification),
+                  change_plan=await made(use_cases.change_plan), open_session=await made(use_cases.open_session))
     finally:
         await container.shutdown_resources()
 
@@ -170,6 +176,29 @@ async def test_one_payment_notified_under_many_event_ids_at_once_credits_once(ap
     assert membership.purchased_remaining == 10
     assert sum(1 for e in ledger if e.kind is LedgerKind.PURCHASE) == 1
     assert await app.queries.refunds_of(transaction_id) == []
+
+
+async def test_confirmations_purchases_and_plan_changes_of_one_user_at_once_never_deadlock(app: App) -> None:
+    # Each takes the user's locks in the order membership -> transaction -> session (a
+    # confirmation in one statement): PostgreSQL would break a deadlock by failing one of them,
+    # which a confirmation answers with "retry".
+    bought = [await _bought(app) for _ in range(4)]
+    deliveries = [app.mock.settle(order_id, succeeded=True) for _, order_id in bought for _ in range(2)]
+    results = await asyncio.wait_for(all_at_once(
+        *(app.notify(HandleNotificationCommand("mock", h, b)) for h, b in deliveries),
+        app.open_session(OpenSessionCommand("alice", bought[0][0], "wechat_pay")),
+        app.change_plan(ChangePlanCommand("alice", "pro", "wechat_pay")),
+        *(app.purchase(PurchaseReceivesCommand("alice", 1, "wechat_pay")) for _ in range(2)),
+        *(app.consume(ConsumeReceivesCommand("alice", 1, f"match-{n}")) for n in range(5))), 60)
+    confirmations, others = results[:len(deliveries)], results[len(deliveries):]
+    assert Counter(r.effect for r in confirmations) == {"applied": 4, "duplicate": 4}
+    expected = (InvalidTransitionError, TooManyPendingError, InsufficientReceivesError)  # lost a race, as serially
+    assert not [r for r in others if isinstance(r, Exception) and not isinstance(r, expected)], others
+    for transaction_id, _ in bought:
+        assert (await app.queries.transaction(transaction_id)).status is TransactionStatus.SUCCEEDED
+    membership, ledger = await stored(app, "alice")
+    assert sorted(e.reference for e in ledger if e.kind is LedgerKind.PURCHASE) == sorted(t for t, _ in bought)
+    assert Balance.of(ledger) == membership.balance
 
 
 async def test_concurrent_purchases_respect_the_pending_limit(app: App) -> None:
