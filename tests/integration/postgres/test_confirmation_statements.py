@@ -7,66 +7,33 @@ the batch and rolls back. A user with no membership yet takes the earlier path (
 then the transaction locked)."""
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
-from dependency_injector import providers
+from statement_counting import counted, made, service_container
 
-from adapters.clock import FixedClock
-from entrypoints.config import load_config
-from entrypoints.container import build_container
 from ports.use_cases.notifications.handle_notification import HandleNotificationCommand
 from ports.use_cases.payments.purchase_receives import PurchaseReceivesCommand
 
 pytestmark = pytest.mark.postgres
 
-NOW = datetime(2026, 5, 20, 9, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 20, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
 async def container(clean_postgres_url: str, tmp_path: Path) -> AsyncIterator[object]:
-    config = load_config({
-        "PAYMENTS_DATABASE_URL": clean_postgres_url, "PAYMENTS_PUBLIC_URL": "http://payments.test",
-        "PAYMENTS_MOCK_WEBHOOK_SECRET": "statements-secret",
-        "PAYMENTS_MOCK_STATE_PATH": str(tmp_path / "mock-remote.sqlite3")})
-    built = build_container(config)
-    built.adapters.clock.override(providers.Object(FixedClock(NOW)))
-    await built.init_resources()
-    try:
+    async with service_container(clean_postgres_url, tmp_path, NOW) as built:
         yield built
-    finally:
-        await built.shutdown_resources()
-
-
-async def _made(provider):
-    """What a provider makes; those that depend on an async resource hand out an awaitable."""
-    value = provider()
-    return await value if inspect.isawaitable(value) else value
-
-
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL of every statement sent on an asyncpg connection from now on (BEGIN and COMMIT
-    included: asyncpg's transactions send them with `execute`)."""
-    found: list[str] = []
-    for name in ("execute", "fetch", "fetchrow", "fetchval"):
-        def counting(original):
-            async def call(self, query, *args, **kwargs):
-                found.append(" ".join(query.split())[:60])
-                return await original(self, query, *args, **kwargs)
-            return call
-        monkeypatch.setattr(asyncpg.Connection, name, counting(getattr(asyncpg.Connection, name)))
-    return found
 
 
 async def test_a_confirmation_sends_four_statements_and_its_re_delivery_changes_nothing(container) -> None:
-    purchase = await _made(container.use_cases.purchase_receives)
-    notify = await _made(container.use_cases.handle_notification)
-    queries = await _made(container.adapters.queries)
-    mock = (await _made(container.adapters.payment_providers))["mock"]
+    purchase = await made(container.use_cases.purchase_receives)
+    notify = await made(container.use_cases.handle_notification)
+    queries = await made(container.adapters.queries)
+    mock = (await made(container.adapters.payment_providers))["mock"]
     bought = await purchase(PurchaseReceivesCommand("alice", 10, "wechat_pay"))
     headers, body = mock.settle(bought.session.order_id, succeeded=True)
 
@@ -87,10 +54,10 @@ async def test_a_confirmation_sends_four_statements_and_its_re_delivery_changes_
 
 async def test_a_confirmation_for_a_user_without_a_membership_creates_it_then_locks_the_transaction(
         container, clean_postgres_url: str) -> None:
-    purchase = await _made(container.use_cases.purchase_receives)
-    notify = await _made(container.use_cases.handle_notification)
-    queries = await _made(container.adapters.queries)
-    mock = (await _made(container.adapters.payment_providers))["mock"]
+    purchase = await made(container.use_cases.purchase_receives)
+    notify = await made(container.use_cases.handle_notification)
+    queries = await made(container.adapters.queries)
+    mock = (await made(container.adapters.payment_providers))["mock"]
     bought = await purchase(PurchaseReceivesCommand("alice", 10, "wechat_pay"))
     connection = await asyncpg.connect(clean_postgres_url)
     try:  # a purchase made before the user had a membership row (the first use creates it)

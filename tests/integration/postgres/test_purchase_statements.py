@@ -15,21 +15,16 @@ exists and is current, the case such a shortcut would take)."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
-from dependency_injector import providers
+from statement_counting import counted, made, service_container
 
-from adapters.clock import FixedClock
 from domain.errors import TooManyPendingError
 from domain.transaction import TransactionStatus
-from entrypoints.config import load_config
-from entrypoints.container import build_container
 from ports.queries import TransactionQuery
 from ports.use_cases.payments.purchase_receives import PurchaseReceivesCommand
 
@@ -40,42 +35,13 @@ NOW = datetime(2026, 5, 20, 9, 30, tzinfo=UTC)
 
 @pytest.fixture
 async def container(clean_postgres_url: str, tmp_path: Path) -> AsyncIterator[object]:
-    config = load_config({
-        "PAYMENTS_DATABASE_URL": clean_postgres_url, "PAYMENTS_PUBLIC_URL": "http://payments.test",
-        "PAYMENTS_MOCK_WEBHOOK_SECRET": "statements-secret", "PAYMENTS_MAX_PENDING": "2",
-        "PAYMENTS_MOCK_STATE_PATH": str(tmp_path / "mock-remote.sqlite3")})
-    built = build_container(config)
-    built.adapters.clock.override(providers.Object(FixedClock(NOW)))
-    await built.init_resources()
-    try:
+    async with service_container(clean_postgres_url, tmp_path, NOW, PAYMENTS_MAX_PENDING="2") as built:
         yield built
-    finally:
-        await built.shutdown_resources()
-
-
-async def _made(provider):
-    """What a provider makes; those that depend on an async resource hand out an awaitable."""
-    value = provider()
-    return await value if inspect.isawaitable(value) else value
-
-
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The SQL of every statement sent on an asyncpg connection from now on (BEGIN and COMMIT
-    included: asyncpg's transactions send them with `execute`)."""
-    found: list[str] = []
-    for name in ("execute", "fetch", "fetchrow", "fetchval"):
-        def counting(original):
-            async def call(self, query, *args, **kwargs):
-                found.append(" ".join(query.split()))
-                return await original(self, query, *args, **kwargs)
-            return call
-        monkeypatch.setattr(asyncpg.Connection, name, counting(getattr(asyncpg.Connection, name)))
-    return found
 
 
 async def test_a_purchase_sends_six_statements_and_one_over_the_limit_stores_nothing(container) -> None:
-    purchase = await _made(container.use_cases.purchase_receives)
-    queries = await _made(container.adapters.queries)
+    purchase = await made(container.use_cases.purchase_receives)
+    queries = await made(container.adapters.queries)
     await purchase(PurchaseReceivesCommand("alice", 10, "wechat_pay"))  # the first: creates the membership
 
     with pytest.MonkeyPatch.context() as patch:
@@ -99,8 +65,8 @@ async def test_a_purchase_sends_six_statements_and_one_over_the_limit_stores_not
 
 
 async def test_concurrent_purchases_of_a_member_respect_the_pending_limit(container) -> None:
-    purchase = await _made(container.use_cases.purchase_receives)
-    queries = await _made(container.adapters.queries)
+    purchase = await made(container.use_cases.purchase_receives)
+    queries = await made(container.adapters.queries)
     pending = TransactionQuery(statuses=(TransactionStatus.PENDING,))
     for user in ("alice", "bob", "carol", "dave"):  # rounds: a lost race shows in one of them
         await purchase(PurchaseReceivesCommand(user, 10, "wechat_pay"))  # the membership exists and is current
