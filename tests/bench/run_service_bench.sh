@@ -152,11 +152,11 @@ receiver_from=$(cpu_ticks $receiver_pid); redis_from=$(cpu_ticks $redis_pids)
 "$harness" --url "http://127.0.0.1:$port" --jwt-secret "$PAYMENTS_JWT_SECRET" \
   --mock-secret "$PAYMENTS_MOCK_WEBHOOK_SECRET" --pg-url "$PAYMENTS_DATABASE_URL" --server-pids "$pid" "$@" \
   | tee "$workdir/harness.out" || status=$?
+flows=$(grep -oP '^flows_ok: \K[0-9]+' "$workdir/harness.out" || echo 0)
 if [[ ${SQL_LOG:-0} == 1 && -r $pg_log ]]; then   # statements the service sent while the harness ran, per flow
   sleep 1
   tail -c +$((log_from + 1)) "$pg_log" | grep -E "@$db LOG:  (statement|execute)" | grep -v "application_name" \
     | sed -E 's/^.*LOG:  (statement|execute [^:]*): //' | cut -c1-90 | sort | uniq -c | sort -rn >"$workdir/statements.txt"
-  flows=$(grep -oP '^flows_ok: \K[0-9]+' "$workdir/harness.out" || echo 0)
   echo "sql statements (log_statement=all) while the harness ran: $(awk '{n+=$1} END {print n}' "$workdir/statements.txt")" \
        "for $flows flows; by statement: $workdir/statements.txt"
 fi
@@ -165,7 +165,6 @@ if [[ $features == on ]]; then   # every event delivered? (outbox rows left unde
     left=$(psql "$PAYMENTS_DATABASE_URL" -XAtc "SELECT count(*) FROM outbox_events WHERE status = 'pending'" 2>/dev/null || echo '?')
     [[ $left == 0 ]] && break; sleep 0.5
   done
-  flows=$(grep -oP '^flows_ok: \K[0-9]+' "$workdir/harness.out" || echo 0)
   hz=$(getconf CLK_TCK)
   awk -v r=$(( $(cpu_ticks $receiver_pid) - receiver_from )) -v d=$(( $(cpu_ticks $redis_pids) - redis_from )) \
       -v hz="$hz" -v f="$flows" 'BEGIN { printf "outside the service while the harness ran: events receiver %.2f ms CPU per flow, redis-server %.2f ms per flow (%d flows)\n", 1000*r/hz/(f?f:1), 1000*d/hz/(f?f:1), f }'
